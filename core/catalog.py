@@ -1,0 +1,217 @@
+"""The catalog: instruments, codebooks and analysis defaults, read from a data file.
+
+Code reads the catalog; code never repeats it. The default file is `data/catalog.toml`;
+a clinic's own file (``--catalog`` or ``CASECONF_CATALOG``) adds entries or replaces
+entries with the same key. The merged result is validated before anything uses it, and
+a mistake in it becomes one sentence naming the key, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "catalog.toml"
+ENV_VAR = "CASECONF_CATALOG"
+
+Rule = Literal["ge", "gt", "le", "lt"]
+
+
+class CatalogError(Exception):
+    """The catalog file cannot be used; the message says which key and why."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Cutoff(_Model):
+    value: float
+    clinical: Rule
+    source: str = Field(min_length=1)
+    bands: list[tuple[float, str]] = []
+
+    def is_clinical(self, score: float) -> bool:
+        return compare(score, self.clinical, self.value)
+
+
+class ReliableChange(_Model):
+    points: float | None = Field(default=None, gt=0)
+    sd: float | None = Field(default=None, gt=0)
+    reliability: float | None = Field(default=None, gt=0, lt=1)
+    rule: Literal["ge", "gt"] = "gt"
+    source: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _points_or_sd(self) -> "ReliableChange":
+        if self.points is None and (self.sd is None or self.reliability is None):
+            raise ValueError("give either points, or both sd and reliability")
+        return self
+
+    @property
+    def threshold(self) -> float:
+        """Points of change needed: given, or 1.96 * S_diff (Jacobson & Truax 1991)."""
+        if self.points is not None:
+            return self.points
+        se = self.sd * (1 - self.reliability) ** 0.5
+        return 1.96 * (2 * se**2) ** 0.5
+
+
+class Instrument(_Model):
+    key: str = ""
+    name: str = Field(min_length=1)
+    kind: Literal["alliance", "outcome"]
+    direction: Literal["higher", "lower"]
+    raters: list[str] = ["client"]
+    source: str = Field(min_length=1)
+    scales: dict[str, tuple[float, float]]
+    cutoff: Cutoff | None = None
+    reliable_change: ReliableChange | None = None
+    alert_drop: float | None = None
+
+    @field_validator("scales")
+    @classmethod
+    def _ranges(cls, scales: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        if "total" not in scales:
+            raise ValueError("every instrument needs a 'total' scale")
+        for name, (low, high) in scales.items():
+            if not low < high:
+                raise ValueError(f"scale {name!r}: the maximum must be greater than the minimum")
+        return scales
+
+    @property
+    def sign(self) -> int:
+        """+1 when a higher score is better, -1 when lower is better."""
+        return 1 if self.direction == "higher" else -1
+
+
+class Codebook(_Model):
+    label: str
+    source: str = Field(min_length=1)
+    codes: dict[str, str] = Field(min_length=1)
+
+
+class Vocabularies(_Model):
+    modality: list[str]
+    rating_raters: list[str]
+    coding_raters: list[str]
+    therapist_levels: list[str]
+    theme_kinds: list[str]
+
+
+class SuddenGainDefaults(_Model):
+    pct: float = Field(gt=0, lt=1)
+    alpha: float = Field(gt=0, lt=1)
+    include_intake: bool
+    source: str
+
+
+class RuptureDefaults(_Model):
+    method: Literal["sd", "points", "cutoff"]
+    threshold: float = Field(gt=0)
+    min_series: int = Field(ge=2)
+    repair_window: int = Field(ge=1)
+    source: str
+
+
+class PrivacySettings(_Model):
+    max_note_chars: int = Field(gt=0)
+
+
+REQUIRED_CODEBOOKS = ("transference", "countertransference", "ccrt_wish", "ccrt_ro", "ccrt_rs",
+                      "barrier_categories", "events")
+
+
+class Catalog(_Model):
+    meta: dict[str, object] = {}
+    instruments: dict[str, Instrument]
+    codebooks: dict[str, Codebook]
+    vocabularies: Vocabularies
+    sudden_gains: SuddenGainDefaults
+    ruptures: RuptureDefaults
+    privacy: PrivacySettings
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Catalog":
+        missing = [name for name in REQUIRED_CODEBOOKS if name not in self.codebooks]
+        if missing:
+            raise ValueError(f"codebooks missing: {', '.join(missing)}")
+        for kind in self.vocabularies.theme_kinds:
+            if kind not in self.codebooks:
+                raise ValueError(f"theme kind {kind!r} has no codebook")
+        for key, instrument in self.instruments.items():
+            unknown = set(instrument.raters) - set(self.vocabularies.rating_raters)
+            if unknown:
+                raise ValueError(f"instrument {key}: unknown raters {sorted(unknown)}")
+        return self
+
+    def theme_codes(self, kind: str) -> list[str]:
+        return list(self.codebooks[kind].codes)
+
+    def instruments_of(self, kind: str) -> dict[str, Instrument]:
+        return {k: v for k, v in self.instruments.items() if v.kind == kind}
+
+
+def compare(score: float, rule: str, value: float) -> bool:
+    """Apply a catalog boundary rule ("ge", "gt", "le", "lt")."""
+    return {"ge": score >= value, "gt": score > value, "le": score <= value, "lt": score < value}[rule]
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    """Entries in `extra` add to or replace entries of `base`, one level below each section."""
+    merged = dict(base)
+    for section, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(section), dict):
+            merged[section] = {**merged[section], **value}
+        else:
+            merged[section] = value
+    return merged
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise CatalogError(f"The catalog file {path.name} was not found.") from None
+    except tomllib.TOMLDecodeError as err:
+        raise CatalogError(f"The catalog file {path.name} is not valid TOML: {err}.") from None
+
+
+def _sentence(path_names: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    more = len(err.errors()) - 1
+    tail = f" ({more} more problem{'s' if more > 1 else ''} after this one)" if more else ""
+    return (f"The catalog ({path_names}) is not valid at '{where}': {first['msg']}{tail}. "
+            "Correct the file and start again.")
+
+
+def load_catalog(extra: str | os.PathLike | None = None, base: str | os.PathLike | None = None) -> Catalog:
+    """Read the default catalog, overlay a clinic's file if given, validate, return it."""
+    base_path = Path(base) if base else DEFAULT_PATH
+    data = _read_toml(base_path)
+    names = base_path.name
+    extra = extra or os.environ.get(ENV_VAR) or None
+    if extra:
+        extra_path = Path(extra)
+        data = _merge(data, _read_toml(extra_path))
+        names = f"{names} + {extra_path.name}"
+    for key, entry in data.get("instruments", {}).items():
+        if isinstance(entry, dict):
+            entry["key"] = key
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as err:
+        raise CatalogError(_sentence(names, err)) from None
+
+
+@lru_cache(maxsize=8)
+def default_catalog(extra: str | None = None) -> Catalog:
+    """The catalog in force for this process (cached: it is read once)."""
+    return load_catalog(extra)

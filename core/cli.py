@@ -1,0 +1,105 @@
+"""`python -m core`: the batch interface, a thin layer over the functions the pages use.
+
+Exit codes of `import`: 0 every row loaded; 1 loaded, with some rows quarantined; 2
+nothing loaded (unreadable input, a required table or column missing). Every failure a
+person can cause is printed as a sentence on stderr, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from .catalog import CatalogError, default_catalog
+from .store import StoreError, open_store
+
+
+class CommandError(Exception):
+    """A sentence for stderr; the command exits 2."""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="FILE", help="the DuckDB file (default: CASECONF_DB or data/caseconf.duckdb)")
+    parser.add_argument("--catalog", metavar="FILE", help="a clinic's catalog that extends the default one")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Supervision case-conference tool: "
+                                     "import data, load the demo, summarise cases, run benchmarks.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    imp = commands.add_parser("import", help="import an export (folder, .zip or .xlsx)")
+    imp.add_argument("path", metavar="PATH")
+    imp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    imp.add_argument("--redact", action="store_true",
+                     help="mask identifying details in notes and load them, instead of quarantining the rows")
+    imp.add_argument("--user", help="who is importing (default: CASECONF_USER or the login name)")
+    _common(imp)
+
+    demo = commands.add_parser("demo", help="load the bundled demo dataset")
+    _common(demo)
+
+    bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
+    bench.add_argument("what", choices=["import"])
+    bench.add_argument("--sessions", type=int, default=100_000)
+    return parser
+
+
+def _catalog(args):
+    return default_catalog(getattr(args, "catalog", None))
+
+
+def _cmd_import(args) -> int:
+    from .importer import ImportFailed, import_dataset
+    store = open_store(args.db)
+    try:
+        result = import_dataset(args.path, store, catalog=_catalog(args), redact=args.redact, imported_by=args.user)
+    except ImportFailed as err:
+        if args.json:
+            print(json.dumps({"batch": None, "loaded": {}, "quarantined": {}, "ignored": [], "problems": [],
+                              "error": str(err)}))
+        raise CommandError(str(err)) from None
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        print(result.summary())
+        for item in result.ignored:
+            print(f"  ignored column '{item['column']}' of {item['table']}")
+        for problem in result.problems:
+            where = f"{problem.source}, line {problem.line}" if problem.line else problem.source
+            print(f"  {where}: {problem.message}")
+    return result.exit_code
+
+
+def _cmd_demo(args) -> int:
+    from .importer import load_demo
+    result = load_demo(open_store(args.db))
+    print(result.summary())
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from . import bench
+    return bench.run(args.what, sessions=args.sessions)
+
+
+COMMANDS = {"import": _cmd_import, "demo": _cmd_demo, "bench": _cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (CommandError, CatalogError, StoreError) as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Stopped; nothing half-written was kept.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

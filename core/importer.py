@@ -1,0 +1,415 @@
+"""Import an export into the store: read, shape, validate, guard privacy, write atomically.
+
+What an import promises (CONTRACT.md): every row is loaded or quarantined with its
+reasons; rows sharing a key inside one import are all quarantined; a stored key is
+updated and the history says so; identifying text never reaches the store, the report
+or a log; the whole import is one transaction.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import polars as pl
+
+from . import privacy, validate
+from .catalog import Catalog, default_catalog
+from .readers import Dataset, DatasetError, RawTable, read_dataset
+from .store import COLUMNS, KEYS, Store, upsert
+from .validate import SPECS, empty_problems
+
+IMPORT_ORDER = ("therapists", "sessions", "ratings", "themes", "barriers", "events")
+SESSION_TABLES = ("ratings", "themes", "barriers", "events")
+WIDE_RATING = re.compile(r"^(?P<instrument>[^:]+)(:(?P<scale>[^:]+))?(:(?P<rater>[^:]+))?$")
+
+Progress = Callable[[float, str], None]
+
+
+class ImportFailed(Exception):
+    """Nothing was loaded; str(e) says why in a sentence a clinician can act on."""
+
+
+@dataclass
+class Problem:
+    table: str
+    source: str
+    line: int | None
+    column: str | None
+    value: str | None
+    rule: str
+    message: str
+
+
+@dataclass
+class ImportResult:
+    batch_id: int
+    file_name: str
+    loaded: dict[str, int]
+    quarantined: dict[str, int]
+    inserted: dict[str, int]
+    updated: dict[str, int]
+    redacted: dict[str, int]
+    ignored: list[dict[str, str]]
+    ignored_files: list[str]
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(self.quarantined.values()) else 0
+
+    def to_json(self) -> dict:
+        """The object `python -m core import --json` prints (CONTRACT.md), plus extras."""
+        return {"batch": self.batch_id, "loaded": self.loaded, "quarantined": self.quarantined,
+                "ignored": self.ignored, "problems": [asdict(p) for p in self.problems],
+                "inserted": self.inserted, "updated": self.updated, "redacted": self.redacted,
+                "ignored_files": self.ignored_files}
+
+    def summary(self) -> str:
+        loaded = sum(self.loaded.values())
+        quarantined = sum(self.quarantined.values())
+        parts = [f"Import {self.batch_id} of {self.file_name}: {loaded} rows loaded "
+                 f"({sum(self.inserted.values())} new, {sum(self.updated.values())} updated)"]
+        if quarantined:
+            parts.append(f"{quarantined} rows quarantined")
+        if sum(self.redacted.values()):
+            parts.append(f"{sum(self.redacted.values())} notes redacted")
+        return ", ".join(parts) + "."
+
+
+# ----------------------------------------------------------------------------- privacy helpers
+
+class _Masker:
+    """Masks identifying text in values shown or stored; each distinct value is scanned once."""
+
+    def __init__(self):
+        self._seen: dict[str, str] = {}
+
+    def __call__(self, value):
+        if value is None:
+            return None
+        text = str(value)
+        if text not in self._seen:
+            findings = privacy.find_identifiers(text)
+            self._seen[text] = privacy.mask(text, findings) if findings else text
+        return self._seen[text]
+
+
+def _fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode())
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------- shaping
+
+@dataclass
+class _Part:
+    """The rows of one contract table from one place (a file, or wide columns of sessions)."""
+    table: str
+    raw: pl.DataFrame          # strings, `_line`, `_source`, `_origin`
+    typed: pl.DataFrame | None = None
+    problems: pl.DataFrame | None = None
+
+
+def _wide_ratings(table: RawTable, catalog: Catalog, ignored: list[dict]) -> tuple[list[str], pl.DataFrame | None]:
+    """Columns like `SRS` or `WAI-SR:bond:therapist` on sessions become rating rows."""
+    by_lower = {key.lower(): key for key in catalog.instruments}
+    wide, specs = [], []
+    for column in table.frame.columns:
+        if column.startswith("_") or column in {c.name for c in SPECS["sessions"]}:
+            continue
+        match = WIDE_RATING.match(column)
+        if match and match["instrument"].strip() in by_lower:
+            wide.append(column)
+            specs.append((column, by_lower[match["instrument"].strip()],
+                          (match["scale"] or "total").strip(), (match["rater"] or "client").strip()))
+    if not wide:
+        return [], None
+    frames = []
+    for column, instrument, scale, rater in specs:
+        frames.append(table.frame.filter(pl.col(column).is_not_null()).select(
+            "client_id" if "client_id" in table.frame.columns else pl.lit(None, pl.String).alias("client_id"),
+            "session_number" if "session_number" in table.frame.columns else pl.lit(None, pl.String).alias("session_number"),
+            pl.lit(instrument).alias("instrument"), pl.lit(scale).alias("scale"), pl.lit(rater).alias("rater"),
+            pl.col(column).alias("score"), "_line",
+            pl.lit(table.source).alias("_source"), pl.lit(table.columns.get(column, column)).alias("_origin")))
+    return wide, pl.concat(frames, how="vertical_relaxed")
+
+
+def _shape(dataset: Dataset, catalog: Catalog, masker: _Masker) -> tuple[dict[str, pl.DataFrame], list[dict]]:
+    """One raw frame per contract table (parts concatenated), with `_row` numbering its rows."""
+    if "sessions" not in dataset.tables:
+        raise ImportFailed("The export has no sessions table (sessions.csv, sessions.parquet or a sheet "
+                           "named 'sessions'); every other table points at a session, so nothing was loaded.")
+    ignored: list[dict] = []
+    parts: dict[str, list[pl.DataFrame]] = {}
+    for name in IMPORT_ORDER:
+        table = dataset.tables.get(name)
+        if table is None:
+            continue
+        known = {c.name for c in SPECS[name]}
+        missing = [c.name for c in SPECS[name] if c.required and c.name not in table.frame.columns]
+        if missing:
+            cols = ", ".join(f"'{c}'" for c in missing)
+            raise ImportFailed(f"The {name} table ({table.source}) has no {cols} column; it is required "
+                               "(see the data contract). Add it and import again; nothing was loaded.")
+        wide: list[str] = []
+        if name == "sessions":
+            wide, ratings = _wide_ratings(table, catalog, ignored)
+            if ratings is not None:
+                parts.setdefault("ratings", []).append(ratings)
+        for column in table.frame.columns:
+            if not column.startswith("_") and column not in known and column not in wide:
+                ignored.append({"table": name, "column": masker(table.columns.get(column, column))})
+        frame = table.frame.select([c for c in table.frame.columns if c in known] + ["_line"]).with_columns(
+            pl.lit(table.source).alias("_source"), pl.lit(None, pl.String).alias("_origin"))
+        parts.setdefault(name, []).insert(0, frame)
+    shaped = {}
+    for name, frames in parts.items():
+        shaped[name] = pl.concat(frames, how="diagonal_relaxed").with_row_index("_row").with_columns(
+            pl.col("_row").cast(pl.Int64))
+    return shaped, ignored
+
+
+def _session_dates(typed: pl.DataFrame, stored_first: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """session_date becomes days_since_intake (from the client's first session); the date is dropped."""
+    dated = typed.filter(pl.col("session_date").is_not_null())
+    if dated.height == 0:
+        return typed.drop("session_date"), empty_problems()
+    first = dated.group_by("client_id").agg(pl.col("session_date").min().alias("_first_date"),
+                                            pl.col("session_number").min().alias("_first_session"))
+    typed = typed.join(first, on="client_id", how="left", maintain_order="left").join(
+        stored_first, on="client_id", how="left", maintain_order="left")
+    # A client whose earlier sessions are already stored has no anchor date in this file.
+    no_anchor = (pl.col("session_date").is_not_null() & pl.col("days_since_intake").is_null()
+                 & pl.col("_stored_first").is_not_null() & (pl.col("_stored_first") < pl.col("_first_session")))
+    problems = typed.filter(no_anchor).select(
+        "_row", pl.lit("session_date").alias("column"), pl.lit("(date)").alias("value"),
+        pl.lit("intake in file").alias("rule"),
+        pl.format("session_date can only be turned into days since intake when the client's first session "
+                  "({}) is in the same file; give days_since_intake instead.", "_stored_first").alias("message"),
+    ).cast(validate.PROBLEM_SCHEMA)
+    typed = typed.with_columns(
+        pl.when(pl.col("days_since_intake").is_null() & pl.col("session_date").is_not_null())
+        .then((pl.col("session_date") - pl.col("_first_date")).dt.total_days())
+        .otherwise(pl.col("days_since_intake")).cast(pl.Int64).alias("days_since_intake"))
+    return typed.drop("session_date", "_first_date", "_first_session", "_stored_first"), problems
+
+
+def _id_problems(typed: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+    frames = [empty_problems()]
+    for column in columns:
+        values = typed.get_column(column).drop_nulls().unique().to_list()
+        reasons = {v: r for v in values if (r := privacy.id_problem(v))}
+        if not reasons:
+            continue
+        frames.append(typed.filter(pl.col(column).is_in(list(reasons))).select(
+            "_row", pl.lit(column).alias("column"), pl.lit("[identifying id]").alias("value"),
+            pl.lit("pseudonym").alias("rule"),
+            pl.format("{} {}; use a pseudonym, never a real identifier.", pl.lit(column),
+                      pl.col(column).replace_strict(reasons, return_dtype=pl.String)).alias("message"),
+        ).cast(validate.PROBLEM_SCHEMA))
+    return pl.concat(frames)
+
+
+def _free_text(typed: pl.DataFrame, table: str, redact: bool) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Scan notes; identifying ones are quarantined (masked), or masked and loaded with redact."""
+    problems, redacted = [empty_problems()], 0
+    for column in validate.FREE_TEXT.get(table, ()):
+        texts = typed.get_column(column)
+        present = texts.is_not_null()
+        if not present.any():
+            continue
+        rows = typed.filter(present).select("_row", column)
+        found = privacy.scan_many(rows.get_column(column).to_list())
+        hits = [(row, text, f) for row, text, f in zip(rows.get_column("_row").to_list(),
+                                                        rows.get_column(column).to_list(), found) if f]
+        if not hits:
+            continue
+        masked = {row: privacy.mask(text, f) for row, text, f in hits}
+        kinds = {row: ", ".join(sorted({x.kind.replace("_", " ") for x in f})) for row, _, f in hits}
+        typed = typed.with_columns(
+            pl.when(pl.col("_row").is_in(list(masked)))
+            .then(pl.col("_row").replace_strict(masked, default=None, return_dtype=pl.String))
+            .otherwise(pl.col(column)).alias(column))
+        if redact:
+            redacted += len(hits)
+            continue
+        problems.append(pl.DataFrame({
+            "_row": list(masked), "column": [column] * len(masked), "value": list(masked.values()),
+            "rule": ["identifying text"] * len(masked),
+            "message": [f"The {column} contains identifying details ({kinds[r]}), so it was not stored. Remove "
+                        "them and import again, or import with redaction." for r in masked]},
+            schema=validate.PROBLEM_SCHEMA))
+    return typed, pl.concat(problems), redacted
+
+
+# ----------------------------------------------------------------------------- the import
+
+def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | None = None,
+                   redact: bool = False, imported_by: str | None = None, display_name: str | None = None,
+                   progress: Progress | None = None) -> ImportResult:
+    """Import one export (folder, .zip, .xlsx, or a single table file) into `store`."""
+    catalog = catalog or default_catalog()
+    progress = progress or (lambda fraction, text: None)
+    path = Path(path)
+    masker = _Masker()
+    file_name = masker(display_name or path.name)
+    progress(0.05, "Reading the files")
+    try:
+        dataset = read_dataset(path, display_name=display_name)
+        sha256 = _fingerprint(path)
+    except DatasetError as err:
+        raise ImportFailed(str(err)) from None
+    except OSError as err:
+        raise ImportFailed(f"{file_name} could not be read ({err.strerror or 'input/output error'}).") from None
+    shaped, ignored = _shape(dataset, catalog, masker)
+
+    progress(0.25, "Checking every row")
+    problems: dict[str, list[pl.DataFrame]] = {name: [] for name in shaped}
+    typed: dict[str, pl.DataFrame] = {}
+    redacted: dict[str, int] = {}
+    clients = shaped["sessions"].get_column("client_id").drop_nulls().unique() if "client_id" in shaped["sessions"].columns else []
+    stored_sessions = store.query(
+        "SELECT client_id, session_number, days_since_intake FROM main.sessions WHERE client_id IN "
+        "(SELECT unnest(?::VARCHAR[]))", [list(clients)])
+    for name, raw in shaped.items():
+        frame, type_problems = validate.parse(raw, name)
+        problems[name].append(type_problems)
+        if name == "sessions":
+            stored_first = stored_sessions.group_by("client_id").agg(
+                pl.col("session_number").min().cast(pl.Int64).alias("_stored_first"))
+            frame, date_problems = _session_dates(frame, stored_first)
+            problems[name].append(date_problems)
+        problems[name].append(validate.check_rules(frame, name, catalog))
+        problems[name].append(_id_problems(frame, tuple(c.name for c in SPECS[name] if c.kind == "id")))
+        frame, text_problems, redacted[name] = _free_text(frame, name, redact)
+        problems[name].append(text_problems)
+        problems[name].append(validate.duplicate_keys(frame, KEYS[name], name))
+        typed[name] = frame
+
+    def bad_rows(name: str) -> pl.Series:
+        return pl.concat(problems[name]).get_column("_row").unique()
+
+    progress(0.5, "Checking that rows point at sessions")
+    sessions_ok = typed["sessions"].filter(~pl.col("_row").is_in(bad_rows("sessions").implode()))
+    problems["sessions"].append(validate.days_out_of_order(sessions_ok, stored_sessions.cast(
+        {"session_number": pl.Int64, "days_since_intake": pl.Int64})))
+    sessions_ok = typed["sessions"].filter(~pl.col("_row").is_in(bad_rows("sessions").implode()))
+    known = pl.concat([sessions_ok.select("client_id", "session_number"),
+                       _stored_keys(store, typed)], how="vertical_relaxed").unique()
+    for name in SESSION_TABLES:
+        if name in typed:
+            problems[name].append(validate.missing_sessions(typed[name], known))
+
+    progress(0.6, "Writing to the store")
+    report: list[Problem] = [Problem(p.table, p.source, p.line, None, masker(p.raw), p.rule, p.message)
+                             for p in dataset.problems]
+    quarantine_rows: list[dict] = [{"table_name": p.table, "source": p.source, "line": p.line,
+                                    "raw": json.dumps({"line": masker(p.raw)}),
+                                    "problems": json.dumps([{"column": None, "rule": p.rule, "message": p.message}])}
+                                   for p in dataset.problems]
+    quarantined = {name: sum(1 for p in dataset.problems if p.table == name) for name in IMPORT_ORDER}
+    accepted: dict[str, pl.DataFrame] = {}
+    for name in typed:
+        found = pl.concat(problems[name])
+        good = typed[name].filter(~pl.col("_row").is_in(found.get_column("_row").unique().implode()))
+        accepted[name] = good
+        if found.height:
+            _quarantine(name, shaped[name], found, masker, report, quarantine_rows)
+            quarantined[name] += found.get_column("_row").n_unique()
+
+    with store.transaction() as cur:
+        batch_id = cur.execute("SELECT nextval('batch_ids')").fetchone()[0]
+        inserted, updated = {}, {}
+        for name in IMPORT_ORDER:
+            if name in accepted:
+                inserted[name], updated[name] = upsert(cur, name, accepted[name], batch_id)
+        if quarantine_rows:
+            q = pl.DataFrame(quarantine_rows, schema={"table_name": pl.String, "source": pl.String,
+                                                      "line": pl.Int64, "raw": pl.String, "problems": pl.String})
+            cur.register("quarantine_rows", q)
+            cur.execute("INSERT INTO quarantine SELECT ?, table_name, source, line, raw::JSON, problems::JSON "
+                        "FROM quarantine_rows", [batch_id])
+            cur.unregister("quarantine_rows")
+        loaded = {name: frame.height for name, frame in accepted.items()}
+        cur.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+            batch_id, datetime.now(timezone.utc), _who(imported_by), file_name, sha256, redact,
+            json.dumps(loaded), json.dumps({k: v for k, v in quarantined.items() if v}),
+            json.dumps(inserted), json.dumps(updated), json.dumps(ignored)])
+    progress(1.0, "Done")
+    report.sort(key=lambda p: (IMPORT_ORDER.index(p.table), p.source, p.line or 0))
+    return ImportResult(batch_id, file_name, loaded, {k: v for k, v in quarantined.items() if v or k in loaded},
+                        inserted, updated, {k: v for k, v in redacted.items() if v}, ignored,
+                        [masker(f) for f in dataset.ignored_files], report)
+
+
+def _who(imported_by: str | None) -> str:
+    if imported_by:
+        return imported_by
+    try:
+        return os.environ.get("CASECONF_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _stored_keys(store: Store, typed: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Stored session keys of the clients this import's rows point at."""
+    clients = set()
+    for name in SESSION_TABLES:
+        if name in typed:
+            clients.update(typed[name].get_column("client_id").drop_nulls().unique().to_list())
+    return store.query("SELECT client_id, session_number::BIGINT AS session_number FROM main.sessions "
+                       "WHERE client_id IN (SELECT unnest(?::VARCHAR[]))", [sorted(clients)])
+
+
+def _quarantine(name: str, raw: pl.DataFrame, found: pl.DataFrame, masker: _Masker,
+                report: list[Problem], rows: list[dict]) -> None:
+    """Keep each faulty row's raw values (masked) with all of its reasons."""
+    faulty = raw.join(found.select("_row").unique(), on="_row", how="semi")
+    value_cols = [c for c in faulty.columns if not c.startswith("_")]
+    by_row = {r: list(g) for r, g in _group_rows(found)}
+    for record in faulty.iter_rows(named=True):
+        reasons = by_row[record["_row"]]
+        raw_values = {c: masker(record[c]) for c in value_cols if record[c] is not None}
+        if record["_origin"]:
+            raw_values["column"] = masker(record["_origin"])
+        for reason in reasons:
+            column = reason["column"]
+            if record["_origin"] and column in ("score", "instrument", "scale", "rater"):
+                column = record["_origin"]
+            report.append(Problem(name, record["_source"], record["_line"], column,
+                                  masker(reason["value"]), reason["rule"], masker(reason["message"])))
+        rows.append({"table_name": name, "source": record["_source"], "line": record["_line"],
+                     "raw": json.dumps(raw_values),
+                     "problems": json.dumps([{"column": reason["column"], "rule": reason["rule"],
+                                              "message": masker(reason["message"])} for reason in reasons])})
+
+
+def _group_rows(found: pl.DataFrame):
+    grouped: dict[int, list[dict]] = {}
+    for rec in found.unique().iter_rows(named=True):
+        grouped.setdefault(rec["_row"], []).append(rec)
+    return grouped.items()
+
+
+def load_demo(store: Store, *, only_if_empty: bool = False) -> ImportResult | None:
+    """Load the bundled demo dataset (data/demo) into `store`."""
+    if only_if_empty and not store.is_empty():
+        return None
+    demo = Path(__file__).resolve().parent.parent / "data" / "demo"
+    return import_dataset(demo, store, imported_by="demo", display_name="demo dataset")

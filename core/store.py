@@ -1,0 +1,237 @@
+"""The store: one embedded DuckDB file, its schema and its migrations.
+
+One connection per process (DuckDB refuses concurrent use of one connection), a cursor
+per query or transaction. Every read goes through `Store.query`, which applies the
+reader's scope (see `access`). Writes happen only inside `Store.transaction`, so a
+process killed half-way leaves the file as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from .access import EVERYTHING, Scope, scoped_sql
+
+ENV_VAR = "CASECONF_DB"
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "caseconf.duckdb"
+
+# The natural key of each contract table: what an import upserts by.
+KEYS: dict[str, tuple[str, ...]] = {
+    "sessions": ("client_id", "session_number"),
+    "ratings": ("client_id", "session_number", "instrument", "scale", "rater"),
+    "themes": ("client_id", "session_number", "kind", "code", "rater"),
+    "barriers": ("client_id", "session_number", "category"),
+    "events": ("client_id", "session_number", "event", "rater"),
+    "therapists": ("therapist_id",),
+}
+
+# Stored columns of each contract table (absolute dates are never stored).
+COLUMNS: dict[str, dict[str, str]] = {
+    "sessions": {"client_id": "VARCHAR", "session_number": "INTEGER", "therapist_id": "VARCHAR",
+                 "days_since_intake": "INTEGER", "modality": "VARCHAR", "attended": "BOOLEAN"},
+    "ratings": {"client_id": "VARCHAR", "session_number": "INTEGER", "instrument": "VARCHAR",
+                "scale": "VARCHAR", "rater": "VARCHAR", "score": "DOUBLE"},
+    "themes": {"client_id": "VARCHAR", "session_number": "INTEGER", "kind": "VARCHAR",
+               "code": "VARCHAR", "rater": "VARCHAR", "intensity": "INTEGER", "note": "VARCHAR"},
+    "barriers": {"client_id": "VARCHAR", "session_number": "INTEGER", "category": "VARCHAR",
+                 "severity": "INTEGER", "addressed": "BOOLEAN", "note": "VARCHAR"},
+    "events": {"client_id": "VARCHAR", "session_number": "INTEGER", "event": "VARCHAR",
+               "rater": "VARCHAR", "note": "VARCHAR"},
+    "therapists": {"therapist_id": "VARCHAR", "supervision_group": "VARCHAR", "level": "VARCHAR"},
+}
+
+TABLES = tuple(COLUMNS)
+
+
+def _data_table_ddl(table: str) -> str:
+    cols = ",\n  ".join(f"{name} {kind}" for name, kind in COLUMNS[table].items())
+    # batch_id: the import that first loaded the row; updated_batch: the last that changed it.
+    return f"CREATE TABLE {table} (\n  {cols},\n  batch_id INTEGER NOT NULL,\n  updated_batch INTEGER\n)"
+
+
+# Each migration takes the store from version i to i + 1, in one transaction.
+MIGRATIONS: list[list[str]] = [
+    [
+        "CREATE TABLE schema_info (version INTEGER NOT NULL)",
+        "INSERT INTO schema_info VALUES (0)",
+        "CREATE SEQUENCE batch_ids START 1",
+        """CREATE TABLE batches (
+            batch_id INTEGER PRIMARY KEY,
+            imported_at TIMESTAMPTZ NOT NULL,
+            imported_by VARCHAR NOT NULL,
+            file_name VARCHAR NOT NULL,
+            sha256 VARCHAR NOT NULL,
+            redacted BOOLEAN NOT NULL,
+            loaded JSON NOT NULL,
+            quarantined JSON NOT NULL,
+            inserted JSON NOT NULL,
+            updated JSON NOT NULL,
+            ignored JSON NOT NULL
+        )""",
+        # One row per quarantined input row: its raw values (identifying text masked)
+        # and every reason, so it can be fixed and imported again.
+        """CREATE TABLE quarantine (
+            batch_id INTEGER NOT NULL,
+            table_name VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            line INTEGER,
+            raw JSON NOT NULL,
+            problems JSON NOT NULL
+        )""",
+        # What an update replaced: the key and the values before, per batch.
+        """CREATE TABLE history (
+            batch_id INTEGER NOT NULL,
+            table_name VARCHAR NOT NULL,
+            key JSON NOT NULL,
+            action VARCHAR NOT NULL,
+            before JSON
+        )""",
+        *[_data_table_ddl(t) for t in TABLES],
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or is newer than this software; a sentence."""
+
+
+def default_path() -> Path:
+    return Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
+
+
+class Store:
+    """The DuckDB file of one clinic. Create through `open_store` (one per process)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(self.path))
+        except duckdb.Error as err:
+            raise StoreError(f"The database file {self.path.name} cannot be opened: {err}") from None
+        self._write_lock = threading.Lock()
+        self._migrate()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self._con.cursor()
+
+    def version(self) -> int:
+        cur = self.cursor()
+        exists = cur.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_info'"
+        ).fetchone()[0]
+        return cur.execute("SELECT version FROM schema_info").fetchone()[0] if exists else 0
+
+    def _migrate(self) -> None:
+        current = self.version()
+        if current > SCHEMA_VERSION:
+            raise StoreError(f"The database {self.path.name} was written by a newer version of this "
+                             f"software (schema {current}); update the software before opening it.")
+        for version in range(current, SCHEMA_VERSION):
+            with self.transaction() as cur:
+                for statement in MIGRATIONS[version]:
+                    cur.execute(statement)
+                cur.execute("UPDATE schema_info SET version = ?", [version + 1])
+
+    @contextmanager
+    def transaction(self):
+        """A cursor inside BEGIN ... COMMIT; any exception rolls everything back."""
+        with self._write_lock:
+            cur = self.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
+
+    def query(self, sql: str, params=None, scope: Scope = EVERYTHING) -> pl.DataFrame:
+        """Run a read query as `scope` may see it; the result as a polars frame."""
+        cur = self.cursor()
+        try:
+            return cur.execute(scoped_sql(sql, scope), params or []).pl()
+        finally:
+            cur.close()
+
+    def scalar(self, sql: str, params=None, scope: Scope = EVERYTHING):
+        cur = self.cursor()
+        try:
+            row = cur.execute(scoped_sql(sql, scope), params or []).fetchone()
+            return row[0] if row else None
+        finally:
+            cur.close()
+
+    def is_empty(self) -> bool:
+        return self.scalar("SELECT count(*) FROM main.sessions") == 0
+
+    def close(self) -> None:
+        self._con.close()
+
+
+_stores: dict[Path, Store] = {}
+_stores_lock = threading.Lock()
+
+
+def open_store(path: str | os.PathLike | None = None) -> Store:
+    """The process's one Store for `path` (default: CASECONF_DB or data/caseconf.duckdb)."""
+    resolved = Path(path or default_path()).resolve()
+    with _stores_lock:
+        store = _stores.get(resolved)
+        if store is None:
+            store = _stores[resolved] = Store(resolved)
+        return store
+
+
+def close_all() -> None:
+    with _stores_lock:
+        for store in _stores.values():
+            store.close()
+        _stores.clear()
+
+
+def upsert(cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, batch_id: int) -> tuple[int, int]:
+    """Insert new keys, update changed ones (recording what they replaced in `history`).
+
+    `rows` holds the table's columns with unique keys. Returns (inserted, updated); rows
+    whose values equal the stored ones are left alone, so a repeated import changes nothing.
+    """
+    keys = KEYS[table]
+    values = [c for c in COLUMNS[table] if c not in keys]
+    staged = rows.select(list(COLUMNS[table]))
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    differs = (f"row({', '.join('t.' + v for v in values)}) IS DISTINCT FROM "
+               f"row({', '.join('s.' + v for v in values)})")
+    key_json = "to_json(struct_pack(" + ", ".join(f"{k} := t.{k}" for k in keys) + "))"
+    before_json = "to_json(struct_pack(" + ", ".join(f"{v} := t.{v}" for v in values) + "))"
+    cur.register("staged_rows", staged)
+    try:
+        existing = cur.execute(f"SELECT count(*) FROM staged_rows s SEMI JOIN main.{table} t ON {on}").fetchone()[0]
+        updated = 0
+        if existing and values:
+            cur.execute(f"""INSERT INTO history
+                SELECT ?, '{table}', {key_json}, 'update', {before_json}
+                FROM main.{table} t JOIN staged_rows s ON {on} WHERE {differs}""", [batch_id])
+            updated = cur.execute("SELECT count(*) FROM history WHERE batch_id = ? AND table_name = ?",
+                                  [batch_id, table]).fetchone()[0]
+        if updated:
+            assignments = ", ".join(f"{v} = s.{v}" for v in values)
+            cur.execute(f"""UPDATE main.{table} t SET {assignments}, updated_batch = ?
+                FROM staged_rows s WHERE {on} AND {differs}""", [batch_id])
+        columns = ", ".join(COLUMNS[table])
+        source = f"staged_rows s ANTI JOIN main.{table} t ON {on}" if existing else "staged_rows s"
+        cur.execute(f"INSERT INTO main.{table} ({columns}, batch_id) "
+                    f"SELECT {', '.join('s.' + c for c in COLUMNS[table])}, ? FROM {source}", [batch_id])
+    finally:
+        cur.unregister("staged_rows")
+    return staged.height - existing, updated

@@ -1,0 +1,335 @@
+"""Validation of contract tables: typing, one pandera schema a table, cross-row rules.
+
+Every check produces row-level problems (a rule and a sentence) instead of raising, so
+one pass reports every failure (pandera's lazy mode) and the importer can quarantine
+exactly the rows at fault. Ranges and codebooks come from the catalog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from .catalog import Catalog
+
+ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+
+PROBLEM_SCHEMA = {"_row": pl.Int64, "column": pl.String, "value": pl.String,
+                  "rule": pl.String, "message": pl.String}
+
+
+@dataclass(frozen=True)
+class Col:
+    name: str
+    kind: str               # id, text, int, number, bool, date
+    required: bool = False  # the column must exist and every value must be present
+    default: object = None  # used when the column is absent or the cell empty
+
+
+KEY_COLS = (Col("client_id", "id", True), Col("session_number", "int", True))
+
+SPECS: dict[str, tuple[Col, ...]] = {
+    "sessions": (*KEY_COLS, Col("therapist_id", "id", True), Col("days_since_intake", "int"),
+                 Col("session_date", "date"), Col("modality", "text", default="individual"),
+                 Col("attended", "bool", default=True)),
+    "ratings": (*KEY_COLS, Col("instrument", "text", True), Col("scale", "text", default="total"),
+                Col("rater", "text", default="client"), Col("score", "number", True)),
+    "themes": (*KEY_COLS, Col("kind", "text", True), Col("code", "text", True),
+               Col("intensity", "int"), Col("rater", "text", default="therapist"), Col("note", "text")),
+    "barriers": (*KEY_COLS, Col("category", "text", True), Col("severity", "int", True),
+                 Col("addressed", "bool", default=False), Col("note", "text", True)),
+    "events": (*KEY_COLS, Col("event", "text", True), Col("rater", "text", default="therapist"),
+               Col("note", "text")),
+    "therapists": (Col("therapist_id", "id", True), Col("supervision_group", "text"),
+                   Col("level", "text")),
+}
+
+# Free-text columns scanned by the privacy guard before anything is stored.
+FREE_TEXT = {"themes": ("note",), "barriers": ("note",), "events": ("note",),
+             "therapists": ("supervision_group",)}
+
+_TYPE_WORDS = {"int": "a whole number", "number": "a number", "bool": "true or false",
+               "date": "a date written YYYY-MM-DD"}
+
+
+def empty_problems() -> pl.DataFrame:
+    return pl.DataFrame(schema=PROBLEM_SCHEMA)
+
+
+def _stripped(name: str) -> pl.Expr:
+    text = pl.col(name).str.strip_chars()
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+def _parsed(name: str, kind: str) -> pl.Expr:
+    text = _stripped(name)
+    if kind == "int":
+        return text.str.replace(r"^([+-]?\d+)\.0*$", "$1").cast(pl.Int64, strict=False)
+    if kind == "number":
+        number = text.str.replace(r"^([+-]?\d+),(\d+)$", "$1.$2").cast(pl.Float64, strict=False)
+        return pl.when(number.is_finite()).then(number)
+    if kind == "bool":
+        lower = text.str.to_lowercase()
+        return (pl.when(lower.is_in(TRUE_WORDS)).then(True)
+                .when(lower.is_in(FALSE_WORDS)).then(False))
+    if kind == "date":
+        day = text.str.slice(0, 10)
+        return pl.coalesce(
+            pl.when(text.str.contains(r"^\d{4}-\d{2}-\d{2}([ T][0-9:.]*)?$"))
+            .then(day.str.to_date("%Y-%m-%d", strict=False)),
+            text.str.to_date("%d.%m.%Y", strict=False))
+    return text
+
+
+def parse(raw: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Cast a table of strings to its contract types.
+
+    Returns the typed frame (columns of the spec, `_row`, `_line`) and the problems of
+    cells that are not of their type. Absent optional columns take their default.
+    """
+    exprs, failures = [pl.col("_row"), pl.col("_line")], []
+    for col in SPECS[table]:
+        if col.name not in raw.columns:
+            exprs.append(pl.lit(col.default, dtype=_dtype(col.kind)).alias(col.name))
+            continue
+        value = _parsed(col.name, col.kind)
+        if col.default is not None:
+            value = value.fill_null(pl.lit(col.default, dtype=_dtype(col.kind)))
+        exprs.append(value.alias(col.name))
+        if col.kind in _TYPE_WORDS:
+            failures.append(raw.filter(_stripped(col.name).is_not_null() & _parsed(col.name, col.kind).is_null())
+                            .select("_row", pl.lit(col.name).alias("column"), pl.col(col.name).alias("value"),
+                                    pl.lit("type").alias("rule"),
+                                    pl.format("{} '{}' is not {}.", pl.lit(col.name), pl.col(col.name),
+                                              pl.lit(_TYPE_WORDS[col.kind])).alias("message")))
+    typed = raw.select(exprs)
+    problems = pl.concat([empty_problems(), *(f.cast(PROBLEM_SCHEMA) for f in failures)])
+    return typed, problems.cast(PROBLEM_SCHEMA)
+
+
+def _dtype(kind: str):
+    return {"int": pl.Int64, "number": pl.Float64, "bool": pl.Boolean, "date": pl.Date}.get(kind, pl.String)
+
+
+# ----------------------------------------------------------------------------- schemas
+
+def _check(expr: pl.Expr, name: str) -> pa.Check:
+    return pa.Check(lambda data: data.lazyframe.select(expr), name=name)
+
+
+def _in(column: str, values) -> pa.Check:
+    return _check(pl.col(column).is_in(list(values)), "vocabulary")
+
+
+def _between(column: str, low: int, high: int) -> pa.Check:
+    return _check(pl.col(column).is_between(low, high), f"between {low} and {high}")
+
+
+def _id(column: str) -> pa.Column:
+    return pa.Column(pl.String, _check(pl.col(column).str.contains(ID_PATTERN), "pseudonym"),
+                     nullable=False)
+
+
+def _key_columns() -> dict[str, pa.Column]:
+    return {"client_id": _id("client_id"),
+            "session_number": pa.Column(pl.Int64, _between("session_number", 0, 100_000), nullable=False)}
+
+
+def _note(column: str, catalog: Catalog, required: bool) -> pa.Column:
+    limit = catalog.privacy.max_note_chars
+    return pa.Column(pl.String, _check(pl.col(column).str.len_chars() <= limit, f"at most {limit} characters"),
+                     nullable=not required)
+
+
+def schema_for(table: str, catalog: Catalog) -> pa.DataFrameSchema:
+    """The pandera schema of one contract table, built from the catalog."""
+    voc = catalog.vocabularies
+    if table == "sessions":
+        cols = {**_key_columns(), "therapist_id": _id("therapist_id"),
+                "days_since_intake": pa.Column(pl.Int64, _between("days_since_intake", 0, 36_500), nullable=True),
+                "modality": pa.Column(pl.String, _in("modality", voc.modality), nullable=False),
+                "attended": pa.Column(pl.Boolean, nullable=False)}
+    elif table == "ratings":
+        cols = {**_key_columns(),
+                "instrument": pa.Column(pl.String, _in("instrument", catalog.instruments), nullable=False),
+                "scale": pa.Column(pl.String, _check(pl.col("_scale_known") | pl.col("_min").is_not_null()
+                                                     | pl.col("_instrument_unknown"), "scale"), nullable=False),
+                "rater": pa.Column(pl.String, _check(pl.col("_rater_ok") | pl.col("_instrument_unknown"),
+                                                     "rater"), nullable=False),
+                "score": pa.Column(pl.Float64, _check(pl.col("_min").is_null()
+                                                      | pl.col("score").is_between(pl.col("_min"), pl.col("_max")),
+                                                      "range"), nullable=False)}
+    elif table == "themes":
+        cols = {**_key_columns(),
+                "kind": pa.Column(pl.String, _in("kind", voc.theme_kinds), nullable=False),
+                "code": pa.Column(pl.String, _check(pl.col("_code_ok") | pl.col("_kind_unknown"), "codebook"),
+                                  nullable=False),
+                "intensity": pa.Column(pl.Int64, _between("intensity", 1, 5), nullable=True),
+                "rater": pa.Column(pl.String, _in("rater", voc.coding_raters), nullable=False),
+                "note": _note("note", catalog, required=False)}
+    elif table == "barriers":
+        cols = {**_key_columns(),
+                "category": pa.Column(pl.String, _in("category", catalog.codebooks["barrier_categories"].codes),
+                                      nullable=False),
+                "severity": pa.Column(pl.Int64, _between("severity", 1, 3), nullable=False),
+                "addressed": pa.Column(pl.Boolean, nullable=False),
+                "note": _note("note", catalog, required=True)}
+    elif table == "events":
+        cols = {**_key_columns(),
+                "event": pa.Column(pl.String, _in("event", catalog.codebooks["events"].codes), nullable=False),
+                "rater": pa.Column(pl.String, _in("rater", voc.coding_raters), nullable=False),
+                "note": _note("note", catalog, required=False)}
+    elif table == "therapists":
+        cols = {"therapist_id": _id("therapist_id"),
+                "supervision_group": pa.Column(pl.String, _check(pl.col("supervision_group").str.len_chars() <= 64,
+                                                                 "at most 64 characters"), nullable=True),
+                "level": pa.Column(pl.String, _in("level", voc.therapist_levels), nullable=True)}
+    else:
+        raise KeyError(table)
+    return pa.DataFrameSchema(cols, strict=False, name=table)
+
+
+def _helper_columns(typed: pl.DataFrame, table: str, catalog: Catalog) -> pl.DataFrame:
+    """Per-row facts from the catalog that row-wise checks need (a scale's range...)."""
+    if table == "ratings":
+        scales = pl.DataFrame(
+            [(key, scale, lo, hi) for key, ins in catalog.instruments.items() for scale, (lo, hi) in ins.scales.items()],
+            schema={"instrument": pl.String, "scale": pl.String, "_min": pl.Float64, "_max": pl.Float64}, orient="row")
+        raters = pl.DataFrame([(key, r) for key, ins in catalog.instruments.items() for r in ins.raters],
+                              schema={"instrument": pl.String, "rater": pl.String}, orient="row",
+                              ).with_columns(_rater_ok=pl.lit(True))
+        return (typed.join(scales, on=["instrument", "scale"], how="left", maintain_order="left")
+                .join(raters, on=["instrument", "rater"], how="left", maintain_order="left")
+                .with_columns(_rater_ok=pl.col("_rater_ok").fill_null(False),
+                              _instrument_unknown=~pl.col("instrument").is_in(list(catalog.instruments)),
+                              _scale_known=pl.col("scale").is_null()))
+    if table == "themes":
+        codes = pl.DataFrame([(kind, code) for kind in catalog.vocabularies.theme_kinds
+                              for code in catalog.codebooks[kind].codes],
+                             schema={"kind": pl.String, "code": pl.String}, orient="row").with_columns(_code_ok=pl.lit(True))
+        return (typed.join(codes, on=["kind", "code"], how="left", maintain_order="left")
+                .with_columns(_code_ok=pl.col("_code_ok").fill_null(False),
+                              _kind_unknown=~pl.col("kind").is_in(catalog.vocabularies.theme_kinds)))
+    return typed
+
+
+def _message(table: str, column: str, check: str, value: str | None, row: dict, catalog: Catalog) -> str:
+    shown = "" if value is None else str(value)
+    if check == "not_nullable":
+        return f"{column} is empty; it is required."
+    if check == "pseudonym":
+        return (f"{column} '{shown}' is not a valid pseudonym: use 1 to 64 letters, digits, '_', '-' or '.', "
+                "with no spaces.")
+    if check.startswith("between"):
+        return f"{column} {shown} is outside the allowed range ({check[len('between '):]})."
+    if check.startswith("at most"):
+        return f"{column} is too long: {check}."
+    if check == "vocabulary":
+        allowed = {
+            "modality": catalog.vocabularies.modality, "rater": (catalog.vocabularies.coding_raters),
+            "kind": catalog.vocabularies.theme_kinds, "level": catalog.vocabularies.therapist_levels,
+            "instrument": list(catalog.instruments),
+            "category": list(catalog.codebooks["barrier_categories"].codes),
+            "event": list(catalog.codebooks["events"].codes),
+        }.get(column, [])
+        what = "the catalog" if column == "instrument" else "the allowed values"
+        return f"{column} '{shown}' is not in {what} ({', '.join(allowed)})."
+    if check == "scale":
+        ins = catalog.instruments[row["instrument"]]
+        return f"scale '{shown}' is not a scale of {ins.key} ({', '.join(ins.scales)})."
+    if check == "rater":
+        ins = catalog.instruments[row["instrument"]]
+        return f"rater '{shown}' does not rate {ins.key} (its raters: {', '.join(ins.raters)})."
+    if check == "range":
+        low, high = catalog.instruments[row["instrument"]].scales[row["scale"]]
+        return (f"score {shown} is outside the {row['instrument']} {row['scale']} range "
+                f"{low:g} to {high:g}.")
+    if check == "codebook":
+        codes = catalog.codebooks[row["kind"]].codes
+        return f"code '{shown}' is not in the {row['kind']} codebook ({', '.join(codes)})."
+    return f"{column} '{shown}' breaks the rule {check}."
+
+
+def check_rules(typed: pl.DataFrame, table: str, catalog: Catalog) -> pl.DataFrame:
+    """Run the table's pandera schema lazily; every failure becomes a problem row."""
+    frame = _helper_columns(typed, table, catalog)
+    try:
+        schema_for(table, catalog).validate(frame, lazy=True)
+        return empty_problems()
+    except SchemaErrors as err:
+        failures = err.failure_cases.filter(pl.col("index").is_not_null())
+    if failures.height == 0:
+        return empty_problems()
+    context_cols = [c for c in ("instrument", "scale", "kind") if c in frame.columns]
+    context = frame.select("_row", *context_cols).with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
+    failures = failures.with_columns(pl.col("index").cast(pl.Int64)).join(context, on="index", how="left")
+    rows = []
+    for rec in failures.iter_rows(named=True):
+        rows.append({"_row": rec["_row"], "column": rec["column"], "value": rec["failure_case"],
+                     "rule": rec["check"],
+                     "message": _message(table, rec["column"], rec["check"], rec["failure_case"], rec, catalog)})
+    return pl.DataFrame(rows, schema=PROBLEM_SCHEMA)
+
+
+# ----------------------------------------------------------------------------- cross-row rules
+
+def duplicate_keys(typed: pl.DataFrame, keys: tuple[str, ...], table: str) -> pl.DataFrame:
+    """Rows sharing a key inside one import: all of them, since none can be preferred."""
+    complete = typed.drop_nulls(list(keys))
+    dup = complete.filter(pl.len().over(list(keys)) > 1)
+    if dup.height == 0:
+        return empty_problems()
+    lines = dup.group_by(list(keys)).agg(pl.col("_line").sort().alias("_lines"))
+    dup = dup.join(lines, on=list(keys), how="left")
+    return dup.select(
+        "_row", pl.lit(", ".join(keys)).alias("column"),
+        pl.concat_str([pl.col(k).cast(pl.String) for k in keys], separator=" / ").alias("value"),
+        pl.lit("unique key").alias("rule"),
+        pl.format("Rows {} of {} share the key ({}); none was loaded because the software cannot "
+                  "know which is right. Keep one and import again.",
+                  pl.col("_lines").cast(pl.List(pl.String)).list.join(", "), pl.lit(table),
+                  pl.lit(", ".join(keys))).alias("message"),
+    ).cast(PROBLEM_SCHEMA)
+
+
+def missing_sessions(typed: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
+    """Rows that point at a session neither in this import nor in the store."""
+    orphans = typed.drop_nulls(["client_id", "session_number"]).join(
+        known, on=["client_id", "session_number"], how="anti")
+    return orphans.select(
+        "_row", pl.lit("client_id, session_number").alias("column"),
+        pl.format("{} / {}", "client_id", "session_number").alias("value"),
+        pl.lit("session exists").alias("rule"),
+        pl.format("There is no session {} of client {} in this import or in the store; add the "
+                  "session row (or correct the ids) and import again.",
+                  "session_number", "client_id").alias("message"),
+    ).cast(PROBLEM_SCHEMA)
+
+
+def days_out_of_order(sessions: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
+    """Sessions whose days_since_intake is earlier than that of a lower session number.
+
+    `sessions` are this import's accepted rows; `stored` the store's rows of the same
+    clients (client_id, session_number, days_since_intake). Import rows win over stored
+    rows with the same key; only import rows are reported.
+    """
+    mine = sessions.select("client_id", "session_number", "days_since_intake", "_row")
+    others = stored.join(mine, on=["client_id", "session_number"], how="anti").with_columns(
+        pl.lit(None, dtype=pl.Int64).alias("_row"))
+    both = pl.concat([mine, others.select(mine.columns)], how="vertical_relaxed").drop_nulls("days_since_intake")
+    both = both.sort("client_id", "session_number").with_columns(
+        pl.col("days_since_intake").cum_max().shift(1).over("client_id").alias("_before"))
+    bad = both.filter(pl.col("_row").is_not_null() & (pl.col("days_since_intake") < pl.col("_before")))
+    return bad.select(
+        "_row", pl.lit("days_since_intake").alias("column"),
+        pl.col("days_since_intake").cast(pl.String).alias("value"),
+        pl.lit("non-decreasing").alias("rule"),
+        pl.format("days_since_intake {} of session {} is earlier than an earlier session's ({}); days "
+                  "must not decrease as session numbers rise.",
+                  "days_since_intake", "session_number", "_before").alias("message"),
+    ).cast(PROBLEM_SCHEMA)
