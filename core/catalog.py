@@ -12,6 +12,7 @@ import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
+from statistics import NormalDist
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -20,6 +21,10 @@ DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "catalog.toml"
 ENV_VAR = "CASECONF_CATALOG"
 
 Rule = Literal["ge", "gt", "le", "lt"]
+
+# "1.96" of Jacobson & Truax, taken exactly as the reference implementations do
+# (qnorm(.975) = 1.959964): SD 7.5, r .80 gives 9.296925 (CECPfuns), not 9.2971.
+Z_RELIABLE = NormalDist().inv_cdf(0.975)
 
 
 class CatalogError(Exception):
@@ -55,11 +60,11 @@ class ReliableChange(_Model):
 
     @property
     def threshold(self) -> float:
-        """Points of change needed: given, or 1.96 * S_diff (Jacobson & Truax 1991)."""
+        """Points of change needed: given, or z * S_diff (Jacobson & Truax 1991)."""
         if self.points is not None:
             return self.points
         se = self.sd * (1 - self.reliability) ** 0.5
-        return 1.96 * (2 * se**2) ** 0.5
+        return Z_RELIABLE * (2 * se**2) ** 0.5
 
 
 class Instrument(_Model):
@@ -162,14 +167,36 @@ def compare(score: float, rule: str, value: float) -> bool:
     return {"ge": score >= value, "gt": score > value, "le": score <= value, "lt": score < value}[rule]
 
 
+ADDITIVE_FIELDS = ("codes", "scales")
+
+
 def _merge(base: dict, extra: dict) -> dict:
-    """Entries in `extra` add to or replace entries of `base`, one level below each section."""
+    """Overlay a clinic's file: entries merge field by field; `codes` and `scales` add up.
+
+    So `[instruments.BDI-II.reliable_change]` replaces only that instrument's reliable
+    change, and a codebook's new `codes` join the default ones.
+    """
     merged = dict(base)
-    for section, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(section), dict):
-            merged[section] = {**merged[section], **value}
-        else:
-            merged[section] = value
+    for section, entries in extra.items():
+        if not (isinstance(entries, dict) and isinstance(merged.get(section), dict)):
+            merged[section] = entries
+            continue
+        merged[section] = dict(merged[section])
+        for key, entry in entries.items():
+            old = merged[section].get(key)
+            if not (isinstance(entry, dict) and isinstance(old, dict)):
+                merged[section][key] = entry
+                continue
+            if section not in ("instruments", "codebooks"):
+                merged[section][key] = {**old, **entry} if section in ADDITIVE_FIELDS else entry
+                continue
+            new = dict(old)
+            for name, value in entry.items():
+                if name in ADDITIVE_FIELDS and isinstance(value, dict) and isinstance(old.get(name), dict):
+                    new[name] = {**old[name], **value}
+                else:
+                    new[name] = value
+            merged[section][key] = new
     return merged
 
 

@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(imp)
 
     demo = commands.add_parser("demo", help="load the bundled demo dataset")
+    demo.add_argument("--if-empty", action="store_true", help="only when the store holds no sessions yet")
     _common(demo)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
@@ -75,8 +76,8 @@ def _cmd_import(args) -> int:
 
 def _cmd_demo(args) -> int:
     from .importer import load_demo
-    result = load_demo(open_store(args.db))
-    print(result.summary())
+    result = load_demo(open_store(args.db), only_if_empty=args.if_empty)
+    print(result.summary() if result else "The store already holds data; the demo was not loaded.")
     return 0
 
 

@@ -160,7 +160,7 @@ class Store:
         """Run a read query as `scope` may see it; the result as a polars frame."""
         cur = self.cursor()
         try:
-            return cur.execute(scoped_sql(sql, scope), params or []).pl()
+            return cur.sql(scoped_sql(sql, scope), params=params or None).pl()
         finally:
             cur.close()
 
@@ -235,3 +235,18 @@ def upsert(cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, batch
     finally:
         cur.unregister("staged_rows")
     return staged.height - existing, updated
+
+
+def counts(store: Store, scope: Scope = EVERYTHING) -> dict[str, int]:
+    """How many clients, therapists, sessions and ratings `scope` can see."""
+    return store.query(
+        "SELECT (SELECT count(DISTINCT client_id) FROM sessions) AS clients, "
+        "(SELECT count(DISTINCT therapist_id) FROM sessions) AS therapists, "
+        "(SELECT count(*) FROM sessions) AS sessions, (SELECT count(*) FROM ratings) AS ratings",
+        scope=scope).row(0, named=True)
+
+
+def batches(store: Store, limit: int = 20) -> pl.DataFrame:
+    """The latest imports: who, when, which file, what was loaded and quarantined."""
+    return store.query("SELECT batch_id AS batch, imported_at, imported_by, file_name, sha256, loaded, "
+                       "quarantined, inserted, updated FROM batches ORDER BY batch_id DESC LIMIT ?", [limit])

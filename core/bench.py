@@ -1,0 +1,91 @@
+"""Benchmarks: scripts that print figures and ratios (never timed unit tests).
+
+`python -m core bench import --sessions N` writes a synthetic clinic of N sessions as
+CSV files, then times, each in a fresh process on the same files: (a) DuckDB loading
+them with `read_csv` into tables, no validation (the floor), and (b) the full import.
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TABLES = ("therapists", "sessions", "ratings", "themes", "barriers", "events")
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in kilobytes on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child_raw(folder: str, db: str) -> dict:
+    import duckdb
+    start = time.perf_counter()
+    con = duckdb.connect(db)
+    for table in TABLES:
+        path = Path(folder) / f"{table}.csv"
+        if path.exists():
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_csv(?, header = true)", [str(path)])
+    con.close()
+    return {"seconds": time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _child_import(folder: str, db: str) -> dict:
+    from .importer import import_dataset
+    from .store import Store
+    start = time.perf_counter()
+    store = Store(db)
+    result = import_dataset(folder, store, imported_by="benchmark")
+    store.close()
+    return {"seconds": time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb(),
+            "loaded": sum(result.loaded.values()), "quarantined": sum(result.quarantined.values())}
+
+
+CHILDREN = {"raw": _child_raw, "import": _child_import}
+
+
+def _in_child(kind: str, folder: Path, db: Path) -> dict:
+    out = subprocess.run([sys.executable, "-m", "core.bench", kind, str(folder), str(db)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_import(sessions: int) -> dict:
+    from .synth import write_synthetic_clinic
+    with tempfile.TemporaryDirectory(prefix="caseconf-bench-") as tmp:
+        folder = Path(tmp) / "export"
+        start = time.perf_counter()
+        rows_by_table = write_synthetic_clinic(folder, sessions)
+        print(f"generated {sessions:,} sessions, {sum(rows_by_table.values()):,} rows in "
+              f"{time.perf_counter() - start:.1f} s: "
+              + ", ".join(f"{t} {n:,}" for t, n in rows_by_table.items()))
+        raw = _in_child("raw", folder, Path(tmp) / "raw.duckdb")
+        print(f"(a) DuckDB read_csv into tables, no validation: {raw['seconds']:.2f} s, "
+              f"peak {raw['peak_rss_mb']:.0f} MB")
+        full = _in_child("import", folder, Path(tmp) / "import.duckdb")
+        print(f"(b) full import (read, validate, privacy scan, upsert): {full['seconds']:.2f} s, "
+              f"peak {full['peak_rss_mb']:.0f} MB, {full['loaded']:,} rows loaded, "
+              f"{full['quarantined']:,} quarantined")
+        ratio = full["seconds"] / raw["seconds"]
+        print(f"ratio import / raw: {ratio:.2f} (goal <= 2.0)")
+        return {"sessions": sessions, "rows": sum(rows_by_table.values()), "raw_s": round(raw["seconds"], 3),
+                "import_s": round(full["seconds"], 3), "ratio": round(ratio, 2),
+                "peak_rss_mb": round(full["peak_rss_mb"], 1)}
+
+
+def run(what: str, sessions: int) -> int:
+    if what == "import":
+        print(json.dumps(bench_import(sessions)))
+        return 0
+    raise ValueError(what)
+
+
+if __name__ == "__main__":
+    kind, folder, db = sys.argv[1:4]
+    print(json.dumps(CHILDREN[kind](folder, db)))

@@ -1,0 +1,94 @@
+"""The store: schema and migrations, transactions, upsert by natural key, the scope choke point."""
+
+import polars as pl
+import pytest
+
+from core.access import EVERYTHING, Scope
+from core.store import SCHEMA_VERSION, Store, StoreError, upsert
+
+
+def _sessions(rows):
+    return pl.DataFrame(rows, schema={"client_id": pl.String, "session_number": pl.Int64, "therapist_id": pl.String,
+                                      "days_since_intake": pl.Int64, "modality": pl.String, "attended": pl.Boolean},
+                        orient="row")
+
+
+def test_a_new_store_is_migrated_to_the_current_schema(store):
+    assert store.version() == SCHEMA_VERSION
+    assert store.is_empty()
+
+
+def test_reopening_a_store_keeps_its_data(tmp_path):
+    path = tmp_path / "s.duckdb"
+    first = Store(path)
+    with first.transaction() as cur:
+        upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True)]), 1)
+    first.close()
+    again = Store(path)
+    assert again.scalar("SELECT count(*) FROM sessions") == 1
+    again.close()
+
+
+def test_a_store_from_a_newer_version_is_refused_with_a_sentence(tmp_path):
+    path = tmp_path / "s.duckdb"
+    s = Store(path)
+    with s.transaction() as cur:
+        cur.execute("UPDATE schema_info SET version = 999")
+    s.close()
+    with pytest.raises(StoreError, match="newer version"):
+        Store(path)
+
+
+def test_a_failed_transaction_leaves_nothing(store):
+    with pytest.raises(RuntimeError):
+        with store.transaction() as cur:
+            upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True)]), 1)
+            raise RuntimeError("disk full")
+    assert store.is_empty()
+
+
+def test_upsert_inserts_updates_by_key_and_records_history(store):
+    with store.transaction() as cur:
+        assert upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True),
+                                                  ("c1", 1, "t1", 7, "individual", True)]), 1) == (2, 0)
+    with store.transaction() as cur:
+        assert upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True),
+                                                  ("c1", 1, "t1", 8, "individual", True)]), 2) == (0, 1)
+    assert store.scalar("SELECT days_since_intake FROM sessions WHERE session_number = 1") == 8
+    history = store.query("SELECT batch_id, table_name, key, before FROM history")
+    assert history.height == 1
+    assert '"days_since_intake":7' in history["before"][0].replace(" ", "")
+    assert store.scalar("SELECT updated_batch FROM sessions WHERE session_number = 1") == 2
+
+
+def test_upsert_of_identical_rows_changes_nothing(store):
+    rows = _sessions([("c1", 0, "t1", None, "individual", True)])
+    with store.transaction() as cur:
+        upsert(cur, "sessions", rows, 1)
+    with store.transaction() as cur:
+        assert upsert(cur, "sessions", rows, 2) == (0, 0)
+    assert store.scalar("SELECT count(*) FROM history") == 0
+    assert store.scalar("SELECT updated_batch FROM sessions") is None
+
+
+def test_a_scope_sees_only_its_therapists_cases(store):
+    with store.transaction() as cur:
+        upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True),
+                                           ("c2", 0, "t2", 0, "individual", True)]), 1)
+        ratings = pl.DataFrame({"client_id": ["c1", "c2"], "session_number": [0, 0], "instrument": ["SRS", "SRS"],
+                                "scale": ["total", "total"], "rater": ["client", "client"], "score": [30.0, 31.0]})
+        upsert(cur, "ratings", ratings, 1)
+    only_t1 = Scope.therapists({"t1"})
+    assert store.query("SELECT client_id FROM sessions", scope=only_t1)["client_id"].to_list() == ["c1"]
+    assert store.query("SELECT client_id FROM ratings", scope=only_t1)["client_id"].to_list() == ["c1"]
+    assert store.query("WITH x AS (SELECT * FROM ratings) SELECT count(*) AS n FROM x",
+                       scope=only_t1)["n"][0] == 1
+    assert store.scalar("SELECT count(*) FROM ratings", scope=EVERYTHING) == 2
+    assert store.scalar("SELECT count(*) FROM sessions", scope=Scope.therapists(set())) == 0
+
+
+def test_a_scope_cannot_be_escaped_by_quotes_in_an_id(store):
+    with store.transaction() as cur:
+        upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True)]), 1)
+    sneaky = Scope.therapists({"x') OR true OR ('1"})
+    assert store.scalar("SELECT count(*) FROM sessions", scope=sneaky) == 0
