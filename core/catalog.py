@@ -12,19 +12,17 @@ import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from statistics import NormalDist
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .analytics.change import rc_threshold
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "catalog.toml"
 ENV_VAR = "CASECONF_CATALOG"
 
 Rule = Literal["ge", "gt", "le", "lt"]
 
-# "1.96" of Jacobson & Truax, taken exactly as the reference implementations do
-# (qnorm(.975) = 1.959964): SD 7.5, r .80 gives 9.296925 (CECPfuns), not 9.2971.
-Z_RELIABLE = NormalDist().inv_cdf(0.975)
 
 
 class CatalogError(Exception):
@@ -50,6 +48,9 @@ class ReliableChange(_Model):
     sd: float | None = Field(default=None, gt=0)
     reliability: float | None = Field(default=None, gt=0, lt=1)
     rule: Literal["ge", "gt"] = "gt"
+    # Jacobson & Truax's 1.96; CECPfuns uses the exact quantile 1.959964 (the two
+    # differ in the fourth decimal of a threshold), so it is a setting.
+    z: float = Field(default=1.96, gt=0)
     source: str = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -63,8 +64,7 @@ class ReliableChange(_Model):
         """Points of change needed: given, or z * S_diff (Jacobson & Truax 1991)."""
         if self.points is not None:
             return self.points
-        se = self.sd * (1 - self.reliability) ** 0.5
-        return Z_RELIABLE * (2 * se**2) ** 0.5
+        return rc_threshold(self.sd, self.reliability, z=self.z)
 
 
 class Instrument(_Model):

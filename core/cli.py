@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--redact", action="store_true",
                      help="mask identifying details in notes and load them, instead of quarantining the rows")
     imp.add_argument("--user", help="who is importing (default: CASECONF_USER or the login name)")
+    imp.add_argument("--progress", action="store_true", help="print each step on stderr (for logs)")
     _common(imp)
 
     demo = commands.add_parser("demo", help="load the bundled demo dataset")
@@ -56,7 +57,10 @@ def _cmd_import(args) -> int:
     from .importer import ImportFailed, import_dataset
     store = open_store(args.db)
     try:
-        result = import_dataset(args.path, store, catalog=_catalog(args), redact=args.redact, imported_by=args.user)
+        progress = (lambda fraction, text: print(f"{fraction:4.0%} {text}", file=sys.stderr, flush=True)
+                    ) if args.progress else None
+        result = import_dataset(args.path, store, catalog=_catalog(args), redact=args.redact, imported_by=args.user,
+                                progress=progress)
     except ImportFailed as err:
         if args.json:
             print(json.dumps({"batch": None, "loaded": {}, "quarantined": {}, "ignored": [], "problems": [],

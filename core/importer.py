@@ -316,7 +316,7 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
         if name in typed:
             problems[name].append(validate.missing_sessions(typed[name], known))
 
-    progress(0.6, "Writing to the store")
+    progress(0.6, "Preparing the report")
     report: list[Problem] = [Problem(p.table, p.source, p.line, None, masker(p.raw), p.rule, p.message)
                              for p in dataset.problems]
     quarantine_rows: list[dict] = [{"table_name": p.table, "source": p.source, "line": p.line,
@@ -336,8 +336,9 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     with store.transaction() as cur:
         batch_id = cur.execute("SELECT nextval('batch_ids')").fetchone()[0]
         inserted, updated = {}, {}
-        for name in IMPORT_ORDER:
+        for step, name in enumerate(IMPORT_ORDER):
             if name in accepted:
+                progress(0.7 + 0.04 * step, f"Writing {name} to the store")
                 inserted[name], updated[name] = upsert(cur, name, accepted[name], batch_id)
         if quarantine_rows:
             q = pl.DataFrame(quarantine_rows, schema={"table_name": pl.String, "source": pl.String,

@@ -60,7 +60,8 @@ def test_cutoff_boundaries_follow_the_rule(catalog):
 def test_reliable_change_from_sd_and_reliability(tmp_path):
     # DOMAIN.md check: SD 7.5, r .80 -> threshold 9.296925 (CECPfuns tests).
     extra = tmp_path / "clinic.toml"
-    extra.write_text('[instruments.BDI-II.reliable_change]\nsd = 7.5\nreliability = 0.8\nsource = "clinic norms"\n')
+    extra.write_text('[instruments.BDI-II.reliable_change]\nsd = 7.5\nreliability = 0.8\nz = 1.959964\n'
+                     'source = "clinic norms"\n')
     bdi = load_catalog(extra).instruments["BDI-II"]
     assert bdi.reliable_change.threshold == pytest.approx(9.296925, abs=1e-6)
 
