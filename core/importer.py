@@ -28,6 +28,7 @@ from .validate import SPECS, empty_problems
 
 IMPORT_ORDER = ("therapists", "sessions", "ratings", "themes", "barriers", "events")
 SESSION_TABLES = ("ratings", "themes", "barriers", "events")
+ID_COLUMNS = ("client_id", "therapist_id")
 WIDE_RATING = re.compile(r"^(?P<instrument>[^:]+)(:(?P<scale>[^:]+))?(:(?P<rater>[^:]+))?$")
 
 Progress = Callable[[float, str], None]
@@ -100,6 +101,12 @@ class _Masker:
             findings = privacy.find_identifiers(text)
             self._seen[text] = privacy.mask(text, findings) if findings else text
         return self._seen[text]
+
+    def id(self, value):
+        """An id that looks identifying is hidden whole: partial masking could leave a name."""
+        if value is not None and privacy.id_problem(str(value)):
+            return "[identifying id]"
+        return self(value)
 
 
 def _fingerprint(path: Path) -> str:
@@ -334,7 +341,7 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
             quarantined[name] += found.get_column("_row").n_unique()
 
     with store.transaction() as cur:
-        batch_id = cur.execute("SELECT nextval('batch_ids')").fetchone()[0]
+        batch_id = cur.execute("SELECT nextval('batch_ids')").fetchall()[0][0]
         inserted, updated = {}, {}
         for step, name in enumerate(IMPORT_ORDER):
             if name in accepted:
@@ -386,19 +393,29 @@ def _quarantine(name: str, raw: pl.DataFrame, found: pl.DataFrame, masker: _Mask
     by_row = {r: list(g) for r, g in _group_rows(found)}
     for record in faulty.iter_rows(named=True):
         reasons = by_row[record["_row"]]
-        raw_values = {c: masker(record[c]) for c in value_cols if record[c] is not None}
+        raw_values = {c: masker.id(record[c]) if c in ID_COLUMNS else masker(record[c])
+                      for c in value_cols if record[c] is not None}
         if record["_origin"]:
             raw_values["column"] = masker(record["_origin"])
+        hidden_ids = [record[c] for c in ID_COLUMNS if record.get(c) and raw_values.get(c) == "[identifying id]"]
+
+        def clean(message: str) -> str:
+            for hidden in hidden_ids:
+                message = message.replace(hidden, "[identifying id]")
+            return masker(message)
+
         for reason in reasons:
             column = reason["column"]
             if record["_origin"] and column in ("score", "instrument", "scale", "rater"):
                 column = record["_origin"]
+            # Show the value as written in the file, not as it was typed for checking.
+            value = raw_values.get(reason["column"]) or clean(reason["value"] or "") or None
             report.append(Problem(name, record["_source"], record["_line"], column,
-                                  masker(reason["value"]), reason["rule"], masker(reason["message"])))
+                                  value, reason["rule"], clean(reason["message"])))
         rows.append({"table_name": name, "source": record["_source"], "line": record["_line"],
                      "raw": json.dumps(raw_values),
                      "problems": json.dumps([{"column": reason["column"], "rule": reason["rule"],
-                                              "message": masker(reason["message"])} for reason in reasons])})
+                                              "message": clean(reason["message"])} for reason in reasons])})
 
 
 def _group_rows(found: pl.DataFrame):

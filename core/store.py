@@ -125,9 +125,8 @@ class Store:
     def version(self) -> int:
         cur = self.cursor()
         exists = cur.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_info'"
-        ).fetchone()[0]
-        return cur.execute("SELECT version FROM schema_info").fetchone()[0] if exists else 0
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_info'").fetchall()[0][0]
+        return cur.execute("SELECT version FROM schema_info").fetchall()[0][0] if exists else 0
 
     def _migrate(self) -> None:
         current = self.version()
@@ -167,8 +166,8 @@ class Store:
     def scalar(self, sql: str, params=None, scope: Scope = EVERYTHING):
         cur = self.cursor()
         try:
-            row = cur.execute(scoped_sql(sql, scope), params or []).fetchone()
-            return row[0] if row else None
+            rows = cur.execute(scoped_sql(sql, scope), params or []).fetchall()
+            return rows[0][0] if rows else None
         finally:
             cur.close()
 
@@ -216,14 +215,14 @@ def upsert(cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, batch
     before_json = "to_json(struct_pack(" + ", ".join(f"{v} := t.{v}" for v in values) + "))"
     cur.register("staged_rows", staged)
     try:
-        existing = cur.execute(f"SELECT count(*) FROM staged_rows s SEMI JOIN main.{table} t ON {on}").fetchone()[0]
+        existing = cur.execute(f"SELECT count(*) FROM staged_rows s SEMI JOIN main.{table} t ON {on}").fetchall()[0][0]
         updated = 0
         if existing and values:
             cur.execute(f"""INSERT INTO history
                 SELECT ?, '{table}', {key_json}, 'update', {before_json}
                 FROM main.{table} t JOIN staged_rows s ON {on} WHERE {differs}""", [batch_id])
             updated = cur.execute("SELECT count(*) FROM history WHERE batch_id = ? AND table_name = ?",
-                                  [batch_id, table]).fetchone()[0]
+                                  [batch_id, table]).fetchall()[0][0]
         if updated:
             assignments = ", ".join(f"{v} = s.{v}" for v in values)
             cur.execute(f"""UPDATE main.{table} t SET {assignments}, updated_batch = ?

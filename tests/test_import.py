@@ -1,0 +1,242 @@
+"""What an import promises (CONTRACT.md), tested on real files and real DuckDB stores."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.importer import ImportFailed, import_dataset
+from tests.conftest import write_csv
+
+SESSIONS = "client_id,therapist_id,session_number,days_since_intake\nc1,t1,0,0\nc1,t1,1,7\nc1,t1,2,14\nc2,t2,0,0\n"
+RATINGS = ("client_id,session_number,instrument,scale,rater,score\n"
+           "c1,1,SRS,total,client,38\nc1,2,SRS,total,client,30\nc1,0,PHQ-9,total,client,15\n")
+
+
+def _export(tmp_path, **tables):
+    folder = tmp_path / "export"
+    for name, text in {"sessions": SESSIONS, **tables}.items():
+        if text is not None:
+            write_csv(folder, name, text)
+    return folder
+
+
+def _all_text(store) -> str:
+    """Everything the store holds, as text: to prove something is NOT in it."""
+    parts = []
+    for table in ("sessions", "ratings", "themes", "barriers", "events", "therapists", "quarantine", "batches",
+                  "history"):
+        parts.append(store.query(f"SELECT * FROM main.{table}").write_csv())
+    return "\n".join(parts)
+
+
+def _problem(result, **match):
+    return [p for p in result.problems if all(getattr(p, k) == v for k, v in match.items())]
+
+
+def test_a_clean_export_loads_every_row(tmp_path, store):
+    result = import_dataset(_export(tmp_path, ratings=RATINGS), store)
+    assert result.loaded == {"sessions": 4, "ratings": 3}
+    assert sum(result.quarantined.values()) == 0 and result.exit_code == 0
+    assert store.scalar("SELECT count(*) FROM ratings") == 3
+
+
+def test_importing_the_same_file_twice_changes_nothing(tmp_path, store):
+    folder = _export(tmp_path, ratings=RATINGS)
+    import_dataset(folder, store)
+    before = store.query("SELECT * EXCLUDE (batch_id, updated_batch) FROM sessions ORDER BY ALL")
+    again = import_dataset(folder, store)
+    assert again.inserted == {"sessions": 0, "ratings": 0} and again.updated == {"sessions": 0, "ratings": 0}
+    assert store.query("SELECT * EXCLUDE (batch_id, updated_batch) FROM sessions ORDER BY ALL").equals(before)
+    assert store.scalar("SELECT count(*) FROM history") == 0
+
+
+def test_a_corrected_file_updates_by_key_and_history_says_so(tmp_path, store):
+    import_dataset(_export(tmp_path, ratings=RATINGS), store)
+    fixed = RATINGS.replace("c1,2,SRS,total,client,30", "c1,2,SRS,total,client,31")
+    result = import_dataset(_export(tmp_path / "v2", ratings=fixed), store)
+    assert result.updated["ratings"] == 1 and result.inserted["ratings"] == 0
+    assert store.scalar("SELECT score FROM ratings WHERE session_number = 2") == 31
+    history = store.query("SELECT table_name, key, before FROM history")
+    assert history["table_name"].to_list() == ["ratings"]
+    assert json.loads(history["before"][0])["score"] == 30
+
+
+def test_rows_sharing_a_key_are_all_quarantined(tmp_path, store):
+    ratings = RATINGS + "c1,1,SRS,total,client,36\n"
+    result = import_dataset(_export(tmp_path, ratings=ratings), store)
+    dups = _problem(result, rule="unique key")
+    assert sorted(p.line for p in dups) == [2, 5]
+    assert "share the key" in dups[0].message
+    assert store.scalar("SELECT count(*) FROM ratings WHERE session_number = 1") == 0
+    assert result.quarantined["ratings"] == 2 and result.exit_code == 1
+
+
+def test_a_row_pointing_at_no_session_is_quarantined(tmp_path, store):
+    result = import_dataset(_export(tmp_path, ratings=RATINGS + "c9,4,SRS,total,client,30\n"), store)
+    (problem,) = _problem(result, rule="session exists")
+    assert problem.line == 5 and "no session 4 of client c9" in problem.message
+
+
+def test_a_row_may_point_at_a_session_already_stored(tmp_path, store):
+    import_dataset(_export(tmp_path), store)
+    only_ratings = tmp_path / "later"
+    write_csv(only_ratings, "sessions", "client_id,therapist_id,session_number\n")
+    write_csv(only_ratings, "ratings", RATINGS)
+    result = import_dataset(only_ratings, store)
+    assert result.loaded["ratings"] == 3 and result.exit_code == 0
+
+
+@pytest.mark.parametrize("row, column, rule, words", [
+    ("c1,0,SRS,total,client,41", "score", "range", "outside the SRS total range 0 to 40"),
+    ("c1,0,XYZ,total,client,4", "instrument", "vocabulary", "not in the catalog"),
+    ("c1,0,SRS,bond,client,4", "scale", "scale", "not a scale of SRS"),
+    ("c1,0,SRS,total,client,abc", "score", "type", "is not a number"),
+    ("c1,0,SRS,total,therapist,30", "rater", "rater", "does not rate SRS"),
+    ("c1,x,SRS,total,client,30", "session_number", "type", "not a whole number"),
+    ("c 1,1,SRS,total,client,30", "client_id", "pseudonym", "not a valid pseudonym"),
+])
+def test_a_bad_rating_is_quarantined_with_a_row_level_reason(tmp_path, store, row, column, rule, words):
+    result = import_dataset(_export(tmp_path, ratings=RATINGS + row + "\n"), store)
+    found = _problem(result, table="ratings", line=5, column=column, rule=rule)
+    assert found, result.problems
+    assert words in found[0].message and found[0].source == "ratings.csv"
+    assert result.loaded["ratings"] == 3
+
+
+def test_a_comma_decimal_score_is_read_as_a_number(tmp_path, store):
+    folder = tmp_path / "eu"
+    write_csv(folder, "sessions", "client_id;therapist_id;session_number\nc1;t1;1\n")
+    write_csv(folder, "ratings", "client_id;session_number;instrument;score\nc1;1;SRS;35,5\n")
+    result = import_dataset(folder, store)
+    assert result.exit_code == 0
+    assert store.scalar("SELECT score FROM ratings") == 35.5
+
+
+@pytest.mark.parametrize("table, text, column, words", [
+    ("themes", "client_id,session_number,kind,code,intensity\nc1,1,transference,telepathic,3\n", "code",
+     "not in the transference codebook"),
+    ("themes", "client_id,session_number,kind,code,intensity\nc1,1,transference,hostile,7\n", "intensity",
+     "outside the allowed range"),
+    ("barriers", "client_id,session_number,category,severity,note\nc1,1,language,4,Needed an interpreter.\n",
+     "severity", "outside the allowed range"),
+    ("barriers", "client_id,session_number,category,severity,note\nc1,1,language,2,\n", "note", "required"),
+    ("events", "client_id,session_number,event\nc1,1,rupture_sideways\n", "event", "not in the allowed values"),
+])
+def test_codebook_and_range_rules_of_process_tables(tmp_path, store, table, text, column, words):
+    result = import_dataset(_export(tmp_path, **{table: text}), store)
+    (problem,) = _problem(result, table=table, column=column)
+    assert words in problem.message and problem.line == 2
+
+
+def test_wide_rating_columns_become_rating_rows(tmp_path, store):
+    sessions = ("client_id,therapist_id,session_number,SRS,WAI-SR:bond:therapist,Room\n"
+                "c1,t1,1,37,15,blue\nc1,t1,2,,16,green\n")
+    result = import_dataset(_export(tmp_path, sessions=sessions), store)
+    rows = store.query("SELECT session_number, instrument, scale, rater, score FROM ratings ORDER BY ALL").rows()
+    assert rows == [(1, "SRS", "total", "client", 37.0), (1, "WAI-SR", "bond", "therapist", 15.0),
+                    (2, "WAI-SR", "bond", "therapist", 16.0)]
+    assert result.ignored == [{"table": "sessions", "column": "Room"}]
+
+
+def test_a_bad_wide_rating_names_its_column(tmp_path, store):
+    sessions = "client_id,therapist_id,session_number,SRS\nc1,t1,1,44\n"
+    result = import_dataset(_export(tmp_path, sessions=sessions), store)
+    (problem,) = _problem(result, table="ratings")
+    assert problem.column == "SRS" and problem.line == 2 and problem.source == "sessions.csv"
+
+
+def test_session_dates_become_days_since_intake_and_are_not_stored(tmp_path, store):
+    sessions = ("client_id,therapist_id,session_number,session_date\n"
+                "c1,t1,0,2026-03-02\nc1,t1,1,2026-03-09\nc1,t1,2,16.03.2026\n")
+    import_dataset(_export(tmp_path, sessions=sessions), store)
+    days = store.query("SELECT days_since_intake FROM sessions ORDER BY session_number")["days_since_intake"]
+    assert days.to_list() == [0, 7, 14]
+    text = _all_text(store)
+    assert "2026-03" not in text and "16.03.2026" not in text
+    columns = store.query("SELECT data_type FROM information_schema.columns WHERE table_schema = 'main'")
+    assert "DATE" not in columns["data_type"].to_list()
+
+
+def test_days_that_go_backwards_are_quarantined(tmp_path, store):
+    sessions = "client_id,therapist_id,session_number,days_since_intake\nc1,t1,0,0\nc1,t1,1,14\nc1,t1,2,7\n"
+    result = import_dataset(_export(tmp_path, sessions=sessions), store)
+    (problem,) = _problem(result, rule="non-decreasing")
+    assert problem.line == 4
+
+
+NOTE_WITH_PHONE = "Client asked us to call her sister on 0161 496 0123 before the next session."
+
+
+def test_a_note_with_identifying_details_is_quarantined_masked_and_never_stored(tmp_path, store, capsys):
+    barriers = f"client_id,session_number,category,severity,note\nc1,1,boundary,2,{NOTE_WITH_PHONE}\n"
+    result = import_dataset(_export(tmp_path, barriers=barriers), store)
+    (problem,) = _problem(result, rule="identifying text")
+    assert "0161 496 0123" not in problem.value and "phone" in problem.message
+    assert "0161 496 0123" not in json.dumps(result.to_json())
+    assert "0161 496 0123" not in _all_text(store)
+    assert store.scalar("SELECT count(*) FROM quarantine WHERE table_name = 'barriers'") == 1
+    assert "0161 496 0123" not in capsys.readouterr().out
+
+
+def test_redaction_masks_the_note_and_loads_the_row(tmp_path, store):
+    barriers = f"client_id,session_number,category,severity,note\nc1,1,boundary,2,{NOTE_WITH_PHONE}\n"
+    result = import_dataset(_export(tmp_path, barriers=barriers), store, redact=True)
+    assert result.loaded["barriers"] == 1 and result.redacted == {"barriers": 1}
+    note = store.scalar("SELECT note FROM barriers")
+    assert "0161 496 0123" not in note and note.startswith("Client asked us to call her sister on ")
+
+
+def test_an_id_that_looks_like_an_email_is_quarantined_and_masked(tmp_path, store):
+    sessions = "client_id,therapist_id,session_number\njane.doe@example.org,t1,1\nc2,t1,1\n"
+    result = import_dataset(_export(tmp_path, sessions=sessions), store)
+    assert result.loaded["sessions"] == 1
+    assert "jane.doe@example.org" not in json.dumps(result.to_json())
+    assert "jane.doe@example.org" not in _all_text(store)
+
+
+def test_the_quarantine_keeps_raw_values_so_a_row_can_be_fixed(tmp_path, store):
+    result = import_dataset(_export(tmp_path, ratings=RATINGS + "c1,0,SRS,total,client,44\n"), store)
+    raw, problems = store.query("SELECT raw, problems FROM quarantine").row(0)
+    assert json.loads(raw) == {"client_id": "c1", "session_number": "0", "instrument": "SRS", "scale": "total",
+                               "rater": "client", "score": "44"}
+    assert json.loads(problems)[0]["column"] == "score"
+    assert result.batch_id == store.scalar("SELECT batch_id FROM quarantine")
+
+
+def test_a_missing_sessions_table_loads_nothing(tmp_path, store):
+    folder = tmp_path / "no_sessions"
+    write_csv(folder, "ratings", RATINGS)
+    with pytest.raises(ImportFailed, match="no sessions table"):
+        import_dataset(folder, store)
+    assert store.scalar("SELECT count(*) FROM batches") == 0
+
+
+def test_a_missing_required_column_loads_nothing(tmp_path, store):
+    with pytest.raises(ImportFailed, match="has no 'score' column"):
+        import_dataset(_export(tmp_path, ratings="client_id,session_number,instrument\nc1,1,SRS\n"), store)
+    assert store.is_empty() and store.scalar("SELECT count(*) FROM batches") == 0
+
+
+def test_a_batch_records_who_when_file_hash_and_counts(tmp_path, store):
+    result = import_dataset(_export(tmp_path, ratings=RATINGS), store, imported_by="supervisor-7")
+    batch = store.query("SELECT * FROM batches").row(0, named=True)
+    assert batch["imported_by"] == "supervisor-7" and batch["file_name"] == "export"
+    assert len(batch["sha256"]) == 64 and json.loads(batch["loaded"]) == {"sessions": 4, "ratings": 3}
+    assert batch["batch_id"] == result.batch_id and batch["imported_at"] is not None
+
+
+def test_every_input_row_is_loaded_or_quarantined(tmp_path, store):
+    ratings = RATINGS + "c1,1,SRS,total,client,44\nc9,1,SRS,total,client,30\nc1,2,SRS,total,client,30\n"
+    result = import_dataset(_export(tmp_path, ratings=ratings), store)
+    assert result.loaded["ratings"] + result.quarantined["ratings"] == 6
+
+
+def test_a_name_like_id_is_hidden_everywhere_even_in_messages(tmp_path, store):
+    sessions = "client_id,therapist_id,session_number\nMaryJones,t1,1\n"
+    ratings = "client_id,session_number,instrument,score\nMaryJones,1,SRS,30\nMaryJones,5,SRS,30\n"
+    result = import_dataset(_export(tmp_path, sessions=sessions, ratings=ratings), store)
+    assert result.loaded == {"sessions": 0, "ratings": 0}
+    assert "MaryJones" not in json.dumps(result.to_json())
+    assert "MaryJones" not in _all_text(store)
