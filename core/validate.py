@@ -92,24 +92,30 @@ def parse(raw: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     Returns the typed frame (columns of the spec, `_row`, `_line`) and the problems of
     cells that are not of their type. Absent optional columns take their default.
     """
-    exprs, failures = [pl.col("_row"), pl.col("_line")], []
+    parsed, exprs, checked = [], [pl.col("_row"), pl.col("_line")], []
     for col in SPECS[table]:
         if col.name not in raw.columns:
             exprs.append(pl.lit(col.default, dtype=_dtype(col.kind)).alias(col.name))
             continue
-        value = _parsed(col.name, col.kind)
+        parsed.append(_parsed(col.name, col.kind).alias(f"__{col.name}"))
+        value = pl.col(f"__{col.name}")
         if col.default is not None:
             value = value.fill_null(pl.lit(col.default, dtype=_dtype(col.kind)))
         exprs.append(value.alias(col.name))
         if col.kind in _TYPE_WORDS:
-            failures.append(raw.filter(_stripped(col.name).is_not_null() & _parsed(col.name, col.kind).is_null())
-                            .select("_row", pl.lit(col.name).alias("column"), pl.col(col.name).alias("value"),
-                                    pl.lit("type").alias("rule"),
-                                    pl.format("{} '{}' is not {}.", pl.lit(col.name), pl.col(col.name),
-                                              pl.lit(_TYPE_WORDS[col.kind])).alias("message")))
-    typed = raw.select(exprs)
+            checked.append(col)
+    # Readers turn blank cells into nulls, so a present cell that parses to null is not of its type.
+    both = raw.with_columns(parsed)
+    failed = both.select([(pl.col(c.name).is_not_null() & pl.col(f"__{c.name}").is_null()).any().alias(c.name)
+                          for c in checked]).row(0, named=True) if checked else {}
+    failures = [
+        both.filter(pl.col(c.name).is_not_null() & pl.col(f"__{c.name}").is_null()).select(
+            "_row", pl.lit(c.name).alias("column"), pl.col(c.name).alias("value"), pl.lit("type").alias("rule"),
+            pl.format("{} '{}' is not {}.", pl.lit(c.name), pl.col(c.name), pl.lit(_TYPE_WORDS[c.kind])).alias("message"))
+        for c in checked if failed.get(c.name)]
+    typed = both.select(exprs)
     problems = pl.concat([empty_problems(), *(f.cast(PROBLEM_SCHEMA) for f in failures)])
-    return typed, problems.cast(PROBLEM_SCHEMA)
+    return typed, problems
 
 
 def _dtype(kind: str):

@@ -1,0 +1,313 @@
+"""Not on track: each session's outcome score against the clinic's own expected change.
+
+OpenFIT-like colours (DOMAIN.md, "Not-on-track signals"), with the expected curve
+estimated from the store's own data: a percentile band of change from intake by session
+number among clients of the same intake severity.
+
+How the reference is made
+-------------------------
+- Outcome instruments (catalog kind "outcome"), total scale, client ratings, attended
+  sessions only (a score with unknown attendance counts).
+- Intake = the score at the client's first session with a score (session 0 when present).
+  Change at a later session = score - intake. Improvement = change in the better
+  direction (the catalog's direction: a fall on the PHQ-9, a rise on the ORS).
+- Intake severity band: the instrument's catalog `cutoff.bands` when it has them, else
+  the tertiles of the clinic's intake scores (lowest / middle / highest third).
+- Per (instrument, band, session number): the median, the lower percentile (default 25th)
+  and the floor percentile (default 10th) of improvement, by DuckDB's `quantile_cont`
+  (linear interpolation, numpy's default), in one grouped query that also pools all
+  bands per session number (GROUPING SETS). A cell needs `min_sample` clients (default
+  20); else the pooled numbers for that session are used; if those too have fewer, the
+  session is grey. `method` says, per cell, which numbers were used and how many clients.
+- The reference is the whole clinic (`reference_scope`, default every case), and the
+  reader's scope only limits which clients get colours: a supervision group's own
+  caseload is far too small for 20 clients per cell, and "doing worse than the clinic's
+  similar clients" is the question. Only aggregates over >= min_sample clients leave the
+  reference, never a client's row.
+
+Colours (DOMAIN.md wording -> numbers here)
+-------------------------------------------
+- green: "at or above the expected score for that session" = improvement at or above the
+  lower percentile (25th). The expected score is read as the band where three quarters of
+  similar clients are, centred on the median (`expected`, the curve to draw): a median
+  rule would turn half of every caseload orange or red by construction, which is no signal.
+- orange: "below expected, above the lower band" = below the 25th, at or above the 10th
+  percentile (a score exactly on a line gets the better colour, as green "at or above";
+  "exactly" allows 1e-9 points, because interpolated percentiles such as 0.1 x 39 come
+  out of binary floating point a hair off).
+- red: "below the lower band" = below the 10th percentile.
+- grey: "fewer than two scores" (the intake session itself), or no band with enough
+  clients at that session number.
+
+`expected`, `lower` and `floor` are returned as change from intake in score points
+(score - intake), so intake + expected is the curve to draw in the instrument's own units.
+"""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+
+from ..access import EVERYTHING, Scope
+from ..catalog import Catalog
+from .ruptures import NOT_ATTENDED, TOLERANCE, bound_table, client_clause
+
+SCALE, RATER = "total", "client"
+MIN_SAMPLE = 20
+PERCENTILES = (0.25, 0.10)
+POOLED = "all intake bands"
+TERTILES = ("lowest-third", "middle-third", "highest-third")
+INTAKE_METHOD = "grey: intake, fewer than two scores"
+NO_REFERENCE = "grey: no clients in the reference at this session number"
+
+BAND_SCHEMA = {"instrument": pl.String, "band": pl.String, "band_from": pl.Float64, "band_to": pl.Float64,
+               "band_text": pl.String, "basis": pl.String}
+EXPECTED_SCHEMA = {"instrument": pl.String, "band": pl.String, "session_number": pl.Int32, "n": pl.Int64,
+                   "expected": pl.Float64, "lower": pl.Float64, "floor": pl.Float64, "basis": pl.String,
+                   "method": pl.String}
+TRACK_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "session_number": pl.Int32, "score": pl.Float64,
+                "intake": pl.Float64, "change": pl.Float64, "band": pl.String, "expected": pl.Float64,
+                "lower": pl.Float64, "floor": pl.Float64, "colour": pl.String, "method": pl.Categorical}
+
+
+def _ordinal(p: float) -> str:
+    n = f"{p * 100:g}"
+    suffix = "th" if n.endswith(("11", "12", "13")) or n[-1] not in "123" else {"1": "st", "2": "nd", "3": "rd"}[n[-1]]
+    return n + suffix
+
+
+def _num(x: float) -> str:
+    return f"{round(x, 2):g}"
+
+
+def _check(min_sample: int, percentiles) -> tuple[float, float]:
+    if min_sample < 2:
+        raise ValueError(f"min_sample must be at least 2 clients per cell, got {min_sample!r}.")
+    lower, floor = percentiles
+    if not 0 < floor < lower < 0.5:
+        raise ValueError("percentiles are (lower, floor) with 0 < floor < lower < 0.5, e.g. (0.25, 0.10); "
+                         f"got {percentiles!r}.")
+    return float(lower), float(floor)
+
+
+def _series_sql(instruments: dict, severity: pl.DataFrame | None, clients, bind: dict) -> str:
+    """Common table expressions over the outcome series of the clients in scope:
+    `scored` (attended sessions with a total client score), `intake` (first score, first
+    and last session per client and instrument), `banded` (the same with the intake
+    band) and `series` (each score with its client's intake, intake session and band)."""
+    meta = bound_table("meta", ["instrument", "sign"], ["VARCHAR", "INTEGER"],
+                       [(key, inst.sign) for key, inst in instruments.items()], bind)
+    bind.update(scale=SCALE, rater=RATER)
+    return f"""
+    WITH {meta},
+    scored AS (
+        SELECT r.client_id, r.instrument, r.session_number, r.score, m.sign
+        FROM ratings r
+        JOIN meta m ON m.instrument = r.instrument
+        {NOT_ATTENDED}
+        WHERE r.scale = $scale AND r.rater = $rater AND r.score IS NOT NULL
+              {client_clause('r.client_id', clients, bind)}
+    ),
+    intake AS (
+        SELECT client_id, instrument, min(session_number) AS intake_session, max(session_number) AS last_session,
+               arg_min(score, session_number) AS intake
+        FROM scored GROUP BY client_id, instrument
+    ),
+    banded AS (
+        SELECT *, {_band_case(severity, bind)} AS band FROM intake
+    ),
+    series AS (
+        SELECT x.client_id, x.instrument, x.session_number, x.score, x.sign, i.intake, i.intake_session,
+               i.last_session, i.band
+        FROM scored x JOIN banded i USING (client_id, instrument)
+    )"""
+
+
+def _band_case(severity: pl.DataFrame | None, bind: dict) -> str:
+    """A CASE expression putting `intake` into its band (band_from inclusive), NULL
+    when no band fits. A handful of comparisons per client: cheaper than any join."""
+    if severity is None or severity.is_empty():
+        return "NULL::VARCHAR"
+    whens = []
+    for k, (instrument, bands) in enumerate(severity.sort("band_from", descending=True)
+                                            .group_by("instrument", maintain_order=True)):
+        bind[f"band_i{k}"] = instrument[0]
+        inner = []
+        for j, row in enumerate(bands.iter_rows(named=True)):
+            bind[f"band_f{k}_{j}"], bind[f"band_l{k}_{j}"] = row["band_from"], row["band"]
+            inner.append(f"WHEN intake >= $band_f{k}_{j}::DOUBLE THEN $band_l{k}_{j}::VARCHAR")
+        whens.append(f"WHEN $band_i{k}::VARCHAR THEN CASE {' '.join(inner)} END")
+    return f"CASE instrument {' '.join(whens)} END"
+
+
+def severity_bands(store, catalog: Catalog, scope: Scope = EVERYTHING) -> pl.DataFrame:
+    """Intake severity bands per outcome instrument: the catalog's `cutoff.bands`, else
+    the tertiles of the intake scores of the clients in `scope` (band_from inclusive,
+    band_to exclusive, null = open)."""
+    rows, need_tertiles = [], {}
+    for key, inst in catalog.instruments_of("outcome").items():
+        bands = sorted(inst.cutoff.bands) if inst.cutoff and inst.cutoff.bands else []
+        if not bands:
+            need_tertiles[key] = inst
+            continue
+        for i, (start, label) in enumerate(bands):
+            end = bands[i + 1][0] if i + 1 < len(bands) else None
+            text = f"{_num(start)} to < {_num(end)}" if end is not None else f">= {_num(start)}"
+            rows.append((key, label, float(start), end, text, "catalog"))
+    if need_tertiles:
+        bind: dict = {}
+        sql = (_series_sql(need_tertiles, None, None, bind)
+               + " SELECT instrument, quantile_cont(intake, [1/3, 2/3]) AS q FROM intake GROUP BY instrument")
+        for key, (q1, q2) in store.query(sql, bind, scope=scope).iter_rows():  # one row per instrument
+            rows += [(key, TERTILES[0], -math.inf, q1, f"< {_num(q1)}", "tertiles"),
+                     (key, TERTILES[1], q1, q2, f"{_num(q1)} to < {_num(q2)}", "tertiles"),
+                     (key, TERTILES[2], q2, None, f">= {_num(q2)}", "tertiles")]
+    return pl.DataFrame(rows, schema=BAND_SCHEMA, orient="row")
+
+
+def expected_bands(store, catalog: Catalog, scope: Scope = EVERYTHING, min_sample: int = MIN_SAMPLE,
+                   percentiles=PERCENTILES, severity: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The expected change from intake per instrument, intake band and session number,
+    estimated from the clients in `scope` (normally the whole clinic).
+
+    Columns: instrument, band, session_number, n (the clients the numbers come from),
+    expected (median change), lower and floor (the `percentiles` of change in the
+    improving direction), basis ("band", "pooled" or "grey") and method (a sentence).
+    Rows with band "all intake bands" hold the pooled numbers per session number.
+    """
+    p_lower, p_floor = _check(min_sample, percentiles)
+    instruments = catalog.instruments_of("outcome")
+    if not instruments:
+        return pl.DataFrame(schema=EXPECTED_SCHEMA)
+    severity = severity_bands(store, catalog, scope) if severity is None else severity
+    bind: dict = {"p_lower": p_lower, "p_floor": p_floor}
+    sql = _series_sql(instruments, severity, None, bind) + """
+    SELECT instrument, coalesce(band, 'outside the bands') AS band, session_number::INTEGER AS session_number,
+           count(*) AS n, quantile_cont(sign * (score - intake), [0.5, $p_lower, $p_floor]) AS q,
+           grouping(band) = 1 AS pooled
+    FROM series
+    WHERE session_number > intake_session
+    GROUP BY GROUPING SETS ((instrument, band, session_number), (instrument, session_number))
+    """
+    raw = store.query(sql, bind, scope=scope)
+    signs = pl.DataFrame([(k, float(i.sign)) for k, i in instruments.items()],
+                         schema={"instrument": pl.String, "sign": pl.Float64}, orient="row")
+    pooled = raw.filter(pl.col("pooled")).select("instrument", "session_number", n_all="n", q_all="q")
+    cells = raw.filter(~pl.col("pooled")).drop("pooled").join(pooled, on=["instrument", "session_number"], how="left")
+    pooled_rows = pooled.select("instrument", pl.lit(POOLED).alias("band"), "session_number",
+                                pl.col("n_all").alias("n"), pl.col("q_all").alias("q"), "n_all", "q_all")
+    table = (pl.concat([cells, pooled_rows], how="vertical_relaxed")
+             .join(severity.select("instrument", "band", "band_text"), on=["instrument", "band"], how="left")
+             .join(signs, on="instrument", how="left"))
+
+    enough_band = (pl.col("n") >= min_sample) & (pl.col("band") != POOLED)
+    enough_all = pl.col("n_all") >= min_sample
+    rule = f"median, {_ordinal(p_lower)} and {_ordinal(p_floor)} percentiles of change from intake"
+    band_words = pl.format("{} intake {} ({})", pl.col("band"), pl.col("instrument"),
+                           pl.col("band_text").fill_null("no band"))
+    method = (
+        pl.when(pl.col("basis") == "band")
+        .then(pl.format(f"{rule} among {{}} clients with {{}} at session {{}}", pl.col("n_band"), band_words,
+                        pl.col("session_number")))
+        .when((pl.col("basis") == "pooled") & (pl.col("band") == POOLED))
+        .then(pl.format(f"{rule} among {{}} clients with any intake {{}} at session {{}}", pl.col("n_all"),
+                        pl.col("instrument"), pl.col("session_number")))
+        .when(pl.col("basis") == "pooled")
+        .then(pl.format(f"pooled: all intake bands; {rule} among {{}} clients with any intake {{}} at session {{}} "
+                        f"(only {{}} with {{}}, fewer than {min_sample})", pl.col("n_all"), pl.col("instrument"),
+                        pl.col("session_number"), pl.col("n_band"), band_words))
+        .otherwise(pl.format(f"grey: fewer than {min_sample} clients with {{}} scores at session {{}} "
+                             "({} in all intake bands)", pl.col("instrument"), pl.col("session_number"),
+                             pl.col("n_all")))
+    )
+    q = pl.when(enough_band).then(pl.col("q")).when(enough_all).then(pl.col("q_all"))
+    return (table
+            .with_columns(pl.col("n").alias("n_band"),
+                          pl.when(enough_band).then(pl.lit("band")).when(enough_all).then(pl.lit("pooled"))
+                          .otherwise(pl.lit("grey")).alias("basis"),
+                          q.alias("q"))
+            .with_columns(method.alias("method"),
+                          n=pl.when(pl.col("basis") == "band").then(pl.col("n_band")).otherwise(pl.col("n_all")),
+                          expected=pl.col("sign") * pl.col("q").list.get(0),
+                          lower=pl.col("sign") * pl.col("q").list.get(1),
+                          floor=pl.col("sign") * pl.col("q").list.get(2))
+            .select(list(EXPECTED_SCHEMA)).cast(EXPECTED_SCHEMA)
+            .sort("instrument", "band", "session_number"))
+
+
+def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None, *, min_sample: int = MIN_SAMPLE,
+                  percentiles=PERCENTILES, reference_scope: Scope = EVERYTHING, bands: pl.DataFrame | None = None,
+                  severity: pl.DataFrame | None = None, latest_only: bool = False) -> pl.DataFrame:
+    """One row per client in `scope`, outcome instrument and scored session: score,
+    intake, change (score - intake), the intake band, the expected numbers used, the
+    colour, and the sentence saying how the reference was made (`method`, categorical).
+
+    The reference comes from `reference_scope` (default: the whole clinic; see the module
+    notes). To reuse a reference already computed, pass `severity` (from
+    `severity_bands`) and `bands` (from `expected_bands` with that severity) together.
+    `latest_only` keeps each client's latest scored session per instrument.
+    """
+    _check(min_sample, percentiles)
+    instruments = catalog.instruments_of("outcome")
+    if not instruments:
+        return pl.DataFrame(schema=TRACK_SCHEMA)
+    if severity is None:
+        if bands is not None:
+            raise ValueError("Pass the severity bands the expected bands were made with (severity=...), "
+                             "so every client is put in the same intake band as the reference.")
+        severity = severity_bands(store, catalog, reference_scope)
+    if bands is None:
+        bands = expected_bands(store, catalog, reference_scope, min_sample, percentiles, severity)
+    # The reference joins in DuckDB as two small tables bound as parameters; each row's
+    # sentence comes back as an index into `methods` (a categorical), not as a million
+    # copies of a string.
+    methods = [INTAKE_METHOD, NO_REFERENCE, *bands["method"].unique().sort().to_list()]
+    index = {m: i for i, m in enumerate(methods)}
+    numbered = bands.with_columns(pl.col("method").replace_strict(index, return_dtype=pl.Int32).alias("cell"))
+    bind: dict = {"tol": TOLERANCE}
+    series = _series_sql(instruments, severity, clients, bind)
+    columns, types = ["instrument", "session_number", "expected", "lower", "floor", "cell"], \
+        ["VARCHAR", "INTEGER", "DOUBLE", "DOUBLE", "DOUBLE", "INTEGER"]
+    band_rows = numbered.filter(pl.col("band") != POOLED)
+    pooled_rows = numbered.filter(pl.col("band") == POOLED)
+    cells = bound_table("cells", ["band", *columns], ["VARCHAR", *types],
+                        band_rows.select("band", *columns).rows(), bind)
+    pooled = bound_table("pooled", columns, types, pooled_rows.select(columns).rows(), bind)
+    # A client whose band has no cell at a session (possible when the reference is
+    # narrower than the scope) gets the pooled numbers.
+    pick = {c: f"CASE WHEN c.cell IS NOT NULL THEN c.{c} ELSE p.{c} END"
+            for c in ("expected", "lower", "floor", "cell")}
+    sql = series + f""",
+    {cells},
+    {pooled},
+    picked AS (
+        SELECT s.client_id, s.instrument, s.session_number, s.score, s.intake, s.score - s.intake AS change, s.band,
+               s.sign, s.session_number = s.intake_session AS is_intake,
+               {pick["expected"]} AS expected, {pick["lower"]} AS lower, {pick["floor"]} AS floor,
+               {pick["cell"]} AS cell
+        FROM series s
+        LEFT JOIN cells c ON c.instrument = s.instrument AND c.band = s.band AND c.session_number = s.session_number
+        LEFT JOIN pooled p ON p.instrument = s.instrument AND p.session_number = s.session_number
+        {"WHERE s.session_number = s.last_session" if latest_only else ""}
+    )
+    SELECT client_id, instrument, session_number::INTEGER AS session_number, score, intake, change, band,
+           expected, lower, floor,
+           CASE WHEN is_intake OR lower IS NULL OR floor IS NULL THEN 'grey'
+                WHEN sign * change >= sign * lower - $tol THEN 'green'
+                WHEN sign * change >= sign * floor - $tol THEN 'orange'
+                ELSE 'red' END AS colour,
+           CASE WHEN is_intake THEN 0 WHEN cell IS NULL THEN 1 ELSE cell END AS method
+    FROM picked
+    ORDER BY client_id, instrument, session_number
+    """
+    found = store.query(sql, bind, scope=scope)
+    text = pl.Series("method", methods, dtype=pl.Categorical)
+    return found.with_columns(text.gather(found["method"])).cast(TRACK_SCHEMA)
+
+
+
+def latest_colour(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None, **options) -> pl.DataFrame:
+    """Each client's colour at the latest scored session, per outcome instrument: the
+    triage view. Takes the options of `track_colours`."""
+    return track_colours(store, catalog, scope, clients, latest_only=True, **options)

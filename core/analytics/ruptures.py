@@ -1,0 +1,321 @@
+"""Alliance ruptures and repair, for every client in a scope at once.
+
+Three views of the same question, "where did the working relationship strain?":
+
+- `detect_ruptures`: drops in session-by-session alliance scores (instruments whose
+  catalog kind is "alliance"), each with whether the score came back (repair);
+- `coded_events`: ruptures and repairs coded by a therapist, supervisor or observer
+  (the events table, Safran & Muran's withdrawal / confrontation, 3RS);
+- `alliance_discrepancy`: sessions where client and therapist rate the alliance far apart.
+
+All three run as one DuckDB query through `Store.query`, so the reader's scope applies
+and no Python loop runs per client.
+
+Why the defaults (data/catalog.toml, section [ruptures])
+--------------------------------------------------------
+- method "sd", threshold 2: Stiles et al. (2004) flagged a rupture when a client's
+  alliance score fell from one session to the next by at least 2 standard deviations of
+  that client's own series. Strauss et al. (2006) used 1 SD, which flags smaller drops.
+  Gumz et al. (2012) compared such methods and describe the V shape (drop, then return)
+  as the commonest pattern, which is why a repair is looked for after every drop.
+- reference point: the previous scored session, as Stiles et al. did. Some studies
+  use the client's mean instead; the literature has not settled which, so the method is
+  a parameter and "points" (a fixed drop) and "cutoff" (crossing the instrument's
+  concern cutoff, as PCOMS/OpenFIT alert on the SRS) are offered alongside.
+- min_series 4: an SD of two or three scores means little. The same minimum applies to
+  every method, so changing the method changes only the rule, not which clients are
+  looked at.
+- repair_window 3: how soon the score must come back is not settled either; three
+  sessions (about three weeks of weekly therapy, enough for a V) is this project's
+  default, not a published figure, and is a setting. Repair means back to at least the
+  score before the drop; nothing is subtracted for measurement error.
+
+Every finding carries `method` and `params` (a sentence from `RuptureParams.describe`),
+so a page shows the rule beside the flag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from ..access import EVERYTHING, Scope
+from ..catalog import Catalog, Instrument, default_catalog
+
+METHODS = ("sd", "points", "cutoff")
+# Scores are stored as decimals: 36.3 - 34.1 is 2.1999999999999993 in binary floating
+# point, so "a drop of at least 2.2" would miss it without a tolerance this small.
+TOLERANCE = 1e-9
+# A fifth of the scale range: client and therapist this far apart see different
+# relationships (a supervision convention, not a published norm; hence a parameter).
+DISCREPANCY_FRACTION = 0.2
+# The event codes that mean a rupture start with this prefix, so a clinic's own
+# rupture code (say "rupture_other") joins in; "repair" marks a repair.
+RUPTURE_PREFIX = "rupture_"
+REPAIR_EVENT = "repair"
+SQL_RULES = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+WORDS = {"ge": "at or above", "gt": "above", "le": "at or below", "lt": "below"}
+
+
+@dataclass(frozen=True)
+class RuptureParams:
+    method: str
+    threshold: float
+    min_series: int
+    repair_window: int
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"The rupture method must be one of {', '.join(METHODS)}, got {self.method!r}: "
+                             "correct [ruptures] method in the catalog.")
+        if self.method != "cutoff" and not self.threshold > 0:
+            raise ValueError(f"The rupture threshold must be above 0, got {self.threshold!r}.")
+        if self.min_series < 2 or self.repair_window < 1:
+            raise ValueError("A series needs at least 2 scores (min_series >= 2) and the repair window at least "
+                             f"1 session (repair_window >= 1); got {self.min_series} and {self.repair_window}.")
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog) -> "RuptureParams":
+        r = catalog.ruptures
+        return cls(r.method, r.threshold, r.min_series, r.repair_window)
+
+    def describe(self, instrument: Instrument | None = None) -> str:
+        """The rule in one sentence, to show beside every finding."""
+        if self.method == "sd":
+            rule = f"drop >= {self.threshold:g} SD of the client's own series from the previous session"
+        elif self.method == "points":
+            rule = f"drop >= {self.threshold:g} points from the previous session"
+        elif instrument is not None and instrument.cutoff is not None:
+            cut = instrument.cutoff
+            rule = (f"score falls from the previous session to {WORDS[cut.clinical]} the {instrument.key} "
+                    f"cutoff {cut.value:g} (total scale)")
+        else:
+            rule = "score crosses to the concern side of the instrument's cutoff from the previous session"
+        return (f"{rule}; series of >= {self.min_series} scores; repair = back to the pre-rupture level "
+                f"within {self.repair_window} session{'s' if self.repair_window != 1 else ''}")
+
+
+def bound_table(name: str, columns: list[str], types: list[str], rows: list[tuple], params: dict) -> str:
+    """A common table expression `name` holding `rows`, bound as one list parameter a
+    column (a VALUES list of bound cells costs DuckDB more to plan than the query itself).
+    Shared with `expected`."""
+    selects = []
+    for k, (column, kind) in enumerate(zip(columns, types)):
+        params[f"{name}_{column}"] = [row[k] for row in rows]
+        selects.append(f"unnest(${name}_{column}::{kind}[]) AS {column}")
+    return f"{name} AS (SELECT {', '.join(selects)})"
+
+
+def client_clause(column: str, clients, params: dict) -> str:
+    """` AND column IN (the given client ids)`, or nothing when `clients` is None."""
+    if clients is None:
+        return ""
+    params["clients"] = [str(c) for c in clients]
+    return f" AND {column} IN (SELECT unnest($clients::VARCHAR[]))"
+
+
+# Only attended sessions with a score: ratings of sessions marked not attended are left
+# out. A score whose attendance is unknown (NULL, or no session row) counts: the score
+# itself shows the client was there. An anti-join with the few unattended sessions costs
+# far less than joining every rating to its session.
+NOT_ATTENDED = ("ANTI JOIN (SELECT client_id, session_number FROM sessions WHERE attended = false) u "
+                "ON u.client_id = r.client_id AND u.session_number = r.session_number")
+
+RUPTURE_SCHEMA = {
+    "client_id": pl.String, "instrument": pl.String, "scale": pl.String, "rater": pl.String,
+    "session": pl.Int32, "previous_session": pl.Int32, "previous_score": pl.Float64, "score": pl.Float64,
+    "drop": pl.Float64, "threshold_points": pl.Float64, "repaired_at": pl.Int32, "repair": pl.String,
+    "method": pl.String, "params": pl.Categorical,
+}
+
+
+def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None, scope: Scope = EVERYTHING,
+                    clients=None) -> pl.DataFrame:
+    """One row per rupture found in the alliance series of every client in `scope`.
+
+    A series is one client's scores on one alliance instrument, scale and rater, ordered
+    by session number. A session without a score is a gap: the drop is measured from the
+    previous *scored* session (shown as `previous_session`), and the repair window counts
+    session numbers, so missing sessions use it up.
+
+    - `drop`: the fall from the previous score in the worse direction (positive = worse);
+    - `threshold_points`: the drop needed, in points (threshold x SD for "sd", the sample
+      SD of the client's whole series, later sessions included, as Stiles et al. did, so
+      a finding can change when new scores arrive; null for "cutoff", whose rule is the
+      crossing);
+    - `repaired_at`: the first session within `repair_window` session numbers after the
+      rupture whose score is back to at least the pre-rupture score (exactly back counts;
+      nothing is subtracted for measurement error), else null;
+    - `repair`: "repaired", "not repaired", or "pending" when the client's latest recorded
+      session lies before the end of the window (it may still come).
+    """
+    params = params or RuptureParams.from_catalog(catalog)
+    alliance = catalog.instruments_of("alliance")
+    if params.method == "cutoff":
+        alliance = {k: v for k, v in alliance.items() if v.cutoff is not None}
+    if not alliance:
+        return pl.DataFrame(schema=RUPTURE_SCHEMA)
+    bind: dict = {"min_series": params.min_series, "window": params.repair_window, "method": params.method}
+    if params.method != "cutoff":
+        bind.update(threshold=float(params.threshold), tol=TOLERANCE)
+    meta = bound_table("meta", ["instrument", "sign", "cutoff", "concern"], ["VARCHAR", "INTEGER", "DOUBLE", "VARCHAR"],
+                       [(key, inst.sign, inst.cutoff.value if inst.cutoff else None,
+                         inst.cutoff.clinical if inst.cutoff else None) for key, inst in alliance.items()], bind)
+
+    def concern(score: str) -> str:
+        return ("CASE concern " + " ".join(f"WHEN '{rule}' THEN {score} {op} cutoff" for rule, op in SQL_RULES.items())
+                + " END")
+
+    # Each series becomes two lists ordered by session (numbers ss, scores sc), so the
+    # previous score and the repair search are list look-ups: no window sort, no self-join.
+    previous, current = "sc[i - 1]", "sc[i]"
+    if params.method == "sd":
+        needed, rule = "$threshold * sd", f"sd > 0 AND sign * ({previous} - {current}) >= $threshold * sd - $tol"
+    elif params.method == "points":
+        needed, rule = "$threshold", f"sign * ({previous} - {current}) >= $threshold - $tol"
+    else:
+        # The cutoff belongs to the total scale (36 on the SRS's 0-40), not to item scales.
+        needed = "NULL::DOUBLE"
+        rule = f"scale = 'total' AND NOT ({concern(previous)}) AND ({concern(current)})"
+    sql = f"""
+    WITH {meta},
+    series AS (
+        SELECT r.client_id, r.instrument, r.scale, r.rater,
+               any_value(m.sign) AS sign, any_value(m.cutoff) AS cutoff, any_value(m.concern) AS concern,
+               list(r.session_number ORDER BY r.session_number) AS ss,
+               list(r.score ORDER BY r.session_number) AS sc,
+               stddev_samp(r.score) AS sd, count(*) AS n
+        FROM ratings r
+        JOIN meta m ON m.instrument = r.instrument
+        {NOT_ATTENDED}
+        WHERE r.score IS NOT NULL{client_clause('r.client_id', clients, bind)}
+        GROUP BY r.client_id, r.instrument, r.scale, r.rater
+        HAVING count(*) >= $min_series
+    ),
+    found AS (
+        SELECT * EXCLUDE (i), i,
+               -- Session numbers rise by at least 1, so the window holds at most `window` scores.
+               list_filter(range(i + 1, least(n, i + $window) + 1),
+                           lambda j: ss[j] <= ss[i] + $window AND sign * sc[j] >= sign * sc[i - 1])[1] AS back
+        FROM (SELECT *, unnest(list_filter(range(2, n + 1), lambda i: {rule})) AS i FROM series)
+    ),
+    latest AS (
+        SELECT client_id, max(session_number) AS latest FROM sessions
+        WHERE client_id IN (SELECT client_id FROM found WHERE back IS NULL AND ss[n] < ss[i] + $window)
+        GROUP BY client_id
+    )
+    SELECT f.client_id, f.instrument, f.scale, f.rater, ss[i]::INTEGER AS session,
+           ss[i - 1]::INTEGER AS previous_session, sc[i - 1] AS previous_score, sc[i] AS score,
+           sign * (sc[i - 1] - sc[i]) AS drop, {needed} AS threshold_points, ss[back]::INTEGER AS repaired_at,
+           CASE WHEN back IS NOT NULL THEN 'repaired'
+                WHEN coalesce(l.latest, ss[n]) < ss[i] + $window THEN 'pending'
+                ELSE 'not repaired' END AS repair,
+           $method AS method
+    FROM found f LEFT JOIN latest l USING (client_id)
+    ORDER BY f.client_id, f.instrument, f.scale, f.rater, session
+    """
+    found = store.query(sql, bind, scope=scope)
+    # The sentence depends only on the instrument: added here as a categorical rather
+    # than carried through DuckDB as one string a row.
+    sentences = {key: params.describe(inst) for key, inst in alliance.items()}
+    return found.with_columns(
+        pl.col("instrument").replace_strict(sentences, return_dtype=pl.Categorical).alias("params")
+    ).cast(RUPTURE_SCHEMA)
+
+
+EVENT_SCHEMA = {"client_id": pl.String, "session_number": pl.Int32, "event": pl.String, "rater": pl.String,
+                "note": pl.String, "is_rupture": pl.Boolean, "repaired_at": pl.Int32, "repaired": pl.Boolean,
+                "params": pl.String}
+
+
+def coded_events(store, scope: Scope = EVERYTHING, clients=None, *, params: RuptureParams | None = None,
+                 catalog: Catalog | None = None) -> pl.DataFrame:
+    """The coded rupture and repair events of every client in `scope`, one row per event
+    and rater, in session order.
+
+    For a rupture, `repaired_at` is the first session from the rupture's own session up to
+    `repair_window` sessions later with a repair coded by anyone (3RS codes resolution in
+    the very session of the rupture, so the same session counts); `repaired` says whether
+    there is one. Both are null on repair rows.
+    """
+    params = params or RuptureParams.from_catalog(catalog or default_catalog())
+    bind: dict = {"window": params.repair_window, "repair": REPAIR_EVENT, "prefix": RUPTURE_PREFIX,
+                  "text": f"coded repair in the rupture's session or within {params.repair_window} session(s) after"}
+    sql = f"""
+    WITH coded AS (
+        SELECT client_id, session_number, event, rater, note, starts_with(event, $prefix) AS is_rupture
+        FROM events
+        WHERE (starts_with(event, $prefix) OR event = $repair){client_clause('client_id', clients, bind)}
+    ),
+    repaired AS (
+        SELECT c.client_id, c.session_number, c.event, c.rater, min(r.session_number) AS repaired_at
+        FROM coded c JOIN coded r
+          ON r.client_id = c.client_id AND r.event = $repair
+         AND r.session_number BETWEEN c.session_number AND c.session_number + $window
+        WHERE c.is_rupture
+        GROUP BY ALL
+    )
+    SELECT c.client_id, c.session_number::INTEGER AS session_number, c.event, c.rater, c.note, c.is_rupture,
+           r.repaired_at::INTEGER AS repaired_at,
+           CASE WHEN c.is_rupture THEN r.repaired_at IS NOT NULL END AS repaired,
+           CASE WHEN c.is_rupture THEN $text END AS params
+    FROM coded c LEFT JOIN repaired r USING (client_id, session_number, event, rater)
+    ORDER BY c.client_id, c.session_number, c.event, c.rater
+    """
+    return store.query(sql, bind, scope=scope).cast(EVENT_SCHEMA)
+
+
+DISCREPANCY_SCHEMA = {"client_id": pl.String, "session_number": pl.Int32, "instrument": pl.String,
+                      "scale": pl.String, "client_score": pl.Float64, "therapist_score": pl.Float64,
+                      "difference": pl.Float64, "threshold_points": pl.Float64, "flagged": pl.Boolean,
+                      "params": pl.Categorical}
+
+
+def alliance_discrepancy(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None,
+                         discrepancy_fraction: float = DISCREPANCY_FRACTION) -> pl.DataFrame:
+    """Per client, session, alliance instrument and scale where both the client and the
+    therapist rated: both scores, `difference` = client - therapist (negative: the
+    therapist sees a better alliance than the client), and `flagged` when
+    |difference| >= `discrepancy_fraction` x the scale's range from the catalog.
+    """
+    if not 0 < discrepancy_fraction <= 1:
+        raise ValueError(f"discrepancy_fraction is a share of the scale range, between 0 and 1; "
+                         f"got {discrepancy_fraction!r}.")
+    rows, sentences = [], []
+    # Only instruments with both a client and a therapist form (WAI-SR, HAq-II; not the SRS).
+    paired = {k: i for k, i in catalog.instruments_of("alliance").items() if {"client", "therapist"} <= set(i.raters)}
+    for key, inst in paired.items():
+        for scale, (low, high) in inst.scales.items():
+            points = discrepancy_fraction * (high - low)
+            rows.append((key, scale, points, len(sentences)))
+            sentences.append(f"client - therapist; flagged when |difference| >= {discrepancy_fraction:.0%} of the "
+                             f"scale range ({points:g} points on {key} {scale}, {low:g}-{high:g})")
+    if not rows:
+        return pl.DataFrame(schema=DISCREPANCY_SCHEMA)
+    bind: dict = {"tol": TOLERANCE}
+    meta = bound_table("meta", ["instrument", "scale", "points", "sentence"],
+                       ["VARCHAR", "VARCHAR", "DOUBLE", "INTEGER"], rows, bind)
+    sql = f"""
+    WITH {meta},
+    paired AS (
+        SELECT r.client_id, r.session_number, r.instrument, r.scale,
+               max(r.score) FILTER (WHERE r.rater = 'client') AS client_score,
+               max(r.score) FILTER (WHERE r.rater = 'therapist') AS therapist_score
+        FROM ratings r
+        {NOT_ATTENDED}
+        WHERE r.rater IN ('client', 'therapist') AND r.score IS NOT NULL
+          AND r.instrument IN (SELECT instrument FROM meta){client_clause('r.client_id', clients, bind)}
+        GROUP BY ALL
+        HAVING count(*) = 2
+    )
+    SELECT p.client_id, p.session_number::INTEGER AS session_number, p.instrument, p.scale,
+           p.client_score, p.therapist_score, p.client_score - p.therapist_score AS difference,
+           m.points AS threshold_points,
+           abs(p.client_score - p.therapist_score) >= m.points - $tol AS flagged, m.sentence AS params
+    FROM paired p JOIN meta m ON m.instrument = p.instrument AND m.scale = p.scale
+    ORDER BY p.client_id, p.session_number, p.instrument, p.scale
+    """
+    found = store.query(sql, bind, scope=scope)
+    text = pl.Series("params", sentences, dtype=pl.Categorical)
+    return found.with_columns(text.gather(found["params"])).cast(DISCREPANCY_SCHEMA)

@@ -1,0 +1,636 @@
+"""The privacy guard: finds identifying details in free text, offline, with rules.
+
+A note written after a session must not carry who the client is. The guard looks for the
+identifiers of the HIPAA Safe Harbor list that turn up in session notes (names, e-mail
+addresses, phone numbers, street addresses and postcodes, dates, record and ID numbers,
+web and IP addresses) so the importer can quarantine or mask a note before it is stored.
+
+It is a set of general patterns and two name lists (``data/names/``), not a model: it is
+fast enough to scan every note of a large import, and each rule can be read and argued
+with. What it deliberately leaves alone, because clinicians write it all the time and it
+identifies no one: counts, scores, ages, durations ("session 5", "scored 28", "age 34",
+"20 minutes"), instrument names (PHQ-9, WAI-SR), a year on its own ("in 2019"), a bare
+month or weekday ("in March", "on Monday"), holidays, languages, nationalities, faiths,
+countries and relative time ("last week", "the past two sessions"). A month with a day or
+a year ("March 12", "March 2024") is a date and is flagged: absolute dates are reduced to
+days since intake, never stored.
+
+Speed: a note is read once for digit runs and once for capitalised words; the patterns
+are then tried only where they can start (``pattern.match`` at a digit run or a word),
+never scanned across the whole note, so a clean note costs a few microseconds.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import string
+from bisect import bisect_left
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+KINDS: tuple[str, ...] = ("email", "phone", "address", "date", "record_number", "url",
+                          "ip_address", "name")
+
+# When two findings overlap they merge into one span; it keeps the kind of the longer one,
+# and on a tie the kind earlier here (the more specific pattern).
+_PRIORITY = {k: i for i, k in enumerate(("email", "url", "ip_address", "phone",
+                                          "record_number", "date", "address", "name"))}
+
+NAMES_DIR = Path(__file__).resolve().parent.parent / "data" / "names"
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    start: int
+    end: int  # text[start:end] is the identifying span
+
+
+# ----------------------------------------------------------------------------- patterns
+
+_UPPER = "".join(c for c in map(chr, range(0x41, 0x250)) if c.isupper() and c.isalpha())
+_U = f"[{re.escape(_UPPER)}]"
+_DIGIT_RUN = re.compile(r"\d+")
+_WORD = re.compile(f"{_U}[\\w'’-]*")   # a capitalised word, possibly with digits (SW1A, A1234567)
+
+_MONTHS_EN = (r"(?:January|February|March|April|May|June|July|August|September|October|November"
+              r"|December|(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?)")
+_MONTH_WORDS = frozenset("jan january feb february mar march apr april may jun june jul july aug "
+                         "august sep sept september oct october nov november dec december".split())
+# German, French, Spanish, Italian and Dutch month names: clinics in Europe export mixed text.
+_MONTHS_EU = (r"(?i:januar|jänner|februar|märz|maerz|juni|juli|oktober|dezember|janvier"
+              r"|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre"
+              r"|novembre|décembre|decembre|enero|febrero|marzo|abril|mayo|junio|julio"
+              r"|agosto|septiembre|setiembre|octubre|noviembre|diciembre|gennaio|febbraio"
+              r"|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre|januari|februari"
+              r"|maart|mei|augustus)")
+_MONTH = rf"(?:{_MONTHS_EN}|{_MONTHS_EU})"
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
+_YEAR = r"(?:(?:19|20)\d{2}|'\d{2})"
+# "May 2 sessions" is a count, not a date; "Via Roma 2 times" is not an address.
+_NOT_UNIT = (r"(?!\s*(?:sessions?|minutes?|mins?|hours?|hrs?|points?|weeks?|days?|months?"
+             r"|years?|times?|percent|%|x\b))")
+
+# ---- patterns tried where a digit run starts (or at the "+", "(" or "#" just before it)
+
+_DATE_NUMERIC = re.compile(
+    rf"(?<![\w/.-])(?:"
+    rf"{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?"                      # 12 March 2024, 12th of March
+    # 12. März 2024; an English month after "12." needs the year: "session 9. May be..."
+    rf"|{_DAY}\.\s*(?:{_MONTHS_EU}(?:,?\s+{_YEAR})?|{_MONTHS_EN}\s+{_YEAR})"
+    r"|(?:19|20)\d{2}([./-])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])"  # 2024-03-12
+    r"|(?:0?[1-9]|[12]\d|3[01])([./-])(?:0?[1-9]|[12]\d|3[01])\2(?:(?:19|20)\d{2}|\d{2})"  # 12/03/2024
+    r"|(?:0?[1-9]|[12]\d|3[01])\.\s(?:0?[1-9]|1[0-2])\.\s?(?:19|20)\d{2}"  # 12. 3. 2024
+    r"|(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}"                                # 03/2024
+    r")(?![\w/-]|\.\d)")
+
+_STREET_TYPES = (r"(?:Street|St|Road|Rd|Avenue|Ave|Av|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct"
+                 r"|Place|Pl|Terrace|Terr|Close|Crescent|Cres|Way|Square|Sq|Parkway|Pkwy"
+                 r"|Highway|Hwy|Circle|Cir|Grove|Gardens|Gdns|Mews|Row|Walk|Hill|Park|Trail"
+                 r"|Plaza|Alley|Green|Rise|Vale|View|Wharf|Quay|Parade|Esplanade|Loop|Ridge|Heights)")
+_STREET_WORD = rf"(?:{_U}[\w'’-]*\.?|\d{{1,3}}(?:st|nd|rd|th))"
+_ADDRESS_NUMERIC = re.compile(
+    # 221B Baker Street, 1600 Pennsylvania Ave, 12 Oak Rd, 350 W 42nd St, Flat 3 follows
+    rf"(?<![\w.,/-])\d{{1,5}}[A-Za-z]?(?:[-/]\d{{1,5}}[A-Za-z]?)?,?\s+(?:(?:[NSEW]\.?|North|South|East|West)\s+)?"
+    rf"(?:{_STREET_WORD}\s+){{1,3}}{_STREET_TYPES}\b"
+    rf"(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Flat|#)\.?\s*#?\d+[A-Za-z]?\b)?"
+    # 12 rue de la Paix, 5 avenue Victor Hugo
+    rf"|(?<![\w.,/-])\d{{1,4}}(?:\s?(?:bis|ter))?,?\s+(?i:rue|avenue|boulevard|bd|allée|impasse|chemin"
+    rf"|quai|route|cours|place)\s+(?:(?:de|du|des|la|le|l'|d')\s*)*{_U}[\w'’-]*"
+    # US ZIP+4
+    r"|(?<![\w-])\d{5}-\d{4}(?![\w-])"
+    # European postcode + town: 10115 Berlin, 1011 AB Amsterdam (a year is not: "2019 Client")
+    rf"|(?<![\w.,/-])(?:\d{{5}}|(?!(?:19|20)\d\d)\d{{4}}\s?[A-Z]{{2}})\s+{_U}[a-zäöüßéèàç]+\b"
+)
+
+_RECORD_NUMERIC = re.compile(
+    r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])"                                    # US SSN
+    r"|(?<![\w&])#\s?\d{4,}\b"                                                 # #48213
+    r"|(?<![\w.,$€£-])(?!\d+000\b)\d{6,}(?![\w-]|[.,]\d)")  # long digit runs, not round numbers
+
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"(?<![\w.])(?:{_OCTET}\.){{3}}{_OCTET}(?:/\d{{1,2}}|:\d{{2,5}})?(?![\w]|\.\d)")
+
+_NUMERIC = ((_DATE_NUMERIC, "date"), (_ADDRESS_NUMERIC, "address"),
+            (_RECORD_NUMERIC, "record_number"), (_IPV4, "ip_address"))
+
+# Phones. Each format is explicit: a loose "groups of digits" pattern would also take a
+# run of scores ("12 14 18 20"). The digit count is checked after the match.
+_PHONES = (
+    (re.compile(r"(?<![\w+])(?:\+|\b00)[1-9]\d{0,2}(?:[ .\-/]?\(0\))?"            # +44 20 7946 0958
+                r"(?:[ .\-/]?\(?\d{1,5}\)?){1,6}(?![\w])"), 8, 15,
+     lambda t, s, n, b, a: b == "+" or t.startswith("00", s)),
+    (re.compile(r"(?<![\w+.\-/])(?:1[ .-]?)?(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}"  # (555) 123-4567
+                r"(?![\w-]|\.\d)"), 10, 11,
+     lambda t, s, n, b, a: n == 3 or (n == 1 and t[s] == "1")),
+    (re.compile(r"(?<![\w+.\-/])(?:\(0\d{1,4}\)|0\d{1,4})(?:[ \-/.]?\d{2,4}){1,4}"     # 020 7946 0958
+                r"(?![\w\-/]|\.\d)"), 9, 12,
+     lambda t, s, n, b, a: t[s] == "0"),
+    (re.compile(r"(?<![\w.\-/])\d{3}-\d{4}(?![\w\-/]|\.\d)"), 7, 7,                  # 555-0142
+     lambda t, s, n, b, a: n == 3 and a == "-"),
+)
+
+# Words just before a number that say what it is. Both run on the lower-cased note.
+_PHONE_WORD_BEFORE = re.compile(
+    r"\b(?:phone|tel|telephone|mobile|mob|cell|cellphone|fax|whatsapp|landline)\b\.?"
+    r"(?:\s+(?:no|number|#))?\.?\s*[:#]?\s*[+(]?$")
+_PHONE_VALUE = re.compile(r"\d[\d ().\-/]{5,}\d")
+# Identifiers proper (MRN, SSN, NHS, passport...) need 4 digits; everyday words (case, file,
+# chart, patient, ID...) need a "number"/"no"/"#" marker or 5 digits, so "the 2019 case" or
+# "patient 1234 words" stay clean.
+_RECORD_WORD_BEFORE = re.compile(
+    r"\b(mrn|medical\s+record|record|patient|file|chart|case|hospital|nhs|chi|ssn|sin"
+    r"|social\s+security|national\s+insurance|nino|insurance|insurer|policy|member(?:ship)?"
+    r"|account|acct|claim|passport|(?:driver'?s?\s+)?licen[cs]e|medicaid|medicare"
+    r"|subscriber|id|identifier|ref(?:erence)?|registration|versichertennummer|ni)\b"
+    r"(\s+(?:number|num|no|nr|#|id|identifier|code))?\.?\s*(?:is|was|=|:|#|-)?\s*(#?)\s*"
+    r"([a-z]{1,4}[- ]?)?$")
+_STRONG_RECORD = frozenset("mrn ssn nhs chi sin nino medicaid medicare passport insurance insurer "
+                           "versichertennummer".split())
+_RECORD_VALUE = re.compile(r"\d[\da-z]*(?:(?:[-/.]|\s(?=\d{2}))[\da-z]+)*(?![\w-])")
+
+# ---- patterns tried where a capitalised word starts (only with a digit close after it)
+
+# Suffixes that end German, Dutch and Scandinavian street names. "ring" and "gade" are left
+# out: "During 3 sessions" and "Brigade 2" end the same way.
+_GERMANIC_SUFFIX = (r"(?:straße|strasse|str\.|gasse|weg|allee|platz|damm|ufer|chaussee|steig|pfad"
+                    r"|straat|laan|gracht|plein|singel|dreef|vej|gatan|vägen|veien|gata|katu|utca)")
+_US_STATES = ("AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV "
+              "NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY").replace(" ", "|")
+_ADDRESS_WORDS = re.compile(
+    # Hauptstraße 5, Musterweg 12, Keizersgracht 12, Berliner Straße 5
+    rf"{_U}[\w'’-]*{_GERMANIC_SUFFIX}\s*\d{{1,4}}[a-zA-Z]?\b"
+    rf"|{_U}[\w'’-]*\s+(?:Straße|Strasse|Str\.|Weg|Allee|Platz|Gasse|Ring|Damm|Ufer|Chaussee)\s+\d{{1,4}}[a-z]?\b"
+    # Calle Mayor 5, Via Roma 12, Rua Augusta 100 (not "Via Zoom 2 times")
+    rf"|(?:Calle|C/|Avenida|Avda\.?|Paseo|Plaza|Carrer|Rua|Via|Viale|Piazza|Corso|Largo|Vicolo)"
+    rf"\s+(?:(?:de|del|della|dei|da|do|dos|das|la|los|las)\s+)*{_U}[\w'’-]*(?:\s+{_U}[\w'’-]*){{0,3}},?\s*"
+    rf"(?:n\.?\s?º?\s?)?\d{{1,4}}\b{_NOT_UNIT}"
+    # Flat 3, Apt 4B, Suite 210
+    r"|(?:Flat|Apt|Apartment|Suite|Ste|Wohnung|Whg)\.?\s*#?\d{1,4}[A-Za-z]?\b"
+    # PO boxes (not "BP": that is blood pressure in a note)
+    r"|(?:P\.?\s?O\.?\s*[Bb]ox|Post\s+Office\s+Box|Postfach|Apartado(?:\s+de\s+correos)?|Casilla)\s*\d{1,6}\b"
+    # UK postcodes: SW1A 1AA, M1 1AE
+    r"|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?\s?\d[ABD-HJLNP-UW-Z]{2}\b"
+    # US state + ZIP: Springfield, IL 62704
+    rf"|(?:{_U}[\w.'’-]*(?:\s{_U}[\w.'’-]*)*,\s?)?(?:{_US_STATES})\.?\s+\d{{5}}(?:-\d{{4}})?\b"
+    # D-10115 Berlin, CH-8001 Zürich
+    rf"|[A-Z]{{1,2}}-\d{{4,5}}\s+{_U}[a-zäöüßéèàç]+\b"
+)
+_RECORD_CODED = re.compile(
+    r"[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b"                          # UK NI number
+    r"|[A-Z]{1,3}-?\d{6,}\b")                                                # A1234567
+_DATE_MONTH_FIRST = re.compile(                                          # March 12, Mar 3rd, 2023, March 2024
+    rf"{_MONTHS_EN}\s+(?:{_DAY}{_NOT_UNIT}(?:,?\s+{_YEAR})?|(?:of\s+)?{_YEAR})(?![\w/-]|\.\d)")
+
+# "lives on Baker Street": a street without a number, only after a word of place so that
+# "down Memory Lane" or a TV programme's name is left alone.
+_STREET_NO_NUMBER = re.compile(
+    rf"\b(?:on|in|at|off|near|along|from|to|onto|into)\s+((?:{_U}[\w'’-]+\s+){{1,2}}"
+    r"(?:Street|Road|Avenue|Boulevard|Lane|Drive|Crescent|Terrace)\b)")
+_STREET_NAMES = frozenset("Street Road Avenue Boulevard Lane Drive Crescent Terrace".split())
+
+# ---- e-mail, web and IPv6 addresses: no digit needed, each behind its own cheap test
+
+_EMAIL = re.compile(r"(?<![\w.+-])[\w][\w.+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+_EMAIL_SPELLED = re.compile(r"(?i)\b[\w.+-]+\s*(?:\[at\]|\(at\)|\sat\s)\s*[\w-]+"
+                            r"\s*(?:\[dot\]|\(dot\)|\sdot\s)\s*(?:com|org|net|edu|gov|de|fr|uk|co\.uk)\b")
+# Bare domains need a TLD that is not also an English word ("went.in", "home.me").
+_TLD = (r"(?:com|org|net|edu|gov|mil|int|io|info|biz|uk|de|fr|es|nl|eu|ca|au|ch|se|dk|fi"
+        r"|pl|tr|ie|nz|ru|jp|cn|br|mx|pt|gr|cz|ro|hu|ly|app|dev|health|online|site|co)")
+_URL = re.compile(
+    r"(?i)(?:\bhttps?://|\bwww\.)[^\s<>\"]*[^\s<>\".,;:!?)\]'’]"
+    rf"|(?<![@\w.-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+{_TLD}\b(?!\.\w)(?:/[^\s<>\"]*[^\s<>\".,;:!?)\]'’])?")
+_URL_HINT = re.compile(rf"\.{_TLD}\b")  # on the lower-cased note
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?"
+                   r"(?![\w:])")
+
+_DIGIT_TABLE = str.maketrans("", "", "0123456789")
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+# ----------------------------------------------------------------------------- names
+
+_TITLES = frozenset("""
+mr mrs ms miss mx dr prof professor sir dame herr frau fr sr sra srta mme mlle madame
+monsieur señor senor señora senora signor signora sig rabbi imam pastor reverend rev
+father sister brother aunt auntie uncle cousin grandma grandpa granny nana sheikh
+""".split())
+
+# Capitalised words that never start or continue a person's name in a note. Name rules
+# skip them, so "Mother", "English", "Monday" or "Christmas" are never flagged, and a title
+# or given name followed by one of them ("Dr The", "Maria Monday") does not swallow it.
+_NOT_NAME = frozenset("""
+i a an the he she they we it you his her hers their them him this that these those then
+there here when while after before during since until today yesterday tomorrow tonight
+next last later earlier early also and but or so if as at on in of to for with from by
+not no yes ok okay please thanks thank per via re cc fyi note notes plan goal goals aim
+homework review summary assessment formulation intervention interventions observation
+client clients patient patients therapist therapists counsellor counselor supervisor
+supervisee trainee clinician psychiatrist psychologist doctor nurse gp interpreter
+teacher worker manager social case session sessions intake group family couple
+mother father mom mum mommy mummy dad daddy mama papa parent parents grandmother
+grandfather grandma grandpa granny nan nana aunt auntie uncle sister brother son daughter
+baby wife husband partner boyfriend girlfriend ex fiance fiancé fiancee sibling cousin
+monday tuesday wednesday thursday friday saturday sunday mondays tuesdays wednesdays
+thursdays fridays saturdays sundays mon tue tues wed thu thur thurs fri sat sun
+january february march april may june july august september october november december
+jan feb mar apr jun jul aug sep sept oct nov dec
+christmas easter eid ramadan hanukkah chanukah diwali passover thanksgiving lent advent
+halloween kwanzaa nowruz navratri holi vesak pesach purim sukkot shabbat sabbath
+yom kippur rosh hashanah ashura mawlid bayram new year years eve valentine valentines
+mother's father's pride juneteenth
+english spanish arabic turkish french german italian portuguese polish russian ukrainian
+romanian greek dutch swedish norwegian danish finnish icelandic hungarian czech slovak
+croatian serbian bosnian albanian bulgarian lithuanian latvian estonian irish welsh scottish
+british american canadian mexican cuban puerto rican jamaican haitian nigerian ghanaian
+somali ethiopian eritrean sudanese egyptian moroccan algerian tunisian syrian iraqi
+iranian afghan pakistani indian bangladeshi nepali sri lankan chinese japanese korean
+vietnamese thai filipino indonesian malaysian australian european african asian
+caribbean latin latino latina latinx hispanic native indigenous aboriginal roma romani
+sinti traveller gypsy mandarin cantonese hindi urdu punjabi bengali
+gujarati tamil telugu marathi farsi persian dari pashto kurdish kurmanji sorani amharic
+darija berber tamazight kabyle wolof fula lingala kinyarwanda kirundi shona ndebele zulu xhosa
+sesotho setswana afrikaans malagasy chichewa luganda akan hmong khmer lao burmese
+tibetan uyghur kazakh uzbek tajik turkmen kyrgyz mongolian georgian armenian azeri azerbaijani
+chechen maltese basque catalan galician breton cornish gaelic sindhi
+tigrinya oromo swahili yoruba igbo hausa twi creole tagalog hebrew yiddish malay
+catholic protestant christians muslim muslims islam islamic jewish judaism jew
+jews hindu hinduism buddhist buddhism sikh sikhism mormon orthodox evangelical baptist
+methodist pentecostal anglican lutheran quaker jehovah's witness witnesses atheist
+agnostic sunni shia alevi druze bahai pagan wiccan god allah christ bible quran
+koran torah mosque synagogue
+deaf asl bsl sign
+english-speaking spanish-speaking arabic-speaking
+america usa uk britain england scotland wales ireland europe africa asia australia canada
+mexico china japan korea vietnam pakistan bangladesh iran iraq syria turkey egypt
+morocco nigeria ghana kenya somalia ethiopia eritrea sudan poland romania ukraine russia
+germany france spain italy portugal greece brazil colombia venezuela cuba jamaica haiti
+lebanon palestine yemen afghanistan philippines
+cbt dbt act emdr ipt ptsd ocd adhd srs wai ors phq gad core bdi oq haq dsm icd
+alliance rupture repair transference countertransference socratic gestalt
+freudian jungian kleinian rogerian winnicottian kohutian
+zoom teams skype facetime whatsapp instagram facebook tiktok snapchat google youtube
+netflix twitter reddit discord
+""".split())
+
+# Multi-word places whose parts are also names ("Costa Rica", "Hong Kong").
+_PLACES = re.compile(r"\b(?:Hong Kong|Costa Rica|Puerto Rico|Sri Lanka|Sierra Leone|Saudi Arabia"
+                     r"|New Zealand|El Salvador|Cape Verde|Saint Lucia|St\.? Lucia|San Marino"
+                     r"|South Africa|South Sudan|North Macedonia|Ivory Coast|Trinidad and Tobago"
+                     r"|Costa del Sol|Santa Claus|Father Christmas|Mother Teresa|Mother Nature)\b")
+
+_PARTICLES = frozenset("van von der den de del della di da dos das du la le bin ibn al el ten ter af zu".split())
+_BOUNDARY = set(".!?:;\n\r•*>–—-\t|")
+
+
+@lru_cache(maxsize=1)
+def _name_lists() -> tuple[frozenset[str], frozenset[str]]:
+    def load(filename: str) -> frozenset[str]:
+        lines = (NAMES_DIR / filename).read_text(encoding="utf-8").splitlines()
+        return frozenset(s.strip().casefold() for s in lines if s.strip() and not s.startswith("#")) - _NOT_NAME
+    return load("given_names.txt"), load("surnames.txt")
+
+
+def _sentence_initial(text: str, start: int) -> bool:
+    """True when a capital at ``start`` is explained by its position, not by being a name."""
+    j = start - 1
+    while j >= 0 and text[j] in " \"'“‘([":
+        j -= 1
+    if j < 0:
+        return True
+    ch = text[j]
+    if ch == ".":
+        # "J. Smith" or "Dr. Smith": the full stop ends an initial or a title, not a sentence.
+        k = j - 1
+        while k >= 0 and text[k].isalpha():
+            k -= 1
+        word = text[k + 1:j]
+        return not ((len(word) == 1 and word.isupper()) or word.casefold() in _TITLES)
+    return ch in _BOUNDARY
+
+
+def _names(text: str, words: list[tuple[int, str]]) -> list[Finding]:
+    """Names, by three rules that keep clean notes clean:
+
+    1. a title and the capitalised word after it ("Mrs Okafor", "Dr. Young", "Aunt Rosa");
+    2. a word from the given-name list, wherever it stands, with any capitalised words that
+       follow it ("Maria", "Maria de la Cruz", "Ellen Brown"): the list holds no ordinary
+       English word, so "Will", "Grace" or "Mark" at the start of a sentence stay clean;
+    3. a word from the surname list inside a sentence, where a capital means a proper noun,
+       with a capitalised word just before it ("Grace Okafor", "told Kowalski").
+    Initials before a name are included ("J. Smith").
+    """
+    given, surnames = _name_lists()
+    tokens = []
+    for start, raw in words:
+        word = raw
+        if word.endswith(("'s", "’s")):
+            word = word[:-2]
+        word = word.rstrip("'’-")
+        if len(word) < 2 or word.isupper() or not word.isalpha() and not _NAME_CHARS.fullmatch(word):
+            continue
+        tokens.append((start, start + len(word), word.casefold()))
+    if not tokens:
+        return []
+
+    def adjacent(a: int, b: int) -> bool:
+        """Token b follows token a with only a space, a title's full stop or particles between."""
+        gap = text[tokens[a][1]:tokens[b][0]]
+        if gap == " " or gap == "\u00a0":
+            return True
+        if gap == ". " or gap == ".":
+            return tokens[a][2] in _TITLES
+        parts = gap.split()
+        return gap[:1] == " " and gap[-1:] == " " and 0 < len(parts) <= 2 \
+            and all(p in _PARTICLES for p in parts)
+
+    found: list[Finding] = []
+    n = len(tokens)
+    i = 0
+    while i < n:
+        start, _, key = tokens[i]
+        first = last = None
+        if key in _TITLES and i + 1 < n and adjacent(i, i + 1) and tokens[i + 1][2] not in _NOT_NAME:
+            first, last = i, i + 1
+        elif key in given:
+            first = last = i
+        elif key in surnames and not _sentence_initial(text, start):
+            first = last = i
+            if i > 0 and adjacent(i - 1, i) and tokens[i - 1][2] not in _NOT_NAME \
+                    and tokens[i - 1][2] not in _TITLES:
+                first = i - 1
+        if first is None:
+            i += 1
+            continue
+        while last + 1 < n and last - first < 3 and adjacent(last, last + 1) \
+                and tokens[last + 1][2] not in _NOT_NAME:
+            last += 1
+        span_start = tokens[first][0]
+        initials = _INITIALS.search(text, max(0, span_start - 6), span_start)
+        if initials:
+            span_start = initials.start()
+        found.append(Finding("name", span_start, tokens[last][1]))
+        i = last + 1
+    if found and _PLACES.search(text):
+        places = [(m.start(), m.end()) for m in _PLACES.finditer(text)]
+        found = [f for f in found if not any(s <= f.start and f.end <= e for s, e in places)]
+    return found
+
+
+_NAME_CHARS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_NAME_PART = re.compile(f"{_U}[^\\W\\d_]{{2,}}")
+_INITIALS = re.compile(r"(?<![\w.])(?:[A-Z]\.\s?){1,2}$")
+
+
+# ----------------------------------------------------------------------------- detection
+
+def _digits(s: str) -> int:
+    return len(s) - len(s.translate(_DIGIT_TABLE))
+
+
+def _structured(text: str, words: list[tuple[int, str]], out: list[Finding]) -> None:
+    low = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)  # same length
+    if "@" in text:
+        out.extend(Finding("email", m.start(), m.end()) for m in _EMAIL.finditer(text))
+    if " dot " in low or "[dot]" in low or "(dot)" in low:
+        out.extend(Finding("email", m.start(), m.end()) for m in _EMAIL_SPELLED.finditer(text))
+    if "://" in low or "www." in low or ("." in low and _URL_HINT.search(low)):
+        out.extend(Finding("url", m.start(), m.end()) for m in _URL.finditer(text))
+    if text.count(":") >= 2:
+        for m in _IPV6.finditer(text):
+            if m.group().count(":") >= 2 and _valid_ipv6(m.group()):
+                out.append(Finding("ip_address", m.start(), m.end()))
+    if any(w.rstrip(".") in _STREET_NAMES for _, w in words):
+        out.extend(Finding("address", m.start(1), m.end(1)) for m in _STREET_NO_NUMBER.finditer(text))
+
+    runs = [m.span() for m in _DIGIT_RUN.finditer(text)]
+    if not runs:
+        return
+    digits = sum(e - s for s, e in runs)
+    for s, e in runs:
+        _numeric_at(text, low, s, e, digits, out)
+
+    run_starts = [s for s, _ in runs]
+    for start, word in words:
+        # Word-led patterns all end in a number: skip words with no digit close after them.
+        k = bisect_left(run_starts, start)
+        if k == len(run_starts) or run_starts[k] - start > 40:
+            continue
+        if word.rstrip(".").casefold() in _MONTH_WORDS:
+            m = _DATE_MONTH_FIRST.match(text, start)
+            if m:
+                out.append(Finding("date", start, m.end()))
+        m = _ADDRESS_WORDS.match(text, start)
+        if m:
+            out.append(Finding("address", start, m.end()))
+        if len(word) <= 3 or run_starts[k] - start <= 4:
+            m = _RECORD_CODED.match(text, start)
+            if m:
+                out.append(Finding("record_number", start, m.end()))
+
+
+def _numeric_at(text: str, low: str, s: int, e: int, digits: int, out: list[Finding]) -> None:
+    """The patterns that can start at the digit run text[s:e]. Each is tried only when the
+    characters around the run allow it: most numbers in notes ("session 5") fail every test."""
+    length, before, after = e - s, text[s - 1] if s else "", text[e:e + 1]
+    p = s - 1 if before in ("+", "(", "#") else s
+    if length <= 2 or (length == 4 and after in "./-") or (length <= 2 and before == "("):
+        m = _DATE_NUMERIC.match(text, s)
+        if m:
+            out.append(Finding("date", s, m.end()))
+    if length <= 5 and after:
+        m = _ADDRESS_NUMERIC.match(text, s)
+        if m:
+            out.append(Finding("address", s, m.end()))
+    if length >= 6 or (length == 3 and after == "-") or before == "#":
+        m = _RECORD_NUMERIC.match(text, p)
+        if m:
+            out.append(Finding("record_number", p, m.end()))
+    if after == "." and length <= 3:
+        m = _IPV4.match(text, s)
+        if m:
+            out.append(Finding("ip_address", s, m.end()))
+    if digits >= 7:
+        for pattern, fewest, most, fits in _PHONES:
+            if fits(text, s, length, before, after):
+                for q in (p, s) if p != s else (s,):
+                    m = pattern.match(text, q)
+                    if m and fewest <= _digits(m.group()) <= most:
+                        out.append(Finding("phone", q, m.end()))
+                        break
+        if _PHONE_WORD_BEFORE.search(low, max(0, s - 30), s):
+            value = _PHONE_VALUE.match(text, s)
+            if value and 7 <= _digits(value.group()) <= 15:
+                out.append(Finding("phone", s, value.end()))
+    if (length >= 3 or after in "-/." or after.isalpha()) and digits >= 4 and s:
+        before_words = _RECORD_WORD_BEFORE.search(low, max(0, s - 60), s)
+        if before_words:
+            value = _RECORD_VALUE.match(low, s)
+            keyword, marker, hash_, prefix = before_words.groups()
+            if prefix and not text[before_words.start(4):before_words.end(4)].strip(" -").isupper():
+                return  # "case to 12345": a letter prefix of an ID is written in capitals
+            need = 4 if keyword in _STRONG_RECORD or " " in keyword else 3 if marker or hash_ else 5
+            if value and _digits(value.group()) >= need:
+                out.append(Finding("record_number", before_words.start(), value.end()))
+
+
+def _valid_ipv6(candidate: str) -> bool:
+    try:
+        ipaddress.IPv6Address(candidate)
+    except ValueError:
+        return False
+    return True
+
+
+def _words(text: str) -> list[tuple[int, str]]:
+    """Capitalised words that start a word (not "Phone" in "iPhone")."""
+    return [(m.start(), m.group()) for m in _WORD.finditer(text)
+            if not m.start() or not (text[m.start() - 1].isalnum() or text[m.start() - 1] in "_'’-")]
+
+
+def _merge(findings: list[Finding]) -> list[Finding]:
+    if len(findings) < 2:
+        return findings
+    findings = sorted(findings, key=lambda f: (f.start, -f.end))
+    merged = [findings[0]]
+    for f in findings[1:]:
+        last = merged[-1]
+        if f.start < last.end:
+            # Overlap: one span covering both, labelled by the longer (then more specific) kind.
+            best = min((last, f), key=lambda x: (-(x.end - x.start), _PRIORITY[x.kind]))
+            merged[-1] = Finding(best.kind, last.start, max(last.end, f.end))
+        else:
+            merged.append(f)
+    return merged
+
+
+def find_identifiers(text: str) -> list[Finding]:
+    """Every identifying span in ``text``: sorted by position, overlaps merged."""
+    if not text:
+        return []
+    words = _words(text)
+    found: list[Finding] = []
+    _structured(text, words, found)
+    found.extend(_names(text, words))
+    return _merge(found)
+
+
+def scan_many(texts: Iterable[str | None]) -> list[list[Finding]]:
+    """``find_identifiers`` for many notes; a note repeated in the batch is scanned once."""
+    seen: dict[str, list[Finding]] = {}
+    out = []
+    for text in texts:
+        if not text:
+            out.append([])
+            continue
+        found = seen.get(text)
+        if found is None:
+            found = seen[text] = find_identifiers(text)
+        out.append(list(found))
+    return out
+
+
+def placeholder(kind: str) -> str:
+    """What a masked span becomes: "[name]", "[phone]", "[record number]"..."""
+    return f"[{kind.replace('_', ' ')}]"
+
+
+def mask(text: str, findings: list[Finding] | None = None) -> str:
+    """``text`` with each identifying span replaced by a placeholder naming its kind.
+
+    Every other occurrence of a found span's exact text is masked too: a name the rules
+    catch once ("Dr Okafor") must not survive elsewhere in the same note ("Okafor said").
+    """
+    if not text:
+        return text
+    if findings is None:
+        findings = find_identifiers(text)
+    if not findings:
+        return text
+    spans = list(findings)
+    values = {text[f.start:f.end]: f.kind for f in findings}
+    for f in findings:
+        if f.kind == "name":  # "Dr Okafor ... Okafor said": each part of a name, too
+            for part in _NAME_PART.findall(text, f.start, f.end):
+                if part.casefold() not in _TITLES:
+                    values.setdefault(part, "name")
+    for value, kind in values.items():
+        at = text.find(value) if value else -1
+        while at != -1:
+            spans.append(Finding(kind, at, at + len(value)))
+            at = text.find(value, at + 1)
+    parts, pos = [], 0
+    for f in _merge(spans):
+        parts.append(text[pos:f.start])
+        parts.append(placeholder(f.kind))
+        pos = f.end
+    parts.append(text[pos:])
+    masked = "".join(parts)
+    # A span's text can only reappear by straddling a seam; a span always holds a capital,
+    # digit, "@", "." or ":", so it can never be part of a placeholder and this ends.
+    for value, kind in values.items():
+        if value and value in masked:
+            masked = masked.replace(value, placeholder(kind))
+    return masked
+
+
+# ----------------------------------------------------------------------------- pseudonyms
+
+_ID_SPLIT = re.compile(r"[._\-\s]+|(?<=[a-z])(?=[A-Z])")
+
+
+def id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a pseudonymous client or therapist id, or None if it can.
+
+    Pseudonyms such as "C001", "sg01", "th-12", "client_0042" or "A.B-7" pass. A value is
+    refused when it looks like an e-mail address, a phone or record number, a web address,
+    a date, or a person's full name ("John.Smith", "Mary_Jones", "maryjones", "j.smith").
+    A lone given name ("anna01") passes: without a surname it does not single anyone out.
+    """
+    value = (value or "").strip()
+    if not value:
+        return None
+    if _EMAIL.search(value) or ("@" in value and "." in value.split("@")[-1]):
+        return "looks like an e-mail address"
+    if _DATE_NUMERIC.search(value) or _DATE_MONTH_FIRST.search(value):
+        return "looks like a date"
+    if _digits(value) >= 7 and re.fullmatch(r"\+?[\d\s().\-/]+", value):
+        return "looks like a phone number"
+    if re.search(r"\d{7,}", value):
+        return "looks like a phone or record number"
+    if "." in value and _URL.fullmatch(value):
+        return "looks like a web address"
+    if _looks_like_full_name(value):
+        return "looks like a person's name"
+    return None
+
+
+def _looks_like_full_name(value: str) -> bool:
+    given, surnames = _name_lists()
+    # Digits trailing a part are numbering, not identity: "Mary_Jones01" is still a name.
+    parts = [p for p in (re.sub(r"\d+$", "", p) for p in _ID_SPLIT.split(value)) if p]
+    words = [p.casefold() for p in parts if p.isalpha()]
+    if len(parts) >= 2 and len(words) == len(parts):
+        first, second = words[0], words[1]
+        capitalised = parts[0][:1].isupper() and parts[1][:1].isupper()
+        if first in given and (second in surnames
+                               or capitalised and len(second) >= 3 and second not in _NOT_NAME):
+            return True  # John.Smith, Mary_Jones, MaryJones, priya.patel
+        if first in _TITLES and second in surnames:
+            return True  # Mrs.Okafor
+        if len(first) == 1 and second in surnames and len(second) >= 4:
+            return True  # j.smith
+        if first in surnames and len(first) >= 4 and (len(second) == 1 or second in given):
+            return True  # smith.j, Smith_John
+        return False
+    if len(parts) == 1 and parts[0].isalpha():
+        low = parts[0].casefold()
+        for cut in range(3, len(low) - 2):
+            if low[:cut] in given and low[cut:] in surnames:
+                return True  # maryjones
+        if len(low) >= 5 and low[1:] in surnames and len(low[1:]) >= 5:
+            return True  # jsmith
+    return False

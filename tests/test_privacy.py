@@ -1,0 +1,230 @@
+"""The privacy guard: recall and false positives on a labelled corpus, and its contracts."""
+
+from __future__ import annotations
+
+import csv
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core import privacy
+from core.privacy import KINDS, Finding, find_identifiers, id_problem, mask, scan_many
+
+CORPUS = Path(__file__).resolve().parent / "data" / "privacy_corpus.csv"
+
+
+def _load_corpus() -> list[tuple[str, set[str]]]:
+    with CORPUS.open(encoding="utf-8", newline="") as f:
+        return [(row["note"], set(filter(None, row["kinds"].split(";")))) for row in csv.DictReader(f)]
+
+
+def _scores(notes: list[tuple[str, set[str]]]) -> dict:
+    """Recall per kind group (a note's expected kind counts as found when the guard reports
+    that kind in the note) and the share of clean notes with any finding."""
+    hits, totals, flagged_clean, clean = Counter(), Counter(), 0, 0
+    for note, expected in notes:
+        found = {f.kind for f in find_identifiers(note)}
+        if not expected:
+            clean += 1
+            flagged_clean += bool(found)
+        for kind in expected:
+            keys = (kind,) if kind == "name" else (kind, "structured")
+            for key in keys:
+                totals[key] += 1
+                hits[key] += kind in found
+    recall = {k: hits[k] / totals[k] for k in totals}
+    return {"recall": recall, "totals": totals, "fp_rate": flagged_clean / clean, "clean": clean,
+            "flagged_clean": flagged_clean}
+
+
+def _report(title: str, scores: dict) -> None:
+    print(f"\n{title}")
+    for kind in ("structured", *[k for k in KINDS if k != "name"], "name"):
+        if kind in scores["recall"]:
+            print(f"  recall {kind:<14} {scores['recall'][kind]:.3f}  (n={scores['totals'][kind]})")
+    print(f"  false positives on clean notes: {scores['flagged_clean']}/{scores['clean']} "
+          f"= {scores['fp_rate']:.1%}")
+
+
+def test_corpus_is_labelled_as_the_brief_requires():
+    notes = _load_corpus()
+    kinds = Counter(k for _, expected in notes for k in expected)
+    clean = sum(1 for _, expected in notes if not expected)
+    assert len(notes) >= 160
+    assert clean >= 80 and len(notes) - clean >= 80
+    assert set(kinds) == set(KINDS)
+    assert min(kinds.values()) >= 10
+
+
+def test_recall_and_false_positive_rate_on_the_labelled_corpus():
+    scores = _scores(_load_corpus())
+    _report("privacy corpus", scores)
+    assert scores["recall"]["structured"] >= 0.95
+    assert scores["recall"]["name"] >= 0.80
+    assert scores["fp_rate"] <= 0.05
+
+
+# Written after the rules were settled and never used to tune them: a check that the
+# patterns generalise beyond the corpus.
+HELD_OUT = [
+    ("Client arrived flustered; said the bus was late again and she almost didn't come.", ""),
+    ("Long silence after I reflected her anger; she said 'fine' and looked away.", ""),
+    ("He talks about his Nigerian father with admiration and fear.", ""),
+    ("Brought up Passover and the pressure to be home for the seder.", ""),
+    ("Felt drowsy in the second half; possibly mirroring her numbness.", ""),
+    ("SRS dipped to 31 at session 7; we talked about what felt off.", ""),
+    ("Trust is hard for him: 3 previous therapists 'gave up' on him.", ""),
+    ("Sunday nights are the worst, she says, dreading the week.", ""),
+    ("April was mentioned only as the month her father left.", ""),
+    ("Patience wearing thin with the school, she says.", ""),
+    ("Summer holidays mean no childcare and more conflict at home.", ""),
+    ("Client asked if I am a mother; I wondered aloud why that mattered.", ""),
+    ("GAD-7 went from 17 to 11 over 6 weeks; anxiety about work persists.", ""),
+    ("Prays five times a day; fasting during Ramadan made evening sessions hard.", ""),
+    ("Uses French with her children so they keep the language.", ""),
+    ("Her neighbour, Ms Abernathy, calls the police on her.", "name"),
+    ("Cousin Rashid lends him money and then controls him.", "name"),
+    ("Brother Tomás keeps asking for her bank PIN.", "name"),
+    ("She wants her sister Anjali to come to one session.", "name"),
+    ("Met Father O'Donnell at the parish, which helped.", "name"),
+    ("Her friend Ingeborg Halvorsen drove her home.", "name"),
+    ("Her mother phoned from 0113 496 0357 mid-session.", "phone"),
+    ("Emergency contact: 555-0199 (neighbour).", "phone"),
+    ("Client's email, t.baptiste@example.net, was on the consent form.", "email"),
+    ("Flat 12, 8 Canal Street is where she lives now.", "address"),
+    ("New flat on Rosenstraße 14 is closer to work.", "address"),
+    ("Her daughter's birthday, 23 November 2015, is coming up.", "date"),
+    ("Last drink was on 2023-12-31, he says proudly.", "date"),
+    ("Benefit claim reference 4471 9021 33 was rejected.", "record_number"),
+    ("Passport no. 938274615 is held by her husband, which scares her.", "record_number"),
+    ("Posts on https://forum.example.org/t/grief daily.", "url"),
+    ("He sent me the address 203.0.113.77 to 'prove' he was hacked.", "ip_address"),
+    ("Contact via kwabena.a@example.com or 020 7946 0402.", "email;phone"),
+]
+
+
+def test_rules_generalise_to_held_out_notes():
+    scores = _scores([(note, set(filter(None, kinds.split(";")))) for note, kinds in HELD_OUT])
+    _report("held-out notes", scores)
+    assert scores["recall"]["structured"] >= 0.9
+    assert scores["recall"]["name"] >= 0.8
+    assert scores["flagged_clean"] <= 1
+
+
+@pytest.mark.parametrize("note", [
+    "Client, Therapist, Mother, Father, Dad, Mum and Grandmother were all discussed.",
+    "Speaks English, Spanish, Arabic and Turkish; Christmas, Ramadan and Easter are hard.",
+    "Monday and Friday sessions; Catholic and Muslim family; PTSD treated with CBT and DBT.",
+    "SRS 36, WAI-SR 4.1, PHQ-9 of 12, session 5, 3 sessions missed, 20 minutes late.",
+    "Age 34, 2 children, scored 28, seen in March, last week, the past two sessions.",
+    "Will try again. May be anxious. Hope is low. Grace period. Mark noticed. Joy absent.",
+    "Faith helps. Rose slowly. Bill unpaid. Young and Long pauses; Short answers.",
+])
+def test_clinical_vocabulary_and_numbers_are_not_flagged(note):
+    assert find_identifiers(note) == []
+
+
+def test_name_lists_hold_no_common_words():
+    given_names, surnames = privacy._name_lists()
+    for word in "will may hope grace faith joy mark bill rose frank said can sad the".split():
+        assert word not in given_names
+    for word in "young long short brown white black english christmas monday".split():
+        assert word not in surnames
+
+
+def test_findings_are_sorted_and_never_overlap():
+    for note, _ in _load_corpus():
+        found = find_identifiers(note)
+        assert found == sorted(found, key=lambda f: f.start)
+        assert all(a.end <= b.start for a, b in zip(found, found[1:]))
+        assert all(f.kind in KINDS and 0 <= f.start < f.end <= len(note) for f in found)
+
+
+def test_overlapping_findings_are_merged_into_one_span():
+    note = "NHS number 943 476 5919 was on the letter."  # a record number shaped like a phone
+    assert find_identifiers(note) == [Finding("record_number", 0, 23)]
+    merged = mask("abcdefghij", [Finding("name", 0, 5), Finding("phone", 3, 9)])
+    assert merged == "[phone]j"
+
+
+def test_mask_never_leaves_the_span_text():
+    for note, expected in _load_corpus():
+        found = find_identifiers(note)
+        masked = mask(note, found)
+        for f in found:
+            assert note[f.start:f.end] not in masked
+        for kind in {f.kind for f in found}:
+            assert privacy.placeholder(kind) in masked
+
+
+def test_mask_hides_a_name_everywhere_once_it_is_found():
+    assert mask("Dr Okafor called. Okafor sounded worried.") == "[name] called. [name] sounded worried."
+
+
+def test_mask_shows_the_kind_removed():
+    assert mask("Call 07700 900123 or mail a.b@example.org.") == "Call [phone] or mail [email]."
+
+
+def test_id_problem_accepts_normal_pseudonyms():
+    for value in ["C001", "sg01", "th-12", "client_0042", "A.B-7", "T07", "grp3_c12", "anna01", "leo_group",
+                  "therapistA", "c-2024-01", "TH_A"]:
+        assert id_problem(value) is None, value
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("mary.jones@example.org", "e-mail"),
+    ("+44 20 7946 0958", "phone"),
+    ("555-123-4567", "phone"),
+    ("John.Smith", "name"),
+    ("Mary_Jones", "name"),
+    ("Mary_Jones01", "name"),
+    ("maryjones", "name"),
+    ("jsmith", "name"),
+    ("1985-03-12", "date"),
+])
+def test_id_problem_rejects_identifying_ids(value, reason):
+    problem = id_problem(value)
+    assert problem is not None and reason in problem
+
+
+def test_scan_many_equals_find_identifiers_and_handles_none_and_empty():
+    notes = [note for note, _ in _load_corpus()] + [None, "", "   "]
+    notes += notes[:5]  # repeated notes come back as equal, separate lists
+    result = scan_many(notes)
+    assert result == [find_identifiers(t) if t else [] for t in notes]
+    assert result[-1] is not result[4]
+
+
+_FRAGMENTS = ["Maria Lopez", "Dr. Okafor", "07700 900123", "+1 (555) 123-4567", "a.b@example.org",
+              "12/03/2024", "March 12", "MRN 1234567", "221B Baker Street", "SW1A 1AA",
+              "https://example.org/x", "192.0.2.1", "2001:db8::1", "session 5", "PHQ-9", "Will"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=40), st.sampled_from(_FRAGMENTS)), max_size=8)
+       .map(" ".join))
+def test_find_identifiers_never_raises_and_mask_hides_every_span(text):
+    found = find_identifiers(text)
+    masked = mask(text, found)
+    for f in found:
+        assert text[f.start:f.end] not in masked
+
+
+def test_bulk_scan_speed_on_clean_notes():
+    clean = [note for note, expected in _load_corpus() if not expected]
+    rng = random.Random(7)
+    notes = []
+    for i in range(100_000):  # distinct typical notes of two or three sentences, some with numbers
+        note = " ".join(rng.sample(clean, rng.choice((2, 3))))
+        notes.append(f"{note} Reviewed at session {i % 97}." if i % 4 == 0 else note)
+    privacy._name_lists()
+    started = time.perf_counter()
+    result = scan_many(notes)
+    seconds = time.perf_counter() - started
+    print(f"\nscan_many: {len(notes) / seconds:,.0f} notes/second over {len(notes):,} clean notes "
+          f"({len(set(notes)):,} distinct); {sum(map(bool, result))} flagged")

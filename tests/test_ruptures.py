@@ -1,0 +1,345 @@
+"""Alliance ruptures and repair from scores, coded rupture events, client-therapist discrepancy.
+
+Each test builds a small clinic in a real DuckDB file. The rules under test are in
+core/analytics/ruptures.py: a drop from the previous scored session, the SD of the
+client's whole series, repair = back to the pre-rupture score within the window
+(counted in session numbers).
+"""
+
+import os
+import time
+
+import numpy as np
+import polars as pl
+import pytest
+
+from core.access import EVERYTHING, Scope
+from core.analytics.ruptures import (
+    RuptureParams,
+    alliance_discrepancy,
+    coded_events,
+    detect_ruptures,
+)
+from core.store import upsert
+
+SD2 = RuptureParams("sd", 2.0, 4, 3)
+
+
+def add_series(store, client, scores, *, therapist="t1", instrument="SRS", scale="total", rater="client",
+               unattended=()):
+    """Sessions with their scores ({session: score}; None = attended, no score) for one client."""
+    numbers = sorted(set(scores) | set(unattended))
+    sessions = pl.DataFrame({"client_id": client, "session_number": numbers, "therapist_id": therapist,
+                             "days_since_intake": [7 * n for n in numbers], "modality": "individual",
+                             "attended": [n not in unattended for n in numbers]})
+    scored = {n: s for n, s in scores.items() if s is not None}
+    ratings = pl.DataFrame({"client_id": client, "session_number": list(scored), "instrument": instrument,
+                            "scale": scale, "rater": rater, "score": [float(s) for s in scored.values()]},
+                           schema_overrides={"session_number": pl.Int64})
+    with store.transaction() as cur:
+        upsert(cur, "sessions", sessions, 1)
+        if ratings.height:
+            upsert(cur, "ratings", ratings, 1)
+
+
+def numbered(*scores, start=1):
+    return {start + i: s for i, s in enumerate(scores)}
+
+
+def add_events(store, rows, therapist="t1"):
+    events = pl.DataFrame(rows, schema={"client_id": pl.String, "session_number": pl.Int64, "event": pl.String,
+                                        "rater": pl.String, "note": pl.String}, orient="row")
+    sessions = events.select("client_id", "session_number").unique().with_columns(
+        therapist_id=pl.lit(therapist), days_since_intake=pl.lit(0), modality=pl.lit("individual"),
+        attended=pl.lit(True))
+    with store.transaction() as cur:
+        upsert(cur, "sessions", sessions, 1)
+        upsert(cur, "events", events, 1)
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def test_a_v_shaped_drop_is_found_with_its_repair(store, catalog):
+    scores = [38, 39, 38, 30, 34, 39, 38]
+    add_series(store, "c1", numbered(*scores))
+    found = detect_ruptures(store, catalog, SD2)
+    assert found.height == 1
+    row = found.row(0, named=True)
+    assert (row["session"], row["previous_session"], row["previous_score"], row["score"]) == (4, 3, 38, 30)
+    assert row["drop"] == 8
+    assert row["threshold_points"] == pytest.approx(2 * np.std(scores, ddof=1))
+    assert row["repaired_at"] == 6  # 39 >= 38, the pre-rupture score; session 5's 34 is not enough
+    assert row["repair"] == "repaired"
+
+
+def test_a_return_exactly_to_the_pre_rupture_score_is_a_repair(store, catalog):
+    add_series(store, "c1", numbered(38, 39, 38, 30, 38, 38))
+    assert detect_ruptures(store, catalog, SD2)["repaired_at"].to_list() == [5]
+
+
+def test_a_drop_without_repair_has_no_repair_session(store, catalog):
+    add_series(store, "c1", numbered(38, 39, 38, 30, 31, 32, 33, 34))
+    row = detect_ruptures(store, catalog, SD2).row(0, named=True)
+    assert row["session"] == 4
+    assert row["repaired_at"] is None
+    assert row["repair"] == "not repaired"
+
+
+def test_a_drop_whose_window_has_not_run_out_is_pending(store, catalog):
+    add_series(store, "c1", numbered(38, 39, 38, 39, 38, 30))
+    row = detect_ruptures(store, catalog, SD2).row(0, named=True)
+    assert (row["session"], row["repaired_at"], row["repair"]) == (6, None, "pending")
+
+
+def test_a_series_shorter_than_min_series_is_not_examined(store, catalog):
+    add_series(store, "c1", numbered(38, 30, 38))
+    assert detect_ruptures(store, catalog, RuptureParams("points", 2, 4, 3)).is_empty()
+    assert detect_ruptures(store, catalog, RuptureParams("points", 2, 3, 3))["session"].to_list() == [2]
+
+
+def test_a_series_without_variation_is_not_examined(store, catalog):
+    add_series(store, "c1", numbered(36, 36, 36, 36, 36))
+    assert detect_ruptures(store, catalog, SD2).is_empty()
+
+
+def test_a_drop_of_exactly_the_threshold_counts_and_just_below_does_not(store, catalog):
+    add_series(store, "exact", numbered(38, 35, 38, 38))
+    add_series(store, "below", numbered(38, 35.01, 38, 38))
+    found = detect_ruptures(store, catalog, RuptureParams("points", 3, 4, 3))
+    assert found["client_id"].to_list() == ["exact"]
+
+
+def test_a_decimal_drop_equal_to_the_threshold_counts_despite_binary_rounding(store, catalog):
+    # 36.3 - 34.1 is 2.1999999999999993 in floating point.
+    add_series(store, "c1", numbered(36.3, 34.1, 36.3, 36.3))
+    assert detect_ruptures(store, catalog, RuptureParams("points", 2.2, 4, 3)).height == 1
+
+
+def test_the_sd_threshold_is_the_sd_of_the_clients_whole_series(store, catalog):
+    # Same drop of 4 points; the calm client's SD makes it a rupture, the volatile one's not.
+    calm, volatile = [38, 38, 37, 33, 37, 38], [38, 30, 38, 34, 30, 38]
+    add_series(store, "calm", numbered(*calm))
+    add_series(store, "volatile", numbered(*volatile))
+    found = detect_ruptures(store, catalog, SD2)
+    assert found.filter(pl.col("session") == 4)["client_id"].to_list() == ["calm"]
+    assert 4 < 2 * np.std(volatile, ddof=1)
+
+
+def test_method_points_flags_a_fixed_drop(store, catalog):
+    add_series(store, "c1", numbered(38, 38, 33, 38, 37))
+    found = detect_ruptures(store, catalog, RuptureParams("points", 5, 4, 3))
+    assert found.select("session", "drop", "threshold_points", "repaired_at", "method").rows() == \
+        [(3, 5.0, 5.0, 4, "points")]
+
+
+def test_method_cutoff_flags_a_crossing_to_the_concern_side(store, catalog):
+    # SRS: clinical = "lt" 36, so 36 itself is not a concern; 35.5 is.
+    add_series(store, "c1", numbered(38, 37, 35, 36, 35.5, 38))
+    add_series(store, "on_the_line", numbered(38, 36, 38, 36))
+    found = detect_ruptures(store, catalog, RuptureParams("cutoff", 1, 4, 3))
+    # Repair is back to the pre-rupture score (37 before session 3), not merely above the cutoff.
+    assert found.select("client_id", "session", "repaired_at").rows() == [("c1", 3, 6), ("c1", 5, 6)]
+    assert found["threshold_points"].is_null().all()
+    assert "below the SRS cutoff 36" in found["params"][0]
+
+
+def test_method_cutoff_skips_instruments_without_a_cutoff(store, catalog):
+    add_series(store, "c1", numbered(50, 50, 20, 50), instrument="WAI-SR")
+    assert detect_ruptures(store, catalog, RuptureParams("cutoff", 1, 4, 3)).is_empty()
+
+
+def test_a_rise_is_the_drop_when_lower_alliance_scores_are_better(store, catalog):
+    reverse = {**catalog.instruments, "SRS": catalog.instruments["SRS"].model_copy(update={"direction": "lower"})}
+    flipped = catalog.model_copy(update={"instruments": reverse})
+    add_series(store, "c1", numbered(10, 10, 16, 12, 10))
+    assert detect_ruptures(store, catalog, RuptureParams("points", 5, 4, 3)).is_empty()
+    found = detect_ruptures(store, flipped, RuptureParams("points", 5, 4, 3))
+    assert found.select("session", "drop", "repaired_at").rows() == [(3, 6.0, 5)]
+
+
+def test_each_rater_and_scale_is_its_own_series(store, catalog):
+    add_series(store, "c1", numbered(50, 50, 40, 50), instrument="WAI-SR", rater="client")
+    add_series(store, "c1", numbered(50, 50, 50, 50), instrument="WAI-SR", rater="therapist")
+    add_series(store, "c1", numbered(9, 9, 9, 4), instrument="SRS", scale="relationship")
+    found = detect_ruptures(store, catalog, RuptureParams("points", 5, 4, 3))
+    assert found.select("instrument", "scale", "rater", "session").rows() == \
+        [("SRS", "relationship", "client", 4), ("WAI-SR", "total", "client", 3)]
+
+
+def test_the_scope_excludes_other_therapists_clients(store, catalog):
+    add_series(store, "mine", numbered(38, 39, 38, 30, 38), therapist="t1")
+    add_series(store, "theirs", numbered(38, 39, 38, 30, 38), therapist="t2")
+    assert detect_ruptures(store, catalog, SD2, scope=Scope.therapists({"t1"}))["client_id"].to_list() == ["mine"]
+    assert detect_ruptures(store, catalog, SD2, scope=EVERYTHING)["client_id"].to_list() == ["mine", "theirs"]
+    assert detect_ruptures(store, catalog, SD2, clients=["theirs"])["client_id"].to_list() == ["theirs"]
+
+
+def test_a_missing_session_is_a_gap_in_the_series_and_uses_up_the_repair_window(store, catalog):
+    # Sessions 4, 6 and 7 were missed. The drop is measured from session 3 (the previous
+    # score); the window after the rupture at 5 is sessions 6-8 by number, missed or not.
+    add_series(store, "back_in_time", {1: 38, 2: 39, 3: 38, 5: 30, 8: 38, 9: 38}, unattended=(4, 6, 7))
+    add_series(store, "too_late", {1: 38, 2: 39, 3: 38, 5: 30, 9: 38, 10: 38}, unattended=(4, 6, 7, 8))
+    found = detect_ruptures(store, catalog, SD2)
+    assert found.select("client_id", "session", "previous_session", "repaired_at").rows() == \
+        [("back_in_time", 5, 3, 8), ("too_late", 5, 3, None)]
+
+
+def test_a_score_of_an_unattended_session_is_left_out(store, catalog):
+    add_series(store, "c1", numbered(38, 39, 38, 30, 38, 38))
+    with store.transaction() as cur:
+        cur.execute("UPDATE sessions SET attended = false WHERE session_number = 4")
+    assert detect_ruptures(store, catalog, RuptureParams("points", 5, 4, 3)).is_empty()
+
+
+def test_every_finding_carries_its_method_and_parameters(store, catalog):
+    add_series(store, "c1", numbered(38, 39, 38, 30, 38))
+    params = RuptureParams.from_catalog(catalog)
+    row = detect_ruptures(store, catalog).row(0, named=True)
+    assert row["method"] == params.method == "sd"
+    assert row["params"] == params.describe() == (
+        "drop >= 2 SD of the client's own series from the previous session; series of >= 4 scores; "
+        "repair = back to the pre-rupture level within 3 sessions")
+
+
+def test_parameters_come_from_the_catalogs_ruptures_section(catalog):
+    r = catalog.ruptures
+    assert RuptureParams.from_catalog(catalog) == RuptureParams(r.method, r.threshold, r.min_series, r.repair_window)
+
+
+def test_an_unknown_method_is_refused_with_a_sentence():
+    with pytest.raises(ValueError, match="must be one of sd, points, cutoff"):
+        RuptureParams("mean", 2, 4, 3)
+
+
+def test_an_empty_store_gives_an_empty_frame_with_the_columns(store, catalog):
+    found = detect_ruptures(store, catalog)
+    assert found.is_empty() and "repaired_at" in found.columns
+
+
+def _naive_ruptures(series: dict, params: RuptureParams, latest: dict) -> list[tuple]:
+    """The rules written out plainly, one client at a time, to check the bulk query against."""
+    found = []
+    for client, scores in series.items():
+        numbers = sorted(scores)
+        values = [scores[n] for n in numbers]
+        if len(values) < params.min_series or np.std(values, ddof=1) == 0:
+            continue
+        needed = params.threshold * np.std(values, ddof=1)
+        for k in range(1, len(numbers)):
+            drop = values[k - 1] - values[k]
+            if drop < needed - 1e-9:
+                continue
+            window = [n for n in numbers[k + 1:] if n <= numbers[k] + params.repair_window]
+            back = next((n for n in window if scores[n] >= values[k - 1]), None)
+            status = ("repaired" if back is not None else
+                      "pending" if latest[client] < numbers[k] + params.repair_window else "not repaired")
+            found.append((client, numbers[k], numbers[k - 1], back, status))
+    return found
+
+
+def test_the_bulk_query_agrees_with_the_rules_written_out_client_by_client(store, catalog):
+    rng = np.random.default_rng(11)
+    series, latest, sessions, ratings = {}, {}, [], []
+    for i in range(300):
+        client = f"c{i:03d}"
+        booked = np.sort(rng.choice(np.arange(0, 25), size=rng.integers(2, 16), replace=False))
+        scored = booked[rng.random(booked.size) < 0.85]
+        series[client] = {int(n): float(np.clip(rng.normal(34, 3) if rng.random() < 0.9 else rng.normal(26, 3), 0, 40))
+                          for n in scored}
+        latest[client] = int(booked.max())
+        sessions += [(client, int(n), "t1", 7 * int(n), "individual", bool(n in scored)) for n in booked]
+        ratings += [(client, n, "SRS", "total", "client", v) for n, v in series[client].items()]
+    with store.transaction() as cur:
+        upsert(cur, "sessions", pl.DataFrame(sessions, schema=["client_id", "session_number", "therapist_id",
+                                                               "days_since_intake", "modality", "attended"],
+                                             orient="row"), 1)
+        upsert(cur, "ratings", pl.DataFrame(ratings, schema=["client_id", "session_number", "instrument", "scale",
+                                                             "rater", "score"], orient="row"), 1)
+    for params in (SD2, RuptureParams("sd", 1.0, 3, 2)):
+        found = detect_ruptures(store, catalog, params)
+        expected = _naive_ruptures(series, params, latest)
+        assert len(expected) > 20
+        assert found.select("client_id", "session", "previous_session", "repaired_at", "repair").rows() == expected
+
+
+# --------------------------------------------------------------------------- coded events
+
+
+def test_a_coded_rupture_with_a_repair_within_the_window_is_repaired(store):
+    add_events(store, [("c1", 2, "rupture_withdrawal", "observer", None),
+                       ("c1", 4, "repair", "observer", "talked about it")])
+    found = coded_events(store, params=SD2)
+    assert found.select("session_number", "event", "is_rupture", "repaired_at", "repaired").rows() == \
+        [(2, "rupture_withdrawal", True, 4, True), (4, "repair", False, None, None)]
+
+
+def test_a_repair_in_the_same_session_counts(store):
+    add_events(store, [("c1", 3, "rupture_confrontation", "therapist", None), ("c1", 3, "repair", "therapist", None)])
+    assert coded_events(store, params=SD2).filter("is_rupture")["repaired_at"].to_list() == [3]
+
+
+def test_a_repair_after_the_window_does_not_count(store):
+    add_events(store, [("c1", 2, "rupture_withdrawal", "observer", None), ("c1", 6, "repair", "observer", None),
+                       ("c2", 2, "repair", "observer", None), ("c2", 3, "rupture_confrontation", "observer", None)])
+    ruptures = coded_events(store, params=SD2).filter("is_rupture")
+    assert ruptures.select("client_id", "repaired").rows() == [("c1", False), ("c2", False)]
+
+
+def test_coded_events_respect_the_scope(store):
+    add_events(store, [("c1", 1, "rupture_withdrawal", "observer", None)], therapist="t1")
+    add_events(store, [("c2", 1, "rupture_withdrawal", "observer", None)], therapist="t2")
+    assert coded_events(store, Scope.therapists({"t2"}), params=SD2)["client_id"].to_list() == ["c2"]
+
+
+# --------------------------------------------------------------------------- discrepancy
+
+
+def test_a_client_therapist_discrepancy_of_a_fifth_of_the_range_is_flagged(store, catalog):
+    # WAI-SR total 12-60: a fifth of the range is 9.6 points.
+    add_series(store, "c1", {1: 40, 2: 45, 3: 40.4}, instrument="WAI-SR", rater="client")
+    add_series(store, "c1", {1: 50, 2: 50, 3: 50}, instrument="WAI-SR", rater="therapist")
+    found = alliance_discrepancy(store, catalog)
+    assert found.select("session_number", "client_score", "therapist_score", "difference", "flagged").rows() == \
+        [(1, 40.0, 50.0, -10.0, True), (2, 45.0, 50.0, -5.0, False), (3, 40.4, 50.0, pytest.approx(-9.6), True)]
+    assert found["threshold_points"].unique().to_list() == [pytest.approx(9.6)]
+    assert "20% of the scale range" in found["params"][0]
+
+
+def test_a_session_rated_by_only_one_side_has_no_discrepancy(store, catalog):
+    add_series(store, "c1", {1: 40, 2: 45}, instrument="WAI-SR", rater="client")
+    add_series(store, "c1", {2: 50}, instrument="WAI-SR", rater="therapist")
+    assert alliance_discrepancy(store, catalog)["session_number"].to_list() == [2]
+
+
+def test_the_discrepancy_fraction_is_a_parameter(store, catalog):
+    add_series(store, "c1", {1: 45}, instrument="WAI-SR", rater="client")
+    add_series(store, "c1", {1: 50}, instrument="WAI-SR", rater="therapist")
+    assert alliance_discrepancy(store, catalog, discrepancy_fraction=0.1)["flagged"].to_list() == [True]
+    assert alliance_discrepancy(store, catalog)["flagged"].to_list() == [False]
+
+
+# --------------------------------------------------------------------------- timing (printed, never asserted)
+
+
+@pytest.mark.skipif(not os.environ.get("CASECONF_BENCH_SESSIONS"),
+                    reason="set CASECONF_BENCH_SESSIONS (e.g. 1000000) to time the rupture analytics")
+def test_print_rupture_timings_at_scale(tmp_path, catalog, capsys):
+    from tests.test_expected import load_synthetic_clinic
+
+    store = load_synthetic_clinic(tmp_path, int(os.environ["CASECONF_BENCH_SESSIONS"]))
+    group = Scope.therapists(store.query("SELECT DISTINCT therapist_id FROM sessions ORDER BY 1 LIMIT 6")
+                             ["therapist_id"].to_list())
+    with capsys.disabled():
+        for name, run in [("detect_ruptures, every client", lambda: detect_ruptures(store, catalog)),
+                          ("detect_ruptures, one group", lambda: detect_ruptures(store, catalog, scope=group)),
+                          ("alliance_discrepancy, every client", lambda: alliance_discrepancy(store, catalog)),
+                          ("alliance_discrepancy, one group", lambda: alliance_discrepancy(store, catalog, group)),
+                          ("coded_events, every client", lambda: coded_events(store, catalog=catalog))]:
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                rows = run().height
+                times.append(time.perf_counter() - start)
+            print(f"\n{name}: best {min(times):.3f} s of 3, {rows:,} rows")
+    store.close()
