@@ -188,7 +188,7 @@ def _merge(base: dict, extra: dict) -> dict:
                 merged[section][key] = entry
                 continue
             if section not in ("instruments", "codebooks"):
-                merged[section][key] = {**old, **entry} if section in ADDITIVE_FIELDS else entry
+                merged[section][key] = entry
                 continue
             new = dict(old)
             for name, value in entry.items():

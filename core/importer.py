@@ -132,7 +132,7 @@ class _Part:
     problems: pl.DataFrame | None = None
 
 
-def _wide_ratings(table: RawTable, catalog: Catalog, ignored: list[dict]) -> tuple[list[str], pl.DataFrame | None]:
+def _wide_ratings(table: RawTable, catalog: Catalog) -> tuple[list[str], pl.DataFrame | None]:
     """Columns like `SRS` or `WAI-SR:bond:therapist` on sessions become rating rows."""
     by_lower = {key.lower(): key for key in catalog.instruments}
     wide, specs = [], []
@@ -176,7 +176,7 @@ def _shape(dataset: Dataset, catalog: Catalog, masker: _Masker) -> tuple[dict[st
                                "(see the data contract). Add it and import again; nothing was loaded.")
         wide: list[str] = []
         if name == "sessions":
-            wide, ratings = _wide_ratings(table, catalog, ignored)
+            wide, ratings = _wide_ratings(table, catalog)
             if ratings is not None:
                 parts.setdefault("ratings", []).append(ratings)
         for column in table.frame.columns:
