@@ -1,5 +1,8 @@
 """Benchmarks: scripts that print figures and ratios (never timed unit tests).
 
+`python -m core bench analytics --sessions N` builds a store of N synthetic sessions and
+times the triage of every client in a fresh process (cold), then again (warm).
+
 `python -m core bench import --sessions N` writes a synthetic clinic of N sessions as
 CSV files, then times, each in a fresh process on the same files: (a) DuckDB loading
 them with `read_csv` into tables, no validation (the floor), and (b) the full import.
@@ -47,11 +50,8 @@ def _child_import(folder: str, db: str) -> dict:
             "loaded": sum(result.loaded.values()), "quarantined": sum(result.quarantined.values())}
 
 
-CHILDREN = {"raw": _child_raw, "import": _child_import}
-
-
-def _in_child(kind: str, folder: Path, db: Path) -> dict:
-    out = subprocess.run([sys.executable, "-m", "core.bench", kind, str(folder), str(db)],
+def _in_child(kind: str, *paths: Path) -> dict:
+    out = subprocess.run([sys.executable, "-m", "core.bench", kind, *map(str, paths)],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -79,13 +79,50 @@ def bench_import(sessions: int) -> dict:
                 "peak_rss_mb": round(full["peak_rss_mb"], 1)}
 
 
-def run(what: str, sessions: int) -> int:
-    if what == "import":
-        print(json.dumps(bench_import(sessions)))
-        return 0
-    raise ValueError(what)
+def _child_analytics(db: str) -> dict:
+    """Triage every client of the store, cold (a fresh process), then once more warm."""
+    from .analytics import triage as t
+    from .catalog import default_catalog
+    from .store import Store
+    catalog = default_catalog()
+    store = Store(db)
+    start = time.perf_counter()
+    case_list, flags = t.triage(store, catalog)
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    t.triage(store, catalog)
+    warm = time.perf_counter() - start
+    store.close()
+    return {"seconds": cold, "warm_s": warm, "clients": case_list.height, "flags": flags.height,
+            "flagged": int((case_list["priority"] > 0).sum()), "peak_rss_mb": _peak_rss_mb()}
 
+
+def bench_analytics(sessions: int) -> dict:
+    from .synth import build_synthetic_store
+    with tempfile.TemporaryDirectory(prefix="caseconf-bench-") as tmp:
+        db = Path(tmp) / "clinic.duckdb"
+        start = time.perf_counter()
+        rows = build_synthetic_store(db, sessions)
+        print(f"built a store of {sessions:,} sessions, {sum(rows.values()):,} rows in "
+              f"{time.perf_counter() - start:.1f} s")
+        out = _in_child("analytics", db)
+        print(f"triage of {out['clients']:,} clients: {out['seconds']:.2f} s in a fresh process, "
+              f"{out['warm_s']:.2f} s again; {out['flags']:,} flags on {out['flagged']:,} clients; "
+              f"peak {out['peak_rss_mb']:.0f} MB (goal <= 2 s at 1,000,000 sessions)")
+        return {"sessions": sessions, "clients": out["clients"], "triage_s": round(out["seconds"], 3),
+                "peak_rss_mb": round(out["peak_rss_mb"], 1)}
+
+
+BENCHES = {"import": bench_import, "analytics": bench_analytics}
+
+
+def run(what: str, sessions: int) -> int:
+    print(json.dumps(BENCHES[what](sessions)))
+    return 0
+
+
+CHILDREN = {"raw": _child_raw, "import": _child_import, "analytics": _child_analytics}
 
 if __name__ == "__main__":
-    kind, folder, db = sys.argv[1:4]
-    print(json.dumps(CHILDREN[kind](folder, db)))
+    kind, *paths = sys.argv[1:]
+    print(json.dumps(CHILDREN[kind](*paths)))

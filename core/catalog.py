@@ -121,7 +121,53 @@ class RuptureDefaults(_Model):
     threshold: float = Field(gt=0)
     min_series: int = Field(ge=2)
     repair_window: int = Field(ge=1)
+    discrepancy_fraction: float = Field(default=0.2, gt=0, le=1)
     source: str
+
+
+class NotOnTrackDefaults(_Model):
+    min_sample: int = Field(ge=2)
+    percentiles: tuple[float, float]
+    source: str
+
+    @field_validator("percentiles")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        lower, floor = value
+        if not 0 < floor < lower < 0.5:
+            raise ValueError("percentiles are [lower, floor] with 0 < floor < lower < 0.5, e.g. [0.25, 0.10]")
+        return value
+
+
+FLAG_CODES = ("harmed", "deteriorated", "not_on_track", "rupture_not_repaired", "coded_rupture_not_repaired",
+              "sudden_loss", "alliance_below_cutoff", "behind_expected", "rupture_pending", "alliance_discrepancy",
+              "countertransference", "barriers_unaddressed", "alliance_drop", "no_reliable_change", "sudden_gain")
+
+
+class TriageSettings(_Model):
+    lookback_sessions: int = Field(ge=1)
+    rupture_scales: list[str] = Field(min_length=1)
+    stalled_after_sessions: int = Field(ge=2)
+    barrier_min_unaddressed: int = Field(ge=1)
+    barrier_high_severity: int = Field(ge=1, le=3)
+    countertransference_codes: list[str]
+    countertransference_share: float = Field(gt=0, le=1)
+    countertransference_min_sessions: int = Field(ge=1)
+    weights: dict[str, float]
+    source: str
+
+    @field_validator("weights")
+    @classmethod
+    def _known(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(weights) - set(FLAG_CODES))
+        if unknown:
+            raise ValueError(f"unknown flag code(s) {', '.join(unknown)}; the codes are {', '.join(FLAG_CODES)}")
+        missing = [code for code in FLAG_CODES if code not in weights]
+        if missing:
+            raise ValueError(f"no weight for {', '.join(missing)}")
+        if any(w < 0 for w in weights.values()):
+            raise ValueError("weights must be >= 0")
+        return weights
 
 
 class PrivacySettings(_Model):
@@ -139,6 +185,8 @@ class Catalog(_Model):
     vocabularies: Vocabularies
     sudden_gains: SuddenGainDefaults
     ruptures: RuptureDefaults
+    not_on_track: NotOnTrackDefaults
+    triage: TriageSettings
     privacy: PrivacySettings
 
     @model_validator(mode="after")
@@ -153,6 +201,10 @@ class Catalog(_Model):
             unknown = set(instrument.raters) - set(self.vocabularies.rating_raters)
             if unknown:
                 raise ValueError(f"instrument {key}: unknown raters {sorted(unknown)}")
+        ct = set(self.codebooks["countertransference"].codes)
+        unknown = [c for c in self.triage.countertransference_codes if c not in ct]
+        if unknown:
+            raise ValueError(f"triage.countertransference_codes: {', '.join(unknown)} not in the countertransference codebook")
         return self
 
     def theme_codes(self, kind: str) -> list[str]:
@@ -188,7 +240,7 @@ def _merge(base: dict, extra: dict) -> dict:
                 merged[section][key] = entry
                 continue
             if section not in ("instruments", "codebooks"):
-                merged[section][key] = entry
+                merged[section][key] = {**old, **entry}  # e.g. [triage.weights]: change one weight
                 continue
             new = dict(old)
             for name, value in entry.items():

@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from .catalog import CatalogError, default_catalog
-from .store import StoreError, open_store
+from .store import StoreError, default_path, open_store
 
 
 class CommandError(Exception):
@@ -43,10 +44,39 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--if-empty", action="store_true", help="only when the store holds no sessions yet")
     _common(demo)
 
+    case = commands.add_parser("case", help="the case summary (flags, change, sudden gains, ruptures, themes, barriers)")
+    case.add_argument("client_ids", nargs="+", metavar="CLIENT_ID")
+    case.add_argument("--json", action="store_true", help="print JSON (one object; an array for several ids)")
+    case.add_argument("--sg-cutoff", type=_positive, metavar="POINTS",
+                      help="sudden gains criterion 1 in points (default: each instrument's reliable change)")
+    case.add_argument("--sg-pct", type=_fraction, metavar="SHARE",
+                      help="criterion 2 as a share of the pregain score, e.g. 0.25 (default: the catalog's)")
+    case.add_argument("--sg-alpha", type=_fraction, metavar="ALPHA", help="criterion 3 significance (default .05)")
+    case.add_argument("--sg-include-intake", action="store_true", default=None,
+                      help="also examine the interval 1->2, with the intake score in its pregain window")
+    _common(case)
+
     bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
-    bench.add_argument("what", choices=["import"])
+    bench.add_argument("what", choices=["import", "analytics"])
     bench.add_argument("--sessions", type=int, default=100_000)
     return parser
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _positive(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must lie between 0 and 1, e.g. 0.25")
+    return value
 
 
 def _catalog(args):
@@ -85,12 +115,34 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_case(args) -> int:
+    from .analytics.outcomes import SuddenGainParams
+    from .analytics.summary import UnknownClients, case_summaries, summary_text
+    catalog = _catalog(args)
+    path = Path(args.db or default_path())
+    if not path.exists():
+        raise CommandError(f"There is no database at {path.name}: import an export first "
+                           "(python -m core import PATH) or load the demo (python -m core demo).")
+    store = open_store(path)
+    sg = SuddenGainParams.from_catalog(catalog, cutoff=args.sg_cutoff, pct=args.sg_pct, alpha=args.sg_alpha,
+                                       include_intake=args.sg_include_intake)
+    try:
+        summaries = case_summaries(store, catalog, args.client_ids, sg=sg)
+    except UnknownClients as err:
+        raise CommandError(str(err)) from None
+    if args.json:
+        print(json.dumps(summaries[0] if len(summaries) == 1 else summaries, ensure_ascii=False))
+    else:
+        print("\n\n".join(summary_text(s) for s in summaries))
+    return 0
+
+
 def _cmd_bench(args) -> int:
     from . import bench
     return bench.run(args.what, sessions=args.sessions)
 
 
-COMMANDS = {"import": _cmd_import, "demo": _cmd_demo, "bench": _cmd_bench}
+COMMANDS = {"import": _cmd_import, "demo": _cmd_demo, "case": _cmd_case, "bench": _cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

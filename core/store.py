@@ -249,3 +249,14 @@ def batches(store: Store, limit: int = 20) -> pl.DataFrame:
     """The latest imports: who, when, which file, what was loaded and quarantined."""
     return store.query("SELECT batch_id AS batch, imported_at, imported_by, file_name, sha256, loaded, "
                        "quarantined, inserted, updated FROM batches ORDER BY batch_id DESC LIMIT ?", [limit])
+
+
+def quarantine_rows(store: Store, batch_id: int | None = None, limit: int = 100, offset: int = 0) -> pl.DataFrame:
+    """Quarantined rows, newest import first: batch, table, file, line, the raw values
+    (identifying text already masked at import) and the reasons, as text."""
+    where = "WHERE batch_id = $b" if batch_id is not None else ""
+    params = {"limit": limit, "offset": offset, **({"b": batch_id} if batch_id is not None else {})}
+    return store.query(
+        f"SELECT batch_id AS batch, table_name AS \"table\", source AS file, line, raw::VARCHAR AS raw_values, "
+        f"problems::VARCHAR AS problems FROM quarantine {where} "
+        "ORDER BY batch_id DESC, table_name, line LIMIT $limit OFFSET $offset", params)

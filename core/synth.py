@@ -272,3 +272,19 @@ def write_synthetic_clinic(folder: str | Path, n_sessions: int, seed: int = 7) -
         frame.write_csv(folder / f"{name}.csv")
         counts[name] = frame.height
     return counts
+
+
+def build_synthetic_store(path: str | Path, n_sessions: int, seed: int = 7) -> dict[str, int]:
+    """Write the synthetic clinic straight into a new store at `path` (no import checks:
+    for benchmarks of what comes after an import); returns rows per table."""
+    from .store import Store, upsert
+    store = Store(path)
+    counts = {}
+    try:
+        with store.transaction() as cur:
+            for name, frame in generate_synthetic_frames(n_sessions, seed).items():
+                upsert(cur, name, frame, 1)
+                counts[name] = frame.height
+    finally:
+        store.close()
+    return counts

@@ -343,3 +343,13 @@ def test_print_rupture_timings_at_scale(tmp_path, catalog, capsys):
                 times.append(time.perf_counter() - start)
             print(f"\n{name}: best {min(times):.3f} s of 3, {rows:,} rows")
     store.close()
+
+
+def test_scales_limit_the_series_looked_at(store, catalog):
+    add_series(store, "c1", numbered(38, 38, 39, 38, 38, 39, 38, 26, 27))
+    add_series(store, "c1", numbered(9, 9, 10, 9, 9, 10, 9, 5, 6), scale="goals")
+    every = detect_ruptures(store, catalog, SD2)
+    assert set(every["scale"]) == {"total", "goals"}
+    totals = detect_ruptures(store, catalog, SD2, scales=["total"])
+    assert set(totals["scale"]) == {"total"}
+    assert totals.equals(every.filter(pl.col("scale") == "total"))

@@ -538,3 +538,12 @@ def test_a_million_sessions_run_in_bulk():
     elapsed = time.perf_counter() - started
     assert gains.height > 0
     assert elapsed < 5, f"1,000,000 sessions took {elapsed:.2f} s; expected well under a second or two"
+
+
+def test_both_kinds_on_one_grid_equal_gains_and_losses_found_apart():
+    data = sgdata()
+    options = dict(cutoff=7, direction=-1, pct=0.25, alpha=0.05)
+    apart = pl.concat([identify_sudden_changes(data, kind=k, **options) for k in ("gain", "loss")])
+    both = identify_sudden_changes(data, kind="both", **options)
+    assert both.height == 27  # the package's 24 gains and 3 losses
+    assert both.sort("kind", "client_id", "pregain_session").equals(apart.sort("kind", "client_id", "pregain_session"))

@@ -206,3 +206,11 @@ def barrier_notes(store: Store, scope: Scope = EVERYTHING, clients: Sequence[str
     ORDER BY client_id, session_number, category
     LIMIT $limit OFFSET $offset"""
     return store.query(sql, params, scope=scope)
+
+
+def barrier_by_session(store: Store, scope: Scope = EVERYTHING) -> pl.DataFrame:
+    """Barrier notes per session number and category across the scope (what a chart of
+    categories over the course of therapy draws): session_number, category, count, unaddressed."""
+    return store.query("""SELECT session_number, category, count(*) AS count,
+                                 count(*) FILTER (WHERE addressed = false) AS unaddressed
+                          FROM barriers GROUP BY ALL ORDER BY session_number, category""", scope=scope)

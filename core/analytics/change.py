@@ -8,9 +8,11 @@ Conventions
 -----------
 - ``direction`` is +1 when a higher score is better (ORS, SRS) and -1 when a lower
   score is better (PHQ-9, BDI-II, OQ-45).
-- A change is *reliable* when ``|last - first| > threshold``, strictly: DOMAIN.md
-  defines reliable change as |RC| > 1.96, so a change exactly equal to the threshold
-  in points is not reliable.
+- A change is *reliable* when ``|last - first| > threshold``, strictly, by default
+  (``rule="gt"``): DOMAIN.md defines reliable change as |RC| > 1.96, so a change exactly
+  equal to the threshold in points is not reliable. Published point thresholds are
+  often stated as "a change of N or more" (ORS 5, PHQ-9 6, OQ-45 14); for those the
+  catalog says ``rule = "ge"`` and a change of exactly N counts.
 - ``cutoff_clinical`` says which scores are clinical: "ge" (score >= cutoff), "gt"
   (score > cutoff), "le" (score <= cutoff), "lt" (score < cutoff). Sources disagree on
   the boundary (PHQ-9 caseness >= 10 versus IAPT > 9), so it is always explicit.
@@ -34,6 +36,11 @@ import polars as pl
 # define_crit1_cutoff(). CECPfuns uses the exact normal quantile qnorm(0.975) = 1.959964...,
 # which is why its threshold for SD 7.5, r .80 is 9.296925 rather than 9.297096.
 RC_Z = 1.96
+
+# Scores are stored as decimals (36.3 - 34.1 = 2.1999999999999993 in binary floating
+# point): a change counts as equal to the threshold within this tolerance.
+TOLERANCE = 1e-9
+RC_RULES = ("gt", "ge")
 
 CATEGORIES = ("recovered", "improved", "unchanged", "deteriorated", "harmed")
 CLINICAL_RULES = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
@@ -128,16 +135,21 @@ def classify(
     threshold: float,
     cutoff: float | None = None,
     cutoff_clinical: str | None = None,
+    rule: str = "gt",
 ) -> ChangeClassification:
-    """Classify the change from the first to the last score of one client."""
+    """Classify the change from the first to the last score of one client. ``rule``
+    is "gt" (reliable when |change| > threshold) or "ge" (>= threshold)."""
     _check_direction(direction)
     if not threshold >= 0:
         raise ValueError(f"The reliable change threshold must be a number >= 0 points, got {threshold!r}.")
+    if rule not in RC_RULES:
+        raise ValueError(f"The reliable change rule must be 'gt' or 'ge', got {rule!r}.")
     change = last - first
-    reliable = abs(change) > threshold
+    reliable = abs(change) > threshold + TOLERANCE if rule == "gt" else abs(change) >= threshold - TOLERANCE
     improved = reliable and direction * change > 0
     worsened = reliable and direction * change < 0
-    boundary = f"reliable when |change| > {threshold:g} points (strictly)"
+    boundary = (f"reliable when |change| > {threshold:g} points (strictly)" if rule == "gt"
+                else f"reliable when |change| >= {threshold:g} points")
     started = ended = None
     if cutoff is not None:
         if cutoff_clinical is None:
@@ -164,14 +176,23 @@ def _clinical_expr(score: pl.Expr) -> pl.Expr:
     )
 
 
-def category_expr() -> pl.Expr:
+def _reliable_expr(rules: bool) -> pl.Expr:
+    size, threshold = (pl.col("last") - pl.col("first")).abs(), pl.col("threshold")
+    strict = size > threshold + TOLERANCE
+    if not rules:
+        return strict
+    return pl.when(pl.col("rc_rule") == "ge").then(size >= threshold - TOLERANCE).otherwise(strict)
+
+
+def category_expr(rules: bool = False) -> pl.Expr:
     """Polars expression for the change category over columns first, last, threshold,
-    cutoff, cutoff_clinical, direction (same rules as :func:`classify`).
+    cutoff, cutoff_clinical, direction (same rules as :func:`classify`), and rc_rule
+    ("gt" or "ge") when `rules` is true.
 
     Null first or last gives a null category; a null cutoff gives no recovered/harmed.
     """
     change = pl.col("last") - pl.col("first")
-    reliable = change.abs() > pl.col("threshold")
+    reliable = _reliable_expr(rules)
     signed = change * pl.col("direction")
     has_cutoff = pl.col("cutoff").is_not_null()
     started = _clinical_expr(pl.col("first"))
@@ -193,27 +214,30 @@ _BULK_COLUMNS = ("client_id", "instrument", "first", "last", "threshold", "cutof
 def classify_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """Add ``change``, ``reliable`` and ``category`` to a frame with one row per client
     and instrument (columns client_id, instrument, first, last, threshold, cutoff,
-    cutoff_clinical, direction). Vectorised: no Python loop per client."""
+    cutoff_clinical, direction; optionally rc_rule, "gt" or "ge", default "gt").
+    Vectorised: no Python loop per client."""
     missing = [c for c in _BULK_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(
             f"The change table lacks the column(s) {', '.join(missing)}; expected {', '.join(_BULK_COLUMNS)}."
         )
+    rules = "rc_rule" in frame.columns
     bad = frame.filter(
         ~pl.col("direction").is_in([1, -1])
         | pl.col("direction").is_null()
         | pl.col("threshold").is_null()
         | (pl.col("threshold") < 0)
         | (pl.col("cutoff").is_not_null() & ~pl.col("cutoff_clinical").is_in(list(CLINICAL_RULES)).fill_null(False))
+        | (~pl.col("rc_rule").is_in(list(RC_RULES)).fill_null(False) if rules else pl.lit(False))
     )
     if bad.height:
         rows = ", ".join(f"{r['client_id']}/{r['instrument']}" for r in bad.head(5).iter_rows(named=True))
         raise ValueError(
             f"{bad.height} row(s) of the change table have an invalid direction (+1/-1), threshold (>= 0) or "
-            f"cutoff_clinical ('ge', 'gt', 'le', 'lt' when a cutoff is set), e.g. {rows}: fix the instrument catalog."
+            f"cutoff_clinical ('ge', 'gt', 'le', 'lt' when a cutoff is set) or rc_rule ('gt', 'ge'), e.g. {rows}: fix the instrument catalog."
         )
     return frame.with_columns(
         change=pl.col("last") - pl.col("first"),
-        reliable=(pl.col("last") - pl.col("first")).abs() > pl.col("threshold"),
-        category=category_expr(),
+        reliable=_reliable_expr(rules),
+        category=category_expr(rules),
     )

@@ -54,8 +54,6 @@ from ..catalog import Catalog
 from .ruptures import NOT_ATTENDED, TOLERANCE, bound_table, client_clause
 
 SCALE, RATER = "total", "client"
-MIN_SAMPLE = 20
-PERCENTILES = (0.25, 0.10)
 POOLED = "all intake bands"
 TERTILES = ("lowest-third", "middle-third", "highest-third")
 INTAKE_METHOD = "grey: intake, fewer than two scores"
@@ -79,6 +77,13 @@ def _ordinal(p: float) -> str:
 
 def _num(x: float) -> str:
     return f"{round(x, 2):g}"
+
+
+def _settings(catalog: Catalog, min_sample: int | None, percentiles) -> tuple[int, tuple[float, float]]:
+    """The arguments given, else the catalog's [not_on_track] defaults."""
+    defaults = catalog.not_on_track
+    return (defaults.min_sample if min_sample is None else min_sample,
+            tuple(defaults.percentiles) if percentiles is None else percentiles)
 
 
 def _check(min_sample: int, percentiles) -> tuple[float, float]:
@@ -166,8 +171,8 @@ def severity_bands(store, catalog: Catalog, scope: Scope = EVERYTHING) -> pl.Dat
     return pl.DataFrame(rows, schema=BAND_SCHEMA, orient="row")
 
 
-def expected_bands(store, catalog: Catalog, scope: Scope = EVERYTHING, min_sample: int = MIN_SAMPLE,
-                   percentiles=PERCENTILES, severity: pl.DataFrame | None = None) -> pl.DataFrame:
+def expected_bands(store, catalog: Catalog, scope: Scope = EVERYTHING, min_sample: int | None = None,
+                   percentiles=None, severity: pl.DataFrame | None = None) -> pl.DataFrame:
     """The expected change from intake per instrument, intake band and session number,
     estimated from the clients in `scope` (normally the whole clinic).
 
@@ -176,6 +181,7 @@ def expected_bands(store, catalog: Catalog, scope: Scope = EVERYTHING, min_sampl
     improving direction), basis ("band", "pooled" or "grey") and method (a sentence).
     Rows with band "all intake bands" hold the pooled numbers per session number.
     """
+    min_sample, percentiles = _settings(catalog, min_sample, percentiles)
     p_lower, p_floor = _check(min_sample, percentiles)
     instruments = catalog.instruments_of("outcome")
     if not instruments:
@@ -236,8 +242,8 @@ def expected_bands(store, catalog: Catalog, scope: Scope = EVERYTHING, min_sampl
             .sort("instrument", "band", "session_number"))
 
 
-def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None, *, min_sample: int = MIN_SAMPLE,
-                  percentiles=PERCENTILES, reference_scope: Scope = EVERYTHING, bands: pl.DataFrame | None = None,
+def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None, *, min_sample: int | None = None,
+                  percentiles=None, reference_scope: Scope = EVERYTHING, bands: pl.DataFrame | None = None,
                   severity: pl.DataFrame | None = None, latest_only: bool = False) -> pl.DataFrame:
     """One row per client in `scope`, outcome instrument and scored session: score,
     intake, change (score - intake), the intake band, the expected numbers used, the
@@ -248,6 +254,7 @@ def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=No
     `severity_bands`) and `bands` (from `expected_bands` with that severity) together.
     `latest_only` keeps each client's latest scored session per instrument.
     """
+    min_sample, percentiles = _settings(catalog, min_sample, percentiles)
     _check(min_sample, percentiles)
     instruments = catalog.instruments_of("outcome")
     if not instruments:

@@ -47,9 +47,6 @@ METHODS = ("sd", "points", "cutoff")
 # Scores are stored as decimals: 36.3 - 34.1 is 2.1999999999999993 in binary floating
 # point, so "a drop of at least 2.2" would miss it without a tolerance this small.
 TOLERANCE = 1e-9
-# A fifth of the scale range: client and therapist this far apart see different
-# relationships (a supervision convention, not a published norm; hence a parameter).
-DISCREPANCY_FRACTION = 0.2
 # The event codes that mean a rupture start with this prefix, so a clinic's own
 # rupture code (say "rupture_other") joins in; "repair" marks a repair.
 RUPTURE_PREFIX = "rupture_"
@@ -131,7 +128,7 @@ RUPTURE_SCHEMA = {
 
 
 def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None, scope: Scope = EVERYTHING,
-                    clients=None) -> pl.DataFrame:
+                    clients=None, scales=None) -> pl.DataFrame:
     """One row per rupture found in the alliance series of every client in `scope`.
 
     A series is one client's scores on one alliance instrument, scale and rater, ordered
@@ -149,6 +146,8 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
       nothing is subtracted for measurement error), else null;
     - `repair`: "repaired", "not repaired", or "pending" when the client's latest recorded
       session lies before the end of the window (it may still come).
+
+    `scales` limits the series to those scales (e.g. ["total"]); None = every scale.
     """
     params = params or RuptureParams.from_catalog(catalog)
     alliance = catalog.instruments_of("alliance")
@@ -169,6 +168,10 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
 
     # Each series becomes two lists ordered by session (numbers ss, scores sc), so the
     # previous score and the repair search are list look-ups: no window sort, no self-join.
+    scale_clause = ""
+    if scales is not None:
+        bind["scales"] = [str(x) for x in scales]
+        scale_clause = " AND r.scale IN (SELECT unnest($scales::VARCHAR[]))"
     previous, current = "sc[i - 1]", "sc[i]"
     if params.method == "sd":
         needed, rule = "$threshold * sd", f"sd > 0 AND sign * ({previous} - {current}) >= $threshold * sd - $tol"
@@ -189,7 +192,7 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
         FROM ratings r
         JOIN meta m ON m.instrument = r.instrument
         {NOT_ATTENDED}
-        WHERE r.score IS NOT NULL{client_clause('r.client_id', clients, bind)}
+        WHERE r.score IS NOT NULL{client_clause('r.client_id', clients, bind)}{scale_clause}
         GROUP BY r.client_id, r.instrument, r.scale, r.rater
         HAVING count(*) >= $min_series
     ),
@@ -273,12 +276,16 @@ DISCREPANCY_SCHEMA = {"client_id": pl.String, "session_number": pl.Int32, "instr
 
 
 def alliance_discrepancy(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None,
-                         discrepancy_fraction: float = DISCREPANCY_FRACTION) -> pl.DataFrame:
+                         discrepancy_fraction: float | None = None) -> pl.DataFrame:
     """Per client, session, alliance instrument and scale where both the client and the
     therapist rated: both scores, `difference` = client - therapist (negative: the
     therapist sees a better alliance than the client), and `flagged` when
-    |difference| >= `discrepancy_fraction` x the scale's range from the catalog.
+    |difference| >= `discrepancy_fraction` x the scale's range from the catalog (default:
+    the catalog's [ruptures] discrepancy_fraction, a fifth of the range: a supervision
+    convention, not a published norm, hence a setting).
     """
+    if discrepancy_fraction is None:
+        discrepancy_fraction = catalog.ruptures.discrepancy_fraction
     if not 0 < discrepancy_fraction <= 1:
         raise ValueError(f"discrepancy_fraction is a share of the scale range, between 0 and 1; "
                          f"got {discrepancy_fraction!r}.")

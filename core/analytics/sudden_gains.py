@@ -154,12 +154,15 @@ def _null_where(flag: pl.Expr, column: str) -> pl.Expr:
     return pl.when(flag).then(None).otherwise(pl.col(column)).alias(column)
 
 
+KINDS = ("gain", "loss")
+
+
 def examine_intervals(
     ratings: pl.DataFrame,
     *,
     cutoff: float | None,
     direction: int,
-    kind: Literal["gain", "loss"] = "gain",
+    kind: Literal["gain", "loss", "both"] = "gain",
     pct: float | None = 0.25,
     alpha: float = 0.05,
     include_intake: bool = False,
@@ -172,12 +175,22 @@ def examine_intervals(
     ``cutoff=None`` or ``pct=None`` switches criterion 1 or 2 off (the package's NULL);
     ``critical_value`` fixes t for every interval (the package's ``sg_crit3_adjust =
     FALSE``). ``sudden`` is null where the package gives NA (undecided). See the module
-    docstring for the session mapping.
+    docstring for the session mapping. ``kind="both"`` examines gains and losses on one
+    grid (rows for gains first, then losses; the ``kind`` column tells them apart).
     """
-    _validate(ratings, cutoff, pct, alpha, direction, kind, increase_pct_rule)
+    kinds = KINDS if kind == "both" else (kind,)
+    for k in kinds:
+        _validate(ratings, cutoff, pct, alpha, direction, k, increase_pct_rule)
     first_session = 0 if include_intake else 1
-    flat, base, span, client_ids = _grid(ratings, first_session)
+    windows = _windows(*_grid(ratings, first_session), alpha, critical_value)
+    parts = [_decide(windows, first_session, k, cutoff=cutoff, direction=direction, pct=pct,
+                     increase_pct_rule=increase_pct_rule, only_sudden=only_sudden) for k in kinds]
+    return parts[0] if len(parts) == 1 else pl.concat(parts)
 
+
+def _windows(flat, base, span, client_ids, alpha, critical_value) -> dict:
+    """The pregain and postgain windows of every interval and criterion 3's statistics:
+    the same for gains and losses."""
     # Pregain grid positions 1 .. span-3 (0-based): the package's columns 2 .. ncol-2.
     n_int = np.maximum(span - 3, 0)
     owner = np.repeat(np.arange(span.size), n_int)
@@ -201,8 +214,15 @@ def examine_intervals(
         t_crit = table[np.where(decided3, dof, 0)]
     else:
         t_crit = np.where(decided3, float(critical_value), np.nan)
+    return {"owner": owner, "pos": pos, "client_ids": client_ids, "pre_score": pre[2], "post_score": post[0],
+            "n_pre": n_pre, "n_post": n_post, "pre_mean": pre_mean, "post_mean": post_mean,
+            "pooled_sd": pooled_sd, "decided3": decided3, "t_crit": t_crit}
 
-    pre_score, post_score = pre[2], post[0]
+
+def _decide(w: dict, first_session: int, kind: str, *, cutoff, direction, pct, increase_pct_rule,
+            only_sudden) -> pl.DataFrame:
+    """Criteria 1 to 3 for one kind (gain or loss) over the windows of `_windows`."""
+    pre_score, post_score, t_crit, decided3 = w["pre_score"], w["post_score"], w["t_crit"], w["decided3"]
     # +1 when the change sought is a decrease (gain on lower-is-better, loss on higher-is-better).
     sign = 1.0 if (kind == "gain") == (direction == -1) else -1.0
     change = sign * (pre_score - post_score)
@@ -215,20 +235,20 @@ def examine_intervals(
             crit2 = change >= -pct * pre_score
         else:
             crit2 = change >= pct * pre_score
-        crit3 = sign * (pre_mean - post_mean) > t_crit * pooled_sd
+        crit3 = sign * (w["pre_mean"] - w["post_mean"]) > t_crit * w["pooled_sd"]
     applied12 = cutoff is not None or pct is not None
     decided = decided3 & (scores_present | (not applied12))
     sudden = decided & crit1 & crit2 & crit3
 
     keep = sudden if only_sudden else np.ones_like(sudden)
-    pregain = pos + first_session
+    pregain = w["pos"] + first_session
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(pre_score != 0, change / pre_score, np.nan)
     n_rows = int(keep.sum())
     unknown = ~scores_present[keep]
     out = pl.DataFrame(
         {
-            "client_id": client_ids.gather(owner[keep]),
+            "client_id": w["client_ids"].gather(w["owner"][keep]),
             "kind": pl.Series([kind] * n_rows, dtype=pl.String),
             "pregain_session": pregain[keep],
             "postgain_session": pregain[keep] + 1,
@@ -236,11 +256,11 @@ def examine_intervals(
             "postgain_score": post_score[keep],
             "magnitude": change[keep],
             "change_pct": share[keep],
-            "pre_mean": pre_mean[keep],
-            "post_mean": post_mean[keep],
-            "pooled_sd": pooled_sd[keep],
-            "n_pre": n_pre[keep].astype(np.int8),
-            "n_post": n_post[keep].astype(np.int8),
+            "pre_mean": w["pre_mean"][keep],
+            "post_mean": w["post_mean"][keep],
+            "pooled_sd": w["pooled_sd"][keep],
+            "n_pre": w["n_pre"][keep].astype(np.int8),
+            "n_post": w["n_post"][keep].astype(np.int8),
             "critical_value": t_crit[keep],
             "sg_crit1": np.where(unknown, False, crit1[keep]) if cutoff is not None else np.zeros(n_rows, bool),
             "sg_crit2": np.where(unknown, False, crit2[keep]) if pct is not None else np.zeros(n_rows, bool),
@@ -266,7 +286,7 @@ def identify_sudden_changes(
     *,
     cutoff: float | None,
     direction: int,
-    kind: Literal["gain", "loss"] = "gain",
+    kind: Literal["gain", "loss", "both"] = "gain",
     pct: float | None = 0.25,
     alpha: float = 0.05,
     include_intake: bool = False,
@@ -275,7 +295,8 @@ def identify_sudden_changes(
 ) -> pl.DataFrame:
     """One row per sudden gain (``kind="gain"``) or sudden loss (``kind="loss"``) in a
     long table ``client_id, session_number, score`` of one instrument, all clients at
-    once. Adds ``n_in_client`` (the package's ``sg_freq_byperson``) and ``is_largest``.
+    once; ``kind="both"`` finds both on one grid. Adds ``n_in_client`` (the package's
+    ``sg_freq_byperson``) and ``is_largest``, per client and kind.
     """
     found = examine_intervals(
         ratings,
@@ -289,7 +310,7 @@ def identify_sudden_changes(
         increase_pct_rule=increase_pct_rule,
         only_sudden=True,
     ).drop("sudden")
-    by_client = pl.col("client_id")
+    by_client = ["client_id", "kind"]
     largest = pl.col("magnitude") == pl.col("magnitude").max().over(by_client)
     return found.with_columns(
         n_in_client=pl.len().over(by_client).cast(pl.Int32),

@@ -1,0 +1,122 @@
+"""Outcome series from the store: reliable change and sudden gains / losses for every client at once.
+
+The formulas live in `change` and `sudden_gains` (pure functions over numbers and
+frames); this module feeds them the store's scores with the catalog's settings:
+
+- the series: outcome instruments (catalog kind "outcome"), total scale, client ratings,
+  attended sessions only (a score whose attendance is unknown counts, as in `expected`);
+- change: the first and the last score of each client and instrument (Jacobson & Truax
+  with the instrument's reliable change, its rule "gt" or "ge", and its cutoff);
+- sudden gains and losses: criterion 1 = the instrument's reliable change in points
+  unless a cutoff is given, 25 % and alpha .05 and intake excluded by default (the
+  catalog's [sudden_gains]); an instrument with no reliable change and no cutoff given
+  is skipped (criterion 1 would have no number).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import polars as pl
+
+from ..access import EVERYTHING, Scope
+from ..catalog import Catalog
+from .change import classify_frame
+from .ruptures import NOT_ATTENDED, bound_table, client_clause
+from .sudden_gains import identify_sudden_changes
+
+SERIES_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "session_number": pl.Int32, "score": pl.Float64}
+CHANGE_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "first_session": pl.Int32,
+                 "last_session": pl.Int32, "first": pl.Float64, "last": pl.Float64, "scores": pl.UInt32,
+                 "threshold": pl.Float64, "rc_rule": pl.String, "cutoff": pl.Float64,
+                 "cutoff_clinical": pl.String, "direction": pl.Int32, "change": pl.Float64,
+                 "reliable": pl.Boolean, "category": pl.String}
+SUDDEN_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "kind": pl.String, "pregain_session": pl.Int32,
+                 "postgain_session": pl.Int32, "pregain_score": pl.Float64, "postgain_score": pl.Float64,
+                 "magnitude": pl.Float64, "cutoff": pl.Float64, "params": pl.String}
+
+
+def outcome_series(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None) -> pl.DataFrame:
+    """Every outcome score of the clients in scope: client_id, instrument, session_number, score."""
+    instruments = catalog.instruments_of("outcome")
+    if not instruments:
+        return pl.DataFrame(schema=SERIES_SCHEMA)
+    bind: dict = {}
+    meta = bound_table("meta", ["instrument"], ["VARCHAR"], [(k,) for k in instruments], bind)
+    sql = f"""
+    WITH {meta}
+    SELECT r.client_id, r.instrument, r.session_number::INTEGER AS session_number, r.score
+    FROM ratings r
+    {NOT_ATTENDED}
+    WHERE r.scale = 'total' AND r.rater = 'client' AND r.score IS NOT NULL
+      AND r.instrument IN (SELECT instrument FROM meta){client_clause('r.client_id', clients, bind)}
+    ORDER BY r.client_id, r.instrument, r.session_number
+    """
+    return store.query(sql, bind, scope=scope).cast(SERIES_SCHEMA)
+
+
+def _instrument_table(catalog: Catalog) -> pl.DataFrame:
+    rows = []
+    for key, inst in catalog.instruments_of("outcome").items():
+        rc = inst.reliable_change
+        rows.append({"instrument": key, "threshold": rc.threshold if rc else None, "rc_rule": rc.rule if rc else None,
+                     "cutoff": inst.cutoff.value if inst.cutoff else None,
+                     "cutoff_clinical": inst.cutoff.clinical if inst.cutoff else None, "direction": inst.sign})
+    return pl.DataFrame(rows, schema={"instrument": pl.String, "threshold": pl.Float64, "rc_rule": pl.String,
+                                      "cutoff": pl.Float64, "cutoff_clinical": pl.String, "direction": pl.Int32})
+
+
+def change_table(series: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
+    """One row per client and outcome instrument with a reliable change in the catalog:
+    first and last score (by session number), the change, whether it is reliable and the
+    category (recovered, improved, unchanged, deteriorated, harmed). A client with a
+    single score has first = last and is "unchanged"."""
+    ends = (series.sort("client_id", "instrument", "session_number")
+            .group_by("client_id", "instrument", maintain_order=True)
+            .agg(first_session=pl.col("session_number").first(), last_session=pl.col("session_number").last(),
+                 first=pl.col("score").first(), last=pl.col("score").last(), scores=pl.len()))
+    table = ends.join(_instrument_table(catalog).filter(pl.col("threshold").is_not_null()), on="instrument")
+    return classify_frame(table).select(list(CHANGE_SCHEMA)).cast(CHANGE_SCHEMA)
+
+
+@dataclass(frozen=True)
+class SuddenGainParams:
+    """Criteria for sudden gains and losses; `cutoff` None = each instrument's reliable change."""
+    cutoff: float | None = None
+    pct: float = 0.25
+    alpha: float = 0.05
+    include_intake: bool = False
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog, **overrides) -> "SuddenGainParams":
+        d = catalog.sudden_gains
+        base = cls(None, d.pct, d.alpha, d.include_intake)
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+    def describe(self, cutoff: float) -> str:
+        intake = "intake included (first interval 1->2)" if self.include_intake else "intake excluded"
+        return (f"Tang & DeRubeis criteria: change >= {cutoff:g} points, >= {self.pct:.0%} of the pregain score, "
+                f"pre/post means differ at alpha {self.alpha:g}; {intake}")
+
+
+def sudden_changes(series: pl.DataFrame, catalog: Catalog, params: SuddenGainParams) -> pl.DataFrame:
+    """Every sudden gain and sudden loss of every client, per outcome instrument (one call
+    per instrument, over all clients at once). `kind` is "gain" or "loss";
+    `magnitude` is positive in points; `params` says which criteria were used."""
+    found = []
+    for key, inst in catalog.instruments_of("outcome").items():
+        cutoff = params.cutoff if params.cutoff is not None else (
+            inst.reliable_change.threshold if inst.reliable_change else None)
+        if cutoff is None:
+            continue
+        scores = series.filter(pl.col("instrument") == key).select("client_id", "session_number", "score")
+        if scores.is_empty():
+            continue
+        hits = identify_sudden_changes(scores, cutoff=cutoff, direction=inst.sign, kind="both", pct=params.pct,
+                                       alpha=params.alpha, include_intake=params.include_intake)
+        if hits.height:
+            found.append(hits.with_columns(instrument=pl.lit(key), cutoff=pl.lit(cutoff),
+                                           params=pl.lit(params.describe(cutoff))).select(list(SUDDEN_SCHEMA)))
+    if not found:
+        return pl.DataFrame(schema=SUDDEN_SCHEMA)
+    return pl.concat(found).cast(SUDDEN_SCHEMA).sort("client_id", "instrument", "kind", "pregain_session")

@@ -1,0 +1,344 @@
+"""Triage: which cases need the conference's time, and why, for every client in a scope at once.
+
+Each flag is a code, one sentence with the numbers behind it, the session it concerns and
+the rule that made it (`params`). A case's priority is the sum of its flags' weights from
+the catalog's [triage] section; the case list is ordered by priority, highest first, then
+by the most recent session. Every source below is one bulk query or one vectorised pass
+over all clients (see the analytics modules); nothing loops per client.
+
+| code | from | rule |
+|---|---|---|
+| harmed, deteriorated | `outcomes.change_table` | reliable deterioration first -> last score (harmed: into the clinical range) |
+| no_reliable_change | same | unchanged after `stalled_after_sessions` attended sessions |
+| not_on_track, behind_expected | `expected.latest_colour` | latest outcome colour red / orange |
+| sudden_loss, sudden_gain | `outcomes.sudden_changes` | Tang & DeRubeis criteria, within `lookback_sessions` |
+| rupture_not_repaired, rupture_pending | `ruptures.detect_ruptures` | on `rupture_scales`, within `lookback_sessions` |
+| coded_rupture_not_repaired | `ruptures.coded_events` | a coded rupture with no coded repair, within `lookback_sessions` |
+| alliance_below_cutoff | latest client-rated alliance total | on the concern side of the instrument's cutoff |
+| alliance_drop | same | fell by at least the instrument's `alert_drop` from the previous score (PCOMS / OpenFIT) |
+| alliance_discrepancy | `ruptures.alliance_discrepancy` | flagged on the total scale, within `lookback_sessions` |
+| barriers_unaddressed | barriers | unaddressed notes within `lookback_sessions`: `barrier_min_unaddressed`, or one of high severity |
+| countertransference | `themes.pervasiveness` | a listed code in >= `countertransference_share` of the coded sessions |
+
+When one client has several findings of one code (two unrepaired ruptures, say), the
+flag names the most recent and says how many more there are.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import polars as pl
+
+from ..access import EVERYTHING, Scope
+from ..catalog import Catalog
+from .expected import latest_colour
+from .outcomes import SuddenGainParams, change_table, outcome_series, sudden_changes
+from .ruptures import NOT_ATTENDED, WORDS, RuptureParams, alliance_discrepancy, bound_table, client_clause, \
+    coded_events, detect_ruptures
+from .themes import MAIN_THERAPIST_CTE, pervasiveness
+
+WORKERS = 4
+FLAG_SCHEMA = {"client_id": pl.String, "code": pl.String, "reason": pl.String, "session": pl.Int32,
+               "params": pl.String, "weight": pl.Float64}
+CASE_SCHEMA = {"client_id": pl.String, "therapist_id": pl.String, "supervision_group": pl.String,
+               "sessions": pl.UInt32, "latest_session": pl.Int32}
+
+
+def num(e: pl.Expr) -> pl.Expr:
+    """A number as people write it: 38, 6.6, 2.52 (at most two decimals, no trailing zeros)."""
+    r = e.round(2)
+    return (pl.when(r == r.round(0)).then(r.round(0).cast(pl.Int64).cast(pl.String))
+            .otherwise(r.cast(pl.String)))
+
+
+def cases(store, scope: Scope = EVERYTHING, clients=None) -> pl.DataFrame:
+    """One row per client in scope: main therapist (who held most sessions), the
+    therapist's supervision group, attended sessions and the latest session number."""
+    bind: dict = {}
+    sql = f"""
+    WITH {MAIN_THERAPIST_CTE}
+    SELECT s.client_id, any_value(m.therapist_id) AS therapist_id, any_value(t.supervision_group) AS supervision_group,
+           count(*) FILTER (WHERE s.attended IS DISTINCT FROM false) AS sessions,
+           max(s.session_number)::INTEGER AS latest_session
+    FROM sessions s JOIN main_therapist m USING (client_id)
+    LEFT JOIN therapists t ON t.therapist_id = m.therapist_id
+    WHERE TRUE{client_clause('s.client_id', clients, bind)}
+    GROUP BY s.client_id
+    ORDER BY s.client_id
+    """
+    return store.query(sql, bind, scope=scope).cast(CASE_SCHEMA)
+
+
+def _series_name(instrument: pl.Expr, scale: pl.Expr, rater: pl.Expr) -> pl.Expr:
+    """"SRS", "WAI-SR bond", "WAI-SR (therapist)": the scale only when not the total."""
+    return pl.concat_str(
+        instrument,
+        pl.when(scale != "total").then(pl.concat_str(pl.lit(" "), scale)).otherwise(pl.lit("")),
+        pl.when(rater != "client").then(pl.concat_str(pl.lit(" ("), rater, pl.lit(")"))).otherwise(pl.lit("")),
+    )
+
+
+def _recent(frame: pl.DataFrame, latest: pl.DataFrame, lookback: int, column: str) -> pl.DataFrame:
+    return (frame.join(latest.select("client_id", "latest_session"), on="client_id")
+            .filter(pl.col(column) > pl.col("latest_session") - lookback))
+
+
+def _flags(frame: pl.DataFrame, code: str, reason: pl.Expr, session: pl.Expr, params: pl.Expr | str) -> pl.DataFrame:
+    """One flag per client for `code`: the most recent finding, with "(and N more)"."""
+    if frame.is_empty():
+        return pl.DataFrame(schema={k: v for k, v in FLAG_SCHEMA.items() if k != "weight"})
+    params = pl.lit(params) if isinstance(params, str) else params
+    rows = frame.select(pl.col("client_id"), reason.alias("reason"), session.cast(pl.Int32).alias("session"),
+                        params.cast(pl.String).alias("params"))
+    more = pl.len() - 1
+    return (rows.sort("client_id", "session", descending=[False, True])
+            .group_by("client_id", maintain_order=True)
+            .agg(pl.col("reason").first(), pl.col("session").first(), pl.col("params").first(), more.alias("more"))
+            .with_columns(code=pl.lit(code),
+                          reason=pl.when(pl.col("more") > 0)
+                          .then(pl.format("{} (and {} more)", pl.col("reason"), pl.col("more")))
+                          .otherwise(pl.col("reason")))
+            .select("client_id", "code", "reason", "session", "params"))
+
+
+def _rupture_flags(store, catalog, scope, clients, latest, lookback) -> list[pl.DataFrame]:
+    rp = RuptureParams.from_catalog(catalog)
+    found = detect_ruptures(store, catalog, rp, scope, clients, scales=catalog.triage.rupture_scales)
+    found = _recent(found, latest, lookback, "session")
+    name = _series_name(pl.col("instrument"), pl.col("scale"), pl.col("rater"))
+    threshold = (pl.when(pl.col("threshold_points").is_not_null())
+                 .then(pl.format(" (threshold {} points)", num(pl.col("threshold_points"))))
+                 .otherwise(pl.lit(" (crossed the cutoff)")))
+    fell = pl.format("{} fell from {} to {} at session {}{}", name, num(pl.col("previous_score")),
+                     num(pl.col("score")), pl.col("session"), threshold)
+    window = rp.repair_window
+    return [
+        _flags(found.filter(pl.col("repair") == "not repaired"), "rupture_not_repaired",
+               pl.concat_str(fell, pl.lit(f"; not repaired within {window} session{'s' if window != 1 else ''}")),
+               pl.col("session"), pl.col("params")),
+        _flags(found.filter(pl.col("repair") == "pending"), "rupture_pending",
+               pl.concat_str(fell, pl.format("; not yet back to {} (window open until session {})",
+                                             num(pl.col("previous_score")), pl.col("session") + window)),
+               pl.col("session"), pl.col("params")),
+    ]
+
+
+def _coded_rupture_flags(store, catalog, scope, clients, latest, lookback) -> pl.DataFrame:
+    events = coded_events(store, scope, clients, catalog=catalog)
+    open_ = _recent(events.filter(pl.col("is_rupture") & ~pl.col("repaired")), latest, lookback, "session_number")
+    labels = catalog.codebooks["events"].codes
+    label = pl.col("event").replace_strict(labels, default=pl.col("event"), return_dtype=pl.String)
+    return _flags(open_, "coded_rupture_not_repaired",
+                  pl.format("{} coded at session {} by the {}; no repair coded since", label,
+                            pl.col("session_number"), pl.col("rater")),
+                  pl.col("session_number"), pl.col("params"))
+
+
+def _latest_alliance(store, catalog, scope, clients) -> pl.DataFrame:
+    """The last two client-rated total scores of each alliance instrument with a cutoff or an alert drop."""
+    rows = [(k, i.sign, i.cutoff.value if i.cutoff else None, i.cutoff.clinical if i.cutoff else None, i.alert_drop)
+            for k, i in catalog.instruments_of("alliance").items() if i.cutoff or i.alert_drop]
+    if not rows:
+        return pl.DataFrame()
+    bind: dict = {}
+    meta = bound_table("meta", ["instrument", "sign", "cutoff", "concern", "alert_drop"],
+                       ["VARCHAR", "INTEGER", "DOUBLE", "VARCHAR", "DOUBLE"], rows, bind)
+    sql = f"""
+    WITH {meta}
+    SELECT r.client_id, r.instrument, any_value(m.sign) AS sign, any_value(m.cutoff) AS cutoff,
+           any_value(m.concern) AS concern, any_value(m.alert_drop) AS alert_drop,
+           max_by(r.session_number, r.session_number, 2) AS sessions, max_by(r.score, r.session_number, 2) AS scores
+    FROM ratings r JOIN meta m ON m.instrument = r.instrument
+    {NOT_ATTENDED}
+    WHERE r.scale = 'total' AND r.rater = 'client' AND r.score IS NOT NULL{client_clause('r.client_id', clients, bind)}
+    GROUP BY r.client_id, r.instrument
+    """
+    return store.query(sql, bind, scope=scope).with_columns(
+        session=pl.col("sessions").list.get(0).cast(pl.Int32), score=pl.col("scores").list.get(0),
+        previous_session=pl.col("sessions").list.get(1, null_on_oob=True).cast(pl.Int32),
+        previous_score=pl.col("scores").list.get(1, null_on_oob=True))
+
+
+def _alliance_flags(store, catalog, scope, clients) -> list[pl.DataFrame]:
+    latest = _latest_alliance(store, catalog, scope, clients)
+    if latest.is_empty():
+        return []
+    rule, cut, score = pl.col("concern"), pl.col("cutoff"), pl.col("score")
+    below = (pl.when(rule == "lt").then(score < cut).when(rule == "le").then(score <= cut)
+             .when(rule == "gt").then(score > cut).when(rule == "ge").then(score >= cut).otherwise(False))
+    words = rule.replace_strict(WORDS, default="", return_dtype=pl.String)
+    drop = pl.col("sign") * (pl.col("previous_score") - score)
+    return [
+        _flags(latest.filter(below), "alliance_below_cutoff",
+               pl.format("Latest {} {} (session {}) is {} the cutoff {}", pl.col("instrument"), num(score),
+                         pl.col("session"), words, num(cut)),
+               pl.col("session"), pl.format("{} cutoff {} (catalog)", pl.col("instrument"), num(cut))),
+        _flags(latest.filter(pl.col("alert_drop").is_not_null() & (drop >= pl.col("alert_drop") - 1e-9)),
+               "alliance_drop",
+               pl.format("{} fell from {} at session {} to {} at session {}", pl.col("instrument"),
+                         num(pl.col("previous_score")), pl.col("previous_session"), num(score), pl.col("session")),
+               pl.col("session"),
+               pl.format("alert at a drop of {} point(s) or more from the previous score (PCOMS / OpenFIT)",
+                         num(pl.col("alert_drop")))),
+    ]
+
+
+def _discrepancy_flags(store, catalog, scope, clients, latest, lookback) -> pl.DataFrame:
+    found = alliance_discrepancy(store, catalog, scope, clients)
+    found = _recent(found.filter(pl.col("flagged") & (pl.col("scale") == "total")), latest, lookback,
+                    "session_number")
+    return _flags(found, "alliance_discrepancy",
+                  pl.format("At session {} the client rated {} {} and the therapist {} ({} points apart)",
+                            pl.col("session_number"), pl.col("instrument"), num(pl.col("client_score")),
+                            num(pl.col("therapist_score")), num(pl.col("difference").abs())),
+                  pl.col("session_number"), pl.col("params"))
+
+
+def _change_flags(change: pl.DataFrame, sessions: pl.DataFrame, stalled: int) -> list[pl.DataFrame]:
+    went = pl.format("{} went from {} (session {}) to {} (session {})", pl.col("instrument"), num(pl.col("first")),
+                     pl.col("first_session"), num(pl.col("last")), pl.col("last_session"))
+    rule = pl.format("reliable change: a change {} {} points (Jacobson & Truax; catalog)",
+                     pl.when(pl.col("rc_rule") == "ge").then(pl.lit(">=")).otherwise(pl.lit(">")),
+                     num(pl.col("threshold")))
+    cutoff = pl.format("clinical cutoff {}", num(pl.col("cutoff")))
+    with_sessions = change.join(sessions.select("client_id", "sessions"), on="client_id")
+    return [
+        _flags(change.filter(pl.col("category") == "harmed"), "harmed",
+               pl.concat_str(went, pl.lit(": a reliable deterioration into the clinical range ("), cutoff,
+                             pl.lit(")")), pl.col("last_session"), rule),
+        _flags(change.filter(pl.col("category") == "deteriorated"), "deteriorated",
+               pl.concat_str(went, pl.lit(": a reliable deterioration")), pl.col("last_session"), rule),
+        _flags(with_sessions.filter((pl.col("category") == "unchanged") & (pl.col("sessions") >= stalled)
+                                    & (pl.col("scores") >= 2)),
+               "no_reliable_change",
+               pl.format("{} changed by {} points from session {} to {}, over {} sessions; not a reliable change",
+                         pl.col("instrument"), num(pl.col("change")), pl.col("first_session"),
+                         pl.col("last_session"), pl.col("sessions")),
+               pl.col("last_session"), rule),
+    ]
+
+
+def _track_flags(colours: pl.DataFrame, catalog: Catalog) -> list[pl.DataFrame]:
+    lower, floor = catalog.not_on_track.percentiles
+    sign = pl.col("instrument").replace_strict({k: i.sign for k, i in catalog.instruments.items()},
+                                               default=1, return_dtype=pl.Int32)
+    improved = sign * pl.col("change")
+    how = (pl.when(improved >= 0).then(pl.format("improved by {}", num(improved)))
+           .otherwise(pl.format("worse by {}", num(-improved))))
+    base = pl.format("{} {} at session {} (intake {}): {} points; similar clients improved by {} (median)",
+                     pl.col("instrument"), num(pl.col("score")), pl.col("session_number"), num(pl.col("intake")),
+                     how, num(sign * pl.col("expected")))
+    def at(column: str, p: float) -> pl.Expr:
+        return pl.concat_str(base, pl.format(", at least {} at the {}th percentile", num(sign * pl.col(column)),
+                                             pl.lit(f"{p * 100:g}")))
+
+    return [
+        _flags(colours.filter(pl.col("colour") == "red"), "not_on_track", at("floor", floor),
+               pl.col("session_number"), pl.col("method")),
+        _flags(colours.filter(pl.col("colour") == "orange"), "behind_expected", at("lower", lower),
+               pl.col("session_number"), pl.col("method")),
+    ]
+
+
+def _sudden_flags(sudden: pl.DataFrame, latest, lookback) -> list[pl.DataFrame]:
+    recent = _recent(sudden, latest, lookback, "postgain_session")
+    text = pl.format("{} between sessions {} and {}: {} to {} ({} points)", pl.col("instrument"),
+                     pl.col("pregain_session"), pl.col("postgain_session"), num(pl.col("pregain_score")),
+                     num(pl.col("postgain_score")), num(pl.col("magnitude")))
+    return [
+        _flags(recent.filter(pl.col("kind") == "loss"), "sudden_loss",
+               pl.concat_str(pl.lit("Sudden loss on "), text), pl.col("postgain_session"), pl.col("params")),
+        _flags(recent.filter(pl.col("kind") == "gain"), "sudden_gain",
+               pl.concat_str(pl.lit("Sudden gain on "), text, pl.lit(": what helped?")),
+               pl.col("postgain_session"), pl.col("params")),
+    ]
+
+
+def _barrier_flags(store, catalog, scope, clients) -> pl.DataFrame:
+    t = catalog.triage
+    bind: dict = {"lookback": t.lookback_sessions, "min_n": t.barrier_min_unaddressed, "high": t.barrier_high_severity}
+    sql = f"""
+    WITH latest AS (SELECT client_id, max(session_number) AS latest_session FROM sessions GROUP BY client_id)
+    SELECT b.client_id, count(*) AS n, max(b.severity) AS worst, max(b.session_number)::INTEGER AS session,
+           string_agg(DISTINCT b.category, ', ' ORDER BY b.category) AS categories
+    FROM barriers b JOIN latest l USING (client_id)
+    WHERE b.addressed = false AND b.session_number > l.latest_session - $lookback
+          {client_clause('b.client_id', clients, bind)}
+    GROUP BY b.client_id
+    HAVING count(*) >= $min_n OR max(b.severity) >= $high
+    """
+    found = store.query(sql, bind, scope=scope)
+    return _flags(found, "barriers_unaddressed",
+                  pl.format("{} barrier note(s) left unaddressed in the last {} sessions ({}); highest severity {}",
+                            pl.col("n"), pl.lit(t.lookback_sessions), pl.col("categories"), pl.col("worst")),
+                  pl.col("session"),
+                  f"unaddressed barriers in the last {t.lookback_sessions} sessions: {t.barrier_min_unaddressed} "
+                  f"or more, or one of severity {t.barrier_high_severity}")
+
+
+def _countertransference_flags(store, catalog, scope, clients) -> pl.DataFrame:
+    t = catalog.triage
+    found = pervasiveness(store, catalog, scope, clients, kinds=["countertransference"]).filter(
+        pl.col("code").is_in(t.countertransference_codes) & (pl.col("pervasiveness") >= t.countertransference_share)
+        & (pl.col("sessions_with_code") >= t.countertransference_min_sessions))
+    return _flags(found, "countertransference",
+                  pl.format("Countertransference '{}' coded in {} of {} coded sessions ({}%), last at session {}",
+                            pl.col("label"), pl.col("sessions_with_code"), pl.col("sessions_scored"),
+                            (pl.col("pervasiveness") * 100).round(0).cast(pl.Int64), pl.col("last_session")),
+                  pl.col("last_session"),
+                  f"share of coded sessions >= {t.countertransference_share:.0%}, at least "
+                  f"{t.countertransference_min_sessions} sessions (Betan et al. 2005 factors)")
+
+
+def triage_flags(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None, *,
+                 sg: SuddenGainParams | None = None, case_list: pl.DataFrame | None = None,
+                 series: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Every flag of every client in scope: client_id, code, reason, session, params, weight;
+    ordered by client, then weight (highest first)."""
+    t = catalog.triage
+    latest = case_list if case_list is not None else cases(store, scope, clients)
+    series = series if series is not None else outcome_series(store, catalog, scope, clients)
+    sg = sg or SuddenGainParams.from_catalog(catalog)
+    lookback = t.lookback_sessions
+    jobs = [
+        lambda: _rupture_flags(store, catalog, scope, clients, latest, lookback),
+        lambda: [_coded_rupture_flags(store, catalog, scope, clients, latest, lookback)],
+        lambda: _alliance_flags(store, catalog, scope, clients),
+        lambda: [_discrepancy_flags(store, catalog, scope, clients, latest, lookback)],
+        lambda: _change_flags(change_table(series, catalog), latest, t.stalled_after_sessions),
+        lambda: _track_flags(latest_colour(store, catalog, scope, clients), catalog),
+        lambda: _sudden_flags(sudden_changes(series, catalog, sg), latest, lookback),
+        lambda: [_barrier_flags(store, catalog, scope, clients)],
+        lambda: [_countertransference_flags(store, catalog, scope, clients)],
+    ]
+    # The sources are independent reads, each on its own cursor: run side by side, DuckDB
+    # and polars release the GIL, so one waits less on the other.
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        parts = [part for found in pool.map(lambda job: job(), jobs) for part in found]
+    flags = pl.concat([p.cast({k: v for k, v in FLAG_SCHEMA.items() if k != "weight"}) for p in parts])
+    weights = pl.DataFrame({"code": list(t.weights), "weight": list(t.weights.values())},
+                           schema={"code": pl.String, "weight": pl.Float64})
+    return (flags.join(weights, on="code", how="left").select(list(FLAG_SCHEMA)).cast(FLAG_SCHEMA)
+            .sort(["client_id", "weight", "session"], descending=[False, True, True]))
+
+
+def triage(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None, *,
+           sg: SuddenGainParams | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The case list in priority order and its flags.
+
+    Returns (case_list, flags). case_list: client_id, therapist_id, supervision_group,
+    sessions, latest_session, priority (sum of weights), n_flags, codes (list, heaviest
+    first), rank (1 = first on the agenda). Clients without flags are listed too, with
+    priority 0, so a supervisor sees the whole caseload.
+    """
+    case_list = cases(store, scope, clients)
+    flags = triage_flags(store, catalog, scope, clients, sg=sg, case_list=case_list)
+    per_client = flags.group_by("client_id").agg(priority=pl.col("weight").sum(), n_flags=pl.len(),
+                                                 codes=pl.col("code"))
+    ranked = (case_list.join(per_client, on="client_id", how="left")
+              .with_columns(pl.col("priority").fill_null(0.0), pl.col("n_flags").fill_null(0).cast(pl.UInt32),
+                            pl.col("codes").fill_null([]))
+              .sort(["priority", "latest_session", "client_id"], descending=[True, True, False])
+              .with_row_index("rank", offset=1))
+    return ranked, flags

@@ -1,0 +1,177 @@
+"""Triage flags and the case summary, on a small clinic imported the way a clinic imports it.
+
+Every flag is planted with known numbers and its sentence is checked word for word: the
+sentence is what the supervisor reads, so it is the thing to test.
+"""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from core.analytics.outcomes import SuddenGainParams, change_table, outcome_series, sudden_changes
+from core.analytics.summary import UnknownClients, case_summaries
+from core.analytics.triage import num, triage, triage_flags
+from core.catalog import load_catalog
+from core.importer import import_dataset
+from tests.conftest import write_csv
+from tests.test_cli import run
+
+# a1: SRS 38 38 39 38 38 29 30 31 31 - a drop of 9 at session 6 (sample SD of the series 4.24,
+#     so 2 SD = 8.49 points), never back to 38 within 3 sessions; PHQ-9 10 -> 17.
+# b2: PHQ-9 8 -> 15 (starts below the cutoff 10, ends above it).
+# c3: PHQ-9 10 10 9 9 17 17 18 18 at sessions 1-8: a sudden loss 4 -> 5.
+# d4: one unaddressed barrier of high severity at its latest session.
+# e5: nothing of note.
+SESSIONS = ["client_id,therapist_id,session_number"]
+SESSIONS += [f"a1,t1,{n}" for n in range(0, 10)]
+SESSIONS += [f"b2,t2,{n}" for n in range(0, 10)]
+SESSIONS += [f"c3,t2,{n}" for n in range(0, 9)]
+SESSIONS += [f"d4,t3,{n}" for n in range(0, 4)]
+SESSIONS += [f"e5,t3,{n}" for n in range(0, 4)]
+RATINGS = ["client_id,session_number,instrument,score"]
+RATINGS += [f"a1,{n},SRS,{s}" for n, s in zip(range(1, 10), [38, 38, 39, 38, 38, 29, 30, 31, 31])]
+RATINGS += ["a1,0,PHQ-9,10", "a1,9,PHQ-9,17", "b2,0,PHQ-9,8", "b2,9,PHQ-9,15"]
+RATINGS += [f"c3,{n},PHQ-9,{s}" for n, s in zip(range(1, 9), [10, 10, 9, 9, 17, 17, 18, 18])]
+RATINGS += [f"e5,{n},SRS,{s}" for n, s in [(1, 38), (2, 39), (3, 39)]]
+THERAPISTS = "therapist_id,supervision_group,level\nt1,g1,trainee\nt2,g1,staff\nt3,g2,trainee\n"
+BARRIERS = ("client_id,session_number,category,severity,addressed,note\n"
+            "d4,3,language,3,false,The client struggled to follow without an interpreter.\n"
+            "d4,1,cultural,1,true,Talked about expectations of therapy.\n")
+
+
+@pytest.fixture
+def clinic(store, catalog, tmp_path):
+    folder = tmp_path / "export"
+    write_csv(folder, "sessions", "\n".join(SESSIONS) + "\n")
+    write_csv(folder, "ratings", "\n".join(RATINGS) + "\n")
+    write_csv(folder, "therapists", THERAPISTS)
+    write_csv(folder, "barriers", BARRIERS)
+    result = import_dataset(folder, store, catalog=catalog)
+    assert result.exit_code == 0, result.problems
+    return store
+
+
+def reasons(flags: pl.DataFrame, client: str) -> dict[str, str]:
+    return dict(flags.filter(pl.col("client_id") == client).select("code", "reason").iter_rows())
+
+
+def test_num_writes_numbers_as_people_do():
+    out = pl.select(num(pl.lit(pl.Series([38.0, 6.6, 2.524, -5.0, 7.98])))).to_series().to_list()
+    assert out == ["38", "6.6", "2.52", "-5", "7.98"]
+
+
+def test_every_planted_flag_is_found_with_its_numbers(clinic, catalog):
+    flags = triage_flags(clinic, catalog)
+    a1 = reasons(flags, "a1")
+    assert a1["rupture_not_repaired"] == (
+        "SRS fell from 38 to 29 at session 6 (threshold 8.49 points); not repaired within 3 sessions")
+    assert a1["alliance_below_cutoff"] == "Latest SRS 31 (session 9) is below the cutoff 36"
+    assert a1["deteriorated"] == "PHQ-9 went from 10 (session 0) to 17 (session 9): a reliable deterioration"
+    assert reasons(flags, "b2")["harmed"] == (
+        "PHQ-9 went from 8 (session 0) to 15 (session 9): a reliable deterioration into the clinical range "
+        "(clinical cutoff 10)")
+    assert reasons(flags, "c3")["sudden_loss"] == "Sudden loss on PHQ-9 between sessions 4 and 5: 9 to 17 (8 points)"
+    assert reasons(flags, "d4") == {"barriers_unaddressed": (
+        "1 barrier note(s) left unaddressed in the last 6 sessions (language); highest severity 3")}
+    assert reasons(flags, "e5") == {}
+
+
+def test_every_flag_carries_its_rule_and_its_catalog_weight(clinic, catalog):
+    flags = triage_flags(clinic, catalog)
+    assert flags["params"].null_count() == 0
+    assert flags.filter(pl.col("code") == "rupture_not_repaired")["params"][0].startswith("drop >= 2 SD")
+    for code, weight in flags.select("code", "weight").iter_rows():
+        assert weight == catalog.triage.weights[code]
+
+
+def test_the_case_list_is_ordered_by_priority_and_keeps_unflagged_cases(clinic, catalog):
+    case_list, flags = triage(clinic, catalog)
+    # a1 11, c3 7 (deteriorated 10 -> 18 and the sudden loss), b2 5, d4 2, e5 0
+    assert case_list["client_id"].to_list() == ["a1", "c3", "b2", "d4", "e5"]
+    w = catalog.triage.weights
+    a1 = case_list.row(0, named=True)
+    assert a1["priority"] == w["rupture_not_repaired"] + w["alliance_below_cutoff"] + w["deteriorated"]
+    assert (a1["therapist_id"], a1["supervision_group"], a1["sessions"], a1["latest_session"]) == ("t1", "g1", 10, 9)
+    assert a1["codes"][0] in ("rupture_not_repaired", "deteriorated")
+    assert case_list.filter(pl.col("client_id") == "e5")["priority"].item() == 0
+    assert case_list["rank"].to_list() == [1, 2, 3, 4, 5]
+
+
+def test_a_clinic_reorders_the_list_by_its_own_weights(clinic, tmp_path):
+    overlay = tmp_path / "clinic.toml"
+    overlay.write_text("[triage.weights]\nharmed = 20\n", encoding="utf-8")
+    case_list, _ = triage(clinic, load_catalog(overlay))
+    assert case_list["client_id"][0] == "b2"
+
+
+def test_a_change_of_exactly_the_published_points_is_reliable_under_the_ge_rule(catalog):
+    series = pl.DataFrame({"client_id": ["x", "x", "y", "y"], "instrument": "PHQ-9", "session_number": [0, 5, 0, 5],
+                           "score": [16.0, 10.0, 16.0, 11.0]}, schema_overrides={"session_number": pl.Int32})
+    change = change_table(series, catalog)
+    assert catalog.instruments["PHQ-9"].reliable_change.rule == "ge"
+    assert change.filter(pl.col("client_id") == "x")["category"].item() == "improved"  # 6 points, ">= 6"
+    assert change.filter(pl.col("client_id") == "y")["category"].item() == "unchanged"  # 5 points
+
+
+def test_sudden_gain_options_change_what_is_found(clinic, catalog):
+    series = outcome_series(clinic, catalog)
+    assert sudden_changes(series, catalog, SuddenGainParams.from_catalog(catalog)).height == 1
+    assert sudden_changes(series, catalog, SuddenGainParams.from_catalog(catalog, cutoff=9)).is_empty()
+    assert sudden_changes(series, catalog, SuddenGainParams.from_catalog(catalog, pct=0.95)).is_empty()
+
+
+def test_the_case_summary_holds_the_contract_keys(clinic, catalog):
+    (a1,) = case_summaries(clinic, catalog, ["a1"])
+    assert {"client_id", "therapist_id", "sessions", "flags", "change", "sudden_gains", "sudden_losses", "ruptures",
+            "themes", "barriers"} <= set(a1)
+    assert a1["change"]["PHQ-9"].items() >= {"first": 10.0, "last": 17.0, "threshold": 6.0,
+                                             "category": "deteriorated"}.items()
+    (rupture,) = [r for r in a1["ruptures"] if r["session"] == 6]
+    assert rupture.items() >= {"instrument": "SRS", "scale": "total", "rater": "client", "drop": 9.0,
+                               "repaired_at": None}.items()
+    assert {f["code"] for f in a1["flags"]} == {"rupture_not_repaired", "alliance_below_cutoff", "deteriorated"}
+    json.dumps(a1)  # JSON-safe
+
+
+def test_an_unknown_client_is_named_in_a_sentence(clinic, catalog):
+    with pytest.raises(UnknownClients, match="nobody"):
+        case_summaries(clinic, catalog, ["a1", "nobody"])
+
+
+def test_case_command_prints_json_and_text(clinic, tmp_path):
+    db = str(clinic.path)
+    clinic.close()
+    out = run("case", "c3", "--db", db, "--json")
+    assert out.returncode == 0, out.stderr
+    c3 = json.loads(out.stdout)
+    assert c3["client_id"] == "c3"
+    assert [(g["instrument"], g["pregain_session"], g["postgain_session"], g["magnitude"])
+            for g in c3["sudden_losses"]] == [("PHQ-9", 4, 5, 8.0)]
+    both = json.loads(run("case", "a1", "b2", "--db", db, "--json").stdout)
+    assert [c["client_id"] for c in both] == ["a1", "b2"]
+    strict = json.loads(run("case", "c3", "--db", db, "--json", "--sg-cutoff", "9").stdout)
+    assert strict["sudden_losses"] == [] and strict["sudden_gain_params"]["cutoff"] == 9
+    text = run("case", "a1", "--db", db)
+    assert text.returncode == 0 and "[rupture_not_repaired] SRS fell from 38 to 29" in text.stdout
+    unknown = run("case", "zz9", "--db", db)
+    assert unknown.returncode == 2 and "zz9" in unknown.stderr and "Traceback" not in unknown.stderr
+    bad = run("case", "c3", "--db", db, "--sg-pct", "2")
+    assert bad.returncode == 2 and "between 0 and 1" in bad.stderr
+
+
+def test_the_demo_stories_come_out_of_the_triage(tmp_path, catalog):
+    from core.importer import load_demo
+    from core.store import Store
+    store = Store(tmp_path / "demo.duckdb")
+    load_demo(store)
+    case_list, flags = triage(store, catalog)
+    unrepaired = set(flags.filter(pl.col("code") == "rupture_not_repaired")["client_id"])
+    assert {"c027", "c048", "c015", "c046"} <= unrepaired
+    assert not {"c005", "c018", "c043"} & unrepaired  # their ruptures were repaired
+    assert "c029" in set(flags.filter(pl.col("code") == "sudden_loss")["client_id"])
+    top = set(case_list.head(10)["client_id"])
+    assert {"c027", "c015", "c046"} <= top
+    store.close()
