@@ -1,4 +1,4 @@
-"""The app's router. Pages draw; `core` knows.
+"""The app's router: `st.navigation` over the pages `core.web.pages()` lists. Pages draw; `core` knows.
 
 Start with `./dev start` (or `streamlit run app.py`). The store is CASECONF_DB or
 data/caseconf.duckdb; an empty store is filled with the bundled demo data on first run.
@@ -6,7 +6,7 @@ data/caseconf.duckdb; an empty store is filled with the bundled demo data on fir
 
 import streamlit as st
 
-st.set_page_config(page_title="Case conference", layout="wide")
+from core import web
 
-navigation = st.navigation([st.Page("pages/overview.py", title="Overview", default=True)])
-navigation.run()
+st.set_page_config(page_title="Case conference", page_icon=":material/groups:", layout="wide")
+st.navigation(web.pages()).run()

@@ -3,6 +3,9 @@
 `python -m core bench analytics --sessions N` builds a store of N synthetic sessions and
 times the triage of every client in a fresh process (cold), then again (warm).
 
+`python -m core bench pages --sessions N` runs every page through Streamlit's AppTest
+against such a store, each in a fresh process: cold (empty caches), then warm.
+
 `python -m core bench import --sessions N` writes a synthetic clinic of N sessions as
 CSV files, then times, each in a fresh process on the same files: (a) DuckDB loading
 them with `read_csv` into tables, no validation (the floor), and (b) the full import.
@@ -113,7 +116,50 @@ def bench_analytics(sessions: int) -> dict:
                 "peak_rss_mb": round(out["peak_rss_mb"], 1)}
 
 
-BENCHES = {"import": bench_import, "analytics": bench_analytics}
+PAGE_NAMES = ("caseload", "case", "themes", "barriers", "data", "catalog")
+
+
+def _child_page(db: str, name: str) -> dict:
+    """One page through AppTest in a fresh process: the first run with empty caches
+    (cold), then the same page again (warm). Imports are done before the clock starts:
+    a running server has them already."""
+    import os
+    os.environ["CASECONF_DB"] = db
+    os.environ["CASECONF_DEMO"] = "0"
+    from streamlit.testing.v1 import AppTest
+    import core.charts  # noqa: F401  (imports, as in a running server)
+    import core.web  # noqa: F401
+    AppTest.from_string("import streamlit as st\nst.text('warm-up')").run()  # Streamlit's one-time start-up
+    app = str(Path(__file__).resolve().parent.parent / "app.py")
+    at = AppTest.from_file(app, default_timeout=600)
+    if name != "caseload":
+        at.switch_page(f"pages/{name}.py")
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - start)
+        if at.exception:
+            raise RuntimeError(f"The {name} page failed: {at.exception[0].value}")
+    return {"cold_s": times[0], "warm_s": times[1], "peak_rss_mb": _peak_rss_mb()}
+
+
+def bench_pages(sessions: int) -> dict:
+    from .synth import build_synthetic_store
+    with tempfile.TemporaryDirectory(prefix="caseconf-bench-") as tmp:
+        db = Path(tmp) / "clinic.duckdb"
+        build_synthetic_store(db, sessions)
+        print(f"built a store of {sessions:,} sessions (goal at 1,000,000: warm <= 0.5 s, cold <= 3 s per page)")
+        results = {}
+        for name in PAGE_NAMES:
+            out = _in_child("page", db, name)
+            results[name] = {"cold_s": round(out["cold_s"], 3), "warm_s": round(out["warm_s"], 3)}
+            print(f"{name:<10} cold {out['cold_s']:6.2f} s   warm {out['warm_s']:6.2f} s   "
+                  f"peak {out['peak_rss_mb']:.0f} MB", flush=True)
+        return {"sessions": sessions, "pages": results}
+
+
+BENCHES = {"import": bench_import, "analytics": bench_analytics, "pages": bench_pages}
 
 
 def run(what: str, sessions: int) -> int:
@@ -121,7 +167,7 @@ def run(what: str, sessions: int) -> int:
     return 0
 
 
-CHILDREN = {"raw": _child_raw, "import": _child_import, "analytics": _child_analytics}
+CHILDREN = {"raw": _child_raw, "import": _child_import, "analytics": _child_analytics, "page": _child_page}
 
 if __name__ == "__main__":
     kind, *paths = sys.argv[1:]

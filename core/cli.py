@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(case)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
-    bench.add_argument("what", choices=["import", "analytics"])
+    bench.add_argument("what", choices=["import", "analytics", "pages"])
     bench.add_argument("--sessions", type=int, default=100_000)
     return parser
 

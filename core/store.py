@@ -117,6 +117,7 @@ class Store:
         except duckdb.Error as err:
             raise StoreError(f"The database file {self.path.name} cannot be opened: {err}") from None
         self._write_lock = threading.Lock()
+        self.closed = False
         self._migrate()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
@@ -175,6 +176,7 @@ class Store:
         return self.scalar("SELECT count(*) FROM main.sessions") == 0
 
     def close(self) -> None:
+        self.closed = True
         self._con.close()
 
 

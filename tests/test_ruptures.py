@@ -353,3 +353,13 @@ def test_scales_limit_the_series_looked_at(store, catalog):
     totals = detect_ruptures(store, catalog, SD2, scales=["total"])
     assert set(totals["scale"]) == {"total"}
     assert totals.equals(every.filter(pl.col("scale") == "total"))
+
+
+def test_discrepancy_scales_limit_what_is_compared(store, catalog):
+    for rater, total, bond in (("client", 30, 10), ("therapist", 50, 18)):
+        add_series(store, "c1", {1: total}, instrument="WAI-SR", rater=rater)
+        add_series(store, "c1", {1: bond}, instrument="WAI-SR", scale="bond", rater=rater)
+    every = alliance_discrepancy(store, catalog)
+    assert set(every["scale"]) == {"total", "bond"}
+    totals = alliance_discrepancy(store, catalog, scales=["total"])
+    assert totals.equals(every.filter(pl.col("scale") == "total"))

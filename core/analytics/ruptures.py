@@ -276,13 +276,14 @@ DISCREPANCY_SCHEMA = {"client_id": pl.String, "session_number": pl.Int32, "instr
 
 
 def alliance_discrepancy(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None,
-                         discrepancy_fraction: float | None = None) -> pl.DataFrame:
+                         discrepancy_fraction: float | None = None, scales=None) -> pl.DataFrame:
     """Per client, session, alliance instrument and scale where both the client and the
     therapist rated: both scores, `difference` = client - therapist (negative: the
     therapist sees a better alliance than the client), and `flagged` when
     |difference| >= `discrepancy_fraction` x the scale's range from the catalog (default:
     the catalog's [ruptures] discrepancy_fraction, a fifth of the range: a supervision
-    convention, not a published norm, hence a setting).
+    convention, not a published norm, hence a setting). `scales` limits the scales
+    compared (None = every scale).
     """
     if discrepancy_fraction is None:
         discrepancy_fraction = catalog.ruptures.discrepancy_fraction
@@ -294,6 +295,8 @@ def alliance_discrepancy(store, catalog: Catalog, scope: Scope = EVERYTHING, cli
     paired = {k: i for k, i in catalog.instruments_of("alliance").items() if {"client", "therapist"} <= set(i.raters)}
     for key, inst in paired.items():
         for scale, (low, high) in inst.scales.items():
+            if scales is not None and scale not in scales:
+                continue
             points = discrepancy_fraction * (high - low)
             rows.append((key, scale, points, len(sentences)))
             sentences.append(f"client - therapist; flagged when |difference| >= {discrepancy_fraction:.0%} of the "
@@ -312,7 +315,8 @@ def alliance_discrepancy(store, catalog: Catalog, scope: Scope = EVERYTHING, cli
         FROM ratings r
         {NOT_ATTENDED}
         WHERE r.rater IN ('client', 'therapist') AND r.score IS NOT NULL
-          AND r.instrument IN (SELECT instrument FROM meta){client_clause('r.client_id', clients, bind)}
+          AND r.instrument IN (SELECT instrument FROM meta) AND r.scale IN (SELECT scale FROM meta)
+          {client_clause('r.client_id', clients, bind)}
         GROUP BY ALL
         HAVING count(*) = 2
     )

@@ -185,8 +185,8 @@ def _alliance_flags(store, catalog, scope, clients) -> list[pl.DataFrame]:
 
 
 def _discrepancy_flags(store, catalog, scope, clients, latest, lookback) -> pl.DataFrame:
-    found = alliance_discrepancy(store, catalog, scope, clients)
-    found = _recent(found.filter(pl.col("flagged") & (pl.col("scale") == "total")), latest, lookback,
+    found = alliance_discrepancy(store, catalog, scope, clients, scales=["total"])
+    found = _recent(found.filter(pl.col("flagged")), latest, lookback,
                     "session_number")
     return _flags(found, "alliance_discrepancy",
                   pl.format("At session {} the client rated {} {} and the therapist {} ({} points apart)",

@@ -1,0 +1,211 @@
+"""The one place `core` meets Streamlit: the store as an `st.connection`, cached reads, and the pages.
+
+Everything else in `core` is plain Python; the page scripts in `pages/` only draw what
+the functions here return.
+
+- `connection()`: the DuckDB store as a custom `st.connection` (`CaseStoreConnection`),
+  one per process and database file (cached by Streamlit, and `open_store` keeps one
+  DuckDB connection per file); every query takes its own cursor.
+- `read(name, ...)`: every page's data goes through one `st.cache_data` function keyed
+  by the database file, the store's *generation* (the latest import's batch number),
+  the reader's scope and the arguments. An import makes a new generation, so nothing
+  stale is ever shown; `clear_cache()` also frees the old entries at once.
+- `pages(prefix)`: the pages as `st.Page` objects, for this app's `st.navigation` and for
+  a host app that mounts the tool under its own URL prefix (the plugin).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import polars as pl
+import streamlit as st
+from streamlit.connections import BaseConnection
+
+from .access import EVERYTHING, Scope
+from .analytics import barriers as barrier_analytics
+from .analytics import expected, outcomes, ruptures, summary, themes, triage
+from .catalog import Catalog, default_catalog
+from .store import Store, batches, counts, default_path, open_store
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+DEMO_ENV = "CASECONF_DEMO"
+
+
+class CaseStoreConnection(BaseConnection[Store]):
+    """The case-conference store (a DuckDB file) as a Streamlit connection.
+
+    The file: `[connections.caseconf] path = "..."` in secrets.toml, else CASECONF_DB,
+    else data/caseconf.duckdb. On first use an empty
+    store gets the bundled demo data when `demo_if_empty` is true (the default, so
+    `streamlit run app.py` shows something; a clinic sets it false in secrets.toml or
+    CASECONF_DEMO=0).
+    """
+
+    def _connect(self, **kwargs: Any) -> Store:
+        settings = {**kwargs, **self._secrets.to_dict()}  # the server's secrets.toml wins
+        store = open_store(settings.get("path") or default_path())
+        demo = settings.get("demo_if_empty", os.environ.get(DEMO_ENV, "1") not in ("0", "false", "no"))
+        if demo:
+            from .importer import load_demo
+            load_demo(store, only_if_empty=True)
+        return store
+
+    @property
+    def store(self) -> Store:
+        if self._instance.closed:  # closed under us (a test, a maintenance script): open it again
+            self.reset()
+        return self._instance
+
+    def generation(self) -> int:
+        """The latest import's batch number: changes whenever the data does."""
+        return int(self.store.scalar("SELECT coalesce(max(batch_id), 0) FROM batches") or 0)
+
+    def query(self, sql: str, params=None, scope: Scope = EVERYTHING) -> pl.DataFrame:
+        return self.store.query(sql, params, scope)
+
+
+def connection() -> CaseStoreConnection:
+    # The path is part of the key, so a process serving two stores keeps two connections.
+    return st.connection("caseconf", type=CaseStoreConnection, path=str(default_path()))
+
+
+def catalog() -> Catalog:
+    return default_catalog()
+
+
+def scope() -> Scope:
+    """The reader's scope. Access control decides it; until then every case is visible."""
+    return st.session_state.get("caseconf_scope", EVERYTHING)
+
+
+# ----------------------------------------------------------------------------- cached reads
+# Each entry takes (store, catalog, scope, *args, **kwargs). Only what a page draws leaves
+# these functions: aggregates, one client's series, or one page of a long list.
+
+def _triage(store, cat, sc):
+    return triage.triage(store, cat, sc)
+
+
+def _case(store, cat, sc, client_id: str, sg: dict | None = None):
+    params = outcomes.SuddenGainParams.from_catalog(cat, **(sg or {}))
+    return summary.case_summaries(store, cat, [client_id], sc, sg=params)[0]
+
+
+def _client_ratings(store, cat, sc, client_id: str):
+    return store.query("SELECT session_number, instrument, scale, rater, score FROM ratings "
+                       "WHERE client_id = $c ORDER BY instrument, scale, rater, session_number",
+                       {"c": client_id}, scope=sc)
+
+
+def _client_sessions(store, cat, sc, client_id: str):
+    return store.query("SELECT session_number, therapist_id, days_since_intake, modality, attended FROM sessions "
+                       "WHERE client_id = $c ORDER BY session_number", {"c": client_id}, scope=sc)
+
+
+def _sparklines(store, cat, sc, client_ids: tuple[str, ...], instrument: str = "SRS"):
+    """The client-rated alliance totals of a page of clients, as one list per client."""
+    return store.query("SELECT client_id, list(score ORDER BY session_number) AS alliance FROM ratings "
+                       "WHERE instrument = $i AND scale = 'total' AND rater = 'client' "
+                       "AND client_id IN (SELECT unnest($c::VARCHAR[])) GROUP BY client_id",
+                       {"i": instrument, "c": list(client_ids)}, scope=sc)
+
+
+READS: dict[str, Callable] = {
+    "triage": _triage,
+    "case": _case,
+    "client_ratings": _client_ratings,
+    "client_sessions": _client_sessions,
+    "sparklines": _sparklines,
+    "ruptures": lambda store, cat, sc, **kw: ruptures.detect_ruptures(store, cat, scope=sc, **kw),
+    "coded_events": lambda store, cat, sc, **kw: ruptures.coded_events(store, sc, catalog=cat, **kw),
+    "discrepancy": lambda store, cat, sc, **kw: ruptures.alliance_discrepancy(store, cat, sc, **kw),
+    "track": lambda store, cat, sc, **kw: expected.track_colours(store, cat, sc, **kw),
+    "expected_bands": lambda store, cat, sc: expected.expected_bands(store, cat),
+    "severity_bands": lambda store, cat, sc: expected.severity_bands(store, cat),
+    "outcome_series": lambda store, cat, sc, **kw: outcomes.outcome_series(store, cat, sc, **kw),
+    "pervasiveness": lambda store, cat, sc, **kw: themes.pervasiveness(store, cat, sc, **kw),
+    "ccrt": lambda store, cat, sc, **kw: themes.ccrt(store, cat, sc, **kw),
+    "therapist_patterns": lambda store, cat, sc, **kw: themes.therapist_patterns(store, cat, sc, **kw),
+    "theme_timeline": lambda store, cat, sc, client_id: themes.theme_timeline(store, cat, client_id, sc),
+    "theme_trend": lambda store, cat, sc, **kw: themes.theme_trend(store, cat, sc, **kw),
+    "ccrt_triads": lambda store, cat, sc, **kw: themes.ccrt_triads(store, cat, sc, **kw),
+    "barrier_summary": lambda store, cat, sc, **kw: barrier_analytics.barrier_summary(store, cat, sc, **kw),
+    "barrier_caseload": lambda store, cat, sc: barrier_analytics.barrier_caseload(store, cat, sc),
+    "barrier_effect": lambda store, cat, sc, **kw: barrier_analytics.barrier_alliance_effect(store, cat, sc, **kw),
+    "barrier_notes": lambda store, cat, sc, **kw: barrier_analytics.barrier_notes(store, sc, **kw),
+    "barrier_by_session": lambda store, cat, sc: barrier_analytics.barrier_by_session(store, sc),
+    "counts": lambda store, cat, sc: counts(store, sc),
+    "batches": lambda store, cat, sc, limit=50: batches(store, limit),
+    "therapists": lambda store, cat, sc: store.query(
+        "SELECT DISTINCT s.therapist_id, t.supervision_group FROM sessions s "
+        "LEFT JOIN therapists t USING (therapist_id) ORDER BY 1", scope=sc),
+}
+
+
+@st.cache_data(show_spinner=False, max_entries=512, ttl=3600)
+def _cached(name: str, path: str, generation: int, therapist_ids: tuple[str, ...] | None, args: tuple,
+            kwargs: tuple):
+    sc = EVERYTHING if therapist_ids is None else Scope.therapists(therapist_ids)
+    return READS[name](open_store(path), catalog(), sc, *args, **dict(kwargs))
+
+
+def read(name: str, *args, **kwargs):
+    """The result of READS[name] for the current store, generation and scope (cached)."""
+    conn = connection()
+    sc = scope()
+    ids = None if sc.is_everything else tuple(sorted(sc.therapist_ids))
+    return _cached(name, str(conn.store.path), conn.generation(), ids, args, tuple(sorted(kwargs.items())))
+
+
+def clear_cache() -> None:
+    """After an import: drop every cached read at once (the new generation would miss them anyway)."""
+    _cached.clear()
+
+
+def chart(figure, key: str) -> None:
+    """Draw a figure from `core.charts` with its own theme (Streamlit's would replace the
+    projector-sized fonts and the colour-blind-safe palette), full width, no Plotly logo."""
+    st.plotly_chart(figure, theme=None, width="stretch", key=key,
+                    config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]})
+
+
+# ----------------------------------------------------------------------------- pages
+
+PAGES = (  # name (= file stem = URL path), title, icon
+    ("caseload", "Caseload", ":material/groups:"),
+    ("case", "Case", ":material/person:"),
+    ("themes", "Themes", ":material/psychology:"),
+    ("barriers", "Barriers", ":material/forum:"),
+    ("data", "Data", ":material/upload_file:"),
+    ("catalog", "Catalog", ":material/menu_book:"),
+)
+_registry: dict[str, st.Page] = {}
+
+
+def pages(prefix: str = "") -> list[st.Page]:
+    """The tool's pages for `st.navigation`. A host app passes a `prefix` (e.g.
+    "conference") so the URLs become /conference-caseload, /conference-case, ...
+
+    Without a prefix each URL path equals its file name in `pages/`: with a `pages/`
+    folder next to the entry script, Streamlit answers a deep link to a page whose URL
+    differs from its file name with "Page not found" right after the server starts
+    (Streamlit issue 9992)."""
+    made = []
+    for k, (name, title, icon) in enumerate(PAGES):
+        url = f"{prefix}-{name}" if prefix else name
+        page = st.Page(PAGES_DIR / f"{name}.py", title=title, icon=icon, url_path=url, default=(k == 0 and not prefix))
+        _registry[name] = page
+        made.append(page)
+    return made
+
+
+def page(name: str) -> st.Page:
+    """The page object called `name` ("case", ...), for st.switch_page and st.page_link."""
+    return _registry[name]
+
+
+def open_case(client_id: str) -> None:
+    st.switch_page(page("case"), query_params={"client": client_id})

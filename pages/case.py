@@ -1,0 +1,108 @@
+"""Case: everything about one case on one session axis, then each part in detail."""
+
+import polars as pl
+import streamlit as st
+
+from core import charts, web
+
+cat = web.catalog()
+case_list, _ = web.read("triage")
+st.title("Case")
+if case_list.is_empty():
+    st.info("No cases yet. Import an export on the Data page, or load the demo data there.")
+    st.page_link(web.page("data"), label="Go to the Data page", icon=":material/upload_file:")
+    st.stop()
+
+ids = case_list["client_id"].to_list()  # priority order
+wanted = st.query_params.get("client")
+if len(ids) <= 5000:
+    client = st.selectbox("Case (highest priority first)", ids, index=ids.index(wanted) if wanted in ids else 0,
+                          key="case_client")
+else:
+    client = st.text_input("Client id", value=wanted or ids[0], key="case_client_text").strip()
+if client not in set(ids):
+    st.warning("There is no case with this client id in the store (or you may not see it). Check the id, or "
+               "pick a case on the Caseload page.")
+    st.stop()
+st.query_params["client"] = client
+
+case = web.read("case", client)
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Therapist", case["therapist_id"] or "-")
+c2.metric("Group", case["supervision_group"] or "-")
+c3.metric("Sessions attended", case["sessions"])
+c4.metric("Priority", f"{case['priority']:g}")
+if case["flags"]:
+    st.dataframe(pl.DataFrame(case["flags"]).select("code", "reason", "params"), hide_index=True, width="stretch",
+                 column_config={"code": "Flag", "reason": st.column_config.TextColumn("Why", width="large"),
+                                "params": st.column_config.TextColumn("Rule used", width="medium")})
+else:
+    st.caption("No flags for this case.")
+
+ratings = web.read("client_ratings", client)
+in_data = set(ratings["instrument"].unique().to_list()) if ratings.height else set()
+alliance_keys = [k for k in cat.instruments_of("alliance") if k in in_data]
+outcome_keys = [k for k in cat.instruments_of("outcome") if k in in_data]
+ruptures = web.read("ruptures", clients=(client,))
+events = web.read("coded_events", clients=(client,))
+track = web.read("track", clients=(client,))
+timeline = web.read("theme_timeline", client)
+barrier_rows = web.read("barrier_notes", clients=(client,), limit=500)
+
+
+def sudden(kind: str, instrument: str) -> pl.DataFrame:
+    rows = [dict(g, client_id=client) for g in case[kind] if g["instrument"] == instrument]
+    return pl.DataFrame(rows) if rows else None
+
+
+first_alliance = cat.instruments[alliance_keys[0]] if alliance_keys else None
+first_outcome = cat.instruments[outcome_keys[0]] if outcome_keys else None
+overview = charts.case_figure(
+    ratings=ratings, alliance=first_alliance,
+    ruptures=ruptures.filter(pl.col("instrument") == first_alliance.key) if first_alliance else None,
+    events=events,
+    scores=track.filter(pl.col("instrument") == first_outcome.key) if first_outcome else None, outcome=first_outcome,
+    sudden_gains=sudden("sudden_gains", first_outcome.key) if first_outcome else None,
+    sudden_losses=sudden("sudden_losses", first_outcome.key) if first_outcome else None,
+    timeline=timeline, barriers=barrier_rows, catalog=cat)
+web.chart(overview, "case_overview")
+
+alliance_tab, outcome_tab, themes_tab, barriers_tab = st.tabs(["Alliance", "Outcome", "Themes", "Barriers"])
+with alliance_tab:
+    if not alliance_keys:
+        st.info("No alliance ratings for this client: add SRS or WAI-SR columns to the export to see ruptures "
+                "and repairs.")
+    else:
+        key = st.radio("Alliance instrument", alliance_keys, horizontal=True, key="case_alliance")
+        inst = cat.instruments[key]
+        web.chart(charts.alliance_chart(
+            ratings, ruptures.filter(pl.col("instrument") == key), events,
+            web.read("discrepancy", clients=(client,)).filter(pl.col("instrument") == key), inst, cat), "case_alliance_chart")
+        rule = ruptures.filter(pl.col("instrument") == key)["params"].cast(pl.String)
+        st.caption(f"Rupture rule: {rule[0]}" if rule.len() else "No ruptures detected with the catalog's rule.")
+with outcome_tab:
+    if not outcome_keys:
+        st.info("No outcome scores for this client: add ORS, PHQ-9, GAD-7 or another outcome column to the export.")
+    else:
+        key = st.radio("Outcome instrument", outcome_keys, horizontal=True, key="case_outcome")
+        inst = cat.instruments[key]
+        scores = track.filter(pl.col("instrument") == key)
+        web.chart(charts.outcome_chart(scores, instrument=inst, sudden_gains=sudden("sudden_gains", key),
+                                       sudden_losses=sudden("sudden_losses", key)), "case_outcome_chart")
+        change = case["change"].get(key)
+        if change:
+            st.text(f"{key}: {change['first']:g} at session {change['first_session']} -> {change['last']:g} at "
+                    f"session {change['last_session']}: {change['category']} (reliable change "
+                    f"{'>=' if change['rule'] == 'ge' else '>'} {change['threshold']:g} points).")
+        if scores.height:
+            st.caption(f"Expected band: {scores['method'].cast(pl.String).to_list()[-1]}")
+with themes_tab:
+    web.chart(charts.theme_timeline_chart(timeline, cat), "case_theme_timeline")
+    web.chart(charts.ccrt_chart(web.read("ccrt", clients=(client,)), web.read("pervasiveness", clients=(client,))),
+              "case_ccrt")
+with barriers_tab:
+    web.chart(charts.barrier_timeline_chart(barrier_rows, cat), "case_barriers")
+    if barrier_rows.height:
+        st.dataframe(barrier_rows.select("session_number", "category", "severity", "addressed", "note"),
+                     hide_index=True, width="stretch",
+                     column_config={"note": st.column_config.TextColumn("Note", width="large")})

@@ -1,0 +1,94 @@
+"""Data: import an export, read the row-level report, see the quarantine and the import history."""
+
+import tempfile
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from core import web
+from core.export import csv_bytes
+from core.importer import ImportFailed, import_dataset, load_demo
+from core.store import quarantine_rows
+
+PAGE_SIZE = 100
+
+st.title("Data")
+st.caption("Import a clinic export: a .zip of CSV or Parquet tables, an .xlsx workbook, or a single CSV/Parquet "
+           "table. Every row is loaded or quarantined with its reason; identifying text in notes is never stored.")
+
+conn = web.connection()
+
+with st.form("import", border=True):
+    upload = st.file_uploader("Export file", type=["zip", "xlsx", "csv", "parquet"],
+                              help="The tables and columns are described in the data contract (README).")
+    redact = st.checkbox("Mask identifying details in notes and load those rows (instead of quarantining them)")
+    submitted = st.form_submit_button("Import", type="primary")
+
+if submitted:
+    if upload is None:
+        st.warning("Choose a file first.")
+    else:
+        bar = st.progress(0.0, text="Starting")
+        result = None
+        with tempfile.TemporaryDirectory(prefix="caseconf-upload-") as tmp:
+            path = Path(tmp) / Path(upload.name).name
+            path.write_bytes(upload.getbuffer())
+            try:
+                result = import_dataset(path, conn.store, catalog=web.catalog(), redact=redact,
+                                        imported_by=st.session_state.get("caseconf_user"), display_name=upload.name,
+                                        progress=lambda fraction, text: bar.progress(min(fraction, 1.0), text=text))
+            except ImportFailed as err:
+                bar.empty()
+                st.error(f"Nothing was loaded. {err}")
+        if result is not None:
+            bar.progress(1.0, text="Done")
+            web.clear_cache()
+            st.session_state["last_import"] = result
+            st.session_state["quarantine_page"] = 0
+
+result = st.session_state.get("last_import")
+if result is not None:
+    (st.success if result.exit_code == 0 else st.warning)(result.summary())
+    if result.problems:
+        st.subheader("Validation report")
+        report = pl.DataFrame(
+            [{"table": p.table, "file": p.source, "line": p.line, "column": p.column, "value": p.value,
+              "rule": p.rule, "message": p.message} for p in result.problems],
+            schema={"table": pl.String, "file": pl.String, "line": pl.Int64, "column": pl.String,
+                    "value": pl.String, "rule": pl.String, "message": pl.String})
+        st.caption(f"{report.height:,} problem(s). Fix these rows in the export and import it again: rows are "
+                   "matched by their keys, so nothing is loaded twice.")
+        st.dataframe(report, hide_index=True, width="stretch")
+        st.download_button("Download the report (CSV)", csv_bytes(report),
+                           file_name=f"import-{result.batch_id}-report.csv", mime="text/csv")
+    if result.ignored:
+        st.info("Ignored columns (not part of the data contract): "
+                + ", ".join(f"{i['table']}.{i['column']}" for i in result.ignored))
+
+st.subheader("Quarantine")
+current = st.session_state.get("quarantine_page", 0)
+quarantined = quarantine_rows(conn.store, limit=PAGE_SIZE + 1, offset=current * PAGE_SIZE)
+if quarantined.is_empty():
+    st.caption("No quarantined rows.")
+else:
+    st.caption("Rows that were not loaded, with their raw values (identifying text masked) and the reasons.")
+    st.dataframe(quarantined.head(PAGE_SIZE), hide_index=True, width="stretch")
+    left, right = st.columns(2)
+    if current > 0 and left.button("Previous rows"):
+        st.session_state["quarantine_page"] = current - 1
+        st.rerun()
+    if quarantined.height > PAGE_SIZE and right.button("Next rows"):
+        st.session_state["quarantine_page"] = current + 1
+        st.rerun()
+
+st.subheader("Import history")
+st.dataframe(web.read("batches"), hide_index=True, width="stretch")
+
+st.subheader("Demo data")
+st.caption("60 invented clients with recognisable stories (ruptures, sudden gains, countertransference patterns). "
+           "Loading it twice changes nothing.")
+if st.button("Load the demo data"):
+    outcome = load_demo(conn.store)
+    web.clear_cache()
+    st.success(outcome.summary() if outcome else "The demo data is already loaded.")

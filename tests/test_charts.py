@@ -1,0 +1,501 @@
+"""Charts: polars frames in, Plotly figures out, checked by their traces.
+
+The demo dataset is loaded once into a real DuckDB file; the analytics produce the frames
+a page would pass, and each test compares what a chart draws with those frames. Small
+hand-made frames cover what the demo does not (hostile notes, huge series).
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import plotly.io as pio
+import polars as pl
+import pytest
+
+from core import charts
+from core.analytics import barriers, expected, ruptures, sudden_gains, themes
+from core.charts import MAX_POINTS, OKABE_ITO
+from core.importer import load_demo
+from core.store import Store
+
+from .conftest import ROOT
+
+HOSTILE = "<b>x</b>"
+ESCAPED = "&lt;b&gt;x&lt;/b&gt;"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    store = Store(tmp_path_factory.mktemp("charts") / "demo.duckdb")
+    load_demo(store)
+    yield store
+    store.close()
+
+
+def client_ratings(store, client):
+    return store.query("SELECT client_id, session_number, instrument, scale, rater, score FROM ratings "
+                       "WHERE client_id = $c ORDER BY session_number", {"c": client})
+
+
+def trace(fig, name):
+    found = [t for t in fig.data if t.name == name]
+    assert found, f"no trace named {name!r}; traces: {[t.name for t in fig.data]}"
+    return found[0]
+
+
+def message(fig):
+    assert not fig.data, "an empty figure draws no trace"
+    return fig.layout.annotations[0].text.replace("<br>", " ")
+
+
+def hover_texts(fig):
+    out = []
+    for t in fig.data:
+        texts = t.hovertext if t.hovertext is not None else ()
+        for text in texts:
+            out += list(text) if isinstance(text, (list, tuple)) else [text]
+    return [t for t in out if t]
+
+
+# --------------------------------------------------------------------------- theme and helpers
+
+def test_template_is_large_white_and_okabe_ito():
+    layout = pio.templates[charts.TEMPLATE].layout
+    assert layout.font.size >= 16 and layout.title.font.size > layout.font.size
+    assert layout.plot_bgcolor == "white" and layout.paper_bgcolor == "white"
+    assert set(layout.colorway) == set(OKABE_ITO.values())
+    assert layout.xaxis.showgrid and layout.yaxis.gridcolor.startswith("#e")
+
+
+def test_charts_module_does_not_import_streamlit():
+    code = "import sys, core.charts; print('streamlit' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_hover_note_escapes_markup():
+    assert charts.hover_note(HOSTILE) == ESCAPED
+    assert charts.hover_note('<a href="x">link</a> & more') == '&lt;a href="x"&gt;link&lt;/a&gt; &amp; more'
+    assert charts.hover_note(None) == ""
+
+
+def test_hover_note_truncates_long_notes_at_a_word():
+    note = "word " * 400
+    text = charts.hover_note(note, limit=100)
+    assert text.endswith("…")
+    assert len(text.replace("<br>", " ")) <= 101
+    assert "wor…" not in text
+
+
+def test_empty_figure_shows_the_sentence():
+    fig = charts.empty_figure("No alliance ratings for this client yet: import ratings with an SRS column")
+    assert "No alliance ratings for this client yet" in message(fig)
+    assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
+
+
+EMPTY_CASES = {
+    "alliance": (lambda c: charts.alliance_chart(pl.DataFrame(), instrument=c.instruments["SRS"]),
+                 "No SRS ratings for this client yet"),
+    "alliance, no instrument": (lambda c: charts.alliance_chart(pl.DataFrame()),
+                                "No alliance ratings for this client yet: import ratings with an SRS or WAI-SR column"),
+    "outcome": (lambda c: charts.outcome_chart(pl.DataFrame(), instrument=c.instruments["ORS"]), "No ORS scores"),
+    "theme timeline": (lambda c: charts.theme_timeline_chart(pl.DataFrame()), "No transference"),
+    "ccrt": (lambda c: charts.ccrt_chart(pl.DataFrame()), "No CCRT coding"),
+    "pervasiveness": (lambda c: charts.pervasiveness_chart(pl.DataFrame()), "No coded themes"),
+    "therapist patterns": (lambda c: charts.therapist_pattern_chart(pl.DataFrame()), "across therapists"),
+    "sankey": (lambda c: charts.ccrt_sankey(pl.DataFrame()), "no CCRT flow"),
+    "barrier timeline": (lambda c: charts.barrier_timeline_chart(pl.DataFrame()), "No communication barriers"),
+    "barriers over time": (lambda c: charts.barrier_categories_over_time(pl.DataFrame()), "No communication"),
+    "unaddressed": (lambda c: charts.barrier_unaddressed_chart(pl.DataFrame()), "none can be unaddressed"),
+    "barrier alliance": (lambda c: charts.barrier_alliance_chart(
+        pl.DataFrame(schema={"client_id": pl.String, "n_with": pl.Int64})), "nothing to compare"),
+    "sparkline": (lambda c: charts.sparkline(pl.DataFrame(schema={"session_number": pl.Int32, "score": pl.Float64})),
+                  "no scores"),
+    "case": (lambda c: charts.case_figure(), "Nothing recorded for this case yet"),
+}
+
+
+@pytest.mark.parametrize("case", list(EMPTY_CASES))
+def test_empty_input_gives_a_sentence_instead_of_empty_axes(case, catalog):
+    build, expected_text = EMPTY_CASES[case]
+    assert expected_text in message(build(catalog))
+
+
+# --------------------------------------------------------------------------- alliance
+
+@pytest.fixture(scope="module")
+def srs_case(demo, catalog):
+    client = "c005"
+    frames = dict(ratings=client_ratings(demo, client),
+                  ruptures=ruptures.detect_ruptures(demo, catalog, clients=[client]),
+                  events=ruptures.coded_events(demo, clients=[client], catalog=catalog),
+                  discrepancy=ruptures.alliance_discrepancy(demo, catalog, clients=[client]))
+    return frames, charts.alliance_chart(**frames, instrument=catalog.instruments["SRS"], catalog=catalog)
+
+
+def test_alliance_total_line_follows_the_client_scores(srs_case):
+    frames, fig = srs_case
+    srs = frames["ratings"].filter((pl.col("instrument") == "SRS") & (pl.col("scale") == "total"))
+    line = trace(fig, "Client: total")
+    assert list(line.x) == srs["session_number"].to_list()
+    assert list(line.y) == srs["score"].to_list()
+    assert line.line.width > trace(fig, "Client: relationship").line.width
+
+
+def test_alliance_cutoff_line_sits_at_the_catalog_value(srs_case, catalog):
+    _, fig = srs_case
+    value = catalog.instruments["SRS"].cutoff.value
+    cutoff = trace(fig, f"SRS cutoff {value:g}")
+    assert list(cutoff.y) == [value, value] and cutoff.line.dash == "dash"
+
+
+def test_alliance_axes_name_the_scale_and_share_the_session_axis(srs_case):
+    _, fig = srs_case
+    assert fig.layout.yaxis.title.text == "SRS score (0-40)"
+    assert fig.layout.yaxis2.title.text == "Subscale score (0-10)"
+    axes = [k for k in fig.layout if k.startswith("xaxis")]
+    bottom = max(axes, key=lambda k: int(k[5:] or 1))
+    assert fig.layout[bottom].title.text == "Session number"
+    assert all(fig.layout[k].matches == "x" + bottom[5:] for k in axes if k != bottom)
+
+
+def test_alliance_marks_each_detected_rupture_with_its_repair(srs_case):
+    frames, fig = srs_case
+    found = frames["ruptures"].filter(pl.col("instrument") == "SRS")
+    marks = [t for t in fig.data if t.name == "Rupture (score drop)"]
+    assert sorted(x for t in marks for x in t.x) == sorted(found["session"].to_list())
+    repaired = found.filter(pl.col("repaired_at").is_not_null())
+    texts = [h for t in marks for h in t.hovertext]
+    for row in repaired.iter_rows(named=True):
+        assert any(f"Rupture</b> at session {row['session']}" in h and f"Repaired at session {row['repaired_at']}"
+                   in h for h in texts)
+    assert sum(len(t.x) for t in fig.data if t.name == "Repair (score back)") == repaired.height
+    assert [t.showlegend for t in marks].count(True) == 1
+
+
+def test_alliance_draws_coded_events_as_distinct_markers(srs_case):
+    frames, fig = srs_case
+    events = frames["events"]
+    withdrawal = trace(fig, "Coded: Withdrawal rupture")
+    repair = trace(fig, "Coded: Repair")
+    assert list(withdrawal.x) == events.filter(pl.col("event") == "rupture_withdrawal")["session_number"].to_list()
+    assert list(repair.x) == events.filter(pl.col("event") == "repair")["session_number"].to_list()
+    assert withdrawal.marker.symbol != repair.marker.symbol
+
+
+def test_alliance_discrepancy_bars_show_client_minus_therapist(demo, catalog):
+    client = "c005"
+    discrepancy = ruptures.alliance_discrepancy(demo, catalog, clients=[client])
+    fig = charts.alliance_chart(client_ratings(demo, client), discrepancy=discrepancy,
+                                instrument=catalog.instruments["WAI-SR"])
+    total = discrepancy.filter(pl.col("scale") == "total")
+    bars = trace(fig, "Client − therapist")
+    assert bars.type == "bar"
+    assert list(bars.x) == total["session_number"].to_list()
+    assert list(bars.y) == total["difference"].to_list()
+    flagged = [c == OKABE_ITO["vermillion"] for c in bars.marker.color]
+    assert flagged == total["flagged"].to_list()
+    limit = total["threshold_points"][0]
+    assert trace(fig, f"Flag at ±{limit:g} points").y == (limit, limit, None, -limit, -limit)
+    assert trace(fig, "Therapist: total").line.color == OKABE_ITO["orange"]
+
+
+def test_alliance_hover_escapes_and_shortens_event_notes(catalog):
+    ratings = pl.DataFrame({"session_number": [1, 2, 3], "instrument": "SRS", "scale": "total",
+                            "rater": "client", "score": [36.0, 30.0, 37.0]})
+    events = pl.DataFrame({"session_number": [2, 3], "event": ["rupture_confrontation", "repair"],
+                           "rater": "therapist", "note": [HOSTILE, "long " * 300], "repaired_at": [3, None]})
+    fig = charts.alliance_chart(ratings, events=events, instrument=catalog.instruments["SRS"], catalog=catalog)
+    rupture = trace(fig, "Coded: Confrontation rupture").hovertext[0]
+    assert ESCAPED in rupture and HOSTILE not in rupture
+    assert "Coded repair at session 3" in rupture
+    repair = trace(fig, "Coded: Repair").hovertext[0]
+    assert repair.count("long") < 60 and "…" in repair
+
+
+# --------------------------------------------------------------------------- outcome
+
+@pytest.fixture(scope="module")
+def ors_case(demo, catalog):
+    ors = catalog.instruments["ORS"]
+    every = demo.query("SELECT client_id, session_number, score FROM ratings "
+                       "WHERE instrument = 'ORS' AND scale = 'total' AND rater = 'client'")
+    options = dict(cutoff=ors.reliable_change.threshold, direction=ors.sign)
+    gains = sudden_gains.identify_sudden_changes(every, kind="gain", **options)
+    losses = sudden_gains.identify_sudden_changes(every, kind="loss", **options)
+    client = gains.filter(pl.col("n_in_client") > 1)["client_id"][0]
+    track = expected.track_colours(demo, catalog, clients=[client]).filter(pl.col("instrument") == "ORS")
+    fig = charts.outcome_chart(track, instrument=ors, sudden_gains=gains, sudden_losses=losses)
+    return track, gains.filter(pl.col("client_id") == client), fig
+
+
+def test_outcome_line_follows_the_scores(ors_case):
+    track, _, fig = ors_case
+    line = trace(fig, "ORS score")
+    assert list(line.x) == track["session_number"].to_list()
+    assert list(line.y) == track["score"].to_list()
+    assert fig.layout.yaxis.title.text == "ORS score (0-40), higher is better"
+
+
+def test_outcome_cutoff_and_reliable_change_band_come_from_the_catalog(ors_case, catalog):
+    track, _, fig = ors_case
+    ors = catalog.instruments["ORS"]
+    assert list(trace(fig, f"Clinical cutoff {ors.cutoff.value:g}").y) == [ors.cutoff.value] * 2
+    points = ors.reliable_change.threshold
+    band = trace(fig, f"Within ±{points:g} of the first score: no reliable change")
+    first = track["score"][0]
+    assert band.fill == "toself" and min(band.y) == first - points and max(band.y) == first + points
+
+
+def test_outcome_highlights_each_sudden_gain_from_pregain_to_postgain(ors_case):
+    _, gains, fig = ors_case
+    segment = trace(fig, "Sudden gain")
+    expected_x = [x for r in gains.sort("pregain_session").iter_rows(named=True)
+                  for x in (r["pregain_session"], r["postgain_session"], None)]
+    expected_y = [y for r in gains.sort("pregain_session").iter_rows(named=True)
+                  for y in (r["pregain_score"], r["postgain_score"], None)]
+    assert list(segment.x) == expected_x and list(segment.y) == expected_y
+    assert not [t for t in fig.data if t.name == "Sudden loss"]
+
+
+def test_outcome_takes_sudden_gain_scores_from_the_series_when_rows_lack_them(catalog):
+    scores = pl.DataFrame({"session_number": [1, 2, 3, 4, 5], "score": [20.0, 19.0, 10.0, 9.0, 9.0]})
+    gains = pl.DataFrame({"instrument": ["PHQ-9"], "pregain_session": [2], "postgain_session": [3],
+                          "magnitude": [9.0]})  # the shape of the case summary's JSON
+    fig = charts.outcome_chart(scores, instrument=catalog.instruments["PHQ-9"], sudden_gains=gains)
+    segment = trace(fig, "Sudden gain")
+    assert list(segment.x) == [2, 3, None] and list(segment.y) == [19.0, 10.0, None]
+    assert "19 → 10: 9 points" in segment.hovertext[0]
+
+
+def test_outcome_marks_sessions_in_their_track_colour(ors_case):
+    track, _, fig = ors_case
+    for colour, (hue, _symbol, name) in charts.TRACK_STYLE.items():
+        sessions = track.filter(pl.col("colour") == colour)["session_number"].to_list()
+        drawn = [t for t in fig.data if t.name == name]
+        assert (list(drawn[0].x) if drawn else []) == sessions
+        if drawn:
+            assert drawn[0].marker.color == hue
+
+
+def test_outcome_expected_band_is_drawn_from_intake_plus_change(catalog):
+    scores = pl.DataFrame({"session_number": [0, 1, 2, 3], "score": [10.0, 12.0, 15.0, 18.0]})
+    band = pl.DataFrame({"session_number": [1, 2, 3], "expected": [2.0, 4.0, 6.0], "lower": [1.0, 2.0, 3.0],
+                         "upper": [4.0, 7.0, 9.0]})
+    fig = charts.outcome_chart(scores, band, instrument=catalog.instruments["ORS"])
+    fill = trace(fig, "Expected band")
+    assert fill.fill == "toself"
+    assert list(fill.x) == [1, 2, 3, 3, 2, 1, 1, None]
+    assert list(fill.y) == [11.0, 12.0, 13.0, 19.0, 17.0, 14.0, 11.0, None]
+    assert list(trace(fig, "Expected: median of similar clients").y) == [12.0, 14.0, 16.0]
+
+
+# --------------------------------------------------------------------------- themes
+
+@pytest.fixture(scope="module")
+def timeline(demo, catalog):
+    return themes.theme_timeline(demo, catalog, "c045")
+
+
+def test_theme_heatmap_has_a_cell_per_code_and_session(timeline, catalog):
+    fig = charts.theme_timeline_chart(timeline, catalog)
+    (heatmap,) = fig.data
+    assert heatmap.type == "heatmap"
+    codes = timeline.select("kind", "code").unique().height
+    first, last = timeline["session_number"].min(), timeline["session_number"].max()
+    assert len(heatmap.y) == codes and len(heatmap.z) == codes
+    assert list(heatmap.x) == list(range(first, last + 1))
+    kinds = [label.split(":")[0] for label in heatmap.y]
+    assert kinds.index("Transference") < kinds.index("Countertransference") < kinds.index("W") < kinds.index("RS")
+
+
+def test_theme_heatmap_cell_is_the_mean_intensity_over_raters(catalog):
+    timeline = pl.DataFrame({"session_number": [1, 1, 3], "kind": "transference",
+                             "code": ["mistrustful", "mistrustful", "hostile"], "label": ["Mistrustful",
+                                                                                         "Mistrustful", "Hostile"],
+                             "intensity": [2, 5, None], "rater": ["therapist", "supervisor", "therapist"]})
+    (heatmap,) = charts.theme_timeline_chart(timeline, catalog).data
+    rows = {label: z for label, z in zip(heatmap.y, heatmap.z)}
+    assert list(rows["Transference: Mistrustful"]) == [3.5, None, None]
+    assert list(rows["Transference: Hostile"]) == [None, None, 0.0]  # coded without an intensity
+    assert "supervisor, therapist" in heatmap.hovertext[[*heatmap.y].index("Transference: Mistrustful")][0]
+
+
+def test_ccrt_chart_shows_the_clients_pervasiveness_per_component(demo, catalog):
+    ccrt = themes.ccrt(demo, catalog, clients=["c045"])
+    (bars,) = charts.ccrt_chart(ccrt).data
+    row = ccrt.row(0, named=True)
+    assert list(bars.y) == ["Wish (W)", "Response of other (RO)", "Response of self (RS)"]
+    assert list(bars.x) == [100 * row[f"{c}_pervasiveness"] for c in ("wish", "ro", "rs")]
+    assert bars.text[0].startswith(row["wish_label"])
+
+
+def test_ccrt_chart_with_pervasiveness_highlights_the_ccrt_category(demo, catalog):
+    ccrt = themes.ccrt(demo, catalog, clients=["c045"])
+    perv = themes.pervasiveness(demo, catalog, clients=["c045"])
+    fig = charts.ccrt_chart(ccrt, perv)
+    assert [t.type for t in fig.data] == ["bar"] * 3
+    wish = fig.data[0]
+    top = perv.filter(pl.col("kind") == "ccrt_wish").sort("pervasiveness", descending=True)
+    assert wish.y[0] == top["label"][0] and wish.marker.color[0] == OKABE_ITO["blue"]
+    assert len(wish.y) == top.height
+
+
+def test_pervasiveness_chart_averages_over_clients_coded_for_the_kind(demo, catalog):
+    frame = themes.pervasiveness(demo, catalog)
+    fig = charts.pervasiveness_chart(frame, catalog, kind="countertransference")
+    (bars,) = fig.data
+    ct = frame.filter(pl.col("kind") == "countertransference")
+    coded = ct["client_id"].n_unique()
+    positive = ct.filter(pl.col("code") == "positive")
+    i = list(bars.y).index("Countertransference: Positive")
+    assert bars.x[i] == pytest.approx(100 * positive["pervasiveness"].sum() / coded)
+    assert bars.text[i] == f"{positive.height} of {coded}"
+
+
+def test_therapist_heatmap_cells_are_shares_and_bold_when_recurring(demo, catalog):
+    frame = themes.therapist_patterns(demo, catalog)
+    (heatmap,) = charts.therapist_pattern_chart(frame, catalog).data
+    row = frame.filter(pl.col("recurring")).row(0, named=True)
+    i, j = list(heatmap.y).index(row["therapist_id"]), list(heatmap.x).index(row["label"])
+    assert heatmap.z[i][j] == pytest.approx(100 * row["share_of_clients"])
+    assert heatmap.text[i][j] == f"<b>{row['clients_with_code']}/{row['clients_coded']}</b>"
+
+
+def test_ccrt_sankey_flows_add_up_to_the_triads(demo, catalog):
+    triads = themes.ccrt_triads(demo, catalog)
+    (sankey,) = charts.ccrt_sankey(triads, max_triads=len(triads)).data
+    assert sankey.type == "sankey"
+    n_nodes = sum(triads[c].n_unique() for c in ("wish", "ro", "rs"))
+    assert len(sankey.node.label) == n_nodes
+    assert sum(sankey.link.value) == 2 * triads["sessions"].sum()  # each triad flows wish->RO and RO->RS
+    few = charts.ccrt_sankey(triads, max_triads=5)
+    assert sum(few.data[0].link.value) == 2 * triads.sort("sessions", descending=True)["sessions"].head(5).sum()
+    assert "5 most frequent" in few.layout.title.text
+
+
+# --------------------------------------------------------------------------- barriers
+
+def test_barrier_timeline_places_each_barrier_and_escapes_its_note(catalog):
+    frame = pl.DataFrame({"client_id": "c1", "session_number": [2, 5, 5], "category": ["cultural", "language",
+                                                                                        "cultural"],
+                          "severity": [1, 3, 2], "addressed": [True, False, False],
+                          "note": [HOSTILE, "Interpreter was late", None]})
+    fig = charts.barrier_timeline_chart(frame, catalog)
+    addressed, missed = trace(fig, "Addressed"), trace(fig, "Not addressed")
+    assert list(addressed.x) == [2] and list(addressed.y) == ["Cultural misunderstanding"]
+    assert list(missed.x) == [5, 5] and list(missed.marker.size) == [23, 17]
+    assert ESCAPED in addressed.hovertext[0] and HOSTILE not in addressed.hovertext[0]
+    assert addressed.marker.symbol != missed.marker.symbol
+
+
+def test_barrier_categories_over_time_stack_to_the_barrier_count(demo, catalog):
+    rows = demo.query("SELECT session_number, category FROM barriers")
+    fig = charts.barrier_categories_over_time(rows, catalog)
+    assert fig.layout.barmode == "stack"
+    assert sum(sum(t.y) for t in fig.data) == rows.height
+    blocks = charts.barrier_categories_over_time(rows, catalog, bin_size=5)
+    assert sum(sum(t.y) for t in blocks.data) == rows.height
+    assert blocks.layout.xaxis.title.text == "Session number (blocks of 5)"
+
+
+def test_barrier_unaddressed_chart_splits_each_category(demo, catalog):
+    caseload = barriers.barrier_caseload(demo, catalog)
+    fig = charts.barrier_unaddressed_chart(caseload)
+    assert list(trace(fig, "Not addressed").x) == caseload["unaddressed"].to_list()
+    assert list(trace(fig, "Addressed").x) == (caseload["count"] - caseload["unaddressed"]).to_list()
+    per_client = charts.barrier_unaddressed_chart(barriers.barrier_summary(demo, catalog))
+    assert sum(trace(per_client, "Not addressed").x) == caseload["unaddressed"].sum()
+
+
+def test_barrier_alliance_chart_compares_sessions_with_and_without(demo, catalog):
+    effect = barriers.barrier_alliance_effect(demo, catalog)
+    fig = charts.barrier_alliance_chart(effect, catalog.instruments["SRS"])
+    bars = fig.data[0]
+    worse, better = trace(fig, "Worse with a barrier"), trace(fig, "Same or better with a barrier")
+    overall = effect.overall.row(0, named=True)
+    assert list(bars.y) == [overall["mean_change_with"], overall["mean_change_without"]]
+    differences = [*worse.y, *better.y]
+    assert len(differences) == overall["clients_with_both"] and differences == sorted(differences)
+    assert max(worse.y) < 0 <= min(better.y)
+    assert "SRS points" in fig.layout.yaxis.title.text
+
+
+# --------------------------------------------------------------------------- caseload list and case page
+
+def test_sparkline_is_a_bare_line_of_the_scores(demo, catalog):
+    series = client_ratings(demo, "c005").filter((pl.col("instrument") == "SRS") & (pl.col("scale") == "total"))
+    fig = charts.sparkline(series.select("session_number", "score"), catalog.instruments["SRS"])
+    assert fig.layout.height <= 80 and fig.layout.showlegend is False
+    assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
+    assert list(trace(fig, "score").y) == series["score"].to_list()
+    assert list(fig.layout.yaxis.range) == [0, 40]
+
+
+def test_case_figure_stacks_every_row_on_one_session_axis(demo, catalog):
+    client = "c045"
+    fig = charts.case_figure(
+        ratings=client_ratings(demo, client), alliance=catalog.instruments["SRS"],
+        ruptures=ruptures.detect_ruptures(demo, catalog, clients=[client]),
+        events=ruptures.coded_events(demo, clients=[client], catalog=catalog),
+        scores=expected.track_colours(demo, catalog, clients=[client]).filter(pl.col("instrument") == "PHQ-9"),
+        outcome=catalog.instruments["PHQ-9"], timeline=themes.theme_timeline(demo, catalog, client),
+        barriers=barriers.barrier_notes(demo, clients=[client]), catalog=catalog)
+    assert {t.type for t in fig.data} == {"scatter", "heatmap"}
+    assert [a.text for a in fig.layout.annotations][:3] == ["Alliance (total)", "Coded ruptures and repairs",
+                                                            "Outcome"]
+    axes = sorted({t.xaxis for t in fig.data}, key=lambda a: int(a[1:] or 1))
+    assert len(axes) == 5  # alliance, events, outcome, themes, barriers
+    bottom = axes[-1]
+    assert all(fig.layout["xaxis" + a[1:]].matches == bottom for a in axes[:-1])
+    assert fig.layout["xaxis" + bottom[1:]].title.text == "Session number"
+    assert fig.layout.template.layout.font.size == charts.BASE_FONT
+
+
+# --------------------------------------------------------------------------- the points cap
+
+def test_limit_points_keeps_the_extremes_within_the_limit():
+    n = 250_000
+    frame = pl.DataFrame({"session_number": np.arange(n), "score": 30 + np.sin(np.arange(n) / 500)})
+    frame = frame.with_columns(pl.when(pl.col("session_number") == 123_457).then(2.0).otherwise(pl.col("score"))
+                               .alias("score"))
+    thin = charts.limit_points(frame, 1_000)
+    assert thin.height <= 1_000
+    assert thin["score"].min() == 2.0 and thin["score"].max() == frame["score"].max()
+    assert thin["session_number"].is_sorted()
+    assert charts.limit_points(frame.head(10), 1_000).equals(frame.head(10))
+
+
+def test_point_count_and_the_final_guard_hold_the_cap():
+    import plotly.graph_objects as go
+    n = 150_000
+    fig = go.Figure([go.Scatter(x=list(range(n)), y=list(range(n)), hovertext=["a"] * n,
+                                marker=dict(size=[5] * n))])
+    assert charts.point_count(fig) == n
+    charts._finish(fig)
+    assert charts.point_count(fig) <= MAX_POINTS
+    assert len(fig.data[0].hovertext) == len(fig.data[0].x) == len(fig.data[0].marker.size)
+
+
+def test_no_chart_draws_more_than_the_cap(catalog):
+    n = 60_000
+    sessions = np.arange(n)
+    ratings = pl.concat([pl.DataFrame({"session_number": sessions, "instrument": "WAI-SR", "scale": scale,
+                                       "rater": rater, "score": 40 + 10 * np.sin(sessions / 50.0)})
+                         for scale in ("total", "task", "bond") for rater in ("client", "therapist")])
+    alliance = charts.alliance_chart(ratings, instrument=catalog.instruments["WAI-SR"])
+    assert charts.point_count(alliance) <= MAX_POINTS
+    outcome = charts.outcome_chart(pl.DataFrame({"session_number": np.arange(250_000), "score": 20.0}),
+                                   instrument=catalog.instruments["ORS"])
+    assert charts.point_count(outcome) <= MAX_POINTS
+    codes = [("transference", c) for c in catalog.theme_codes("transference")]
+    timeline = pl.DataFrame({"session_number": np.repeat(np.arange(20_000), len(codes)),
+                             "kind": [k for k, _ in codes] * 20_000, "code": [c for _, c in codes] * 20_000,
+                             "intensity": 3})
+    heatmap = charts.theme_timeline_chart(timeline, catalog)
+    assert charts.point_count(heatmap) <= MAX_POINTS
+    assert "Sessions 0-" in heatmap.data[0].hovertext[0][0]
+    big = pl.DataFrame({"session_number": np.arange(200_000), "category": "cultural", "severity": 2,
+                        "addressed": True, "note": "n"})
+    assert charts.point_count(charts.barrier_timeline_chart(big, catalog)) <= MAX_POINTS

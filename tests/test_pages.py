@@ -1,0 +1,160 @@
+"""Every page as a person uses it, through Streamlit's AppTest: it renders without an
+exception, says what to do when data is missing, and its main widgets change what is shown."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.importer import import_dataset, load_demo
+from core.store import Store, close_all
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+PAGES = ["caseload", "case", "themes", "barriers", "data", "catalog"]
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pages") / "demo.duckdb"
+    store = Store(path)
+    load_demo(store)
+    import_dataset(ROOT / "data" / "examples" / "messy_export.zip", store)
+    store.close()
+    return path
+
+
+@pytest.fixture
+def app(demo_db, monkeypatch):
+    monkeypatch.setenv("CASECONF_DB", str(demo_db))
+    monkeypatch.setenv("CASECONF_DEMO", "0")
+    yield AppTest.from_file(APP, default_timeout=120)
+    close_all()
+
+
+def open_page(at: AppTest, name: str, **query) -> AppTest:
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.switch_page(f"pages/{name}.py")
+    return at.run()
+
+
+def caption_text(at: AppTest) -> str:
+    return " ".join(c.value for c in at.caption)
+
+
+def no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_renders_without_an_exception(app, name):
+    at = app.run()
+    at = open_page(at, name)
+    no_errors(at)
+    assert at.title[0].value == name.capitalize()
+
+
+def test_the_caseload_lists_cases_by_priority_and_the_filters_narrow_it(app):
+    at = app.run()
+    no_errors(at)
+    table = at.dataframe[0].value
+    assert list(table["client_id"])[:1] and table["priority"].is_monotonic_decreasing
+    everything = caption_text(at)
+    at.selectbox(key="caseload_group").set_value("group-north").run()
+    no_errors(at)
+    narrowed = at.dataframe[0].value
+    assert set(narrowed["supervision_group"]) == {"group-north"}
+    assert caption_text(at) != everything
+    at.multiselect(key="caseload_flags").set_value(["rupture_not_repaired"]).run()
+    assert set(at.dataframe[0].value["client_id"]) == {"c015", "c027"}  # group-north's unrepaired ruptures
+    assert all("fell from" in why for why in at.dataframe[0].value["reasons"])
+
+
+def test_a_case_opens_from_its_link_and_shows_its_flags_and_charts(app):
+    at = open_page(app.run(), "case", client="c015")
+    no_errors(at)
+    assert at.selectbox(key="case_client").value == "c015"
+    flags = at.dataframe[0].value
+    assert "rupture_not_repaired" in set(flags["code"])
+    assert len(at.get("plotly_chart")) >= 4
+    before = at.get("plotly_chart")[1].proto.spec
+    at.radio(key="case_alliance").set_value("WAI-SR").run()
+    no_errors(at)
+    assert at.get("plotly_chart")[1].proto.spec != before
+
+
+def test_a_client_with_one_session_and_no_ratings_gets_sentences_not_errors(tmp_path, monkeypatch):
+    from tests.conftest import write_csv
+    store = Store(tmp_path / "one.duckdb")
+    write_csv(tmp_path / "x", "sessions", "client_id,therapist_id,session_number\nsolo,t1,0\n")
+    import_dataset(tmp_path / "x", store)
+    store.close()
+    monkeypatch.setenv("CASECONF_DB", str(tmp_path / "one.duckdb"))
+    monkeypatch.setenv("CASECONF_DEMO", "0")
+    at = open_page(AppTest.from_file(APP, default_timeout=120).run(), "case", client="solo")
+    no_errors(at)
+    infos = " ".join(i.value for i in at.info)
+    assert "No alliance ratings" in infos and "No outcome scores" in infos
+    close_all()
+
+
+@pytest.mark.parametrize("name", ["caseload", "case", "themes", "barriers"])
+def test_an_empty_store_says_what_to_do(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("CASECONF_DB", str(tmp_path / "empty.duckdb"))
+    monkeypatch.setenv("CASECONF_DEMO", "0")
+    at = open_page(AppTest.from_file(APP, default_timeout=120).run(), name)
+    no_errors(at)
+    assert any("import" in i.value.lower() for i in at.info)
+    close_all()
+
+
+def test_themes_widgets_change_the_charts(app):
+    at = open_page(app.run(), "themes")
+    no_errors(at)
+    before = at.get("plotly_chart")[1].proto.spec
+    at.selectbox(key="themes_pattern_kind").set_value("transference").run()
+    no_errors(at)
+    assert at.get("plotly_chart")[1].proto.spec != before
+
+
+def test_barrier_notes_search_narrows_the_list(app):
+    at = open_page(app.run(), "barriers")
+    no_errors(at)
+    notes_before = at.dataframe[0].value
+    at.text_input(key="barriers_search").set_value("interpreter").run()
+    no_errors(at)
+    notes = at.dataframe[0].value
+    assert 0 < len(notes) < len(notes_before)
+    assert all("interpreter" in n.lower() for n in notes["note"])
+
+
+def test_data_page_shows_the_quarantine_and_the_history(app):
+    at = open_page(app.run(), "data")
+    no_errors(at)
+    frames = [d.value for d in at.dataframe]
+    quarantine = next(f for f in frames if "problems" in f.columns)
+    assert len(quarantine) == 16  # the messy example's planted problems (data/examples/README.md)
+    assert quarantine["file"].str.startswith("messy_export.zip").all()
+    history = next(f for f in frames if "file_name" in f.columns)
+    assert list(history["file_name"]) == ["messy_export.zip", "demo dataset"]
+
+
+def test_catalog_page_lists_every_instrument_with_its_source(app):
+    at = open_page(app.run(), "catalog")
+    instruments = at.dataframe[0].value
+    assert {"SRS", "WAI-SR", "ORS", "PHQ-9", "BDI-II"} <= set(instruments["instrument"])
+    assert instruments["source"].str.len().min() > 0
+
+
+def test_a_host_app_mounts_the_pages_under_its_prefix(demo_db, monkeypatch):
+    monkeypatch.setenv("CASECONF_DB", str(demo_db))
+    monkeypatch.setenv("CASECONF_DEMO", "0")
+    at = AppTest.from_file(str(ROOT / "tests" / "host" / "host_app.py"), default_timeout=120).run()
+    no_errors(at)
+    assert at.title[0].value == "Clinic intranet"
+    at.switch_page(str(ROOT / "pages" / "caseload.py")).run()
+    no_errors(at)
+    assert at.title[0].value == "Caseload"
+    close_all()
