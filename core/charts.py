@@ -1083,13 +1083,34 @@ def barrier_unaddressed_chart(summary: pl.DataFrame) -> go.Figure:
     return _finish(fig)
 
 
+PER_CLIENT_MARKERS = 500  # above this many clients the right panel is a histogram
+
+
+def _client_markers(fig: go.Figure, both: pl.DataFrame) -> None:
+    """One marker per client, sorted by difference; one trace a side, each with a single
+    colour: per-point colour lists cost Plotly seconds of validation."""
+    ranked = both.with_row_index("rank", offset=1)
+    for name, side, colour, symbol in (("Worse with a barrier", pl.col("difference") < 0, OKABE_ITO["vermillion"],
+                                        "diamond"),
+                                       ("Same or better with a barrier", pl.col("difference") >= 0,
+                                        OKABE_ITO["blue"], "circle")):
+        part = ranked.filter(side)
+        fig.add_trace(go.Scatter(
+            x=part["rank"].to_list(), y=part["difference"].to_list(), mode="markers", name=name,
+            marker=dict(color=colour, symbol=symbol, size=11),
+            hovertext=[f"Client {_esc(r['client_id'])}: {r['difference']:+.2f} ({r['n_with']} sessions with, "
+                       f"{r['n_without']} without)" for r in part.to_dicts()],
+            hovertemplate="%{hovertext}<extra></extra>"), row=1, col=2)
+
+
 def barrier_alliance_chart(effect: AllianceEffect | pl.DataFrame, instrument: Instrument | None = None,
                            scale: str = "total") -> go.Figure:
     """Alliance change in sessions with a barrier versus without (`barrier_alliance_effect`).
 
     Left: the mean change from the previous session, pooled over sessions. Right: each
-    client's own difference (with - without), sorted; below zero the alliance fared worse
-    in that client's barrier sessions. Positive change is always an improvement."""
+    client's own difference (with - without), sorted (a histogram of them above
+    PER_CLIENT_MARKERS clients); below zero the alliance fared worse in that client's
+    barrier sessions. Positive change is always an improvement."""
     per_client = effect.per_client if isinstance(effect, AllianceEffect) else effect
     overall = effect.overall if isinstance(effect, AllianceEffect) else None
     if _is_empty(per_client) or per_client.select(pl.col("n_with").sum()).item() == 0:
@@ -1115,21 +1136,21 @@ def barrier_alliance_chart(effect: AllianceEffect | pl.DataFrame, instrument: In
         hovertext=[f"{n}: mean change {_num(m)} over {c} sessions" for n, m, c in zip(names, means, counts)],
         hovertemplate="%{hovertext}<extra></extra>"), row=1, col=1)
     both = per_client.filter(pl.col("difference").is_not_null()).sort("difference")
-    both = limit_points(both.with_row_index("rank", offset=1), MAX_POINTS // 2, x="rank", y="difference")
-    # One trace a side, each with a single colour: per-point colour lists cost Plotly
-    # seconds of validation on a large caseload.
-    for name, side, colour, symbol in (("Worse with a barrier", pl.col("difference") < 0, OKABE_ITO["vermillion"],
-                                        "diamond"),
-                                       ("Same or better with a barrier", pl.col("difference") >= 0,
-                                        OKABE_ITO["blue"], "circle")):
-        part = both.filter(side)
-        fig.add_trace(go.Scatter(
-            x=part["rank"].to_list(), y=part["difference"].to_list(), mode="markers", name=name,
-            marker=dict(color=colour, symbol=symbol, size=11),
-            hovertext=[f"Client {_esc(r['client_id'])}: {r['difference']:+.2f} ({r['n_with']} sessions with, "
-                       f"{r['n_without']} without)" for r in part.to_dicts()],
-            hovertemplate="%{hovertext}<extra></extra>"), row=1, col=2)
-    fig.add_hline(y=0, line=dict(color=INK, width=1.5), row=1, col=2)
+    if both.height > PER_CLIENT_MARKERS:
+        # A large caseload: the distribution of the clients' differences, not one marker
+        # each (tens of thousands of markers with hover texts cost seconds and say less).
+        fig.add_trace(go.Histogram(
+            x=both["difference"].to_numpy(), nbinsx=60, name="Clients", showlegend=False,
+            marker=dict(color=OKABE_ITO["blue"]),
+            hovertemplate="%{y} clients with a difference of %{x}<extra></extra>"), row=1, col=2)
+        fig.add_vline(x=0, line=dict(color=INK, width=1.5), row=1, col=2)
+        fig.update_xaxes(title_text=f"With − without ({unit}); below 0: worse with a barrier", row=1, col=2)
+        fig.update_yaxes(title_text="Clients", row=1, col=2)
+    else:
+        _client_markers(fig, both)
+        fig.add_hline(y=0, line=dict(color=INK, width=1.5), row=1, col=2)
+        fig.update_yaxes(title_text=f"With − without ({unit})", row=1, col=2)
+        fig.update_xaxes(title_text="Clients, sorted", row=1, col=2)
     fig.add_hline(y=0, line=dict(color=INK, width=1.5), row=1, col=1)
     subtitle = ""
     if overall is not None and overall.height and overall["mean_within_client_difference"][0] is not None:
@@ -1137,8 +1158,6 @@ def barrier_alliance_chart(effect: AllianceEffect | pl.DataFrame, instrument: In
         subtitle = (f"<br><sup>Within-client difference {o['mean_within_client_difference']:+.2f} {unit} over "
                     f"{o['clients_with_both']} clients (descriptive, not a test)</sup>")
     fig.update_yaxes(title_text=f"Mean change per session ({unit})", row=1, col=1)
-    fig.update_yaxes(title_text=f"With − without ({unit})", row=1, col=2)
-    fig.update_xaxes(title_text="Clients, sorted", row=1, col=2)
     fig.update_layout(template=TEMPLATE, height=540, margin=dict(t=140),
                       title=dict(text=f"Alliance in sessions with and without a communication barrier{subtitle}"))
     return _finish(fig)

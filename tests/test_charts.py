@@ -499,3 +499,14 @@ def test_no_chart_draws_more_than_the_cap(catalog):
     big = pl.DataFrame({"session_number": np.arange(200_000), "category": "cultural", "severity": 2,
                         "addressed": True, "note": "n"})
     assert charts.point_count(charts.barrier_timeline_chart(big, catalog)) <= MAX_POINTS
+
+
+def test_barrier_alliance_chart_shows_a_distribution_for_a_large_caseload():
+    n = charts.PER_CLIENT_MARKERS + 1
+    per_client = pl.DataFrame({"client_id": [f"c{i}" for i in range(n)], "therapist_id": "t1", "n_with": 2,
+                               "n_without": 5, "mean_change_with": -1.0, "mean_change_without": 0.5,
+                               "difference": [float(i % 7 - 3) for i in range(n)]})
+    fig = charts.barrier_alliance_chart(per_client)
+    (histogram,) = [t for t in fig.data if t.type == "histogram"]
+    assert sorted(histogram.x) == sorted(per_client["difference"].to_list())
+    assert not [t for t in fig.data if t.type == "scatter"]
