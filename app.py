@@ -8,5 +8,5 @@ import streamlit as st
 
 from core import web
 
-st.set_page_config(page_title="Case conference", page_icon=":material/groups:", layout="wide")
+st.set_page_config(page_title="Case conference", layout="wide")
 st.navigation(web.pages()).run()

@@ -190,16 +190,41 @@ def pages(prefix: str = "") -> list[st.Page]:
     "conference") so the URLs become /conference-caseload, /conference-case, ...
 
     Without a prefix each URL path equals its file name in `pages/`: with a `pages/`
-    folder next to the entry script, Streamlit answers a deep link to a page whose URL
-    differs from its file name with "Page not found" right after the server starts
-    (Streamlit issue 9992)."""
+    folder next to the entry script, a freshly started server answers a deep link in
+    Streamlit's legacy pages-folder mode, which finds a page by its file name only (a page
+    whose URL differs from its file name gets "Page not found", Streamlit issue 9992; see
+    `ensure_navigation`). Streamlit serves the default page at "/" only, so /caseload
+    would be "Page not found" too: the default page is a hidden one that opens Caseload."""
     made = []
-    for k, (name, title, icon) in enumerate(PAGES):
+    for name, title, icon in PAGES:
         url = f"{prefix}-{name}" if prefix else name
-        page = st.Page(PAGES_DIR / f"{name}.py", title=title, icon=icon, url_path=url, default=(k == 0 and not prefix))
+        page = st.Page(PAGES_DIR / f"{name}.py", title=title, icon=icon, url_path=url)
         _registry[name] = page
         made.append(page)
+    if not prefix:  # a host app has its own default page
+        made.append(st.Page(_home, title=PAGES[0][1], icon=PAGES[0][2], url_path="home", default=True,
+                            visibility="hidden"))
     return made
+
+
+def _home() -> None:
+    """The root URL: open the first page at its own URL (/caseload), which a bookmark keeps."""
+    st.switch_page(page(PAGES[0][0]))
+
+
+def ensure_navigation() -> None:
+    """Called first by every page: make sure the page runs inside the app's `st.navigation`.
+
+    With a `pages/` folder next to the entry script, a freshly started server runs in
+    Streamlit's legacy pages-folder mode until some script calls `st.navigation`: a deep
+    link as its first request (/caseload after a restart) runs pages/caseload.py on its
+    own, without app.py (no page config, the file names as navigation, and `page()` knows
+    no page, so opening a case fails). Calling `st.navigation` ends that mode for the whole
+    server; the rerun then goes through app.py to the same page, as its URL path equals
+    its file name. Once any session has run app.py (or a host app), this does nothing."""
+    if not _registry:
+        st.navigation(pages(), position="hidden")
+        st.rerun()
 
 
 def page(name: str) -> st.Page:

@@ -6,6 +6,7 @@ import streamlit as st
 from core import charts, web
 
 PAGE_SIZE = 50
+web.ensure_navigation()  # first: a cold deep link runs this page through app.py
 cat = web.catalog()
 st.title("Barriers")
 summary = web.read("barrier_caseload")
@@ -14,11 +15,10 @@ if summary.is_empty():
             "note per session) to see them here.")
     st.stop()
 
-left, right = st.columns(2)
-with left:
-    web.chart(charts.barrier_categories_over_time(web.read("barrier_by_session"), cat), "barriers_over_time")
-with right:
-    web.chart(charts.barrier_unaddressed_chart(summary), "barriers_unaddressed")
+# One below the other, each the page's full width: in half a page the legends leave the
+# plots too little room (the sessions axis about 170 px wide) to read on a projector.
+web.chart(charts.barrier_categories_over_time(web.read("barrier_by_session"), cat), "barriers_over_time")
+web.chart(charts.barrier_unaddressed_chart(summary), "barriers_unaddressed")
 
 st.subheader("Alliance in sessions with a barrier")
 alliance = [k for k in cat.instruments_of("alliance")]

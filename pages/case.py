@@ -5,6 +5,7 @@ import streamlit as st
 
 from core import charts, web
 
+web.ensure_navigation()  # first: a cold deep link runs this page through app.py
 cat = web.catalog()
 case_list, _ = web.read("triage")
 st.title("Case")

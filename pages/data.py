@@ -13,6 +13,7 @@ from core.store import quarantine_rows
 
 PAGE_SIZE = 100
 
+web.ensure_navigation()  # first: a cold deep link runs this page through app.py
 st.title("Data")
 st.caption("Import a clinic export: a .zip of CSV or Parquet tables, an .xlsx workbook, or a single CSV/Parquet "
            "table. Every row is loaded or quarantined with its reason; identifying text in notes is never stored.")

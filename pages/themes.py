@@ -4,6 +4,7 @@ import streamlit as st
 
 from core import charts, web
 
+web.ensure_navigation()  # first: a cold deep link runs this page through app.py
 cat = web.catalog()
 st.title("Themes")
 perv = web.read("pervasiveness")
