@@ -175,3 +175,24 @@ def test_the_demo_stories_come_out_of_the_triage(tmp_path, catalog):
     top = set(case_list.head(10)["client_id"])
     assert {"c027", "c015", "c046"} <= top
     store.close()
+
+
+def test_recent_scores_find_the_same_recent_sudden_changes_as_the_whole_series(tmp_path, catalog):
+    from core.analytics.triage import _recent_scores, cases
+    from core.store import Store
+    from core.synth import build_synthetic_store
+    build_synthetic_store(tmp_path / "s.duckdb", 20_000)
+    store = Store(tmp_path / "s.duckdb")
+    latest, series = cases(store), outcome_series(store, catalog)
+    sg = SuddenGainParams.from_catalog(catalog)
+    lookback = catalog.triage.lookback_sessions
+
+    def recent(found):
+        return (found.join(latest.select("client_id", "latest_session"), on="client_id")
+                .filter(pl.col("postgain_session") > pl.col("latest_session") - lookback)
+                .drop("latest_session").sort("client_id", "instrument", "kind", "pregain_session"))
+
+    whole = recent(sudden_changes(series, catalog, sg))
+    assert whole.height > 10
+    assert whole.equals(recent(sudden_changes(_recent_scores(series, latest, lookback), catalog, sg)))
+    store.close()

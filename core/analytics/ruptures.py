@@ -171,7 +171,7 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
     scale_clause = ""
     if scales is not None:
         bind["scales"] = [str(x) for x in scales]
-        scale_clause = " AND r.scale IN (SELECT unnest($scales::VARCHAR[]))"
+        scale_clause = " AND list_contains($scales::VARCHAR[], r.scale)"
     previous, current = "sc[i - 1]", "sc[i]"
     if params.method == "sd":
         needed, rule = "$threshold * sd", f"sd > 0 AND sign * ({previous} - {current}) >= $threshold * sd - $tol"
