@@ -363,3 +363,11 @@ def test_discrepancy_scales_limit_what_is_compared(store, catalog):
     assert set(every["scale"]) == {"total", "bond"}
     totals = alliance_discrepancy(store, catalog, scales=["total"])
     assert totals.equals(every.filter(pl.col("scale") == "total"))
+
+
+def test_recent_keeps_the_late_ruptures_exactly_as_found_on_the_whole_series(store, catalog):
+    add_series(store, "c1", numbered(38, 38, 26, 38, 38, 39, 38, 38, 39, 38, 25, 26))
+    every = detect_ruptures(store, catalog, SD2)
+    assert every["session"].to_list() == [3, 11]
+    late = detect_ruptures(store, catalog, SD2, recent=4)
+    assert late.equals(every.filter(pl.col("session") > 12 - 4))

@@ -128,7 +128,7 @@ RUPTURE_SCHEMA = {
 
 
 def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None, scope: Scope = EVERYTHING,
-                    clients=None, scales=None) -> pl.DataFrame:
+                    clients=None, scales=None, recent: int | None = None) -> pl.DataFrame:
     """One row per rupture found in the alliance series of every client in `scope`.
 
     A series is one client's scores on one alliance instrument, scale and rater, ordered
@@ -148,6 +148,8 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
       session lies before the end of the window (it may still come).
 
     `scales` limits the series to those scales (e.g. ["total"]); None = every scale.
+    `recent` keeps only ruptures at sessions after the series' last session - `recent`
+    (the SD still comes from the whole series, so what is found there is unchanged).
     """
     params = params or RuptureParams.from_catalog(catalog)
     alliance = catalog.instruments_of("alliance")
@@ -168,6 +170,10 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
 
     # Each series becomes two lists ordered by session (numbers ss, scores sc), so the
     # previous score and the repair search are list look-ups: no window sort, no self-join.
+    since = ""
+    if recent is not None:
+        bind["recent"] = int(recent)
+        since = "ss[i] > ss[n] - $recent AND "
     scale_clause = ""
     if scales is not None:
         bind["scales"] = [str(x) for x in scales]
@@ -201,7 +207,7 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
                -- Session numbers rise by at least 1, so the window holds at most `window` scores.
                list_filter(range(i + 1, least(n, i + $window) + 1),
                            lambda j: ss[j] <= ss[i] + $window AND sign * sc[j] >= sign * sc[i - 1])[1] AS back
-        FROM (SELECT *, unnest(list_filter(range(2, n + 1), lambda i: {rule})) AS i FROM series)
+        FROM (SELECT *, unnest(list_filter(range(2, n + 1), lambda i: {since}{rule})) AS i FROM series)
     ),
     latest AS (
         SELECT client_id, max(session_number) AS latest FROM sessions

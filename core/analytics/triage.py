@@ -101,7 +101,10 @@ def _flags(frame: pl.DataFrame, code: str, reason: pl.Expr, session: pl.Expr, pa
 
 def _rupture_flags(store, catalog, scope, clients, latest, lookback) -> list[pl.DataFrame]:
     rp = RuptureParams.from_catalog(catalog)
-    found = detect_ruptures(store, catalog, rp, scope, clients, scales=catalog.triage.rupture_scales)
+    # Only ruptures after the last scored session - lookback can lie within the lookback
+    # of the client's latest session (which is at or after the last scored one).
+    found = detect_ruptures(store, catalog, rp, scope, clients, scales=catalog.triage.rupture_scales,
+                            recent=lookback)
     found = _recent(found, latest, lookback, "session")
     name = _series_name(pl.col("instrument"), pl.col("scale"), pl.col("rater"))
     threshold = (pl.when(pl.col("threshold_points").is_not_null())
