@@ -35,7 +35,13 @@ Progress = Callable[[float, str], None]
 
 
 class ImportFailed(Exception):
-    """Nothing was loaded; str(e) says why in a sentence a clinician can act on."""
+    """Nothing was loaded; str(e) says why in a sentence a clinician can act on.
+
+    The sentence may quote the export (a column name, a file name), so identifying text
+    in it is masked here, once for every way an import can fail."""
+
+    def __init__(self, message: str):
+        super().__init__(privacy.mask(message))
 
 
 @dataclass
@@ -107,6 +113,15 @@ class _Masker:
         if value is not None and privacy.id_problem(str(value)):
             return "[identifying id]"
         return self(value)
+
+    def line(self, raw):
+        """A raw line that could not be split into columns (a ragged line): each field that
+        looks like an identifying id is hidden whole, then the rest is masked as free text."""
+        if raw is None:
+            return None
+        fields = re.split(r"([,;\t])", str(raw))
+        return self("".join("[identifying id]" if k % 2 == 0 and f.strip() and privacy.id_problem(f.strip().strip('"'))
+                            else f for k, f in enumerate(fields)))
 
 
 def _fingerprint(path: Path) -> str:
@@ -197,7 +212,10 @@ def _session_dates(typed: pl.DataFrame, stored_first: pl.DataFrame) -> tuple[pl.
     dated = typed.filter(pl.col("session_date").is_not_null())
     if dated.height == 0:
         return typed.drop("session_date"), empty_problems()
-    first = dated.group_by("client_id").agg(pl.col("session_date").min().alias("_first_date"),
+    # Day 0 is the date of the client's first (lowest-numbered) dated session, not the
+    # earliest date: a session dated before it gets negative days and is quarantined.
+    first = dated.group_by("client_id").agg(pl.col("session_date").sort_by("session_number").first()
+                                            .alias("_first_date"),
                                             pl.col("session_number").min().alias("_first_session"))
     typed = typed.join(first, on="client_id", how="left", maintain_order="left").join(
         stored_first, on="client_id", how="left", maintain_order="left")
@@ -220,7 +238,8 @@ def _session_dates(typed: pl.DataFrame, stored_first: pl.DataFrame) -> tuple[pl.
 def _id_problems(typed: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
     frames = [empty_problems()]
     for column in columns:
-        values = typed.get_column(column).drop_nulls().unique().to_list()
+        values = typed.get_column(column).drop_nulls().unique()
+        values = values.filter(~values.str.contains(privacy.PLAIN_ID)).to_list()
         reasons = {v: r for v in values if (r := privacy.id_problem(v))}
         if not reasons:
             continue
@@ -237,11 +256,9 @@ def _free_text(typed: pl.DataFrame, table: str, redact: bool) -> tuple[pl.DataFr
     """Scan notes; identifying ones are quarantined (masked), or masked and loaded with redact."""
     problems, redacted = [empty_problems()], 0
     for column in validate.FREE_TEXT.get(table, ()):
-        texts = typed.get_column(column)
-        present = texts.is_not_null()
-        if not present.any():
+        rows = typed.filter(privacy.may_identify(pl.col(column))).select("_row", column)
+        if rows.height == 0:
             continue
-        rows = typed.filter(present).select("_row", column)
         found = privacy.scan_many(rows.get_column(column).to_list())
         hits = [(row, text, f) for row, text, f in zip(rows.get_column("_row").to_list(),
                                                         rows.get_column(column).to_list(), found) if f]
@@ -302,7 +319,10 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
                 pl.col("session_number").min().cast(pl.Int64).alias("_stored_first"))
             frame, date_problems = _session_dates(frame, stored_first)
             problems[name].append(date_problems)
-        problems[name].append(validate.check_rules(frame, name, catalog))
+        # A cell that is not of its type is already reported; its rules would only add
+        # "is empty" for the null it became.
+        problems[name].append(validate.check_rules(frame, name, catalog).join(
+            type_problems.select("_row", "column"), on=["_row", "column"], how="anti"))
         problems[name].append(_id_problems(frame, tuple(c.name for c in SPECS[name] if c.kind == "id")))
         frame, text_problems, redacted[name] = _free_text(frame, name, redact)
         problems[name].append(text_problems)
@@ -324,10 +344,10 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
             problems[name].append(validate.missing_sessions(typed[name], known))
 
     progress(0.6, "Preparing the report")
-    report: list[Problem] = [Problem(p.table, p.source, p.line, None, masker(p.raw), p.rule, p.message)
+    report: list[Problem] = [Problem(p.table, p.source, p.line, None, masker.line(p.raw), p.rule, p.message)
                              for p in dataset.problems]
     quarantine_rows: list[dict] = [{"table_name": p.table, "source": p.source, "line": p.line,
-                                    "raw": json.dumps({"line": masker(p.raw)}),
+                                    "raw": json.dumps({"line": masker.line(p.raw)}),
                                     "problems": json.dumps([{"column": None, "rule": p.rule, "message": p.message}])}
                                    for p in dataset.problems]
     quarantined = {name: sum(1 for p in dataset.problems if p.table == name) for name in IMPORT_ORDER}

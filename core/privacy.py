@@ -17,7 +17,10 @@ days since intake, never stored.
 
 Speed: a note is read once for digit runs and once for capitalised words; the patterns
 are then tried only where they can start (``pattern.match`` at a digit run or a word),
-never scanned across the whole note, so a clean note costs a few microseconds.
+never scanned across the whole note, so a clean note costs a few microseconds. A batch
+(``scan_many``, the importer) is first sifted in polars by ``may_identify``: every rule
+needs a digit, an "@", a web or street word, a listed name or a title (or one of a few
+rarer marks), so most clean notes never reach the rules at all.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
+
+import polars as pl
 
 KINDS: tuple[str, ...] = ("email", "phone", "address", "date", "record_number", "url",
                           "ip_address", "name")
@@ -519,18 +524,43 @@ def find_identifiers(text: str) -> list[Finding]:
 
 
 def scan_many(texts: Iterable[str | None]) -> list[list[Finding]]:
-    """``find_identifiers`` for many notes; a note repeated in the batch is scanned once."""
-    seen: dict[str, list[Finding]] = {}
-    out = []
-    for text in texts:
-        if not text:
-            out.append([])
-            continue
-        found = seen.get(text)
-        if found is None:
-            found = seen[text] = find_identifiers(text)
-        out.append(list(found))
-    return out
+    """``find_identifiers`` for many notes, each result a list of its own. A note repeated
+    in the batch is scanned once; a note no rule can fire on (``may_identify``) not at all."""
+    texts = list(texts)
+    distinct = pl.DataFrame({"text": list(dict.fromkeys(t for t in texts if t))}, schema={"text": pl.String})
+    found = {t: find_identifiers(t) for t in distinct.filter(may_identify(pl.col("text"))).get_column("text")}
+    return [list(found.get(t, ())) if t else [] for t in texts]
+
+
+# Every rule of ``find_identifiers`` needs one of these in the note, or a capitalised word
+# that is a title or a listed name: a digit (numbers, and the dates, addresses and codes
+# that start at a word all end in one), "@" or a spelled "dot" (e-mail), a web address's
+# scheme, "www." or domain ending, a colon pair around hex digits (IPv6), a street word.
+_TRIGGERS = "|".join((r"\d", "@", r"(?i: dot |\[dot\]|\(dot\)|://|www\.)",
+                      f"(?i:{_URL_HINT.pattern})", r":[0-9A-Fa-f]{0,4}:", "|".join(sorted(_STREET_NAMES))))
+
+
+@lru_cache(maxsize=1)
+def _name_keys() -> pl.Series:
+    """Titles and listed names as one list value, the form ``is_in`` takes a set in."""
+    given, surnames = _name_lists()
+    return pl.Series(list(given | surnames | _TITLES), dtype=pl.String).implode()
+
+
+def may_identify(texts: pl.Expr) -> pl.Expr:
+    """False for a note no rule of ``find_identifiers`` can fire on (null for a null note):
+    decided for a whole column at once, so the rules need only read the rest.
+
+    Exact, not a guess: a note without any of ``_TRIGGERS``, and without a capitalised
+    word whose name key (as ``_names`` makes it) is a title or a listed name, has no
+    finding. Outside ASCII, regular-expression engines disagree on what a word character
+    is and lower-casing differs from case folding, so such notes are always read.
+    """
+    name_key = (pl.element().str.replace(r"['’]s$", "").str.strip_chars_end("'’-")
+                .str.to_lowercase().is_in(_name_keys()))
+    return ((texts.str.len_bytes() != texts.str.len_chars())
+            | texts.str.contains(_TRIGGERS)
+            | texts.str.extract_all(_WORD.pattern).list.eval(name_key).list.any())
 
 
 def placeholder(kind: str) -> str:
@@ -582,6 +612,13 @@ def mask(text: str, findings: list[Finding] | None = None) -> str:
 _ID_SPLIT = re.compile(r"[._\-\s]+|(?<=[a-z])(?=[A-Z])")
 
 
+# The commonest pseudonyms, a few letters in one case and a short number ("C001", "t0042"),
+# are nothing ``id_problem`` refuses: no "@", "." or space, fewer than 7 digits, and one
+# part of at most four letters, too short for a name. A bulk check need not ask about them.
+PLAIN_ID = r"^(?:[a-z]{0,4}|[A-Z]{0,4})[0-9]{1,6}$"
+
+
+@lru_cache(maxsize=1 << 16)  # an id is checked in every table that names it
 def id_problem(value: str) -> str | None:
     """Why ``value`` cannot be a pseudonymous client or therapist id, or None if it can.
 

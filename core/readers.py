@@ -29,8 +29,10 @@ import shutil
 import tempfile
 import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 import duckdb
@@ -120,7 +122,7 @@ def read_dataset(path: str | os.PathLike, *, display_name: str | None = None) ->
             raise DatasetError(f"{shown} is not named after a table; name it {_table_list()} "
                                f"(for example sessions{suffix}) and import again.")
         dataset = Dataset()
-        _add_table(dataset, table, p, suffix, shown)
+        _add_tables(dataset, [(table, p, suffix, shown)])
         return dataset
     if suffix in (".xls", ".xlsm", ".xlsb", ".ods"):
         raise DatasetError(f"{shown} is not an .xlsx workbook; open it in Excel, save it as "
@@ -148,8 +150,7 @@ def _read_folder(folder: Path, shown: str) -> Dataset:
             continue
         _claim(found, table, (entry, entry.suffix.lower(), label), shown)
     _require_tables(found, shown)
-    for table, (file, suffix, label) in found.items():
-        _add_table(dataset, table, file, suffix, label)
+    _add_tables(dataset, [(table, file, suffix, label) for table, (file, suffix, label) in found.items()])
     return dataset
 
 
@@ -183,10 +184,12 @@ def _read_zip(path: Path, shown: str) -> Dataset:
             raise DatasetError(f"{shown} is password-protected; create the zip again without "
                                "a password and import again.")
         with tempfile.TemporaryDirectory(prefix="caseconf-import-") as tmp:
+            unpacked = []
             for table, (info, suffix, label) in found.items():
                 target = Path(tmp) / f"{table}{suffix}"
                 _extract(archive, info, target, label)
-                _add_table(dataset, table, target, suffix, label)
+                unpacked.append((table, target, suffix, label))
+            _add_tables(dataset, unpacked)
         return dataset
 
 
@@ -277,13 +280,24 @@ def _table_list() -> str:
     return ", ".join(TABLES[:-1]) + " or " + TABLES[-1]
 
 
-def _add_table(dataset: Dataset, table: str, file: Path, suffix: str, source: str) -> None:
-    if suffix == ".parquet":
-        dataset.tables[table] = _read_parquet(file, table, source)
-    else:
-        raw, problems = _read_csv(file, table, source)
+def _add_tables(dataset: Dataset, tables: list[tuple[str, Path, str, str]]) -> None:
+    """Read the tables (name, file, suffix, source) two at a time and add them in order.
+
+    DuckDB lets go of the interpreter while it parses, and a small table read alone
+    leaves a core idle. When several tables fail, the first one's error is raised, as
+    when they are read one after the other."""
+    _engine()  # opened here once, not by two threads at the same moment
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        read = list(pool.map(lambda item: _read_table(*item), tables))
+    for (table, *_), (raw, problems) in zip(tables, read):
         dataset.tables[table] = raw
         dataset.problems.extend(problems)
+
+
+def _read_table(table: str, file: Path, suffix: str, source: str) -> tuple[RawTable, list[RowProblem]]:
+    if suffix == ".parquet":
+        return _read_parquet(file, table, source), []
+    return _read_csv(file, table, source)
 
 
 # -- CSV ---------------------------------------------------------------------------------
@@ -486,6 +500,15 @@ def _count_unquoted(line: str, sep: str) -> int:
     return count
 
 
+@lru_cache(maxsize=1)
+def _engine() -> duckdb.DuckDBPyConnection:
+    """The process's in-memory DuckDB for parsing files. Each read takes a cursor of its
+    own (its own temporary rejects table, safe across threads): opening a database for
+    every file cost more than reading most of them. Text comes out as Arrow string views,
+    the layout polars keeps strings in, so handing a table to polars copies nothing."""
+    return duckdb.connect(config={"arrow_output_version": "1.4", "produce_arrow_string_view": True})
+
+
 def _duckdb_csv(path: Path, delimiter: str, width: int):
     """All columns as text, positional names (c0, c1, ...), ragged lines to the rejects
     table instead of an error. Returns the Arrow table and {line: [(type, raw, msg)]}."""
@@ -495,7 +518,7 @@ def _duckdb_csv(path: Path, delimiter: str, width: int):
            f"encoding='utf-8', max_line_size={MAX_LINE_BYTES}, "
            f"buffer_size={4 * MAX_LINE_BYTES}, store_rejects=true, "
            f"rejects_table='rejects', rejects_scan='rejects_scan')")
-    with _plain_path(path) as plain, duckdb.connect() as con:
+    with _plain_path(path) as plain, _engine().cursor() as con:
         arrow = con.sql(sql, params={"path": str(plain), "delim": delimiter}).to_arrow_table()
         rows = con.sql("SELECT line, error_type::VARCHAR, csv_line, error_message "
                        "FROM rejects ORDER BY line").fetchall()
@@ -603,7 +626,7 @@ def _line_numbers(rows: int, skipped: set[int]) -> pl.Series:
 # -- Parquet -----------------------------------------------------------------------------
 
 def _read_parquet(path: Path, table: str, source: str) -> RawTable:
-    with _plain_path(path) as plain, duckdb.connect() as con:
+    with _plain_path(path) as plain, _engine().cursor() as con:
         try:
             schema = con.sql("DESCRIBE SELECT * FROM read_parquet($path)",
                              params={"path": str(plain)}).fetchall()

@@ -15,6 +15,11 @@ from pandera.errors import SchemaErrors
 
 from .catalog import Catalog
 
+# pandera imports its polars backend (its checks and, where it is installed, hypothesis)
+# inside the first validation; do it here with the other imports, so that the timing of
+# an import counts the import's own work.
+pa.DataFrameSchema.register_default_backends(pl.DataFrame)
+
 ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
@@ -61,29 +66,32 @@ def empty_problems() -> pl.DataFrame:
     return pl.DataFrame(schema=PROBLEM_SCHEMA)
 
 
-def _stripped(name: str) -> pl.Expr:
-    text = pl.col(name).str.strip_chars()
-    return pl.when(text == "").then(None).otherwise(text)
+def _parsed(text: pl.Expr, kind: str, lenient: bool) -> pl.Expr:
+    """Stripped ``text`` read as ``kind``; null where it is not of that kind.
 
-
-def _parsed(name: str, kind: str) -> pl.Expr:
-    text = _stripped(name)
+    ``lenient`` also reads what spreadsheets write for numbers ("12.0" for 12, "3,5" for
+    3.5) with a regular expression over every cell; a plain cast reads neither form, so
+    the regular expression is needed only in a column where the cast misses a cell.
+    """
     if kind == "int":
-        return text.str.replace(r"^([+-]?\d+)\.0*$", "$1").cast(pl.Int64, strict=False)
+        if lenient:
+            text = text.str.replace(r"^([+-]?\d+)\.0*$", "$1")
+        return text.cast(pl.Int64, strict=False)
     if kind == "number":
-        number = text.str.replace(r"^([+-]?\d+),(\d+)$", "$1.$2").cast(pl.Float64, strict=False)
+        if lenient:
+            text = text.str.replace(r"^([+-]?\d+),(\d+)$", "$1.$2")
+        number = text.cast(pl.Float64, strict=False)
         return pl.when(number.is_finite()).then(number)
     if kind == "bool":
-        lower = text.str.to_lowercase()
-        return (pl.when(lower.is_in(TRUE_WORDS)).then(True)
-                .when(lower.is_in(FALSE_WORDS)).then(False))
+        words = {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS, False)}
+        return text.str.to_lowercase().replace_strict(words, default=None, return_dtype=pl.Boolean)
     if kind == "date":
         day = text.str.slice(0, 10)
         return pl.coalesce(
             pl.when(text.str.contains(r"^\d{4}-\d{2}-\d{2}([ T][0-9:.]*)?$"))
             .then(day.str.to_date("%Y-%m-%d", strict=False)),
             text.str.to_date("%d.%m.%Y", strict=False))
-    return text
+    return pl.when(text != "").then(text)
 
 
 def parse(raw: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -92,20 +100,19 @@ def parse(raw: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     Returns the typed frame (columns of the spec, `_row`, `_line`) and the problems of
     cells that are not of their type. Absent optional columns take their default.
     """
-    parsed, exprs, checked = [], [pl.col("_row"), pl.col("_line")], []
-    for col in SPECS[table]:
-        if col.name not in raw.columns:
-            exprs.append(pl.lit(col.default, dtype=_dtype(col.kind)).alias(col.name))
-            continue
-        parsed.append(_parsed(col.name, col.kind).alias(f"__{col.name}"))
-        value = pl.col(f"__{col.name}")
-        if col.default is not None:
-            value = value.fill_null(pl.lit(col.default, dtype=_dtype(col.kind)))
-        exprs.append(value.alias(col.name))
-        if col.kind in _TYPE_WORDS:
-            checked.append(col)
+    present = [col for col in SPECS[table] if col.name in raw.columns]
+    checked = [col for col in present if col.kind in _TYPE_WORDS]
+    # Strip in a step of its own: an eager frame computes an expression again at each
+    # use, and the rules read the stripped text more than once. A column with no cell to
+    # strip is used as it is: a copy of millions of cells costs more than looking.
+    padded = raw.select(pl.col(col.name).str.contains(r"^\s|\s$").any() for col in present).row(0) if present else ()
+    both = raw.with_columns((pl.col(col.name).str.strip_chars() if pad else pl.col(col.name)).alias(f"__{col.name}")
+                            for col, pad in zip(present, padded))
+    both = both.rechunk()  # a frame concatenated from parts panicked in filter (polars: i < self.len())
+    lenient = _cast_misses(both, [col for col in checked if col.kind in ("int", "number")])
+    both = both.with_columns(_parsed(pl.col(f"__{col.name}"), col.kind, col.name in lenient).alias(f"__{col.name}")
+                             for col in present)
     # Readers turn blank cells into nulls, so a present cell that parses to null is not of its type.
-    both = raw.with_columns(parsed)
     failed = both.select([(pl.col(c.name).is_not_null() & pl.col(f"__{c.name}").is_null()).any().alias(c.name)
                           for c in checked]).row(0, named=True) if checked else {}
     failures = [
@@ -113,9 +120,28 @@ def parse(raw: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
             "_row", pl.lit(c.name).alias("column"), pl.col(c.name).alias("value"), pl.lit("type").alias("rule"),
             pl.format("{} '{}' is not {}.", pl.lit(c.name), pl.col(c.name), pl.lit(_TYPE_WORDS[c.kind])).alias("message"))
         for c in checked if failed.get(c.name)]
+    exprs = [pl.col("_row"), pl.col("_line")]
+    for col in SPECS[table]:
+        if col not in present:
+            exprs.append(pl.lit(col.default, dtype=_dtype(col.kind)).alias(col.name))
+            continue
+        value = pl.col(f"__{col.name}")
+        if col.default is not None:
+            value = value.fill_null(pl.lit(col.default, dtype=_dtype(col.kind)))
+        exprs.append(value.alias(col.name))
     typed = both.select(exprs)
     problems = pl.concat([empty_problems(), *(f.cast(PROBLEM_SCHEMA) for f in failures)])
     return typed, problems
+
+
+def _cast_misses(stripped: pl.DataFrame, cols: list[Col]) -> set[str]:
+    """The columns among ``cols`` with a stripped cell (``__name``) a plain cast cannot read."""
+    if not cols:
+        return set()
+    missed = stripped.select((pl.col(f"__{col.name}").is_not_null()
+                              & pl.col(f"__{col.name}").cast(_dtype(col.kind), strict=False).is_null()).any()
+                             for col in cols).row(0)
+    return {col.name for col, miss in zip(cols, missed) if miss}
 
 
 def _dtype(kind: str):
@@ -318,7 +344,8 @@ def missing_sessions(typed: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
 
 
 def days_out_of_order(sessions: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
-    """Sessions whose days_since_intake is earlier than that of a lower session number.
+    """Sessions whose days_since_intake is earlier than that of a lower session number, or
+    later than that of a higher stored session number.
 
     `sessions` are this import's accepted rows; `stored` the store's rows of the same
     clients (client_id, session_number, days_since_intake). Import rows win over stored
@@ -328,14 +355,24 @@ def days_out_of_order(sessions: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFr
     others = stored.join(mine, on=["client_id", "session_number"], how="anti").with_columns(
         pl.lit(None, dtype=pl.Int64).alias("_row"))
     both = pl.concat([mine, others.select(mine.columns)], how="vertical_relaxed").drop_nulls("days_since_intake")
+    stored_days = pl.when(pl.col("_row").is_null()).then(pl.col("days_since_intake"))
     both = both.sort("client_id", "session_number").with_columns(
-        pl.col("days_since_intake").cum_max().shift(1).over("client_id").alias("_before"))
-    bad = both.filter(pl.col("_row").is_not_null() & (pl.col("days_since_intake") < pl.col("_before")))
+        pl.col("days_since_intake").cum_max().shift(1).over("client_id").alias("_before"),
+        # The earliest stored day among later sessions: an imported session must not come
+        # after it either (a later imported session is checked by its own `_before`).
+        stored_days.reverse().cum_min().forward_fill().reverse().shift(-1).over("client_id").alias("_after"))
+    earlier = pl.col("days_since_intake") < pl.col("_before")
+    later = pl.col("days_since_intake") > pl.col("_after")
+    bad = both.filter(pl.col("_row").is_not_null() & (earlier | later).fill_null(False))
     return bad.select(
         "_row", pl.lit("days_since_intake").alias("column"),
         pl.col("days_since_intake").cast(pl.String).alias("value"),
         pl.lit("non-decreasing").alias("rule"),
-        pl.format("days_since_intake {} of session {} is earlier than an earlier session's ({}); days "
-                  "must not decrease as session numbers rise.",
-                  "days_since_intake", "session_number", "_before").alias("message"),
+        pl.when(earlier.fill_null(False))
+        .then(pl.format("days_since_intake {} of session {} is earlier than an earlier session's ({}); days "
+                        "must not decrease as session numbers rise.",
+                        "days_since_intake", "session_number", "_before"))
+        .otherwise(pl.format("days_since_intake {} of session {} is later than a later stored session's ({}); "
+                             "days must not decrease as session numbers rise.",
+                             "days_since_intake", "session_number", "_after")).alias("message"),
     ).cast(PROBLEM_SCHEMA)

@@ -114,6 +114,16 @@ def test_a_comma_decimal_score_is_read_as_a_number(tmp_path, store):
     assert store.scalar("SELECT score FROM ratings") == 35.5
 
 
+def test_spreadsheet_numbers_are_read_beside_plain_ones_in_a_column(tmp_path, store):
+    # A plain cast reads most cells; "2.0" and "30,5" in the same columns still load.
+    ratings = ("client_id,session_number,instrument,score\n"
+               'c1,1,SRS,38\nc1,2.0,SRS,"30,5"\nc1,0,PHQ-9, 15 \nc2,0.,PHQ-9,12.0\n')
+    result = import_dataset(_export(tmp_path, ratings=ratings), store)
+    assert result.exit_code == 0, result.problems
+    assert store.query("SELECT client_id, session_number, score FROM ratings ORDER BY client_id, session_number"
+                       ).rows() == [("c1", 0, 15.0), ("c1", 1, 38.0), ("c1", 2, 30.5), ("c2", 0, 12.0)]
+
+
 @pytest.mark.parametrize("table, text, column, words", [
     ("themes", "client_id,session_number,kind,code,intensity\nc1,1,transference,telepathic,3\n", "code",
      "not in the transference codebook"),
@@ -240,3 +250,13 @@ def test_a_name_like_id_is_hidden_everywhere_even_in_messages(tmp_path, store):
     assert result.loaded == {"sessions": 0, "ratings": 0}
     assert "MaryJones" not in json.dumps(result.to_json())
     assert "MaryJones" not in _all_text(store)
+
+
+def test_an_import_cannot_put_a_session_after_a_later_stored_one(tmp_path, store, catalog):
+    write_csv(tmp_path / "a", "sessions", "client_id,therapist_id,session_number,days_since_intake\nc2,t1,2,0\n")
+    import_dataset(tmp_path / "a", store, catalog=catalog)
+    write_csv(tmp_path / "b", "sessions", "client_id,therapist_id,session_number,days_since_intake\n"
+                                          "c2,t1,0,1\nc2,t1,1,7\n")
+    result = import_dataset(tmp_path / "b", store, catalog=catalog)
+    assert result.quarantined == {"sessions": 2}
+    assert all("later stored session" in p.message for p in result.problems)

@@ -192,12 +192,40 @@ def test_id_problem_rejects_identifying_ids(value, reason):
     assert problem is not None and reason in problem
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(privacy.PLAIN_ID, fullmatch=True))
+def test_plain_pseudonyms_are_never_refused(value):
+    assert id_problem(value) is None
+
+
 def test_scan_many_equals_find_identifiers_and_handles_none_and_empty():
     notes = [note for note, _ in _load_corpus()] + [None, "", "   "]
     notes += notes[:5]  # repeated notes come back as equal, separate lists
     result = scan_many(notes)
     assert result == [find_identifiers(t) if t else [] for t in notes]
     assert result[-1] is not result[4]
+
+
+# Notes made of listed names and titles in every case, months, numbers, clean clinical words
+# and the characters just either side of each trigger of the prefilter (``may_identify``).
+_NAMES = sorted(privacy._name_lists()[0] | privacy._name_lists()[1] | privacy._TITLES)
+_CLINICAL = st.sampled_from(("client", "Client", "The", "session", "felt", "judged", "about", "work", "sleep",
+                             "Mother", "Monday", "Christmas", "English", "CBT", "went", "quiet", "agreed"))
+_WORDS = st.one_of(
+    _CLINICAL, _CLINICAL, st.sampled_from(_NAMES).map(str.title),
+    st.builds(lambda name, case: case(name), st.sampled_from(_NAMES), st.sampled_from((str.lower, str.upper))),
+    st.sampled_from(sorted(privacy._MONTH_WORDS)).map(str.title), st.integers(0, 10 ** 10).map(str),
+    st.sampled_from(("@", ".com", ".co", ".Org", "dot", "(dot)", "www", "WWW.", "http://", "ab:", "::",
+                     "Street", "street", "Lane", "Drive", "'s", "’s", "é", "ß", "İ", "٣", "ſ")),
+    st.text(max_size=4))
+_NOTES = st.lists(st.tuples(_WORDS, st.sampled_from((" ", " ", "", ". ", ", ", "-", "'", ":", "/", "\n"))),
+                  max_size=10).map(lambda parts: "".join(word + sep for word, sep in parts))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_NOTES, max_size=10))
+def test_bulk_scan_skips_only_notes_without_findings(notes):
+    assert scan_many(notes) == [find_identifiers(t) if t else [] for t in notes]
 
 
 _FRAGMENTS = ["Maria Lopez", "Dr. Okafor", "07700 900123", "+1 (555) 123-4567", "a.b@example.org",
