@@ -8,6 +8,7 @@ process killed half-way leaves the file as it was.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from contextlib import contextmanager
@@ -258,7 +259,18 @@ def quarantine_rows(store: Store, batch_id: int | None = None, limit: int = 100,
     (identifying text already masked at import) and the reasons, as text."""
     where = "WHERE batch_id = $b" if batch_id is not None else ""
     params = {"limit": limit, "offset": offset, **({"b": batch_id} if batch_id is not None else {})}
-    return store.query(
-        f"SELECT batch_id AS batch, table_name AS \"table\", source AS file, line, raw::VARCHAR AS raw_values, "
+    rows = store.query(
+        f"SELECT batch_id AS batch, table_name AS \"table\", source AS file, line, raw::VARCHAR AS raw, "
         f"problems::VARCHAR AS problems FROM quarantine {where} "
         "ORDER BY batch_id DESC, table_name, line LIMIT $limit OFFSET $offset", params)
+    # As people read them: "column = value; ..." and the reasons' sentences, not JSON.
+    return rows.with_columns(
+        pl.col("raw").map_elements(_readable_values, return_dtype=pl.String).alias("raw_values"),
+        pl.col("problems").map_elements(lambda text: " | ".join(p["message"] for p in json.loads(text)),
+                                        return_dtype=pl.String),
+    ).select("batch", "table", "file", "line", "raw_values", "problems")
+
+
+def _readable_values(text: str) -> str:
+    values = json.loads(text)
+    return "; ".join(f"{k} = {v}" for k, v in values.items() if v is not None and not str(k).startswith("_"))

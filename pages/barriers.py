@@ -46,7 +46,9 @@ st.caption(f"{total:,} note(s) match." + (f" Showing {page_no * PAGE_SIZE + 1}-{
                                           if total else ""))
 if notes.height:
     st.dataframe(notes.drop("matches"), hide_index=True, width="stretch",
-                 column_config={"note": st.column_config.TextColumn("Note", width="large")})
+                 column_config={"client_id": "Client", "session_number": "Session", "category": "Category",
+                                "severity": "Severity", "addressed": "Addressed",
+                                "note": st.column_config.TextColumn("Note", width="large")})
     p1, p2 = st.columns(2)
     if page_no > 0 and p1.button("Previous notes"):
         st.session_state["barriers_page"] = page_no - 1

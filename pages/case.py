@@ -106,4 +106,5 @@ with barriers_tab:
     if barrier_rows.height:
         st.dataframe(barrier_rows.select("session_number", "category", "severity", "addressed", "note"),
                      hide_index=True, width="stretch",
-                     column_config={"note": st.column_config.TextColumn("Note", width="large")})
+                     column_config={"session_number": "Session", "category": "Category", "severity": "Severity",
+                                    "addressed": "Addressed", "note": st.column_config.TextColumn("Note", width="large")})

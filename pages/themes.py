@@ -23,7 +23,7 @@ st.caption("Pervasiveness = the share of a client's coded sessions in which the 
 st.subheader("Patterns per therapist")
 st.caption("A code that recurs across a therapist's cases says more about the therapist's responses than about any "
            "one client: material for supervision, not a judgement.")
-pattern_kind = st.selectbox("Codebook", kinds, index=kinds.index("countertransference")
+pattern_kind = st.selectbox("Codebook for the therapist patterns", kinds, index=kinds.index("countertransference")
                             if "countertransference" in kinds else 0, key="themes_pattern_kind",
                             format_func=lambda k: cat.codebooks[k].label)
 web.chart(charts.therapist_pattern_chart(web.read("therapist_patterns", kind=pattern_kind), cat),
