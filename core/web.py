@@ -24,6 +24,7 @@ import polars as pl
 import streamlit as st
 from streamlit.connections import BaseConnection
 
+from . import charts
 from .access import EVERYTHING, Scope
 from .analytics import barriers as barrier_analytics
 from .analytics import expected, outcomes, ruptures, summary, themes, triage
@@ -160,9 +161,39 @@ def read(name: str, *args, **kwargs):
     return _cached(name, str(conn.store.path), conn.generation(), ids, args, tuple(sorted(kwargs.items())))
 
 
+# Figures drawn from one cached read over the whole caseload: building a Plotly figure of
+# a large caseload costs more than reading it, so the figure is cached too.
+FIGURES: dict[str, tuple[str, Callable]] = {
+    "pervasiveness": ("pervasiveness", lambda data, cat, kind: charts.pervasiveness_chart(data, cat, kind=kind)),
+    "therapist_patterns": ("therapist_patterns", lambda data, cat: charts.therapist_pattern_chart(data, cat)),
+    "ccrt_sankey": ("ccrt_triads", lambda data, cat: charts.ccrt_sankey(data)),
+    "barrier_effect": ("barrier_effect",
+                       lambda data, cat, instrument: charts.barrier_alliance_chart(data, cat.instruments[instrument])),
+    "barriers_over_time": ("barrier_by_session", lambda data, cat: charts.barrier_categories_over_time(data, cat)),
+    "barriers_unaddressed": ("barrier_caseload", lambda data, cat: charts.barrier_unaddressed_chart(data)),
+}
+
+
+@st.cache_data(show_spinner=False, max_entries=128, ttl=3600)
+def _figure(name: str, path: str, generation: int, therapist_ids, read_kwargs: tuple, chart_kwargs: tuple):
+    read_name, build = FIGURES[name]
+    return build(_cached(read_name, path, generation, therapist_ids, (), read_kwargs), catalog(), **dict(chart_kwargs))
+
+
+def figure(name: str, read_kwargs: dict | None = None, **chart_kwargs):
+    """FIGURES[name] for the current store, generation and scope (cached)."""
+    conn = connection()
+    sc = scope()
+    ids = None if sc.is_everything else tuple(sorted(sc.therapist_ids))
+    return _figure(name, str(conn.store.path), conn.generation(), ids, tuple(sorted((read_kwargs or {}).items())),
+                   tuple(sorted(chart_kwargs.items())))
+
+
 def clear_cache() -> None:
-    """After an import: drop every cached read at once (the new generation would miss them anyway)."""
+    """After an import: drop every cached read and figure at once (the new generation
+    would miss them anyway)."""
     _cached.clear()
+    _figure.clear()
 
 
 def chart(figure, key: str) -> None:

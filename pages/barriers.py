@@ -1,9 +1,8 @@
 """Barriers: communication barriers over time, what is left unaddressed, the notes, and the alliance."""
 
-import polars as pl
 import streamlit as st
 
-from core import charts, web
+from core import web
 
 PAGE_SIZE = 50
 web.ensure_navigation()  # first: a cold deep link runs this page through app.py
@@ -17,14 +16,13 @@ if summary.is_empty():
 
 # One below the other, each the page's full width: in half a page the legends leave the
 # plots too little room (the sessions axis about 170 px wide) to read on a projector.
-web.chart(charts.barrier_categories_over_time(web.read("barrier_by_session"), cat), "barriers_over_time")
-web.chart(charts.barrier_unaddressed_chart(summary), "barriers_unaddressed")
+web.chart(web.figure("barriers_over_time"), "barriers_over_time")
+web.chart(web.figure("barriers_unaddressed"), "barriers_unaddressed")
 
 st.subheader("Alliance in sessions with a barrier")
 alliance = [k for k in cat.instruments_of("alliance")]
 instrument = st.selectbox("Alliance instrument", alliance, key="barriers_instrument")
-web.chart(charts.barrier_alliance_chart(web.read("barrier_effect", instrument=instrument),
-                                        cat.instruments[instrument]), "barriers_effect")
+web.chart(web.figure("barrier_effect", {"instrument": instrument}, instrument=instrument), "barriers_effect")
 
 st.subheader("Notes")
 codes = cat.codebooks["barrier_categories"].codes

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import charts, web
+from core import web
 
 web.ensure_navigation()  # first: a cold deep link runs this page through app.py
 cat = web.catalog()
@@ -16,7 +16,7 @@ if perv.is_empty():
 kinds = [k for k in cat.vocabularies.theme_kinds if k in set(perv["kind"].unique().to_list())]
 kind = st.segmented_control("Codebook", kinds, default=kinds[0], key="themes_kind",
                             format_func=lambda k: cat.codebooks[k].label) or kinds[0]
-web.chart(charts.pervasiveness_chart(perv, cat, kind=kind), "themes_pervasiveness")
+web.chart(web.figure("pervasiveness", kind=kind), "themes_pervasiveness")
 st.caption("Pervasiveness = the share of a client's coded sessions in which the code occurs (Luborsky); the bar is "
            "the mean over the clients coded for this codebook.")
 
@@ -26,10 +26,9 @@ st.caption("A code that recurs across a therapist's cases says more about the th
 pattern_kind = st.selectbox("Codebook for the therapist patterns", kinds, index=kinds.index("countertransference")
                             if "countertransference" in kinds else 0, key="themes_pattern_kind",
                             format_func=lambda k: cat.codebooks[k].label)
-web.chart(charts.therapist_pattern_chart(web.read("therapist_patterns", kind=pattern_kind), cat),
-          "themes_patterns")
+web.chart(web.figure("therapist_patterns", {"kind": pattern_kind}), "themes_patterns")
 
 st.subheader("CCRT triads")
 st.caption("Wish -> response of other -> response of self, coded in the same session; the width of a flow is the "
            "number of sessions.")
-web.chart(charts.ccrt_sankey(web.read("ccrt_triads")), "themes_sankey")
+web.chart(web.figure("ccrt_sankey"), "themes_sankey")

@@ -239,3 +239,17 @@ def test_print_not_on_track_timings_at_scale(tmp_path, catalog, capsys):
                 times.append(time.perf_counter() - start)
             print(f"\n{name}: best {min(times):.3f} s of 3, {rows:,} rows")
     store.close()
+
+
+def test_the_reference_is_made_once_per_import(tmp_path, catalog):
+    from core.analytics.expected import reference
+    from core.importer import import_dataset, load_demo
+    from tests.conftest import ROOT
+    store = Store(tmp_path / "ref.duckdb")
+    load_demo(store)
+    first = reference(store, catalog)
+    assert reference(store, catalog) is first
+    import_dataset(ROOT / "data" / "examples" / "messy_export.zip", store, catalog=catalog)
+    again = reference(store, catalog)
+    assert again is not first and again[1].equals(expected_bands(store, catalog))
+    store.close()

@@ -46,6 +46,7 @@ Colours (DOMAIN.md wording -> numbers here)
 from __future__ import annotations
 
 import math
+import threading
 
 import polars as pl
 
@@ -242,6 +243,32 @@ def expected_bands(store, catalog: Catalog, scope: Scope = EVERYTHING, min_sampl
             .sort("instrument", "band", "session_number"))
 
 
+_REFERENCES: dict[tuple, tuple[pl.DataFrame, pl.DataFrame]] = {}
+_REFERENCES_LOCK = threading.Lock()
+
+
+def reference(store, catalog: Catalog, reference_scope: Scope = EVERYTHING, min_sample: int | None = None,
+              percentiles=None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(severity bands, expected bands) of the clinic, kept per process until the store's
+    data changes: the key holds the store file, its latest import, the reference scope and
+    the catalog's outcome settings. Every page and the triage ask for the same reference;
+    it costs a scan of all outcome scores, so it is made once per import."""
+    generation = store.scalar("SELECT coalesce(max(batch_id), 0) FROM batches")
+    settings = (tuple((k, i.model_dump_json()) for k, i in catalog.instruments_of("outcome").items()),
+                catalog.not_on_track.model_dump_json(), min_sample, tuple(percentiles) if percentiles else None)
+    key = (str(getattr(store, "path", id(store))), generation, reference_scope, settings)
+    with _REFERENCES_LOCK:
+        found = _REFERENCES.get(key)
+    if found is None:
+        severity = severity_bands(store, catalog, reference_scope)
+        found = (severity, expected_bands(store, catalog, reference_scope, min_sample, percentiles, severity))
+        with _REFERENCES_LOCK:
+            if len(_REFERENCES) >= 8:
+                _REFERENCES.pop(next(iter(_REFERENCES)))
+            _REFERENCES[key] = found
+    return found
+
+
 def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None, *, min_sample: int | None = None,
                   percentiles=None, reference_scope: Scope = EVERYTHING, bands: pl.DataFrame | None = None,
                   severity: pl.DataFrame | None = None, latest_only: bool = False) -> pl.DataFrame:
@@ -263,7 +290,7 @@ def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=No
         if bands is not None:
             raise ValueError("Pass the severity bands the expected bands were made with (severity=...), "
                              "so every client is put in the same intake band as the reference.")
-        severity = severity_bands(store, catalog, reference_scope)
+        severity, bands = reference(store, catalog, reference_scope, min_sample, percentiles)
     if bands is None:
         bands = expected_bands(store, catalog, reference_scope, min_sample, percentiles, severity)
     # The reference joins in DuckDB as two small tables bound as parameters; each row's
