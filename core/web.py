@@ -118,6 +118,8 @@ READS: dict[str, Callable] = {
     "triage": _triage,
     "case": _case,
     "client_ratings": _client_ratings,
+    "client_ids": lambda store, cat, sc: store.query("SELECT DISTINCT client_id FROM sessions ORDER BY 1",
+                                                     scope=sc)["client_id"].to_list(),
     "client_sessions": _client_sessions,
     "sparklines": _sparklines,
     "ruptures": lambda store, cat, sc, **kw: ruptures.detect_ruptures(store, cat, scope=sc, **kw),

@@ -7,18 +7,16 @@ from core import charts, web
 
 web.ensure_navigation()  # first: a cold deep link runs this page through app.py
 cat = web.catalog()
-case_list, _ = web.read("triage")
+ids = web.read("client_ids")
 st.title("Case")
-if case_list.is_empty():
+if not ids:
     st.info("No cases yet. Import an export on the Data page, or load the demo data there.")
     st.page_link(web.page("data"), label="Go to the Data page", icon=":material/upload_file:")
     st.stop()
 
-ids = case_list["client_id"].to_list()  # priority order
 wanted = st.query_params.get("client")
 if len(ids) <= 5000:
-    client = st.selectbox("Case (highest priority first)", ids, index=ids.index(wanted) if wanted in ids else 0,
-                          key="case_client")
+    client = st.selectbox("Case", ids, index=ids.index(wanted) if wanted in ids else 0, key="case_client")
 else:
     client = st.text_input("Client id", value=wanted or ids[0], key="case_client_text").strip()
 if client not in set(ids):
