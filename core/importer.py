@@ -23,7 +23,7 @@ import polars as pl
 from . import privacy, validate
 from .catalog import Catalog, default_catalog
 from .readers import Dataset, DatasetError, RawTable, read_dataset
-from .store import COLUMNS, KEYS, Store, upsert
+from .store import KEYS, Store, upsert
 from .validate import SPECS, empty_problems
 
 IMPORT_ORDER = ("therapists", "sessions", "ratings", "themes", "barriers", "events")

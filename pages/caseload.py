@@ -1,6 +1,5 @@
 """Caseload: which cases need the conference's time, and why. Choosing a case opens its page."""
 
-import polars as pl
 import streamlit as st
 
 from core import web

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from core.store import Store
 from tests.conftest import ROOT, write_csv

@@ -4,8 +4,6 @@ The percentile rule is checked against numpy on the same data; the colour rules
 (core/analytics/expected.py) on clinics built so the percentiles are known by hand.
 """
 
-import os
-import time
 
 import numpy as np
 import polars as pl
@@ -196,49 +194,6 @@ def test_an_empty_store_gives_empty_frames(store, catalog):
 def test_wrong_percentiles_are_refused_with_a_sentence(store, catalog):
     with pytest.raises(ValueError, match="0 < floor < lower < 0.5"):
         expected_bands(store, catalog, percentiles=(0.1, 0.25))
-
-
-# --------------------------------------------------------------------------- timing (printed, never asserted)
-
-
-def load_synthetic_clinic(folder, n_sessions: int) -> Store:
-    """A store holding core.synth's synthetic clinic of `n_sessions` sessions."""
-    from core.synth import generate_synthetic_frames
-
-    frames = generate_synthetic_frames(n_sessions)
-    store = Store(folder / "synthetic.duckdb")
-    with store.transaction() as cur:
-        for table in ("therapists", "sessions", "ratings", "events"):
-            upsert(cur, table, frames[table], 1)
-    return store
-
-
-@pytest.mark.skipif(not os.environ.get("CASECONF_BENCH_SESSIONS"),
-                    reason="set CASECONF_BENCH_SESSIONS (e.g. 1000000) to time the not-on-track analytics")
-def test_print_not_on_track_timings_at_scale(tmp_path, catalog, capsys):
-    store = load_synthetic_clinic(tmp_path, int(os.environ["CASECONF_BENCH_SESSIONS"]))
-    group = Scope.therapists(store.query("SELECT DISTINCT therapist_id FROM sessions ORDER BY 1 LIMIT 6")
-                             ["therapist_id"].to_list())
-    severity = severity_bands(store, catalog)
-    bands = expected_bands(store, catalog, severity=severity)
-    with capsys.disabled():
-        for name, run in [
-            ("severity_bands", lambda: severity_bands(store, catalog)),
-            ("expected_bands", lambda: expected_bands(store, catalog, severity=severity)),
-            ("latest_colour, one group, reference reused",
-             lambda: latest_colour(store, catalog, group, bands=bands, severity=severity)),
-            ("latest_colour, one group", lambda: latest_colour(store, catalog, group)),
-            ("latest_colour, every client", lambda: latest_colour(store, catalog)),
-            ("track_colours, one group", lambda: track_colours(store, catalog, group)),
-            ("track_colours, every client", lambda: track_colours(store, catalog)),
-        ]:
-            times = []
-            for _ in range(3):
-                start = time.perf_counter()
-                rows = run().height
-                times.append(time.perf_counter() - start)
-            print(f"\n{name}: best {min(times):.3f} s of 3, {rows:,} rows")
-    store.close()
 
 
 def test_the_reference_is_made_once_per_import(tmp_path, catalog):

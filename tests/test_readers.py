@@ -5,7 +5,6 @@ unsafe input is refused with a sentence instead of a traceback."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 import zipfile
 from pathlib import Path

@@ -6,8 +6,6 @@ client's whole series, repair = back to the pre-rupture score within the window
 (counted in session numbers).
 """
 
-import os
-import time
 
 import numpy as np
 import polars as pl
@@ -317,32 +315,6 @@ def test_the_discrepancy_fraction_is_a_parameter(store, catalog):
     add_series(store, "c1", {1: 50}, instrument="WAI-SR", rater="therapist")
     assert alliance_discrepancy(store, catalog, discrepancy_fraction=0.1)["flagged"].to_list() == [True]
     assert alliance_discrepancy(store, catalog)["flagged"].to_list() == [False]
-
-
-# --------------------------------------------------------------------------- timing (printed, never asserted)
-
-
-@pytest.mark.skipif(not os.environ.get("CASECONF_BENCH_SESSIONS"),
-                    reason="set CASECONF_BENCH_SESSIONS (e.g. 1000000) to time the rupture analytics")
-def test_print_rupture_timings_at_scale(tmp_path, catalog, capsys):
-    from tests.test_expected import load_synthetic_clinic
-
-    store = load_synthetic_clinic(tmp_path, int(os.environ["CASECONF_BENCH_SESSIONS"]))
-    group = Scope.therapists(store.query("SELECT DISTINCT therapist_id FROM sessions ORDER BY 1 LIMIT 6")
-                             ["therapist_id"].to_list())
-    with capsys.disabled():
-        for name, run in [("detect_ruptures, every client", lambda: detect_ruptures(store, catalog)),
-                          ("detect_ruptures, one group", lambda: detect_ruptures(store, catalog, scope=group)),
-                          ("alliance_discrepancy, every client", lambda: alliance_discrepancy(store, catalog)),
-                          ("alliance_discrepancy, one group", lambda: alliance_discrepancy(store, catalog, group)),
-                          ("coded_events, every client", lambda: coded_events(store, catalog=catalog))]:
-            times = []
-            for _ in range(3):
-                start = time.perf_counter()
-                rows = run().height
-                times.append(time.perf_counter() - start)
-            print(f"\n{name}: best {min(times):.3f} s of 3, {rows:,} rows")
-    store.close()
 
 
 def test_scales_limit_the_series_looked_at(store, catalog):

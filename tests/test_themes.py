@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
-import time
 from pathlib import Path
 
 import polars as pl
@@ -279,53 +277,3 @@ def test_pervasiveness_equals_its_definition_on_random_clinics(catalog, rows, co
         return
     expected = reference_pervasiveness(sessions, themes, denominator).select(columns).sort(keys)
     assert_frame_equal(got.select(columns).sort(keys), expected, check_dtypes=False, check_exact=False)
-
-
-# ----------------------------------------------------------------------------- timings
-# Printed, never asserted: CASECONF_BENCH_SESSIONS=1000000 pytest -s -k timings tests/test_themes.py
-
-
-def timed(label: str, call) -> None:
-    call()  # the first run warms DuckDB's caches
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        result = call()
-        best = min(best, time.perf_counter() - start)
-    frame = result.per_client if hasattr(result, "per_client") else result
-    print(f"{label:<34} {best:6.3f} s  {frame.height:>9,} rows")
-
-
-@pytest.mark.skipif(not os.environ.get("CASECONF_BENCH_SESSIONS"), reason="timings: set CASECONF_BENCH_SESSIONS")
-def test_print_timings_at_a_large_size(tmp_path, catalog):
-    from core.analytics import barriers as b
-    from core.store import Store
-    from core.synth import generate_synthetic_frames
-    n = int(os.environ["CASECONF_BENCH_SESSIONS"])
-    path = tmp_path / "large.duckdb"
-    store = Store(path)
-    with store.transaction() as cur:
-        for table, frame in generate_synthetic_frames(n).items():
-            upsert(cur, table, frame, 1)
-    store.close()
-    store = Store(path)  # reopened, as a page finds it: checkpointed and compressed
-    print(f"\n{n:,} sessions, {store.scalar('SELECT count(*) FROM themes'):,} theme rows, "
-          f"{store.scalar('SELECT count(*) FROM barriers'):,} barrier rows; best of 3")
-    therapists = store.query("SELECT DISTINCT therapist_id FROM sessions ORDER BY 1")["therapist_id"].to_list()
-    client = store.scalar("SELECT min(client_id) FROM sessions WHERE therapist_id = ?", [therapists[0]])
-    scopes = (Scope(), Scope.therapists(therapists[::2], "half the therapists"),
-              Scope.therapists(therapists[:6], "one supervision group (6 therapists)"))
-    for scope in scopes:
-        print(f"-- scope: {scope.label}")
-        timed("pervasiveness (coded)", lambda: pervasiveness(store, catalog, scope))
-        timed("pervasiveness (attended)", lambda: pervasiveness(store, catalog, scope, denominator="attended"))
-        timed("ccrt", lambda: ccrt(store, catalog, scope))
-        timed("therapist_patterns", lambda: therapist_patterns(store, catalog, scope))
-        timed("theme_timeline (one client)", lambda: theme_timeline(store, catalog, client, scope))
-        timed("theme_trend", lambda: theme_trend(store, catalog, scope))
-        timed("ccrt_triads", lambda: ccrt_triads(store, catalog, scope))
-        timed("barrier_summary", lambda: b.barrier_summary(store, catalog, scope))
-        timed("barrier_caseload", lambda: b.barrier_caseload(store, catalog, scope))
-        timed("barrier_alliance_effect", lambda: b.barrier_alliance_effect(store, catalog, scope))
-        timed("barrier_notes (search, one page)", lambda: b.barrier_notes(store, scope, search="the"))
-    store.close()
