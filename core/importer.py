@@ -208,28 +208,30 @@ def _shape(dataset: Dataset, catalog: Catalog, masker: _Masker) -> tuple[dict[st
 
 
 def _session_dates(typed: pl.DataFrame, stored_first: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """session_date becomes days_since_intake (from the client's first session); the date is dropped."""
+    """session_date becomes days_since_intake, counted from the date of the client's first
+    session; the date is dropped. The first session is the lowest session number of the
+    client in this file and in the store: it must be in this file and dated, else a dated
+    session has no day 0 and is quarantined (on a first import and a repeated one alike)."""
     dated = typed.filter(pl.col("session_date").is_not_null())
     if dated.height == 0:
         return typed.drop("session_date"), empty_problems()
-    # Day 0 is the date of the client's first (lowest-numbered) dated session, not the
-    # earliest date: a session dated before it gets negative days and is quarantined.
-    first = dated.group_by("client_id").agg(pl.col("session_date").sort_by("session_number").first()
-                                            .alias("_first_date"),
-                                            pl.col("session_number").min().alias("_first_session"))
+    first = (typed.filter(pl.col("client_id").is_in(dated["client_id"].unique().implode()))
+             .group_by("client_id").agg(pl.col("session_date").sort_by("session_number").first().alias("_first_date"),
+                                        pl.col("session_number").min().alias("_first_session")))
     typed = typed.join(first, on="client_id", how="left", maintain_order="left").join(
         stored_first, on="client_id", how="left", maintain_order="left")
-    # A client whose earlier sessions are already stored has no anchor date in this file.
+    first_session = pl.min_horizontal("_first_session", "_stored_first")
     no_anchor = (pl.col("session_date").is_not_null() & pl.col("days_since_intake").is_null()
-                 & pl.col("_stored_first").is_not_null() & (pl.col("_stored_first") < pl.col("_first_session")))
+                 & (pl.col("_first_date").is_null() | (first_session < pl.col("_first_session"))))
     problems = typed.filter(no_anchor).select(
         "_row", pl.lit("session_date").alias("column"), pl.lit("(date)").alias("value"),
         pl.lit("intake in file").alias("rule"),
         pl.format("session_date can only be turned into days since intake when the client's first session "
-                  "({}) is in the same file; give days_since_intake instead.", "_stored_first").alias("message"),
+                  "({}) is in the same file with a date; give days_since_intake instead.",
+                  first_session).alias("message"),
     ).cast(validate.PROBLEM_SCHEMA)
     typed = typed.with_columns(
-        pl.when(pl.col("days_since_intake").is_null() & pl.col("session_date").is_not_null())
+        pl.when(pl.col("days_since_intake").is_null() & pl.col("session_date").is_not_null() & ~no_anchor)
         .then((pl.col("session_date") - pl.col("_first_date")).dt.total_days())
         .otherwise(pl.col("days_since_intake")).cast(pl.Int64).alias("days_since_intake"))
     return typed.drop("session_date", "_first_date", "_first_session", "_stored_first"), problems

@@ -313,7 +313,15 @@ def check_rules(typed: pl.DataFrame, table: str, catalog: Catalog) -> pl.DataFra
 def duplicate_keys(typed: pl.DataFrame, keys: tuple[str, ...], table: str) -> pl.DataFrame:
     """Rows sharing a key inside one import: all of them, since none can be preferred."""
     complete = typed.drop_nulls(list(keys))
-    dup = complete.filter(pl.len().over(list(keys)) > 1)
+    # Rows that share a key share its hash. Sorting the hashes finds the repeated ones in
+    # little memory, where grouping millions of rows by string keys is slow and memory-hungry;
+    # only the rows with a repeated hash are then grouped by their keys.
+    key_hash = pl.struct(list(keys)).hash()
+    hashes = complete.select(key_hash.sort()).to_series()
+    repeated = hashes.filter(hashes == hashes.shift(1))
+    if repeated.is_empty():
+        return empty_problems()
+    dup = complete.filter(key_hash.is_in(repeated.implode())).filter(pl.len().over(list(keys)) > 1)
     if dup.height == 0:
         return empty_problems()
     lines = dup.group_by(list(keys)).agg(pl.col("_line").sort().alias("_lines"))

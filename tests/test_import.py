@@ -260,3 +260,12 @@ def test_an_import_cannot_put_a_session_after_a_later_stored_one(tmp_path, store
     result = import_dataset(tmp_path / "b", store, catalog=catalog)
     assert result.quarantined == {"sessions": 2}
     assert all("later stored session" in p.message for p in result.problems)
+
+
+def test_a_dated_session_needs_its_clients_first_session_dated_in_the_same_file(tmp_path, store, catalog):
+    write_csv(tmp_path / "x", "sessions", "client_id,therapist_id,session_number,session_date\n"
+                                          "c1,t1,0,\nc1,t1,2,2023-01-02\n")
+    first = import_dataset(tmp_path / "x", store, catalog=catalog)
+    again = import_dataset(tmp_path / "x", store, catalog=catalog)
+    assert first.quarantined == again.quarantined == {"sessions": 1}
+    assert [p.rule for p in first.problems] == [p.rule for p in again.problems] == ["intake in file"]
