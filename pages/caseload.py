@@ -59,3 +59,7 @@ event = st.dataframe(
 rows = event.selection.rows if event is not None else []
 if rows:
     web.open_case(table["client_id"][rows[0]])
+
+with st.expander("Reasons in full for the cases on this page"):
+    for row in table.select("rank", "client_id", "reasons").iter_rows(named=True):
+        st.text(f"{row['rank']}. {row['client_id']}: {row['reasons'].replace(' | ', chr(10) + '    ')}")

@@ -70,6 +70,8 @@ def test_the_caseload_lists_cases_by_priority_and_the_filters_narrow_it(app):
     at.multiselect(key="caseload_flags").set_value(["rupture_not_repaired"]).run()
     assert set(at.dataframe[0].value["client_id"]) == {"c015", "c027"}  # group-north's unrepaired ruptures
     assert all("fell from" in why for why in at.dataframe[0].value["reasons"])
+    full = [t.value for t in at.text]  # the reasons in full, as text (never Markdown)
+    assert len(full) == 2 and all("fell from" in t for t in full)
 
 
 def test_a_case_opens_from_its_link_and_shows_its_flags_and_charts(app):
