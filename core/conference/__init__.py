@@ -1,0 +1,1 @@
+"""The case conference: agenda, presentation, notes and decisions, handout, calibration."""

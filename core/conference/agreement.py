@@ -1,0 +1,101 @@
+"""Agreement in a calibration exercise: trainees rate the alliance or code the themes of one
+case blind, and the group sees how far they agree and where they diverge.
+
+- Ratings (numbers): intraclass correlations after Shrout & Fleiss (1979) from the two-way
+  ANOVA of a targets x raters table: ICC(1,1), ICC(2,1), ICC(3,1) for one rater and
+  ICC(1,k), ICC(2,k), ICC(3,k) for the mean of k raters. ICC(2,1) (two-way random,
+  absolute agreement) answers "would another trainee give the same score", the usual
+  question of a calibration exercise.
+- Codes (categories): Fleiss' kappa (1971) over targets x categories counts, computed by
+  statsmodels; each target's own agreement P_i says where the group diverged.
+
+A target is what is rated: a session, or a session and scale. Only targets every rater
+rated enter the statistics (the formulas need a complete table); the others are listed.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import polars as pl
+from statsmodels.stats.inter_rater import fleiss_kappa as _fleiss_kappa
+
+
+class IccResult(NamedTuple):
+    values: dict[str, float]      # "ICC(1,1)" ... "ICC(3,k)"
+    targets: int
+    raters: int
+    left_out: list               # targets not rated by every rater
+    divergence: pl.DataFrame     # target, mean, sd, low, high: largest spread first
+
+
+def _complete(frame: pl.DataFrame, value: str) -> tuple[pl.DataFrame, list]:
+    raters = frame["rater"].n_unique()
+    per_target = frame.group_by("target").agg(pl.col("rater").n_unique().alias("n"))
+    full = per_target.filter(pl.col("n") == raters)["target"]
+    left_out = sorted(per_target.filter(pl.col("n") < raters)["target"].to_list())
+    return frame.filter(pl.col("target").is_in(full.implode())).drop_nulls(value), left_out
+
+
+def icc(ratings: pl.DataFrame) -> IccResult:
+    """ICCs of a long table target, rater, score (one score per target and rater)."""
+    if ratings.select(pl.struct("target", "rater").is_duplicated().any()).item():
+        raise ValueError("A rater scored a target twice: keep one score per target and rater.")
+    complete, left_out = _complete(ratings, "score")
+    table = complete.pivot(on="rater", index="target", values="score").sort("target")
+    x = table.drop("target").to_numpy().astype(float)
+    n, k = x.shape
+    if n < 2 or k < 2:
+        raise ValueError(f"An ICC needs at least 2 targets rated by at least 2 raters each; got {n} target(s) "
+                         f"and {k} rater(s) with complete ratings.")
+    grand = x.mean()
+    ss_rows = k * ((x.mean(axis=1) - grand) ** 2).sum()
+    ss_cols = n * ((x.mean(axis=0) - grand) ** 2).sum()
+    ss_total = ((x - grand) ** 2).sum()
+    bms = ss_rows / (n - 1)                                # between targets
+    wms = (ss_total - ss_rows) / (n * (k - 1))              # within targets
+    jms = ss_cols / (k - 1)                                 # between raters
+    ems = (ss_total - ss_rows - ss_cols) / ((n - 1) * (k - 1))  # residual
+    values = {
+        "ICC(1,1)": (bms - wms) / (bms + (k - 1) * wms),
+        "ICC(2,1)": (bms - ems) / (bms + (k - 1) * ems + k * (jms - ems) / n),
+        "ICC(3,1)": (bms - ems) / (bms + (k - 1) * ems),
+        "ICC(1,k)": (bms - wms) / bms,
+        "ICC(2,k)": (bms - ems) / (bms + (jms - ems) / n),
+        "ICC(3,k)": (bms - ems) / bms,
+    }
+    divergence = (complete.group_by("target").agg(mean=pl.col("score").mean(), sd=pl.col("score").std(),
+                                                  low=pl.col("score").min(), high=pl.col("score").max())
+                  .sort(["sd", "target"], descending=[True, False]))
+    return IccResult({key: float(v) for key, v in values.items()}, n, k, left_out, divergence)
+
+
+class KappaResult(NamedTuple):
+    kappa: float
+    targets: int
+    raters: int
+    left_out: list
+    divergence: pl.DataFrame     # target, agreement (P_i, 0-1), codes (code: count): lowest agreement first
+
+
+def fleiss_kappa(codes: pl.DataFrame) -> KappaResult:
+    """Fleiss' kappa of a long table target, rater, code (one code per target and rater)."""
+    if codes.select(pl.struct("target", "rater").is_duplicated().any()).item():
+        raise ValueError("A rater coded a target twice: keep one code per target and rater.")
+    complete, left_out = _complete(codes, "code")
+    counts = complete.pivot(on="code", index="target", values="rater", aggregate_function="len").fill_null(0)
+    counts = counts.sort("target")
+    x = counts.drop("target").to_numpy().astype(float)
+    n = x.shape[0]
+    k = int(x[0].sum()) if n else 0
+    if n < 2 or k < 2:
+        raise ValueError(f"Fleiss' kappa needs at least 2 targets coded by at least 2 raters each; got {n} "
+                         f"target(s) and {k} rater(s) with complete codes.")
+    agreement = (np.square(x).sum(axis=1) - k) / (k * (k - 1))
+    names = counts.drop("target").columns
+    divergence = pl.DataFrame({
+        "target": counts["target"], "agreement": agreement,
+        "codes": [", ".join(f"{names[j]}: {int(c)}" for j, c in enumerate(row) if c) for row in x],
+    }).sort(["agreement", "target"])
+    return KappaResult(float(_fleiss_kappa(x, method="fleiss")), n, k, left_out, divergence)
