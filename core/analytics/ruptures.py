@@ -170,10 +170,12 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
 
     # Each series becomes two lists ordered by session (numbers ss, scores sc), so the
     # previous score and the repair search are list look-ups: no window sort, no self-join.
-    since = ""
+    since, first_index = "", "2"
     if recent is not None:
         bind["recent"] = int(recent)
         since = "ss[i] > ss[n] - $recent AND "
+        # Session numbers rise by at least 1, so only the last `recent` scores can qualify.
+        first_index = "greatest(2, n - $recent + 1)"
     scale_clause = ""
     if scales is not None:
         bind["scales"] = [str(x) for x in scales]
@@ -207,7 +209,7 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
                -- Session numbers rise by at least 1, so the window holds at most `window` scores.
                list_filter(range(i + 1, least(n, i + $window) + 1),
                            lambda j: ss[j] <= ss[i] + $window AND sign * sc[j] >= sign * sc[i - 1])[1] AS back
-        FROM (SELECT *, unnest(list_filter(range(2, n + 1), lambda i: {since}{rule})) AS i FROM series)
+        FROM (SELECT *, unnest(list_filter(range({first_index}, n + 1), lambda i: {since}{rule})) AS i FROM series)
     ),
     latest AS (
         SELECT client_id, max(session_number) AS latest FROM sessions
