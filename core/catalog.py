@@ -170,6 +170,12 @@ class TriageSettings(_Model):
         return weights
 
 
+class ConferenceDefaults(_Model):
+    cases: int = Field(ge=1, le=50)
+    minutes_per_case: int = Field(ge=1, le=240)
+    source: str
+
+
 class PrivacySettings(_Model):
     max_note_chars: int = Field(gt=0)
 
@@ -187,6 +193,7 @@ class Catalog(_Model):
     ruptures: RuptureDefaults
     not_on_track: NotOnTrackDefaults
     triage: TriageSettings
+    conference: ConferenceDefaults
     privacy: PrivacySettings
 
     @model_validator(mode="after")

@@ -56,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also examine the interval 1->2, with the intake score in its pregain window")
     _common(case)
 
+    conference = commands.add_parser("conference", help="prepare a case conference")
+    conf_commands = conference.add_subparsers(dest="conference_command", required=True, metavar="ACTION")
+    new = conf_commands.add_parser("new", help="create a conference with its agenda pre-filled from the triage")
+    new.add_argument("--group", required=True, help="the supervision group (therapists.supervision_group)")
+    new.add_argument("--date", type=_date, help="the day of the meeting, YYYY-MM-DD (default: today)")
+    new.add_argument("--cases", type=int, help="cases on the agenda (default: the catalog's [conference] cases)")
+    new.add_argument("--user", help="who prepares it (default: CASECONF_USER or the login name)")
+    new.add_argument("--json", action="store_true", help="print one JSON object with id and agenda")
+    _common(new)
+
     bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
     bench.add_argument("what", choices=["import", "analytics", "pages"])
     bench.add_argument("--sessions", type=int, default=100_000)
@@ -77,6 +87,14 @@ def _fraction(text: str) -> float:
     if not value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must lie between 0 and 1, e.g. 0.25")
     return value
+
+
+def _date(text: str):
+    import datetime as dt
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date written YYYY-MM-DD") from None
 
 
 def _catalog(args):
@@ -119,11 +137,7 @@ def _cmd_case(args) -> int:
     from .analytics.outcomes import SuddenGainParams
     from .analytics.summary import UnknownClients, case_summaries, summary_text
     catalog = _catalog(args)
-    path = Path(args.db or default_path())
-    if not path.exists():
-        raise CommandError(f"There is no database at {path.name}: import an export first "
-                           "(python -m core import PATH) or load the demo (python -m core demo).")
-    store = open_store(path)
+    store = _existing_store(args)
     sg = SuddenGainParams.from_catalog(catalog, cutoff=args.sg_cutoff, pct=args.sg_pct, alpha=args.sg_alpha,
                                        include_intake=args.sg_include_intake)
     try:
@@ -137,12 +151,39 @@ def _cmd_case(args) -> int:
     return 0
 
 
+def _existing_store(args):
+    path = Path(args.db or default_path())
+    if not path.exists():
+        raise CommandError(f"There is no database at {path.name}: import an export first "
+                           "(python -m core import PATH) or load the demo (python -m core demo).")
+    return open_store(path)
+
+
+def _cmd_conference(args) -> int:
+    from .conference.meetings import ConferenceError, new_conference
+    from .importer import _who as who
+    try:
+        made = new_conference(_existing_store(args), _catalog(args), args.group, held_on=args.date,
+                              cases=args.cases, created_by=who(args.user))
+    except ConferenceError as err:
+        raise CommandError(str(err)) from None
+    if args.json:
+        print(json.dumps(made, ensure_ascii=False))
+    else:
+        print(made["id"])
+        for item in made["agenda"]:
+            print(f"  {item['case_label']} ({item['client_id']}, {item['minutes']} min): {item['reason']}",
+                  file=sys.stderr)
+    return 0
+
+
 def _cmd_bench(args) -> int:
     from . import bench
     return bench.run(args.what, sessions=args.sessions)
 
 
-COMMANDS = {"import": _cmd_import, "demo": _cmd_demo, "case": _cmd_case, "bench": _cmd_bench}
+COMMANDS = {"import": _cmd_import, "demo": _cmd_demo, "case": _cmd_case, "conference": _cmd_conference,
+            "bench": _cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

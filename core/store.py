@@ -95,6 +95,31 @@ MIGRATIONS: list[list[str]] = [
         )""",
         *[_data_table_ddl(t) for t in TABLES],
     ],
+    # Version 2: case conferences and their agendas (core/conference/meetings.py).
+    [
+        "CREATE SEQUENCE conference_ids START 1",
+        """CREATE TABLE conferences (
+            conference_id INTEGER PRIMARY KEY,
+            supervision_group VARCHAR NOT NULL,
+            held_on DATE NOT NULL,
+            created_by VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            attendees VARCHAR[] NOT NULL
+        )""",
+        # One row per case on the agenda, in order; a removed item is kept with who,
+        # when and why (soft delete).
+        """CREATE TABLE agenda_items (
+            conference_id INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            case_label VARCHAR NOT NULL,
+            client_id VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            minutes INTEGER NOT NULL,
+            deleted_at TIMESTAMPTZ,
+            deleted_by VARCHAR,
+            deleted_why VARCHAR
+        )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

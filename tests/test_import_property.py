@@ -519,7 +519,7 @@ def key_getter(store: Store, table: str):
 
 def store_text(store: Store) -> str:
     """Everything the store holds, each value cast to text, lower-cased."""
-    return "\n".join(store.query(f"SELECT * FROM main.{t}").write_csv() for t in table_names(store)).lower()
+    return "\n".join(str(store.query(f"SELECT * FROM main.{t}").rows()) for t in table_names(store)).lower()
 
 
 def by_key(store: Store, table: str) -> dict[tuple, dict]:

@@ -92,3 +92,18 @@ def test_a_scope_cannot_be_escaped_by_quotes_in_an_id(store):
         upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True)]), 1)
     sneaky = Scope.therapists({"x') OR true OR ('1"})
     assert store.scalar("SELECT count(*) FROM sessions", scope=sneaky) == 0
+
+
+def test_a_version_1_store_is_migrated_to_the_conference_tables(tmp_path):
+    path = tmp_path / "old.duckdb"
+    store = Store(path)
+    with store.transaction() as cur:
+        cur.execute("DROP TABLE agenda_items")
+        cur.execute("DROP TABLE conferences")
+        cur.execute("DROP SEQUENCE conference_ids")
+        cur.execute("UPDATE schema_info SET version = 1")
+    store.close()
+    store = Store(path)
+    assert store.version() == SCHEMA_VERSION == 2
+    assert store.scalar("SELECT count(*) FROM agenda_items") == 0
+    store.close()
