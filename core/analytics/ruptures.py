@@ -42,6 +42,7 @@ import polars as pl
 
 from ..access import EVERYTHING, Scope
 from ..catalog import Catalog, Instrument, default_catalog
+from .themes import client_filter
 
 METHODS = ("sd", "points", "cutoff")
 # Scores are stored as decimals: 36.3 - 34.1 is 2.1999999999999993 in binary floating
@@ -106,10 +107,7 @@ def bound_table(name: str, columns: list[str], types: list[str], rows: list[tupl
 
 def client_clause(column: str, clients, params: dict) -> str:
     """` AND column IN (the given client ids)`, or nothing when `clients` is None."""
-    if clients is None:
-        return ""
-    params["clients"] = [str(c) for c in clients]
-    return f" AND {column} IN (SELECT unnest($clients::VARCHAR[]))"
+    return "" if clients is None else " AND " + client_filter(clients, params, column)
 
 
 # Only attended sessions with a score: ratings of sessions marked not attended are left
