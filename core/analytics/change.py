@@ -166,7 +166,9 @@ def classify(
     return ChangeClassification(category, change, reliable, started, ended, boundary)
 
 
-def _clinical_expr(score: pl.Expr) -> pl.Expr:
+def clinical_expr(score: pl.Expr) -> pl.Expr:
+    """Whether `score` is in the clinical range, by the columns cutoff and cutoff_clinical
+    (null when either is null)."""
     rule, cut = pl.col("cutoff_clinical"), pl.col("cutoff")
     return (
         pl.when(rule == "ge").then(score >= cut)
@@ -195,8 +197,8 @@ def category_expr(rules: bool = False) -> pl.Expr:
     reliable = _reliable_expr(rules)
     signed = change * pl.col("direction")
     has_cutoff = pl.col("cutoff").is_not_null()
-    started = _clinical_expr(pl.col("first"))
-    ended = _clinical_expr(pl.col("last"))
+    started = clinical_expr(pl.col("first"))
+    ended = clinical_expr(pl.col("last"))
     return (
         pl.when(pl.col("first").is_null() | pl.col("last").is_null()).then(None)
         .when(reliable & (signed > 0) & has_cutoff & started & ended.not_()).then(pl.lit("recovered"))

@@ -30,6 +30,7 @@ import polars as pl
 
 from ..access import EVERYTHING, Scope
 from ..catalog import Catalog
+from .change import clinical_expr
 from .expected import latest_colour
 from .outcomes import SuddenGainParams, change_table, outcome_series, sudden_changes
 from .ruptures import NOT_ATTENDED, WORDS, RuptureParams, alliance_discrepancy, bound_table, client_clause, \
@@ -142,12 +143,12 @@ def _latest_alliance(store, catalog, scope, clients) -> pl.DataFrame:
     if not rows:
         return pl.DataFrame()
     bind: dict = {}
-    meta = bound_table("meta", ["instrument", "sign", "cutoff", "concern", "alert_drop"],
+    meta = bound_table("meta", ["instrument", "sign", "cutoff", "cutoff_clinical", "alert_drop"],
                        ["VARCHAR", "INTEGER", "DOUBLE", "VARCHAR", "DOUBLE"], rows, bind)
     sql = f"""
     WITH {meta}
     SELECT r.client_id, r.instrument, any_value(m.sign) AS sign, any_value(m.cutoff) AS cutoff,
-           any_value(m.concern) AS concern, any_value(m.alert_drop) AS alert_drop,
+           any_value(m.cutoff_clinical) AS cutoff_clinical, any_value(m.alert_drop) AS alert_drop,
            max_by(r.session_number, r.session_number, 2) AS sessions, max_by(r.score, r.session_number, 2) AS scores
     FROM ratings r JOIN meta m ON m.instrument = r.instrument
     {NOT_ATTENDED}
@@ -164,10 +165,9 @@ def _alliance_flags(store, catalog, scope, clients) -> list[pl.DataFrame]:
     latest = _latest_alliance(store, catalog, scope, clients)
     if latest.is_empty():
         return []
-    rule, cut, score = pl.col("concern"), pl.col("cutoff"), pl.col("score")
-    below = (pl.when(rule == "lt").then(score < cut).when(rule == "le").then(score <= cut)
-             .when(rule == "gt").then(score > cut).when(rule == "ge").then(score >= cut).otherwise(False))
-    words = rule.replace_strict(WORDS, default="", return_dtype=pl.String)
+    cut, score = pl.col("cutoff"), pl.col("score")
+    below = clinical_expr(score)  # the concern side of an alliance cutoff, as for outcome cutoffs
+    words = pl.col("cutoff_clinical").replace_strict(WORDS, default="", return_dtype=pl.String)
     drop = pl.col("sign") * (pl.col("previous_score") - score)
     return [
         _flags(latest.filter(below), "alliance_below_cutoff",
