@@ -155,12 +155,16 @@ def _cached(name: str, path: str, generation: int, therapist_ids: tuple[str, ...
     return READS[name](open_store(path), catalog(), sc, *args, **dict(kwargs))
 
 
-def read(name: str, *args, **kwargs):
-    """The result of READS[name] for the current store, generation and scope (cached)."""
+def _cache_key() -> tuple[str, int, tuple[str, ...] | None]:
+    """What every cached read depends on: the store file, its generation, the reader's scope."""
     conn = connection()
     sc = scope()
-    ids = None if sc.is_everything else tuple(sorted(sc.therapist_ids))
-    return _cached(name, str(conn.store.path), conn.generation(), ids, args, tuple(sorted(kwargs.items())))
+    return str(conn.store.path), conn.generation(), None if sc.is_everything else tuple(sorted(sc.therapist_ids))
+
+
+def read(name: str, *args, **kwargs):
+    """The result of READS[name] for the current store, generation and scope (cached)."""
+    return _cached(name, *_cache_key(), args, tuple(sorted(kwargs.items())))
 
 
 # Figures drawn from one cached read over the whole caseload: building a Plotly figure of
@@ -184,10 +188,7 @@ def _figure(name: str, path: str, generation: int, therapist_ids, read_kwargs: t
 
 def figure(name: str, read_kwargs: dict | None = None, **chart_kwargs):
     """FIGURES[name] for the current store, generation and scope (cached)."""
-    conn = connection()
-    sc = scope()
-    ids = None if sc.is_everything else tuple(sorted(sc.therapist_ids))
-    return _figure(name, str(conn.store.path), conn.generation(), ids, tuple(sorted((read_kwargs or {}).items())),
+    return _figure(name, *_cache_key(), tuple(sorted((read_kwargs or {}).items())),
                    tuple(sorted(chart_kwargs.items())))
 
 
@@ -263,6 +264,13 @@ def ensure_navigation() -> None:
 def page(name: str) -> st.Page:
     """The page object called `name` ("case", ...), for st.switch_page and st.page_link."""
     return _registry[name]
+
+
+def stop_without_cases() -> None:
+    """On an empty store: say what to do, link to the Data page, and end the page here."""
+    st.info("No cases yet. Import an export on the Data page, or load the demo data there.")
+    st.page_link(page("data"), label="Go to the Data page", icon=":material/upload_file:")
+    st.stop()
 
 
 def open_case(client_id: str) -> None:

@@ -10,9 +10,7 @@ cat = web.catalog()
 ids = web.read("client_ids")
 st.title("Case")
 if not ids:
-    st.info("No cases yet. Import an export on the Data page, or load the demo data there.")
-    st.page_link(web.page("data"), label="Go to the Data page", icon=":material/upload_file:")
-    st.stop()
+    web.stop_without_cases()
 
 wanted = st.query_params.get("client")
 if len(ids) <= 5000:

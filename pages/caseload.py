@@ -11,9 +11,7 @@ web.ensure_navigation()  # first: a cold deep link runs this page through app.py
 st.title("Caseload")
 case_list, flags = web.read("triage")
 if case_list.is_empty():
-    st.info("No cases yet. Import an export on the Data page, or load the demo data there.")
-    st.page_link(web.page("data"), label="Go to the Data page", icon=":material/upload_file:")
-    st.stop()
+    web.stop_without_cases()
 
 groups = sorted(g for g in case_list["supervision_group"].unique().to_list() if g)
 therapists = sorted(case_list["therapist_id"].drop_nulls().unique().to_list())
