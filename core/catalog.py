@@ -133,10 +133,16 @@ class NotOnTrackDefaults(_Model):
     @field_validator("percentiles")
     @classmethod
     def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
-        lower, floor = value
-        if not 0 < floor < lower < 0.5:
-            raise ValueError("percentiles are [lower, floor] with 0 < floor < lower < 0.5, e.g. [0.25, 0.10]")
-        return value
+        return check_percentiles(value)
+
+
+def check_percentiles(value) -> tuple[float, float]:
+    """(lower, floor) of the expected-response band: 0 < floor < lower < 0.5."""
+    lower, floor = value
+    if not 0 < floor < lower < 0.5:
+        raise ValueError("percentiles are (lower, floor) with 0 < floor < lower < 0.5, e.g. (0.25, 0.10); "
+                         f"got {value!r}.")
+    return float(lower), float(floor)
 
 
 FLAG_CODES = ("harmed", "deteriorated", "not_on_track", "rupture_not_repaired", "coded_rupture_not_repaired",
@@ -274,7 +280,7 @@ def _sentence(path_names: str, err: ValidationError) -> str:
     where = ".".join(str(part) for part in first["loc"])
     more = len(err.errors()) - 1
     tail = f" ({more} more problem{'s' if more > 1 else ''} after this one)" if more else ""
-    return (f"The catalog ({path_names}) is not valid at '{where}': {first['msg']}{tail}. "
+    return (f"The catalog ({path_names}) is not valid at '{where}': {first['msg'].rstrip('.')}{tail}. "
             "Correct the file and start again.")
 
 

@@ -51,7 +51,7 @@ import threading
 import polars as pl
 
 from ..access import EVERYTHING, Scope
-from ..catalog import Catalog
+from ..catalog import Catalog, check_percentiles
 from .ruptures import NOT_ATTENDED, TOLERANCE, bound_table, client_clause
 
 SCALE, RATER = "total", "client"
@@ -90,11 +90,7 @@ def _settings(catalog: Catalog, min_sample: int | None, percentiles) -> tuple[in
 def _check(min_sample: int, percentiles) -> tuple[float, float]:
     if min_sample < 2:
         raise ValueError(f"min_sample must be at least 2 clients per cell, got {min_sample!r}.")
-    lower, floor = percentiles
-    if not 0 < floor < lower < 0.5:
-        raise ValueError("percentiles are (lower, floor) with 0 < floor < lower < 0.5, e.g. (0.25, 0.10); "
-                         f"got {percentiles!r}.")
-    return float(lower), float(floor)
+    return check_percentiles(percentiles)
 
 
 def _series_sql(instruments: dict, severity: pl.DataFrame | None, clients, bind: dict) -> str:
