@@ -29,7 +29,7 @@ from .access import EVERYTHING, Scope
 from .analytics import barriers as barrier_analytics
 from .analytics import expected, outcomes, ruptures, summary, themes, triage
 from .catalog import Catalog, default_catalog
-from .store import Store, batches, counts, default_path, open_store
+from .store import Store, batches, default_path, open_store
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 DEMO_ENV = "CASECONF_DEMO"
@@ -101,11 +101,6 @@ def _client_ratings(store, cat, sc, client_id: str):
                        {"c": client_id}, scope=sc)
 
 
-def _client_sessions(store, cat, sc, client_id: str):
-    return store.query("SELECT session_number, therapist_id, days_since_intake, modality, attended FROM sessions "
-                       "WHERE client_id = $c ORDER BY session_number", {"c": client_id}, scope=sc)
-
-
 def _sparklines(store, cat, sc, client_ids: tuple[str, ...], instrument: str = "SRS"):
     """The client-rated alliance totals of a page of clients, as one list per client."""
     return store.query("SELECT client_id, list(score ORDER BY session_number) AS alliance FROM ratings "
@@ -120,31 +115,21 @@ READS: dict[str, Callable] = {
     "client_ratings": _client_ratings,
     "client_ids": lambda store, cat, sc: store.query("SELECT DISTINCT client_id FROM sessions ORDER BY 1",
                                                      scope=sc)["client_id"].to_list(),
-    "client_sessions": _client_sessions,
     "sparklines": _sparklines,
     "ruptures": lambda store, cat, sc, **kw: ruptures.detect_ruptures(store, cat, scope=sc, **kw),
     "coded_events": lambda store, cat, sc, **kw: ruptures.coded_events(store, sc, catalog=cat, **kw),
     "discrepancy": lambda store, cat, sc, **kw: ruptures.alliance_discrepancy(store, cat, sc, **kw),
     "track": lambda store, cat, sc, **kw: expected.track_colours(store, cat, sc, **kw),
-    "expected_bands": lambda store, cat, sc: expected.expected_bands(store, cat),
-    "severity_bands": lambda store, cat, sc: expected.severity_bands(store, cat),
-    "outcome_series": lambda store, cat, sc, **kw: outcomes.outcome_series(store, cat, sc, **kw),
     "pervasiveness": lambda store, cat, sc, **kw: themes.pervasiveness(store, cat, sc, **kw),
     "ccrt": lambda store, cat, sc, **kw: themes.ccrt(store, cat, sc, **kw),
     "therapist_patterns": lambda store, cat, sc, **kw: themes.therapist_patterns(store, cat, sc, **kw),
     "theme_timeline": lambda store, cat, sc, client_id: themes.theme_timeline(store, cat, client_id, sc),
-    "theme_trend": lambda store, cat, sc, **kw: themes.theme_trend(store, cat, sc, **kw),
     "ccrt_triads": lambda store, cat, sc, **kw: themes.ccrt_triads(store, cat, sc, **kw),
-    "barrier_summary": lambda store, cat, sc, **kw: barrier_analytics.barrier_summary(store, cat, sc, **kw),
     "barrier_caseload": lambda store, cat, sc: barrier_analytics.barrier_caseload(store, cat, sc),
     "barrier_effect": lambda store, cat, sc, **kw: barrier_analytics.barrier_alliance_effect(store, cat, sc, **kw),
     "barrier_notes": lambda store, cat, sc, **kw: barrier_analytics.barrier_notes(store, sc, **kw),
     "barrier_by_session": lambda store, cat, sc: barrier_analytics.barrier_by_session(store, sc),
-    "counts": lambda store, cat, sc: counts(store, sc),
     "batches": lambda store, cat, sc, limit=50: batches(store, limit),
-    "therapists": lambda store, cat, sc: store.query(
-        "SELECT DISTINCT s.therapist_id, t.supervision_group FROM sessions s "
-        "LEFT JOIN therapists t USING (therapist_id) ORDER BY 1", scope=sc),
 }
 
 
