@@ -120,6 +120,52 @@ MIGRATIONS: list[list[str]] = [
             deleted_why VARCHAR
         )""",
     ],
+    # Version 3: what a conference says and decides, and the calibration exercises.
+    [
+        "CREATE SEQUENCE entry_ids START 1",
+        # Notes and action items per case on an agenda. Append-only: every save is a new
+        # version with its author and time, and a deletion is a version that says who and
+        # why, so the full history can always be shown. The current state of an entry is
+        # its latest version.
+        """CREATE TABLE conference_entries (
+            entry_id INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            conference_id INTEGER NOT NULL,
+            client_id VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            text VARCHAR NOT NULL,
+            owner VARCHAR,
+            due_on DATE,
+            status VARCHAR,
+            saved_by VARCHAR NOT NULL,
+            saved_at TIMESTAMPTZ NOT NULL,
+            deleted BOOLEAN NOT NULL,
+            why VARCHAR,
+            PRIMARY KEY (entry_id, version)
+        )""",
+        "CREATE SEQUENCE exercise_ids START 1",
+        # A calibration exercise: trainees rate (a number per session) or code (one code per
+        # session) a case blind; the answers give an ICC or Fleiss' kappa.
+        """CREATE TABLE calibration_exercises (
+            exercise_id INTEGER PRIMARY KEY,
+            supervision_group VARCHAR NOT NULL,
+            client_id VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            subject VARCHAR NOT NULL,
+            sessions INTEGER[] NOT NULL,
+            created_by VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL
+        )""",
+        """CREATE TABLE calibration_answers (
+            exercise_id INTEGER NOT NULL,
+            rater VARCHAR NOT NULL,
+            session_number INTEGER NOT NULL,
+            score DOUBLE,
+            code VARCHAR,
+            saved_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (exercise_id, rater, session_number)
+        )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

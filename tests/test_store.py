@@ -94,16 +94,19 @@ def test_a_scope_cannot_be_escaped_by_quotes_in_an_id(store):
     assert store.scalar("SELECT count(*) FROM sessions", scope=sneaky) == 0
 
 
-def test_a_version_1_store_is_migrated_to_the_conference_tables(tmp_path):
+def test_a_version_1_store_is_migrated_to_the_conference_tables_and_entries(tmp_path):
     path = tmp_path / "old.duckdb"
     store = Store(path)
     with store.transaction() as cur:
-        cur.execute("DROP TABLE agenda_items")
-        cur.execute("DROP TABLE conferences")
-        cur.execute("DROP SEQUENCE conference_ids")
+        for table in ("calibration_answers", "calibration_exercises", "conference_entries", "agenda_items",
+                      "conferences"):
+            cur.execute(f"DROP TABLE {table}")
+        for sequence in ("exercise_ids", "entry_ids", "conference_ids"):
+            cur.execute(f"DROP SEQUENCE {sequence}")
         cur.execute("UPDATE schema_info SET version = 1")
     store.close()
     store = Store(path)
-    assert store.version() == SCHEMA_VERSION == 2
-    assert store.scalar("SELECT count(*) FROM agenda_items") == 0
+    assert store.version() == SCHEMA_VERSION == 3
+    for table in ("agenda_items", "conference_entries", "calibration_exercises", "calibration_answers"):
+        assert store.scalar(f"SELECT count(*) FROM {table}") == 0
     store.close()
