@@ -179,6 +179,7 @@ class TriageSettings(_Model):
 class ConferenceDefaults(_Model):
     cases: int = Field(ge=1, le=50)
     minutes_per_case: int = Field(ge=1, le=240)
+    min_group_clients: int = Field(ge=1)
     source: str
 
 

@@ -120,8 +120,20 @@ MIGRATIONS: list[list[str]] = [
             deleted_why VARCHAR
         )""",
     ],
-    # Version 3: what a conference says and decides, and the calibration exercises.
+    # Version 3: what a conference says and decides, what the data showed when it was
+    # made (for the next conference's follow-up), and the calibration exercises.
     [
+        # The store's generation (latest batch) when the conference was made.
+        "ALTER TABLE conferences ADD COLUMN generation INTEGER",
+        # Every case of the group as the triage saw it when the conference was made.
+        """CREATE TABLE conference_snapshots (
+            conference_id INTEGER NOT NULL,
+            client_id VARCHAR NOT NULL,
+            sessions INTEGER NOT NULL,
+            latest_session INTEGER,
+            priority DOUBLE NOT NULL,
+            flags VARCHAR[] NOT NULL
+        )""",
         "CREATE SEQUENCE entry_ids START 1",
         # Notes and action items per case on an agenda. Append-only: every save is a new
         # version with its author and time, and a deletion is a version that says who and

@@ -24,10 +24,10 @@ import polars as pl
 import streamlit as st
 from streamlit.connections import BaseConnection
 
-from . import charts
+from . import charts, views
 from .access import EVERYTHING, Scope
 from .analytics import barriers as barrier_analytics
-from .analytics import expected, outcomes, ruptures, summary, themes, triage
+from .analytics import expected, ruptures, themes, triage
 from .catalog import Catalog, default_catalog
 from .store import Store, batches, default_path, open_store
 
@@ -77,6 +77,45 @@ def catalog() -> Catalog:
     return default_catalog()
 
 
+USER_KEY = "caseconf_user"
+
+
+def current_user() -> str | None:
+    """The pseudonymous id of the person at the keyboard, for the author of a note.
+
+    With a login configured on the server (`st.login`), the claim named by
+    `[connections.caseconf] user_claim` (default "sub"); otherwise the id the person gives
+    in the sidebar for this browser session (`ask_user`). None until one is known."""
+    try:
+        if st.user.is_logged_in:
+            claim = connection()._secrets.to_dict().get("user_claim", "sub")
+            return str(st.user.get(claim) or st.user.get("sub"))
+    except Exception:  # no auth configured on this server
+        pass
+    return st.session_state.get(USER_KEY) or None
+
+
+def ask_user() -> str | None:
+    """A sidebar field for the person's pseudonymous user id when the server has no login;
+    refuses an id that looks like a name, an e-mail address or a number that identifies."""
+    from .privacy import id_problem
+    user = current_user()
+    if user and USER_KEY not in st.session_state:
+        return user  # from the login
+    typed = st.sidebar.text_input("Your user id", key="caseconf_user_input",
+                                  value=st.session_state.get(USER_KEY, ""),
+                                  help="Pseudonymous (e.g. sup1, th-07): it is saved with your notes and decisions.")
+    typed = typed.strip()
+    problem = id_problem(typed) if typed else None
+    if problem:
+        st.sidebar.error(f"This user id {problem}; use a pseudonymous id such as sup1.")
+        st.session_state.pop(USER_KEY, None)
+        return None
+    if typed:
+        st.session_state[USER_KEY] = typed
+    return typed or None
+
+
 def scope() -> Scope:
     """The reader's scope. Access control decides it; until then every case is visible."""
     return st.session_state.get("caseconf_scope", EVERYTHING)
@@ -90,17 +129,6 @@ def _triage(store, cat, sc):
     return triage.triage(store, cat, sc)
 
 
-def _case(store, cat, sc, client_id: str, sg: dict | None = None):
-    params = outcomes.SuddenGainParams.from_catalog(cat, **(sg or {}))
-    return summary.case_summaries(store, cat, [client_id], sc, sg=params)[0]
-
-
-def _client_ratings(store, cat, sc, client_id: str):
-    return store.query("SELECT session_number, instrument, scale, rater, score FROM ratings "
-                       "WHERE client_id = $c ORDER BY instrument, scale, rater, session_number",
-                       {"c": client_id}, scope=sc)
-
-
 def _sparklines(store, cat, sc, client_ids: tuple[str, ...], instrument: str = "SRS"):
     """The client-rated alliance totals of a page of clients, as one list per client."""
     return store.query("SELECT client_id, list(score ORDER BY session_number) AS alliance FROM ratings "
@@ -111,19 +139,15 @@ def _sparklines(store, cat, sc, client_ids: tuple[str, ...], instrument: str = "
 
 READS: dict[str, Callable] = {
     "triage": _triage,
-    "case": _case,
-    "client_ratings": _client_ratings,
+    "case_parts": lambda store, cat, sc, client_id: views.case_parts(store, cat, client_id, sc),
     "client_ids": lambda store, cat, sc: store.query("SELECT DISTINCT client_id FROM sessions ORDER BY 1",
                                                      scope=sc)["client_id"].to_list(),
     "sparklines": _sparklines,
-    "ruptures": lambda store, cat, sc, **kw: ruptures.detect_ruptures(store, cat, scope=sc, **kw),
-    "coded_events": lambda store, cat, sc, **kw: ruptures.coded_events(store, sc, catalog=cat, **kw),
     "discrepancy": lambda store, cat, sc, **kw: ruptures.alliance_discrepancy(store, cat, sc, **kw),
     "track": lambda store, cat, sc, **kw: expected.track_colours(store, cat, sc, **kw),
     "pervasiveness": lambda store, cat, sc, **kw: themes.pervasiveness(store, cat, sc, **kw),
     "ccrt": lambda store, cat, sc, **kw: themes.ccrt(store, cat, sc, **kw),
     "therapist_patterns": lambda store, cat, sc, **kw: themes.therapist_patterns(store, cat, sc, **kw),
-    "theme_timeline": lambda store, cat, sc, client_id: themes.theme_timeline(store, cat, client_id, sc),
     "ccrt_triads": lambda store, cat, sc, **kw: themes.ccrt_triads(store, cat, sc, **kw),
     "barrier_caseload": lambda store, cat, sc: barrier_analytics.barrier_caseload(store, cat, sc),
     "barrier_effect": lambda store, cat, sc, **kw: barrier_analytics.barrier_alliance_effect(store, cat, sc, **kw),
@@ -196,6 +220,9 @@ def chart(figure, key: str) -> None:
 PAGES = (  # name (= file stem = URL path), title, icon
     ("caseload", "Caseload", ":material/groups:"),
     ("case", "Case", ":material/person:"),
+    ("conference", "Conference", ":material/event_note:"),
+    ("present", "Present", ":material/co_present:"),
+    ("calibration", "Calibration", ":material/balance:"),
     ("themes", "Themes", ":material/psychology:"),
     ("barriers", "Barriers", ":material/forum:"),
     ("data", "Data", ":material/upload_file:"),

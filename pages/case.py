@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from core import charts, web
+from core import charts, views, web
 
 web.ensure_navigation()  # first: a cold deep link runs this page through app.py
 cat = web.catalog()
@@ -23,7 +23,8 @@ if client not in set(ids):
     st.stop()
 st.query_params["client"] = client
 
-case = web.read("case", client)
+parts = web.read("case_parts", client)
+case = parts["case"]
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Therapist", case["therapist_id"] or "-")
 c2.metric("Group", case["supervision_group"] or "-")
@@ -36,33 +37,11 @@ if case["flags"]:
 else:
     st.caption("No flags for this case.")
 
-ratings = web.read("client_ratings", client)
-in_data = set(ratings["instrument"].unique().to_list()) if ratings.height else set()
-alliance_keys = [k for k in cat.instruments_of("alliance") if k in in_data]
-outcome_keys = [k for k in cat.instruments_of("outcome") if k in in_data]
-ruptures = web.read("ruptures", clients=(client,))
-events = web.read("coded_events", clients=(client,))
-track = web.read("track", clients=(client,))
-timeline = web.read("theme_timeline", client)
-barrier_rows = web.read("barrier_notes", clients=(client,), limit=500)
-
-
-def sudden(kind: str, instrument: str) -> pl.DataFrame:
-    rows = [dict(g, client_id=client) for g in case[kind] if g["instrument"] == instrument]
-    return pl.DataFrame(rows) if rows else None
-
-
-first_alliance = cat.instruments[alliance_keys[0]] if alliance_keys else None
-first_outcome = cat.instruments[outcome_keys[0]] if outcome_keys else None
-overview = charts.case_figure(
-    ratings=ratings, alliance=first_alliance,
-    ruptures=ruptures.filter(pl.col("instrument") == first_alliance.key) if first_alliance else None,
-    events=events,
-    scores=track.filter(pl.col("instrument") == first_outcome.key) if first_outcome else None, outcome=first_outcome,
-    sudden_gains=sudden("sudden_gains", first_outcome.key) if first_outcome else None,
-    sudden_losses=sudden("sudden_losses", first_outcome.key) if first_outcome else None,
-    timeline=timeline, barriers=barrier_rows, catalog=cat)
-web.chart(overview, "case_overview")
+ratings, ruptures, events, track = parts["ratings"], parts["ruptures"], parts["events"], parts["track"]
+timeline, barrier_rows = parts["timeline"], parts["barriers"]
+alliance_keys = views.instruments_in(parts, cat, "alliance")
+outcome_keys = views.instruments_in(parts, cat, "outcome")
+web.chart(views.overview_figure(parts, cat), "case_overview")
 
 alliance_tab, outcome_tab, themes_tab, barriers_tab = st.tabs(["Alliance", "Outcome", "Themes", "Barriers"])
 with alliance_tab:
@@ -84,8 +63,8 @@ with outcome_tab:
         key = st.radio("Outcome instrument", outcome_keys, horizontal=True, key="case_outcome")
         inst = cat.instruments[key]
         scores = track.filter(pl.col("instrument") == key)
-        web.chart(charts.outcome_chart(scores, instrument=inst, sudden_gains=sudden("sudden_gains", key),
-                                       sudden_losses=sudden("sudden_losses", key)), "case_outcome_chart")
+        web.chart(charts.outcome_chart(scores, instrument=inst, sudden_gains=views.sudden(parts, "sudden_gains", key),
+                                       sudden_losses=views.sudden(parts, "sudden_losses", key)), "case_outcome_chart")
         change = case["change"].get(key)
         if change:
             st.text(f"{key}: {change['first']:g} at session {change['first_session']} -> {change['last']:g} at "

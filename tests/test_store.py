@@ -98,7 +98,8 @@ def test_a_version_1_store_is_migrated_to_the_conference_tables_and_entries(tmp_
     path = tmp_path / "old.duckdb"
     store = Store(path)
     with store.transaction() as cur:
-        for table in ("calibration_answers", "calibration_exercises", "conference_entries", "agenda_items",
+        for table in ("calibration_answers", "calibration_exercises", "conference_entries", "conference_snapshots",
+                      "agenda_items",
                       "conferences"):
             cur.execute(f"DROP TABLE {table}")
         for sequence in ("exercise_ids", "entry_ids", "conference_ids"):
@@ -107,6 +108,7 @@ def test_a_version_1_store_is_migrated_to_the_conference_tables_and_entries(tmp_
     store.close()
     store = Store(path)
     assert store.version() == SCHEMA_VERSION == 3
-    for table in ("agenda_items", "conference_entries", "calibration_exercises", "calibration_answers"):
+    for table in ("agenda_items", "conference_entries", "conference_snapshots", "calibration_exercises",
+                  "calibration_answers"):
         assert store.scalar(f"SELECT count(*) FROM {table}") == 0
     store.close()

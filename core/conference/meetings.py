@@ -16,6 +16,7 @@ import polars as pl
 from ..access import Scope
 from ..analytics.triage import triage
 from ..catalog import Catalog
+from ..privacy import find_identifiers, id_problem, mask
 from ..store import Store
 
 
@@ -37,14 +38,40 @@ def group_therapists(store: Store, group: str) -> list[str]:
                        {"g": group})["therapist_id"].to_list()
 
 
+def group_scope(store: Store, group: str) -> Scope:
+    """What a group's conference may see: the cases of the group's therapists."""
+    return Scope.therapists(group_therapists(store, group), group)
+
+
+def groups(store: Store) -> list[str]:
+    return store.query("SELECT DISTINCT supervision_group FROM therapists WHERE supervision_group IS NOT NULL "
+                       "ORDER BY 1")["supervision_group"].to_list()
+
+
+def checked_text(text: str | None, what: str, *, required: bool = True, limit: int = 4000) -> str:
+    """Free text typed in a conference (a reason, a note, an action), checked by the privacy
+    guard before it is saved: identifying details are refused with the offending spans
+    masked, so they never reach the store."""
+    text = (text or "").strip()
+    if required and not text:
+        raise ConferenceError(f"The {what} is empty; write a few words.")
+    if len(text) > limit:
+        raise ConferenceError(f"The {what} is {len(text)} characters long; keep it under {limit}.")
+    findings = find_identifiers(text)
+    if findings:
+        kinds = ", ".join(sorted({f.kind for f in findings}))
+        raise ConferenceError(f"The {what} seems to contain identifying details ({kinds}): \"{mask(text, findings)}\". "
+                              "Refer to the case by its id or label and leave names, dates and numbers out.")
+    return text
+
+
 def new_conference(store: Store, catalog: Catalog, group: str, *, held_on: dt.date | None = None,
                    cases: int | None = None, created_by: str = "unknown", attendees=()) -> dict:
     """Create a conference for `group` with the `cases` highest-priority flagged cases of
     the group's therapists on its agenda. Returns {"id", "group", "date", "agenda": [...]}."""
     therapists = group_therapists(store, group)
     if not therapists:
-        known = store.query("SELECT DISTINCT supervision_group FROM therapists WHERE supervision_group IS NOT NULL "
-                            "ORDER BY 1")["supervision_group"].to_list()
+        known = groups(store)
         raise ConferenceError(f"No therapist belongs to the supervision group '{group}'"
                               + (f"; the groups are {', '.join(known)}." if known else
                                  "; import a therapists table with a supervision_group column first."))
@@ -53,6 +80,8 @@ def new_conference(store: Store, catalog: Catalog, group: str, *, held_on: dt.da
     if cases < 1:
         raise ConferenceError("A conference needs at least one case on its agenda (--cases 1 or more).")
     case_list, flags = triage(store, catalog, Scope.therapists(therapists, group))
+    attendees = [checked_user(a) for a in attendees]
+    created_by = checked_user(created_by)
     chosen = case_list.filter(pl.col("priority") > 0).head(cases)
     reasons = (flags.filter(pl.col("client_id").is_in(chosen["client_id"].implode()))
                .group_by("client_id", maintain_order=True).agg(pl.col("reason").head(2).str.join("; ")))
@@ -61,8 +90,17 @@ def new_conference(store: Store, catalog: Catalog, group: str, *, held_on: dt.da
     held_on = held_on or dt.date.today()
     with store.transaction() as cur:
         conference_id = cur.execute("SELECT nextval('conference_ids')").fetchall()[0][0]
-        cur.execute("INSERT INTO conferences VALUES (?, ?, ?, ?, now(), ?)",
-                    [conference_id, group, held_on, created_by, list(attendees)])
+        generation = cur.execute("SELECT coalesce(max(batch_id), 0) FROM batches").fetchall()[0][0]
+        cur.execute("INSERT INTO conferences (conference_id, supervision_group, held_on, created_by, created_at, "
+                    "attendees, generation) VALUES (?, ?, ?, ?, now(), ?, ?)",
+                    [conference_id, group, held_on, created_by, attendees, generation])
+        # What the triage showed of every case of the group: the next conference's follow-up
+        # compares with it.
+        snapshot = case_list.select(pl.lit(conference_id).alias("conference_id"), "client_id", "sessions",
+                                    "latest_session", "priority", pl.col("codes").alias("flags"))
+        cur.register("snapshot_rows", snapshot.to_arrow())
+        cur.execute("INSERT INTO conference_snapshots SELECT * FROM snapshot_rows")
+        cur.unregister("snapshot_rows")
         rows = [(conference_id, int(r["position"]), case_label(int(r["position"])), r["client_id"], r["reason"],
                  settings.minutes_per_case) for r in agenda.iter_rows(named=True)]
         if rows:
@@ -82,13 +120,124 @@ def agenda(store: Store, conference_id: int, include_removed: bool = False) -> p
                        "ORDER BY position", {"id": conference_id})
 
 
+def conference(store: Store, conference_id: int) -> dict:
+    """One conference: id, group, date, created_by, created_at, attendees, generation."""
+    rows = store.query("SELECT conference_id AS id, supervision_group AS \"group\", held_on AS date, created_by, "
+                       "created_at, attendees, generation FROM conferences WHERE conference_id = $id",
+                       {"id": conference_id})
+    if rows.is_empty():
+        raise ConferenceError(f"There is no conference {conference_id} in this store.")
+    return rows.row(0, named=True)
+
+
+def conferences(store: Store, group: str | None = None) -> pl.DataFrame:
+    """Every conference (of `group`), the latest first, with its number of cases."""
+    where = "WHERE c.supervision_group = $g" if group else ""
+    return store.query(
+        f"""SELECT c.conference_id, c.supervision_group, c.held_on, c.created_by, c.attendees,
+                   count(a.client_id) FILTER (WHERE a.deleted_at IS NULL) AS cases
+            FROM conferences c LEFT JOIN agenda_items a USING (conference_id) {where}
+            GROUP BY ALL ORDER BY c.held_on DESC, c.conference_id DESC""", {"g": group} if group else None)
+
+
+def checked_user(user: str | None) -> str:
+    """A pseudonymous user id (an author, an owner, an attendee); refuses one that identifies."""
+    user = (user or "").strip()
+    if not user:
+        raise ConferenceError("Say who you are: give your pseudonymous user id (e.g. sup1).")
+    problem = id_problem(user)
+    if problem:
+        raise ConferenceError(f"The user id given {problem}; use a pseudonymous id such as sup1.")
+    return user
+
+
+def _active(cur, conference_id: int, client_id: str):
+    return cur.execute("SELECT position FROM agenda_items WHERE conference_id = ? AND client_id = ? "
+                       "AND deleted_at IS NULL", [conference_id, client_id]).fetchall()
+
+
+def add_item(store: Store, catalog: Catalog, conference_id: int, client_id: str, reason: str,
+             minutes: int | None = None) -> dict:
+    """Put a case of the group on the agenda, last; it gets the next unused label."""
+    info = conference(store, conference_id)
+    scope = group_scope(store, info["group"])
+    if not store.scalar("SELECT count(*) FROM sessions WHERE client_id = $c", {"c": client_id}, scope=scope):
+        raise ConferenceError(f"There is no case {client_id} among the cases of {info['group']}.")
+    reason = checked_text(reason, "reason")
+    minutes = catalog.conference.minutes_per_case if minutes is None else _checked_minutes(minutes)
+    with store.transaction() as cur:
+        if _active(cur, conference_id, client_id):
+            raise ConferenceError(f"Case {client_id} is already on the agenda.")
+        used, last = cur.execute("SELECT count(*), coalesce(max(position) FILTER (WHERE deleted_at IS NULL), 0) "
+                                 "FROM agenda_items WHERE conference_id = ?", [conference_id]).fetchall()[0]
+        label = case_label(used + 1)
+        cur.execute("INSERT INTO agenda_items (conference_id, position, case_label, client_id, reason, minutes) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", [conference_id, last + 1, label, client_id, reason, minutes])
+    return {"case_label": label, "client_id": client_id, "reason": reason, "minutes": minutes, "position": last + 1}
+
+
+def _checked_minutes(minutes) -> int:
+    try:
+        minutes = int(minutes)
+    except (TypeError, ValueError):
+        raise ConferenceError("The time budget is a whole number of minutes.") from None
+    if not 1 <= minutes <= 240:
+        raise ConferenceError("The time budget of a case is between 1 and 240 minutes.")
+    return minutes
+
+
+def update_item(store: Store, conference_id: int, client_id: str, *, reason: str | None = None,
+                minutes: int | None = None) -> None:
+    """Change the reason or the time budget of a case on the agenda."""
+    values, sets = [], []
+    if reason is not None:
+        sets.append("reason = ?")
+        values.append(checked_text(reason, "reason"))
+    if minutes is not None:
+        sets.append("minutes = ?")
+        values.append(_checked_minutes(minutes))
+    if not sets:
+        return
+    with store.transaction() as cur:
+        if not _active(cur, conference_id, client_id):
+            raise ConferenceError(f"Case {client_id} is not on the agenda of conference {conference_id}.")
+        cur.execute(f"UPDATE agenda_items SET {', '.join(sets)} WHERE conference_id = ? AND client_id = ? "
+                    "AND deleted_at IS NULL", [*values, conference_id, client_id])
+
+
+def reorder(store: Store, conference_id: int, client_ids: list[str]) -> None:
+    """Put the agenda in the order of `client_ids` (every case on it, once each). Labels
+    stay with their cases, so notes and the handout keep referring to the same case."""
+    with store.transaction() as cur:
+        current = [r[0] for r in cur.execute("SELECT client_id FROM agenda_items WHERE conference_id = ? AND "
+                                             "deleted_at IS NULL ORDER BY position", [conference_id]).fetchall()]
+        if sorted(current) != sorted(client_ids) or len(set(client_ids)) != len(client_ids):
+            raise ConferenceError("The new order must list every case on the agenda once.")
+        cur.executemany("UPDATE agenda_items SET position = ? WHERE conference_id = ? AND client_id = ? "
+                        "AND deleted_at IS NULL",
+                        [(i, conference_id, c) for i, c in enumerate(client_ids, start=1)])
+
+
+def move_item(store: Store, conference_id: int, client_id: str, step: int) -> None:
+    """Move a case `step` places later (negative: earlier) on the agenda."""
+    order = agenda(store, conference_id)["client_id"].to_list()
+    if client_id not in order:
+        raise ConferenceError(f"Case {client_id} is not on the agenda of conference {conference_id}.")
+    i = order.index(client_id)
+    j = max(0, min(len(order) - 1, i + step))
+    order.insert(j, order.pop(i))
+    reorder(store, conference_id, order)
+
+
 def remove_item(store: Store, conference_id: int, position: int, *, by: str, why: str) -> None:
     """Take a case off the agenda; the item stays in the store with who, when and why."""
     if not why.strip():
         raise ConferenceError("Say why the case is taken off the agenda; the reason is kept with the item.")
+    why = checked_text(why, "reason for taking the case off")
+    by = checked_user(by)
     with store.transaction() as cur:
         found = cur.execute("UPDATE agenda_items SET deleted_at = now(), deleted_by = ?, deleted_why = ? "
                             "WHERE conference_id = ? AND position = ? AND deleted_at IS NULL RETURNING position",
-                            [by, why.strip(), conference_id, position]).fetchall()
+                            [by, why, conference_id, position]).fetchall()
     if not found:
         raise ConferenceError(f"Conference {conference_id} has no case at position {position} on its agenda.")

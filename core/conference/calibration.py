@@ -1,0 +1,379 @@
+"""The calibration exercise: trainees of a supervision group rate the alliance or code the
+themes of one case, blind, and the group sees how far they agree and where they diverge.
+
+A supervisor makes an exercise: a case of the group, a kind ("rating": one score per
+session on an alliance instrument's scale, e.g. "SRS:total"; "coding": one code per
+session from a theme codebook, e.g. "transference") and the sessions to rate. Each trainee
+saves one answer per session under their pseudonymous id and may change it until the
+group looks at the agreement; the latest answer counts.
+
+The agreement uses the raters who answered every session of the exercise (a rater still
+answering is listed, not counted): ICC(2,1) for ratings, Fleiss' kappa for codes, both
+from `agreement`. The case's own stored ratings or codes stay hidden (`reveal` refuses)
+until at least two raters have answered every session.
+"""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+
+from ..access import EVERYTHING, Scope
+from ..catalog import Catalog
+from ..store import Store
+from .agreement import fleiss_kappa, icc
+from .meetings import ConferenceError, group_therapists
+
+KINDS = ("rating", "coding")
+HEADLINE_ICC = "ICC(2,1)"   # two-way random, absolute agreement, one rater (Shrout & Fleiss 1979)
+KAPPA = "Fleiss' kappa"
+# A coder who finds none of the codebook's codes in a session answers this; it is a category
+# of its own in Fleiss' kappa.
+NO_CODE = "none"
+NO_CODE_LABEL = "None of these codes"
+
+# Interpretation bands: (lower limit, label), a value on a limit belongs to the higher band.
+# Koo & Li (2016), J Chiropr Med 15(2):155-163: ICC below 0.5 poor, 0.5-0.75 moderate,
+# 0.75-0.9 good, above 0.9 excellent. They also advise at least 30 targets and 3 raters for
+# a reliability study, so a smaller exercise gets a caveat.
+ICC_BANDS = ((-math.inf, "poor"), (0.5, "moderate"), (0.75, "good"), (0.9, "excellent"))
+ICC_SOURCE = "Koo & Li 2016"
+ICC_STUDY_TARGETS, ICC_STUDY_RATERS = 30, 3
+# Landis & Koch (1977), Biometrics 33(1):159-174: kappa below 0 poor, 0.00-0.20 slight,
+# 0.21-0.40 fair, 0.41-0.60 moderate, 0.61-0.80 substantial, 0.81-1.00 almost perfect. Their
+# limits have two decimals, so kappa is rounded to two decimals before it is banded.
+KAPPA_BANDS = ((-math.inf, "poor"), (0.0, "slight"), (0.21, "fair"), (0.41, "moderate"), (0.61, "substantial"),
+               (0.81, "almost perfect"))
+KAPPA_SOURCE = "Landis & Koch 1977"
+
+
+def band(value: float, bands) -> str:
+    """The label of the band `value` falls in (bands: (lower limit, label), ascending)."""
+    label = bands[0][1]
+    for lower, name in bands:
+        if value >= lower:
+            label = name
+    return label
+
+
+# ----------------------------------------------------------------------------- subjects
+
+def rating_subjects(catalog: Catalog) -> list[str]:
+    """Every "INSTRUMENT:scale" of the catalog's alliance instruments, totals first."""
+    return [f"{key}:{scale}" for key, inst in catalog.instruments_of("alliance").items()
+            for scale in sorted(inst.scales, key=lambda s: (s != "total", s))]
+
+
+def coding_subjects(catalog: Catalog) -> list[str]:
+    return list(catalog.vocabularies.theme_kinds)
+
+
+def subject_label(catalog: Catalog, kind: str, subject: str) -> str:
+    """ "SRS:total" -> "Session Rating Scale, total (0-40)"; "transference" -> "Transference"."""
+    if kind == "rating":
+        key, scale = subject.split(":", 1)
+        inst = catalog.instruments.get(key)
+        if inst is None or scale not in inst.scales:
+            return subject
+        low, high = inst.scales[scale]
+        return f"{inst.name}, {scale} ({low:g}-{high:g})"
+    book = catalog.codebooks.get(subject)
+    return book.label if book else subject
+
+
+def score_range(catalog: Catalog, subject: str) -> tuple[float, float]:
+    key, scale = subject.split(":", 1)
+    return catalog.instruments[key].scales[scale]
+
+
+def code_choices(catalog: Catalog, subject: str) -> dict[str, str]:
+    """The codes a coder may answer (key: label): the codebook's, then NO_CODE."""
+    return {**catalog.codebooks[subject].codes, NO_CODE: NO_CODE_LABEL}
+
+
+def _check_subject(catalog: Catalog, kind: str, subject: str) -> str:
+    subject = (subject or "").strip()
+    if kind == "rating":
+        key, _, scale = subject.partition(":")
+        scale = scale or "total"
+        alliance = catalog.instruments_of("alliance")
+        if key not in alliance:
+            raise ConferenceError(f"'{key}' is not an alliance instrument of the catalog; a rating exercise rates "
+                                  f"one of {', '.join(alliance)} (e.g. 'SRS:total').")
+        if scale not in alliance[key].scales:
+            raise ConferenceError(f"{key} has no scale '{scale}'; its scales are "
+                                  f"{', '.join(alliance[key].scales)}.")
+        return f"{key}:{scale}"
+    kinds = coding_subjects(catalog)
+    if subject not in kinds:
+        raise ConferenceError(f"'{subject}' is not a theme codebook of the catalog; a coding exercise codes one of "
+                              f"{', '.join(kinds)}.")
+    return subject
+
+
+# ----------------------------------------------------------------------------- exercises
+
+def new_exercise(store: Store, catalog: Catalog, group: str, client_id: str, kind: str, subject: str, sessions,
+                 created_by: str) -> int:
+    """Create a calibration exercise for `group` on `client_id`'s `sessions`; its id."""
+    created_by = (created_by or "").strip()
+    if not created_by:
+        raise ConferenceError("Give your user id: it is saved as the author of the exercise.")
+    if kind not in KINDS:
+        raise ConferenceError(f"An exercise is a 'rating' (a score per session) or a 'coding' (a code per "
+                              f"session), not '{kind}'.")
+    subject = _check_subject(catalog, kind, subject)
+    therapists = group_therapists(store, group)
+    if not therapists:
+        known = store.query("SELECT DISTINCT supervision_group FROM therapists WHERE supervision_group IS NOT NULL "
+                            "ORDER BY 1")["supervision_group"].to_list()
+        raise ConferenceError(f"No therapist belongs to the supervision group '{group}'"
+                              + (f"; the groups are {', '.join(known)}." if known else
+                                 "; import a therapists table with a supervision_group column first."))
+    seen_by = store.query("SELECT DISTINCT therapist_id FROM sessions WHERE client_id = $c ORDER BY 1",
+                          {"c": client_id})["therapist_id"].to_list()
+    if not seen_by:
+        raise ConferenceError(f"There is no case '{client_id}' in this store.")
+    if not set(seen_by) & set(therapists):
+        raise ConferenceError(f"Case '{client_id}' is not seen by a therapist of {group} (its therapist: "
+                              f"{', '.join(str(t) for t in seen_by)}); pick a case of the group.")
+    try:
+        wanted = sorted({int(s) for s in sessions})
+    except (TypeError, ValueError):
+        raise ConferenceError("Sessions are given by their numbers (e.g. 3, 4, 5).") from None
+    if len(wanted) < 2:
+        raise ConferenceError("An exercise needs at least 2 sessions: agreement is measured across sessions.")
+    attended = store.query("SELECT session_number FROM sessions WHERE client_id = $c AND attended IS NOT FALSE "
+                           "ORDER BY 1", {"c": client_id})["session_number"].to_list()
+    missing = [s for s in wanted if s not in set(attended)]
+    if missing:
+        raise ConferenceError(f"Case '{client_id}' has no attended session{'s' if len(missing) > 1 else ''} "
+                              f"{', '.join(map(str, missing))}; its "
+                              f"sessions are {_spans(attended)}.")
+    with store.transaction() as cur:
+        exercise_id = cur.execute("SELECT nextval('exercise_ids')").fetchall()[0][0]
+        cur.execute("INSERT INTO calibration_exercises VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+                    [exercise_id, group, client_id, kind, subject, wanted, created_by])
+    return int(exercise_id)
+
+
+def _spans(numbers: list[int]) -> str:
+    """[0, 1, 2, 5, 7, 8] -> "0-2, 5, 7-8"."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans) or "none"
+
+
+def exercise(store: Store, exercise_id: int) -> dict:
+    """One exercise as a dict (sessions as a list), or a ConferenceError."""
+    found = store.query("SELECT * FROM calibration_exercises WHERE exercise_id = $id", {"id": exercise_id})
+    if found.is_empty():
+        raise ConferenceError(f"There is no calibration exercise {exercise_id} in this store.")
+    row = found.row(0, named=True)
+    row["sessions"] = sorted(row["sessions"])
+    return row
+
+
+def exercises(store: Store, group: str | None = None) -> pl.DataFrame:
+    """The exercises, newest first, with how many raters answered and how many finished
+    (answered every session). Never the answers themselves: those stay blind."""
+    where = "WHERE e.supervision_group = $g" if group is not None else ""
+    return store.query(
+        "WITH per_rater AS (SELECT exercise_id, rater, count(*) AS n FROM calibration_answers GROUP BY ALL) "
+        "SELECT e.exercise_id, e.supervision_group, e.client_id, e.kind, e.subject, e.sessions, e.created_by, "
+        "e.created_at, count(p.rater)::INTEGER AS raters, "
+        "count(p.rater) FILTER (WHERE p.n >= len(e.sessions))::INTEGER AS finished "
+        f"FROM calibration_exercises e LEFT JOIN per_rater p USING (exercise_id) {where} "
+        "GROUP BY ALL ORDER BY e.exercise_id DESC", {"g": group} if group is not None else None)
+
+
+def save_answer(store: Store, catalog: Catalog, exercise_id: int, rater: str, session_number: int,
+                score: float | None = None, code: str | None = None) -> None:
+    """Save `rater`'s answer for one session of the exercise; a new answer replaces theirs."""
+    from ..privacy import id_problem
+    ex = exercise(store, exercise_id)
+    rater = (rater or "").strip()
+    if not rater:
+        raise ConferenceError("Give your user id: each answer is saved under the rater's id.")
+    problem = id_problem(rater)
+    if problem:
+        raise ConferenceError(f"The rater id {problem}; use a pseudonymous id such as tr1.")
+    try:
+        session_number = int(session_number)
+    except (TypeError, ValueError):
+        raise ConferenceError("A session is given by its number (e.g. 4).") from None
+    if session_number not in ex["sessions"]:
+        raise ConferenceError(f"Session {session_number} is not part of exercise {exercise_id}; its sessions are "
+                              f"{_spans(ex['sessions'])}.")
+    if ex["kind"] == "rating":
+        if code is not None:
+            raise ConferenceError(f"Exercise {exercise_id} asks for a score, not a code.")
+        try:
+            score = None if score is None else float(score)
+        except (TypeError, ValueError):
+            raise ConferenceError("A score is a number.") from None
+        if score is None or not math.isfinite(score):
+            raise ConferenceError(f"Give a score for session {session_number}.")
+        low, high = score_range(catalog, ex["subject"])
+        if not low <= score <= high:
+            raise ConferenceError(f"{ex['subject'].replace(':', ' ')} scores lie between {low:g} and {high:g}; "
+                                  f"{score:g} is outside.")
+    else:
+        if score is not None:
+            raise ConferenceError(f"Exercise {exercise_id} asks for a code, not a score.")
+        code = (code or "").strip()
+        if not code:
+            raise ConferenceError(f"Give a code for session {session_number}.")
+        choices = code_choices(catalog, ex["subject"])
+        if code not in choices:
+            raise ConferenceError(f"'{code}' is not a code of the {ex['subject']} codebook; the codes are "
+                                  f"{', '.join(choices)}.")
+    with store.transaction() as cur:
+        cur.execute("INSERT INTO calibration_answers VALUES (?, ?, ?, ?, ?, now()) "
+                    "ON CONFLICT (exercise_id, rater, session_number) DO UPDATE SET score = excluded.score, "
+                    "code = excluded.code, saved_at = excluded.saved_at",
+                    [exercise_id, rater, session_number, score, code or None])
+
+
+def answers(store: Store, exercise_id: int, rater: str | None = None) -> pl.DataFrame:
+    """The saved answers (rater, session_number, score, code, saved_at), of one rater when
+    `rater` is given: a page in the blind phase shows a person only their own."""
+    exercise(store, exercise_id)
+    where = " AND rater = $r" if rater is not None else ""
+    params = {"id": exercise_id, **({"r": rater} if rater is not None else {})}
+    return store.query("SELECT rater, session_number, score, code, saved_at FROM calibration_answers "
+                       f"WHERE exercise_id = $id{where} ORDER BY rater, session_number", params)
+
+
+def finished_raters(store: Store, exercise_id: int) -> tuple[list[str], list[str]]:
+    """(raters who answered every session, raters still answering), each sorted."""
+    ex = exercise(store, exercise_id)
+    counts = answers(store, exercise_id).group_by("rater").agg(pl.col("session_number").n_unique().alias("n"))
+    done = sorted(counts.filter(pl.col("n") >= len(ex["sessions"]))["rater"].to_list())
+    pending = sorted(counts.filter(pl.col("n") < len(ex["sessions"]))["rater"].to_list())
+    return done, pending
+
+
+# ----------------------------------------------------------------------------- agreement
+
+def agreement(store: Store, exercise_id: int) -> dict:
+    """How far the raters who answered every session agree.
+
+    Returns kind, subject, statistic (the headline's name), value (None when it cannot be
+    computed yet), values (every ICC, or the kappa and the observed agreement), band,
+    raters (those counted), targets (sessions), left_out (raters still answering),
+    divergence (one row per session, where the raters diverge most first),
+    interpretation (a sentence with the source of the bands) and source."""
+    ex = exercise(store, exercise_id)
+    done, pending = finished_raters(store, exercise_id)
+    rating = ex["kind"] == "rating"
+    result = {"kind": ex["kind"], "subject": ex["subject"], "statistic": HEADLINE_ICC if rating else KAPPA,
+              "value": None, "values": {}, "band": None, "raters": done, "targets": len(ex["sessions"]),
+              "left_out": pending, "divergence": pl.DataFrame(), "source": ICC_SOURCE if rating else KAPPA_SOURCE}
+    if len(done) < 2:
+        still = f"; {len(pending)} more {'has' if len(pending) == 1 else 'have'} started" if pending else ""
+        result["interpretation"] = (
+            f"The agreement needs at least 2 raters who answered all {len(ex['sessions'])} sessions; "
+            f"{len(done) or 'no'} rater{'' if len(done) == 1 else 's'} {'has' if len(done) == 1 else 'have'} "
+            f"so far{still}.")
+        return result
+    frame = (answers(store, exercise_id).filter(pl.col("rater").is_in(done))
+             .rename({"session_number": "target"}))
+    try:
+        stats = icc(frame.select("target", "rater", "score")) if rating else \
+            fleiss_kappa(frame.select("target", "rater", "code"))
+    except ValueError as err:  # not reachable with complete raters, kept as a sentence
+        result["interpretation"] = str(err)
+        return result
+    if rating:
+        per_session = (frame.sort("rater").group_by("target")
+                       .agg(answers=pl.format("{}: {}", "rater", pl.col("score").round(2)).str.join("; "),
+                            scores=pl.col("score")))
+        divergence = stats.divergence.join(per_session, on="target", how="left")
+        value = stats.values[HEADLINE_ICC]
+        result.update(values=stats.values)
+    else:
+        observed = float(stats.divergence["agreement"].mean())
+        per_session = (frame.sort("rater").group_by("target")
+                       .agg(answers=pl.format("{}: {}", "rater", "code").str.join("; ")))
+        divergence = stats.divergence.join(per_session, on="target", how="left")
+        value = stats.kappa
+        result.update(values={KAPPA: value, "Observed agreement": observed})
+    result["divergence"] = divergence.rename({"target": "session_number"})
+    result["value"] = None if math.isnan(value) else value
+    result["interpretation"] = _interpretation(rating, value, stats.targets, stats.raters)
+    result["band"] = None if math.isnan(value) else (band(value, ICC_BANDS) if rating else
+                                                     band(round(value, 2), KAPPA_BANDS))
+    return result
+
+
+def _interpretation(rating: bool, value: float, targets: int, raters: int) -> str:
+    counted = f"{raters} raters on {targets} sessions"
+    if math.isnan(value):
+        what = "scores" if rating else "codes"
+        name = HEADLINE_ICC if rating else KAPPA
+        return (f"{name} cannot be computed for {counted}: the {what} do not vary at all (everyone gave the same "
+                f"answer{'' if rating else ' in every session'}), so there is nothing to tell apart.")
+    if rating:
+        text = (f"{HEADLINE_ICC} = {value:.2f} for {counted}: {band(value, ICC_BANDS)} agreement on the bands of "
+                f"{ICC_SOURCE} (below 0.5 poor, 0.5-0.75 moderate, 0.75-0.9 good, above 0.9 excellent).")
+        if targets < ICC_STUDY_TARGETS or raters < ICC_STUDY_RATERS:
+            text += (f" {ICC_SOURCE} ask for at least {ICC_STUDY_TARGETS} targets and {ICC_STUDY_RATERS} raters "
+                     "in a reliability study: read this figure as a start for discussion, not a reliability "
+                     "estimate.")
+        return text
+    return (f"{KAPPA} = {value:.2f} for {counted}: {band(round(value, 2), KAPPA_BANDS)} agreement on the bands of "
+            f"{KAPPA_SOURCE} (below 0 poor, 0-0.20 slight, 0.21-0.40 fair, 0.41-0.60 moderate, 0.61-0.80 "
+            "substantial, 0.81-1 almost perfect).")
+
+
+# ----------------------------------------------------------------------------- reveal
+
+def reveal(store: Store, exercise_id: int, scope: Scope = EVERYTHING) -> pl.DataFrame:
+    """The case's own stored ratings or codes of the exercise's sessions next to the group's
+    answers, one row per session; refused while the exercise is still blind (fewer than 2
+    raters have answered every session).
+
+    Ratings: session_number, the group's mean, then one column per stored rater (client,
+    therapist, ...). Codes: session_number, the group's codes (code: count), then one column
+    per stored rater with its codes of the session (code (intensity), ...)."""
+    ex = exercise(store, exercise_id)
+    done, _ = finished_raters(store, exercise_id)
+    if len(done) < 2:
+        raise ConferenceError("The case's own ratings stay hidden until at least 2 raters have answered every "
+                              f"session of exercise {exercise_id}; {len(done)} {'has' if len(done) == 1 else 'have'} "
+                              "so far.")
+    group = answers(store, exercise_id).filter(pl.col("rater").is_in(done))
+    frame = pl.DataFrame({"session_number": ex["sessions"]}, schema={"session_number": pl.Int32})
+    params = {"c": ex["client_id"], "s": ex["sessions"]}
+    if ex["kind"] == "rating":
+        instrument, scale = ex["subject"].split(":", 1)
+        frame = frame.join(group.group_by("session_number").agg(group_mean=pl.col("score").mean()),
+                           on="session_number", how="left")
+        stored = store.query("SELECT session_number, rater, score FROM ratings WHERE client_id = $c "
+                             "AND instrument = $i AND scale = $sc AND list_contains($s, session_number)",
+                             {**params, "i": instrument, "sc": scale}, scope=scope)
+        wide = stored.pivot(on="rater", index="session_number", values="score", aggregate_function="first") \
+            if stored.height else None
+    else:
+        frame = frame.join(group.group_by("session_number", "code").len().sort("code")
+                           .group_by("session_number").agg(group_codes=pl.format("{}: {}", "code", "len")
+                                                           .str.join(", ")),
+                           on="session_number", how="left")
+        stored = store.query("SELECT session_number, rater, code, intensity FROM themes WHERE client_id = $c "
+                             "AND kind = $k AND list_contains($s, session_number) ORDER BY code",
+                             {**params, "k": ex["subject"]}, scope=scope)
+        labelled = stored.with_columns(
+            label=pl.when(pl.col("intensity").is_null()).then(pl.col("code"))
+            .otherwise(pl.format("{} ({})", "code", "intensity")))
+        wide = labelled.group_by("session_number", "rater").agg(pl.col("label").str.join(", ")) \
+            .pivot(on="rater", index="session_number", values="label") if stored.height else None
+    if wide is not None:
+        wide = wide.select("session_number", *sorted(c for c in wide.columns if c != "session_number"))
+        frame = frame.join(wide.cast({"session_number": pl.Int32}), on="session_number", how="left")
+    return frame.sort("session_number")

@@ -1,0 +1,140 @@
+"""What a conference says and decides about each case: discussion notes and action items.
+
+Every entry belongs to a case on a conference's agenda. Entries are append-only: each
+save is a new version with its author and time, and a deletion is a version that records
+who deleted it and why; nothing is overwritten, so the whole history can be shown. An
+entry's current state is its latest version. Text passes the privacy guard before it is
+saved (`meetings.checked_text`).
+
+An action item has an owner (a pseudonymous user id), the date of the conference it is
+due at, and a status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from ..store import Store
+from .meetings import ConferenceError, checked_text, checked_user, conference
+
+KINDS = ("note", "action")
+STATUSES = ("open", "in progress", "done", "dropped")
+FINISHED = ("done", "dropped")
+
+_FIELDS = ("client_id", "kind", "text", "owner", "due_on", "status")
+
+# The latest version of every entry, with who wrote it first and when.
+_CURRENT = """
+    SELECT e.entry_id, e.version, e.conference_id, e.client_id, e.kind, e.text, e.owner, e.due_on, e.status,
+           first_value(e.saved_by) OVER w AS created_by, first_value(e.saved_at) OVER w AS created_at,
+           e.saved_by, e.saved_at, e.deleted, e.why
+    FROM conference_entries e
+    WINDOW w AS (PARTITION BY e.entry_id ORDER BY e.version ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+    QUALIFY e.version = max(e.version) OVER (PARTITION BY e.entry_id)
+"""
+
+
+def _on_agenda(store: Store, conference_id: int, client_id: str) -> None:
+    if not store.scalar("SELECT count(*) FROM agenda_items WHERE conference_id = $id AND client_id = $c "
+                        "AND deleted_at IS NULL", {"id": conference_id, "c": client_id}):
+        raise ConferenceError(f"Case {client_id} is not on the agenda of conference {conference_id}.")
+
+
+def _checked(kind: str, text: str, owner: str | None, due_on, status: str | None) -> dict:
+    if kind not in KINDS:
+        raise ConferenceError(f"An entry is a note or an action, not '{kind}'.")
+    values = {"kind": kind, "text": checked_text(text, "note" if kind == "note" else "action"),
+              "owner": None, "due_on": None, "status": None}
+    if kind == "action":
+        values["owner"] = checked_user(owner) if owner else None
+        if values["owner"] is None:
+            raise ConferenceError("An action needs an owner: the user id of who will do it.")
+        if due_on is not None and not isinstance(due_on, dt.date):
+            try:
+                due_on = dt.date.fromisoformat(str(due_on))
+            except ValueError:
+                raise ConferenceError("The due date is a date as YYYY-MM-DD.") from None
+        values["due_on"] = due_on
+        status = status or "open"
+        if status not in STATUSES:
+            raise ConferenceError(f"The status of an action is one of {', '.join(STATUSES)}; not '{status}'.")
+        values["status"] = status
+    return values
+
+
+def save_entry(store: Store, conference_id: int, client_id: str, *, kind: str, text: str, by: str,
+               owner: str | None = None, due_on: dt.date | str | None = None, status: str | None = None,
+               entry_id: int | None = None) -> int:
+    """Save a new note or action (no `entry_id`) or a new version of one; returns its id.
+    Saving what is already there adds no version."""
+    conference(store, conference_id)  # a sentence if there is no such conference
+    by = checked_user(by)
+    values = _checked(kind, text, owner, due_on, status)
+    with store.transaction() as cur:
+        if entry_id is None:
+            _on_agenda(store, conference_id, client_id)
+            entry_id = cur.execute("SELECT nextval('entry_ids')").fetchall()[0][0]
+            version = 1
+        else:
+            latest = cur.execute(f"SELECT {', '.join(_FIELDS)}, version, deleted, conference_id "
+                                 "FROM conference_entries WHERE entry_id = ? ORDER BY version DESC LIMIT 1",
+                                 [entry_id]).fetchall()
+            if not latest or latest[0][-1] != conference_id:
+                raise ConferenceError(f"There is no entry {entry_id} in conference {conference_id}.")
+            *before, version, deleted, _ = latest[0]
+            if deleted:
+                raise ConferenceError(f"Entry {entry_id} was deleted; write a new one instead.")
+            if dict(zip(_FIELDS, before)) == {"client_id": client_id, **values}:
+                return entry_id
+            version += 1
+        cur.execute("INSERT INTO conference_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), false, NULL)",
+                    [entry_id, version, conference_id, client_id, values["kind"], values["text"], values["owner"],
+                     values["due_on"], values["status"], by])
+    return entry_id
+
+
+def delete_entry(store: Store, entry_id: int, *, by: str, why: str) -> None:
+    """Delete an entry: a last version that records who, when and why; the history stays."""
+    by = checked_user(by)
+    why = checked_text(why, "reason for deleting")
+    with store.transaction() as cur:
+        latest = cur.execute("SELECT * EXCLUDE (version, saved_by, saved_at, deleted, why), version, deleted "
+                             "FROM conference_entries WHERE entry_id = ? ORDER BY version DESC LIMIT 1",
+                             [entry_id]).fetchall()
+        if not latest or latest[0][-1]:
+            raise ConferenceError(f"There is no entry {entry_id} to delete.")
+        *kept, version, _ = latest[0]
+        cur.execute("INSERT INTO conference_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), true, ?)",
+                    [kept[0], version + 1, *kept[1:], by, why])
+
+
+def entries(store: Store, conference_id: int, client_id: str | None = None, *,
+            include_deleted: bool = False) -> pl.DataFrame:
+    """The current notes and actions of a conference (of one case), oldest first."""
+    where = ["conference_id = $id"] + (["client_id = $c"] if client_id else []) + \
+        ([] if include_deleted else ["NOT deleted"])
+    params = {"id": conference_id, **({"c": client_id} if client_id else {})}
+    return store.query(f"SELECT * FROM ({_CURRENT}) WHERE {' AND '.join(where)} ORDER BY created_at, entry_id",
+                       params)
+
+
+def history(store: Store, conference_id: int, entry_id: int | None = None) -> pl.DataFrame:
+    """Every version of every entry of a conference (or of one entry), in the order saved."""
+    where = "conference_id = $id" + (" AND entry_id = $e" if entry_id is not None else "")
+    params = {"id": conference_id, **({"e": entry_id} if entry_id is not None else {})}
+    return store.query(f"SELECT * FROM conference_entries WHERE {where} ORDER BY entry_id, version", params)
+
+
+def group_actions(store: Store, group: str) -> pl.DataFrame:
+    """The current action items of every conference of `group`, with the conference's date
+    and the case's label on that agenda."""
+    return store.query(
+        f"""SELECT c.held_on AS conference_date, e.conference_id, a.case_label, e.*
+                     EXCLUDE (conference_id, kind, deleted, why)
+            FROM ({_CURRENT}) e JOIN conferences c USING (conference_id)
+            LEFT JOIN agenda_items a ON a.conference_id = e.conference_id AND a.client_id = e.client_id
+                 AND a.deleted_at IS NULL
+            WHERE c.supervision_group = $g AND e.kind = 'action' AND NOT e.deleted
+            ORDER BY c.held_on, e.conference_id, e.entry_id""", {"g": group})

@@ -1,0 +1,84 @@
+"""Presentation mode: one case at a time, by its label, with the group-level context.
+
+Beside the case itself, presentation mode shows figures built from several clients: the
+presenting therapist's countertransference across their cases, the group's transference
+themes, and how the alliance fares in sessions with a communication barrier across the
+group. Colleagues in the room often know the caseload, so a figure built from fewer
+clients than the catalog's `[conference] min_group_clients` (11) is suppressed: the slide
+says so instead of drawing it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+import polars as pl
+
+from .. import charts
+from ..access import Scope
+from ..analytics import barriers, themes
+from ..catalog import Catalog
+from ..store import Store
+from .meetings import group_scope
+
+PRESENTER = "presenting therapist"
+
+
+@dataclass(frozen=True)
+class GroupView:
+    title: str
+    clients: int                 # how many clients the figure is built from
+    figure: go.Figure | None     # None when suppressed
+    note: str                    # what the figure shows, or why it is not shown
+
+
+def small_cell(clients: int, minimum: int) -> bool:
+    """True when a figure built from `clients` clients must not be shown."""
+    return clients < minimum
+
+
+def _view(title: str, clients: int, minimum: int, build, about: str) -> GroupView:
+    if small_cell(clients, minimum):
+        return GroupView(title, clients, None,
+                         f"Not shown: built from {clients} client(s), fewer than {minimum}. Small groups can "
+                         "single a client out to colleagues who know the caseload.")
+    return GroupView(title, clients, build(), about)
+
+
+def group_views(store: Store, catalog: Catalog, group: str, therapist_id: str | None, *,
+                hide_therapist: bool = False) -> list[GroupView]:
+    """The group-level figures for a slide of a case held by `therapist_id` in `group`,
+    each suppressed when built from fewer than the catalog's minimum of clients."""
+    minimum = catalog.conference.min_group_clients
+    views = []
+    if therapist_id:
+        patterns = themes.therapist_patterns(store, catalog, Scope.therapists([therapist_id]))
+        clients = int(patterns["clients_coded"].max() or 0) if patterns.height else 0
+        if hide_therapist:
+            patterns = patterns.with_columns(therapist_id=pl.lit(PRESENTER))
+        views.append(_view("The therapist's countertransference across their cases", clients, minimum,
+                           lambda: charts.therapist_pattern_chart(patterns, catalog),
+                           "The share of the therapist's coded cases in which each countertransference code "
+                           "occurs; bold cells recur across cases."))
+    scope = group_scope(store, group)
+    perv = themes.pervasiveness(store, catalog, scope, kinds=["transference"])
+    views.append(_view("The group's transference themes", perv["client_id"].n_unique(), minimum,
+                       lambda: charts.pervasiveness_chart(perv, catalog, kind="transference"),
+                       "Mean pervasiveness of each transference code over the group's coded cases."))
+    alliance = next(iter(catalog.instruments_of("alliance")), None)
+    if alliance:
+        effect = barriers.barrier_alliance_effect(store, catalog, scope, instrument=alliance)
+        views.append(_view("Barriers and the alliance across the group", effect.per_client.height, minimum,
+                           lambda: charts.barrier_alliance_chart(effect, catalog.instruments[alliance]),
+                           "Alliance change in sessions with a communication barrier against sessions "
+                           "without, across the group's cases."))
+    return views
+
+
+def slide_title(item: dict, hide_therapist: bool, therapist_id: str | None, labels_only: bool = True) -> str:
+    """The heading of a case's slide: its label, and the therapist unless hidden."""
+    name = item["case_label"] if labels_only else f"{item['case_label']} ({item['client_id']})"
+    if hide_therapist or not therapist_id:
+        return name
+    return f"{name}, presented by {therapist_id}"

@@ -1,0 +1,71 @@
+"""What one case's views are drawn from: every part read once, and the case overview.
+
+The Case page, presentation mode and the conference handout show the same case in the
+same way; they all take its parts from `case_parts` and its overview from
+`overview_figure`, so a case looks the same on screen, on the projector and on paper.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import polars as pl
+
+from . import charts
+from .access import EVERYTHING, Scope
+from .analytics import barriers, expected, outcomes, ruptures, summary, themes
+from .catalog import Catalog
+
+
+def case_parts(store, catalog: Catalog, client_id: str, scope: Scope = EVERYTHING, sg: dict | None = None) -> dict:
+    """Everything the views of one case need: its summary (`summary.case_summaries`),
+    ratings, detected ruptures, coded events, scored sessions with their colour and
+    expected band (`track`), theme timeline and barrier notes. Raises
+    `summary.UnknownClients` for a client outside `scope`."""
+    params = outcomes.SuddenGainParams.from_catalog(catalog, **(sg or {}))
+    clients = [client_id]
+    return {
+        "case": summary.case_summaries(store, catalog, clients, scope, sg=params)[0],
+        "ratings": store.query("SELECT session_number, instrument, scale, rater, score FROM ratings "
+                               "WHERE client_id = $c ORDER BY instrument, scale, rater, session_number",
+                               {"c": client_id}, scope=scope),
+        "ruptures": ruptures.detect_ruptures(store, catalog, scope=scope, clients=clients),
+        "events": ruptures.coded_events(store, scope, clients, catalog=catalog),
+        "track": expected.track_colours(store, catalog, scope, clients),
+        "timeline": themes.theme_timeline(store, catalog, client_id, scope),
+        "barriers": barriers.barrier_notes(store, scope, clients=clients, limit=500),
+    }
+
+
+def instruments_in(parts: dict, catalog: Catalog, kind: str) -> list[str]:
+    """The catalog's instruments of `kind` ("alliance", "outcome") this case has ratings of."""
+    ratings = parts["ratings"]
+    present = set(ratings["instrument"].unique().to_list()) if ratings.height else set()
+    return [key for key in catalog.instruments_of(kind) if key in present]
+
+
+def sudden(parts: dict, kind: str, instrument: str) -> pl.DataFrame | None:
+    """The case's sudden gains (`kind` "sudden_gains") or losses on one instrument, for a chart."""
+    case = parts["case"]
+    rows = [dict(g, client_id=case["client_id"]) for g in case[kind] if g["instrument"] == instrument]
+    return pl.DataFrame(rows) if rows else None
+
+
+def overview_figure(parts: dict, catalog: Catalog, title: str | None = None) -> go.Figure:
+    """The case overview (`charts.case_figure`) on the case's first alliance and outcome
+    instruments. `title` replaces the default one (which names the client), e.g. with a
+    case label in presentation mode and in a de-identified handout."""
+    alliance_keys = instruments_in(parts, catalog, "alliance")
+    outcome_keys = instruments_in(parts, catalog, "outcome")
+    alliance = catalog.instruments[alliance_keys[0]] if alliance_keys else None
+    outcome = catalog.instruments[outcome_keys[0]] if outcome_keys else None
+    fig = charts.case_figure(
+        ratings=parts["ratings"], alliance=alliance,
+        ruptures=parts["ruptures"].filter(pl.col("instrument") == alliance.key) if alliance else None,
+        events=parts["events"],
+        scores=parts["track"].filter(pl.col("instrument") == outcome.key) if outcome else None, outcome=outcome,
+        sudden_gains=sudden(parts, "sudden_gains", outcome.key) if outcome else None,
+        sudden_losses=sudden(parts, "sudden_losses", outcome.key) if outcome else None,
+        timeline=parts["timeline"], barriers=parts["barriers"], catalog=catalog)
+    if title is not None:
+        fig.update_layout(title_text=title)
+    return fig
