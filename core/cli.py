@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--user", help="who prepares it (default: CASECONF_USER or the login name)")
     new.add_argument("--json", action="store_true", help="print one JSON object with id and agenda")
     _common(new)
+    export = conf_commands.add_parser("export", help="write a conference's handout (HTML) and its actions (CSV)")
+    export.add_argument("id", type=int, metavar="ID", help="the conference id (from 'conference new')")
+    export.add_argument("--html", required=True, type=Path, metavar="FILE", help="the handout, one offline HTML file")
+    export.add_argument("--actions-csv", type=Path, metavar="FILE", help="also write the action items as CSV")
+    export.add_argument("--deidentify", action="store_true",
+                        help="cases by their labels only: no client or therapist ids in the files")
+    _common(export)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
     bench.add_argument("what", choices=["import", "analytics", "pages"])
@@ -162,6 +169,8 @@ def _existing_store(args):
 def _cmd_conference(args) -> int:
     from .conference.meetings import ConferenceError, new_conference
     from .importer import _who as who
+    if args.conference_command == "export":
+        return _conference_export(args)
     try:
         made = new_conference(_existing_store(args), _catalog(args), args.group, held_on=args.date,
                               cases=args.cases, created_by=who(args.user))
@@ -174,6 +183,22 @@ def _cmd_conference(args) -> int:
         for item in made["agenda"]:
             print(f"  {item['case_label']} ({item['client_id']}, {item['minutes']} min): {item['reason']}",
                   file=sys.stderr)
+    return 0
+
+
+def _conference_export(args) -> int:
+    from .conference.handout import write_handout
+    from .conference.meetings import ConferenceError
+    try:
+        written = write_handout(_existing_store(args), _catalog(args), args.id, args.html, args.actions_csv,
+                                deidentify=args.deidentify)
+    except ConferenceError as err:
+        raise CommandError(str(err)) from None
+    except OSError as err:
+        raise CommandError(f"The handout cannot be written to {Path(err.filename or args.html).name}: "
+                           f"{err.strerror or err}.") from None
+    for path, size in written["files"].items():
+        print(f"{path} ({size:,} bytes)")
     return 0
 
 

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import polars as pl
 import pytest
 
 from core.access import Scope
 from core.analytics.triage import triage
-from core.conference.meetings import ConferenceError, agenda, case_label, new_conference, remove_item
-from core.importer import load_demo
+from core.conference.followup import follow_up
+from core.conference.handout import HandoutError, write_handout
+from core.conference.meetings import (ConferenceError, add_item, agenda, case_label, group_scope, move_item,
+                                      new_conference, remove_item, reorder, update_item)
+from core.conference.notes import delete_entry, entries, history, save_entry
+from core.conference.presentation import PRESENTER, group_views, slide_title, small_cell
+from core.importer import import_dataset, load_demo
 from core.store import Store
+from tests.conftest import write_csv
 from tests.test_cli import run
 
 
@@ -78,3 +85,233 @@ def test_conference_new_on_the_command_line(demo):
     assert bad.returncode == 2 and "nowhere" in bad.stderr and "Traceback" not in bad.stderr
     bad_date = run("conference", "new", "--group", "group-south", "--date", "30.11.2026", "--db", db)
     assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr
+
+
+# ----------------------------------------------------------------------------- agenda editing
+
+def test_the_agenda_can_be_added_to_reordered_and_edited_and_labels_stay_with_their_cases(demo, catalog):
+    made = new_conference(demo, catalog, "group-north", cases=3, created_by="sup1")
+    first, second, third = (i["client_id"] for i in made["agenda"])
+    extra = next(c for c in demo.query("SELECT DISTINCT s.client_id FROM sessions s JOIN therapists t USING "
+                                       "(therapist_id) WHERE t.supervision_group = 'group-north' ORDER BY 1")
+                 ["client_id"] if c not in (first, second, third))
+    added = add_item(demo, catalog, made["id"], extra, "The group asked to hear how the ending went.", minutes=10)
+    assert (added["case_label"], added["position"], added["minutes"]) == ("Case D", 4, 10)
+    move_item(demo, made["id"], extra, -3)
+    order = agenda(demo, made["id"])
+    assert order["client_id"].to_list() == [extra, first, second, third]
+    assert order["case_label"].to_list() == ["Case D", "Case A", "Case B", "Case C"]
+    update_item(demo, made["id"], first, reason="Rupture at session 10, still unrepaired.", minutes=20)
+    row = agenda(demo, made["id"]).filter(pl.col("client_id") == first).row(0, named=True)
+    assert (row["reason"], row["minutes"]) == ("Rupture at session 10, still unrepaired.", 20)
+    remove_item(demo, made["id"], 2, by="sup1", why="seen last week")  # position 2 is now `first`
+    readded = add_item(demo, catalog, made["id"], first, "Back on: the therapist asked for time.")
+    assert readded["case_label"] == "Case E"  # a label is never reused within a conference
+    with pytest.raises(ConferenceError, match="already on the agenda"):
+        add_item(demo, catalog, made["id"], extra, "twice")
+    with pytest.raises(ConferenceError, match="among the cases of group-north"):
+        add_item(demo, catalog, made["id"], "c999", "unknown")
+    with pytest.raises(ConferenceError, match="every case on the agenda once"):
+        reorder(demo, made["id"], [extra, extra, second, third, first])
+    with pytest.raises(ConferenceError, match="between 1 and 240"):
+        update_item(demo, made["id"], second, minutes=0)
+
+
+def test_free_text_with_identifying_details_is_refused_masked_before_it_is_stored(demo, catalog):
+    made = new_conference(demo, catalog, "group-east", cases=1, created_by="sup1")
+    client = made["agenda"][0]["client_id"]
+    with pytest.raises(ConferenceError, match="identifying details") as err:
+        update_item(demo, made["id"], client, reason="Mother called from 07700 900123 about Mrs Okafor")
+    assert "07700" not in str(err.value) and "Okafor" not in str(err.value)
+    with pytest.raises(ConferenceError, match="identifying details"):
+        save_entry(demo, made["id"], client, kind="note", text="Seen by Dr Smith on 3 March 2026", by="sup1")
+    with pytest.raises(ConferenceError, match="pseudonymous"):
+        save_entry(demo, made["id"], client, kind="note", text="fine", by="mary.jones@clinic.org")
+    stored = demo.query("SELECT reason FROM agenda_items UNION ALL SELECT text FROM conference_entries")
+    assert not any("Okafor" in t or "Smith" in t for t in stored.to_series().to_list())
+
+
+# ----------------------------------------------------------------------------- notes and decisions
+
+def test_notes_and_actions_keep_every_version_with_author_and_time(demo, catalog):
+    made = new_conference(demo, catalog, "group-south", cases=2, created_by="sup1")
+    client = made["agenda"][0]["client_id"]
+    note = save_entry(demo, made["id"], client, kind="note", text="Alliance dipped after the missed session.",
+                      by="sup1")
+    assert save_entry(demo, made["id"], client, kind="note", text="Alliance dipped after the missed session.",
+                      by="th05", entry_id=note) == note  # nothing changed: no new version
+    save_entry(demo, made["id"], client, kind="note", text="Alliance dipped after the missed session; repair "
+               "attempted at session 9.", by="th05", entry_id=note)
+    action = save_entry(demo, made["id"], client, kind="action", text="Ask the client about the rupture.",
+                        owner="th05", due_on="2026-12-07", by="sup1")
+    save_entry(demo, made["id"], client, kind="action", text="Ask the client about the rupture.", owner="th05",
+               due_on="2026-12-07", status="done", by="th05", entry_id=action)
+    current = entries(demo, made["id"], client)
+    assert current["entry_id"].to_list() == [note, action]
+    row = current.row(0, named=True)
+    assert (row["version"], row["created_by"], row["saved_by"]) == (2, "sup1", "th05")
+    assert row["text"].endswith("repair attempted at session 9.")
+    assert current.row(1, named=True)["status"] == "done"
+    assert current.row(1, named=True)["due_on"] == dt.date(2026, 12, 7)
+    everything = history(demo, made["id"])
+    assert everything.group_by("entry_id").len().sort("entry_id")["len"].to_list() == [2, 2]
+    assert everything["saved_at"].null_count() == 0
+    with pytest.raises(ConferenceError, match="needs an owner"):
+        save_entry(demo, made["id"], client, kind="action", text="Someone should call.", by="sup1")
+    with pytest.raises(ConferenceError, match="status of an action"):
+        save_entry(demo, made["id"], client, kind="action", text="x", owner="th05", status="maybe", by="sup1")
+    with pytest.raises(ConferenceError, match="not on the agenda"):
+        save_entry(demo, made["id"], "c999", kind="note", text="x", by="sup1")
+
+
+def test_deleting_an_entry_is_a_soft_delete_with_who_when_and_why(demo, catalog):
+    made = new_conference(demo, catalog, "group-south", cases=1, created_by="sup1")
+    client = made["agenda"][0]["client_id"]
+    note = save_entry(demo, made["id"], client, kind="note", text="Written on the wrong case.", by="sup1")
+    delete_entry(demo, note, by="sup1", why="wrong case")
+    assert entries(demo, made["id"]).is_empty()
+    gone = entries(demo, made["id"], include_deleted=True).row(0, named=True)
+    assert (gone["deleted"], gone["saved_by"], gone["why"], gone["text"]) == (True, "sup1", "wrong case",
+                                                                             "Written on the wrong case.")
+    assert history(demo, made["id"], note)["version"].to_list() == [1, 2]
+    with pytest.raises(ConferenceError, match="was deleted"):
+        save_entry(demo, made["id"], client, kind="note", text="again", by="sup1", entry_id=note)
+    with pytest.raises(ConferenceError, match="no entry"):
+        delete_entry(demo, note, by="sup1", why="twice")
+    with pytest.raises(ConferenceError, match="empty"):
+        delete_entry(demo, 999, by="sup1", why=" ")
+
+
+# ----------------------------------------------------------------------------- follow-up
+
+def test_the_next_conference_shows_the_decisions_and_what_changed_since(store, catalog, tmp_path):
+    from tests.test_triage import RATINGS, SESSIONS, THERAPISTS
+    folder = tmp_path / "export"
+    write_csv(folder, "sessions", "\n".join(SESSIONS) + "\n")
+    write_csv(folder, "ratings", "\n".join(RATINGS) + "\n")
+    write_csv(folder, "therapists", THERAPISTS)
+    import_dataset(folder, store)
+    before, _ = triage(store, catalog, group_scope(store, "g1"))
+    first = new_conference(store, catalog, "g1", held_on=dt.date(2026, 11, 23), cases=3, created_by="sup1")
+    labels = {i["client_id"]: i["case_label"] for i in first["agenda"]}
+    done = save_entry(store, first["id"], "b2", kind="action", text="Review the medication question.",
+                      owner="t2", due_on="2026-11-30", status="done", by="sup1")
+    still = save_entry(store, first["id"], "a1", kind="action", text="Talk about the rupture.", owner="t1",
+                       by="sup1")
+    # A week later: b2 has two more sessions and its PHQ-9 came down to 5.
+    later = tmp_path / "later"
+    write_csv(later, "sessions", "client_id,therapist_id,session_number\nb2,t2,10\nb2,t2,11\n")
+    write_csv(later, "ratings", "client_id,session_number,instrument,score\nb2,11,PHQ-9,5\n")
+    import_dataset(later, store)
+    after, _ = triage(store, catalog, group_scope(store, "g1"))
+    second = new_conference(store, catalog, "g1", held_on=dt.date(2026, 11, 30), cases=3, created_by="sup1")
+    follow = follow_up(store, catalog, second["id"])
+    assert follow["previous"]["id"] == first["id"]
+    assert sorted(follow["actions"]["entry_id"].to_list()) == sorted([done, still])
+    assert set(follow["actions"]["case_label"].to_list()) == {labels["a1"], labels["b2"]}
+    changes = {r["client_id"]: r for r in follow["changes"].iter_rows(named=True)}
+    codes = {c: set(before.filter(pl.col("client_id") == c)["codes"][0]) for c in ("a1", "b2", "c3")}
+    now = {c: set(after.filter(pl.col("client_id") == c)["codes"][0]) for c in ("a1", "b2", "c3")}
+    assert (changes["b2"]["sessions_then"], changes["b2"]["sessions_now"], changes["b2"]["new_sessions"]) == (10, 12, 2)
+    assert set(changes["b2"]["flags_resolved"]) == codes["b2"] - now["b2"] != set()
+    assert set(changes["b2"]["new_flags"]) == now["b2"] - codes["b2"]
+    assert changes["a1"]["changed"] is False and changes["a1"]["new_sessions"] == 0
+    assert follow_up(store, catalog, first["id"])["previous"] is None
+    # At the third conference, the action left open at the first is still listed.
+    third = new_conference(store, catalog, "g1", held_on=dt.date(2026, 12, 7), cases=1, created_by="sup1")
+    assert follow_up(store, catalog, third["id"])["still_open"]["entry_id"].to_list() == [still]
+
+
+# ----------------------------------------------------------------------------- presentation
+
+@pytest.mark.parametrize("clients, suppressed", [(0, True), (1, True), (10, True), (11, False), (40, False)])
+def test_a_group_figure_from_fewer_than_11_clients_is_suppressed(clients, suppressed, catalog):
+    assert catalog.conference.min_group_clients == 11
+    assert small_cell(clients, catalog.conference.min_group_clients) is suppressed
+
+
+def test_slides_suppress_small_group_figures_and_can_hide_the_therapist(demo, catalog):
+    therapist, own = demo.query(
+        "SELECT therapist_id, count(DISTINCT client_id) AS n FROM themes JOIN sessions USING (client_id, "
+        "session_number) JOIN therapists USING (therapist_id) WHERE kind = 'countertransference' AND "
+        "supervision_group = 'group-north' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1").row(0)
+    assert 0 < own < 11  # a handful of cases per therapist in the demo
+    views = {v.title: v for v in group_views(demo, catalog, "group-north", therapist, hide_therapist=True)}
+    pattern = views["The therapist's countertransference across their cases"]
+    assert pattern.figure is None and f"built from {pattern.clients} client(s), fewer than 11" in pattern.note
+    group = views["The group's transference themes"]
+    assert group.clients >= 11 and group.figure is not None
+    big = group_views(demo, catalog.model_copy(update={"conference": catalog.conference.model_copy(
+        update={"min_group_clients": 1})}), "group-north", therapist, hide_therapist=True)
+    shown = big[0].figure
+    assert shown is not None and therapist not in shown.to_json() and PRESENTER in shown.to_json()
+    item = {"case_label": "Case B", "client_id": "c015"}
+    assert slide_title(item, True, therapist) == "Case B"
+    assert slide_title(item, False, therapist) == f"Case B, presented by {therapist}"
+
+
+# ----------------------------------------------------------------------------- handout
+
+def test_the_handout_is_one_offline_html_file_and_a_safe_actions_csv(demo, catalog, tmp_path):
+    made = new_conference(demo, catalog, "group-north", cases=2, created_by="sup1", attendees=["sup1", "th02"])
+    client = made["agenda"][0]["client_id"]
+    other = made["agenda"][1]["client_id"]
+    save_entry(demo, made["id"], client, kind="note", text=f"Compare with {other}: <b>same</b> pattern?", by="sup1")
+    save_entry(demo, made["id"], client, kind="action", text="=HYPERLINK(\"x\") -- check the rupture", owner="th02",
+               due_on="2026-12-07", by="sup1")
+    out = write_handout(demo, catalog, made["id"], tmp_path / "h.html", tmp_path / "a.csv")
+    page = (tmp_path / "h.html").read_text(encoding="utf-8")
+    assert out["files"][str(tmp_path / "h.html")] == len(page.encode("utf-8"))
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", page, flags=re.S)
+    assert "<script src" not in page and len(scripts[0]) > 3_000_000  # plotly.js is inside the file
+    assert "Plotly.newPlot" in " ".join(scripts[1:]) and "cdn.plot.ly" not in " ".join(scripts[1:])
+    assert page.count("plotly-graph-div") == 2 and "Case A" in page and client in page
+    assert "&lt;b&gt;same&lt;/b&gt;" in page and "<b>same</b>" not in page  # a note is text, never HTML
+    csv = (tmp_path / "a.csv").read_text(encoding="utf-8-sig")
+    assert "'=HYPERLINK" in csv and client in csv
+
+
+def test_a_deidentified_handout_names_cases_by_label_only(demo, catalog, tmp_path):
+    made = new_conference(demo, catalog, "group-north", cases=2, created_by="sup1", attendees=["sup1", "th02"])
+    client, other = (i["client_id"] for i in made["agenda"])
+    save_entry(demo, made["id"], client, kind="note", text=f"Compare with {other} and with c001; th02 agrees.",
+               by="sup1")
+    save_entry(demo, made["id"], client, kind="action", text="Check the rupture.", owner="th02", by="sup1")
+    write_handout(demo, catalog, made["id"], tmp_path / "h.html", tmp_path / "a.csv", deidentify=True)
+    page = (tmp_path / "h.html").read_text(encoding="utf-8")
+    text = re.sub(r"<script.*?</script>", " ", page, flags=re.S)
+    charts = " ".join(re.findall(r"Plotly\.newPlot\((.*?)\)\s*}", page, flags=re.S))
+    ids = demo.query("SELECT client_id AS id FROM sessions UNION SELECT therapist_id FROM therapists")["id"]
+    for found in ids.to_list():
+        assert not re.search(rf"(?<![\w-]){re.escape(found)}(?![\w-])", text), found
+        assert f'"{found}"' not in charts and f" {found}" not in charts, found
+    assert "Compare with Case B and with another case; a therapist agrees." in text
+    csv = (tmp_path / "a.csv").read_text(encoding="utf-8-sig")
+    assert "client_id" not in csv.splitlines()[0] and "th02" not in csv
+
+
+def test_the_privacy_guard_stops_a_handout_before_anything_is_written(demo, catalog, tmp_path):
+    made = new_conference(demo, catalog, "group-east", cases=1, created_by="sup1")
+    client = made["agenda"][0]["client_id"]
+    with demo.transaction() as cur:  # text that slipped past the guard (an old version, a direct edit)
+        cur.execute("INSERT INTO conference_entries VALUES (99, 1, ?, ?, 'note', 'Call Mrs Okafor on 07700 900123',"
+                    " NULL, NULL, NULL, 'sup1', now(), false, NULL)", [made["id"], client])
+    with pytest.raises(HandoutError, match="privacy guard") as err:
+        write_handout(demo, catalog, made["id"], tmp_path / "out" / "h.html", tmp_path / "out" / "a.csv")
+    assert "Okafor" not in str(err.value) and "07700" not in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_conference_export_on_the_command_line(demo, catalog, tmp_path):
+    made = new_conference(demo, catalog, "group-south", cases=2, created_by="sup1")
+    db = str(demo.path)
+    demo.close()
+    html_file, csv_file = tmp_path / "handout.html", tmp_path / "actions.csv"
+    out = run("conference", "export", str(made["id"]), "--html", str(html_file), "--actions-csv", str(csv_file),
+              "--deidentify", "--db", db)
+    assert out.returncode == 0, out.stderr
+    assert html_file.stat().st_size > 1_000_000 and csv_file.exists()  # plotly.js is embedded
+    assert "handout.html" in out.stdout and "bytes" in out.stdout
+    bad = run("conference", "export", "999", "--html", str(tmp_path / "x.html"), "--db", db)
+    assert bad.returncode == 2 and "no conference 999" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x.html").exists()
