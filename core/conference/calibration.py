@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import polars as pl
 
 from ..access import EVERYTHING, Scope
@@ -285,15 +286,18 @@ def agreement(store: Store, exercise_id: int) -> dict:
     frame = (answers(store, exercise_id).filter(pl.col("rater").is_in(done))
              .rename({"session_number": "target"}))
     try:
-        stats = icc(frame.select("target", "rater", "score")) if rating else \
-            fleiss_kappa(frame.select("target", "rater", "code"))
+        # Answers that do not vary make the statistic 0 / 0: a sentence below, not a warning.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stats = icc(frame.select("target", "rater", "score")) if rating else \
+                fleiss_kappa(frame.select("target", "rater", "code"))
     except ValueError as err:  # not reachable with complete raters, kept as a sentence
         result["interpretation"] = str(err)
         return result
     if rating:
+        shown = (pl.when(pl.col("score") == pl.col("score").round()).then(pl.col("score").cast(pl.Int64))
+                 .otherwise(pl.col("score").round(2)).cast(pl.String))  # 29 and 7.25, not 29.0
         per_session = (frame.sort("rater").group_by("target")
-                       .agg(answers=pl.format("{}: {}", "rater", pl.col("score").round(2)).str.join("; "),
-                            scores=pl.col("score")))
+                       .agg(answers=pl.format("{}: {}", "rater", shown).str.join("; "), scores=pl.col("score")))
         divergence = stats.divergence.join(per_session, on="target", how="left")
         value = stats.values[HEADLINE_ICC]
         result.update(values=stats.values)

@@ -249,6 +249,11 @@ def _actions(notes: pl.DataFrame, items: pl.DataFrame, deidentify: bool, person)
     return acts.select(columns).rename({"case_label": "case", "text": "action"})
 
 
+def actions_bytes(actions: pl.DataFrame) -> bytes:
+    """The actions table as a spreadsheet-safe CSV file (`export.csv_bytes`)."""
+    return csv_bytes(actions.with_columns(pl.col("saved_at").dt.strftime("%Y-%m-%d %H:%M")))
+
+
 def _write(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -272,7 +277,7 @@ def write_handout(store: Store, catalog: Catalog, conference_id: int, html_path,
     _write(html_path, data)
     written[str(html_path)] = len(data)
     if actions_csv:
-        data = csv_bytes(actions.with_columns(pl.col("saved_at").dt.strftime("%Y-%m-%d %H:%M")))
+        data = actions_bytes(actions)
         _write(actions_csv, data)
         written[str(actions_csv)] = len(data)
     return {"html": str(html_path), "actions": actions.height, "files": written}

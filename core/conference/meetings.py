@@ -229,6 +229,31 @@ def move_item(store: Store, conference_id: int, client_id: str, step: int) -> No
     reorder(store, conference_id, order)
 
 
+def apply_agenda_edits(store: Store, conference_id: int, edited: pl.DataFrame) -> list[str]:
+    """Save what was changed in an edited agenda table (columns client_id, order, reason,
+    minutes): new reasons and time budgets, and the new order (by `order`, ties keeping
+    the old order). Returns what was saved, in words; nothing when nothing changed."""
+    before = agenda(store, conference_id)
+    merged = before.select("client_id", "position", "reason", "minutes").join(
+        edited.select("client_id", pl.col("order").alias("new_order"), pl.col("reason").alias("new_reason"),
+                      pl.col("minutes").alias("new_minutes")), on="client_id", how="inner")
+    done = []
+    for row in merged.iter_rows(named=True):
+        reason = row["new_reason"] if (row["new_reason"] or "").strip() != row["reason"] else None
+        minutes = row["new_minutes"] if row["new_minutes"] is not None and row["new_minutes"] != row["minutes"] \
+            else None
+        if reason is not None or minutes is not None:
+            update_item(store, conference_id, row["client_id"], reason=reason, minutes=minutes)
+            done.append(f"{row['client_id']}: " + " and ".join(
+                w for w, v in (("reason", reason), ("minutes", minutes)) if v is not None))
+    order = merged.with_columns(pl.col("new_order").fill_null(pl.col("position"))).sort(
+        ["new_order", "position"])["client_id"].to_list()
+    if order != merged.sort("position")["client_id"].to_list():
+        reorder(store, conference_id, order)
+        done.append("the order")
+    return done
+
+
 def remove_item(store: Store, conference_id: int, position: int, *, by: str, why: str) -> None:
     """Take a case off the agenda; the item stays in the store with who, when and why."""
     if not why.strip():

@@ -69,6 +69,12 @@ def group_views(store: Store, catalog: Catalog, group: str, therapist_id: str | 
     alliance = next(iter(catalog.instruments_of("alliance")), None)
     if alliance:
         effect = barriers.barrier_alliance_effect(store, catalog, scope, instrument=alliance)
+        # One marker per client: numbered in the room, never named by id.
+        per_client = effect.per_client.with_columns(
+            client_id=pl.format("{}", pl.int_range(1, pl.len() + 1)))
+        if hide_therapist and "therapist_id" in per_client.columns:
+            per_client = per_client.with_columns(therapist_id=pl.lit(None, pl.String))
+        effect = effect._replace(per_client=per_client)
         views.append(_view("Barriers and the alliance across the group", effect.per_client.height, minimum,
                            lambda: charts.barrier_alliance_chart(effect, catalog.instruments[alliance]),
                            "Alliance change in sessions with a communication barrier against sessions "

@@ -1,0 +1,316 @@
+"""Conference: prepare and run a supervision group's case conference.
+
+The agenda (pre-filled from the triage, editable and reorderable), the notes and
+decisions per case (saved as they change, with author and time, never overwritten),
+the follow-up of the previous conference, and the handout.
+"""
+
+import datetime as dt
+
+import polars as pl
+import streamlit as st
+
+from core import web
+from core.conference import followup, handout, meetings, notes
+from core.conference.meetings import ConferenceError
+
+web.ensure_navigation()  # first: a cold deep link runs this page through app.py
+cat = web.catalog()
+store = web.connection().store
+st.title("Conference")
+user = web.ask_user()
+
+groups = meetings.groups(store)
+if not groups:
+    st.info("No supervision groups yet: a conference belongs to a group of therapists. Import a therapists table "
+            "with a supervision_group column on the Data page, or load the demo data there.")
+    st.page_link(web.page("data"), label="Go to the Data page", icon=":material/upload_file:")
+    st.stop()
+
+
+def attempt(action, *args, success: str | None = None, **kwargs):
+    """Run a change; a refused one shows its sentence. True when it was saved."""
+    try:
+        action(*args, **kwargs)
+    except ConferenceError as err:
+        st.error(str(err))
+        return False
+    if success:
+        st.toast(success)
+    return True
+
+
+def need_user() -> bool:
+    if not user:
+        st.warning("Give your user id in the sidebar first: it is saved with every change.")
+    return bool(user)
+
+
+# ----------------------------------------------------------------------------- which conference
+wanted = st.query_params.get("conference")
+wanted_group = None
+if wanted and wanted.isdigit():
+    try:
+        wanted_group = meetings.conference(store, int(wanted))["group"]
+    except ConferenceError:
+        wanted = None
+group = st.selectbox("Supervision group", groups, key="conf_group",
+                     index=groups.index(wanted_group) if wanted_group in groups else 0)
+existing = meetings.conferences(store, group)
+
+with st.expander("Make a new conference", expanded=existing.is_empty()):
+    with st.form("conf_new_form"):
+        held_on = st.date_input("Date of the meeting", value=dt.date.today(), key="conf_new_date")
+        cases = st.number_input("Cases on the agenda", min_value=1, max_value=50, value=cat.conference.cases,
+                                key="conf_new_cases")
+        attendees = st.text_input("Attendees", key="conf_new_attendees", placeholder="sup1, th01, th02",
+                                  help="Pseudonymous user ids, separated by commas.")
+        make = st.form_submit_button("Make the conference and fill its agenda from the triage")
+    if make and need_user():
+        try:
+            made = meetings.new_conference(store, cat, group, held_on=held_on, cases=int(cases), created_by=user,
+                                           attendees=[a.strip() for a in attendees.split(",") if a.strip()])
+        except ConferenceError as err:
+            st.error(str(err))
+        else:
+            st.query_params["conference"] = str(made["id"])
+            st.rerun()
+
+if existing.is_empty():
+    st.info(f"No conference for {group} yet: make one above. Its agenda is filled with the group's cases that have "
+            "the most pressing flags.")
+    st.stop()
+
+ids = existing["conference_id"].to_list()
+names = {r["conference_id"]: f"{r['held_on']} · {r['cases']} case(s) · made by {r['created_by']}"
+         for r in existing.iter_rows(named=True)}
+chosen = int(wanted) if wanted and int(wanted) in ids else ids[0]
+conf_id = st.selectbox("Conference", ids, index=ids.index(chosen), format_func=names.get,
+                       key=f"conf_pick_{group}")
+st.query_params["conference"] = str(conf_id)
+info = meetings.conference(store, conf_id)
+items = meetings.agenda(store, conf_id)
+st.caption(f"Attendees: {', '.join(info['attendees']) or 'not recorded'}. "
+           f"{items.height} case(s), {int(items['minutes'].sum() or 0)} minutes planned.")
+st.page_link(web.page("present"), label="Present this conference", icon=":material/co_present:",
+             query_params={"conference": str(conf_id)})
+
+section = st.segmented_control("Section", ["Agenda", "Notes and decisions", "Follow-up", "Handout"],
+                               default="Agenda", key="conf_section") or "Agenda"
+case_names = {r["client_id"]: f"{r['case_label']} ({r['client_id']})" for r in items.iter_rows(named=True)}
+
+# ----------------------------------------------------------------------------- agenda
+if section == "Agenda":
+    version = st.session_state.setdefault("conf_agenda_version", 0)
+    if items.is_empty():
+        st.info("The agenda is empty: add a case below.")
+    else:
+        table = items.select(pl.col("position").alias("order"), "case_label", "client_id", "reason", "minutes")
+        edited = st.data_editor(
+            table, key=f"conf_agenda_{conf_id}_{version}", hide_index=True, disabled=["case_label", "client_id"],
+            column_config={"order": st.column_config.NumberColumn("Order", min_value=1, step=1, width="small",
+                                                                  help="Change a number to move the case."),
+                           "case_label": "Case", "client_id": "Client",
+                           "reason": st.column_config.TextColumn("Why it is on the agenda", width="large"),
+                           "minutes": st.column_config.NumberColumn("Minutes", min_value=1, max_value=240, step=1)})
+        edited = edited if isinstance(edited, pl.DataFrame) else pl.from_pandas(edited)
+        if not edited.equals(table) and need_user():
+            try:
+                saved = meetings.apply_agenda_edits(store, conf_id, edited)
+            except ConferenceError as err:
+                st.error(str(err))
+            else:
+                if saved:
+                    st.session_state["conf_agenda_version"] = version + 1
+                    st.toast("Saved: " + "; ".join(saved))
+                    st.rerun()
+        st.caption("Edit a reason or a time budget in the table, or change the order numbers; each change is saved "
+                   "at once. Labels stay with their cases.")
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Add a case")
+        case_list, flags = web.read("triage")
+        candidates = case_list.filter((pl.col("supervision_group") == group)
+                                      & ~pl.col("client_id").is_in(items["client_id"].implode()))
+        if candidates.is_empty():
+            st.caption("Every case of the group is on the agenda.")
+        else:
+            options = candidates["client_id"].to_list()
+            priority = dict(zip(candidates["client_id"], candidates["priority"]))
+            add_client = st.selectbox("Case", options, key="conf_add_client",
+                                      format_func=lambda c: f"{c} (priority {priority[c]:g})")
+            suggested = "; ".join(flags.filter(pl.col("client_id") == add_client)["reason"].head(2).to_list())
+            with st.form("conf_add_form", clear_on_submit=True):
+                reason = st.text_area("Why", value=suggested, key=f"conf_add_reason_{add_client}")
+                minutes = st.number_input("Minutes", 1, 240, cat.conference.minutes_per_case, key="conf_add_minutes")
+                if st.form_submit_button("Add to the agenda") and need_user():
+                    if attempt(meetings.add_item, store, cat, conf_id, add_client, reason, int(minutes),
+                               success=f"{add_client} added."):
+                        st.rerun()
+    with right:
+        st.subheader("Take a case off")
+        if not items.is_empty():
+            with st.form("conf_remove_form", clear_on_submit=True):
+                off = st.selectbox("Case", items["client_id"].to_list(), format_func=case_names.get,
+                                   key="conf_remove_client")
+                why = st.text_input("Why (kept with the agenda)", key="conf_remove_why")
+                if st.form_submit_button("Take off the agenda") and need_user():
+                    position = int(items.filter(pl.col("client_id") == off)["position"][0])
+                    if attempt(meetings.remove_item, store, conf_id, position, by=user, why=why,
+                               success=f"{case_names[off]} taken off."):
+                        st.rerun()
+        removed = meetings.agenda(store, conf_id, include_removed=True).filter(pl.col("deleted_at").is_not_null())
+        if removed.height:
+            st.caption("Taken off the agenda")
+            st.dataframe(removed.select("case_label", "client_id", "deleted_by", "deleted_at", "deleted_why"),
+                         hide_index=True, column_config={"case_label": "Case", "client_id": "Client",
+                                                         "deleted_by": "By", "deleted_at": "When",
+                                                         "deleted_why": "Why"})
+
+
+# ----------------------------------------------------------------------------- notes and decisions
+def save_edit(entry: dict, field: str, widget_key: str) -> None:
+    """on_change of an entry's field: save a new version at once."""
+    if not user:
+        st.session_state["conf_note_error"] = "Give your user id in the sidebar first: it is saved with every change."
+        return
+    values = {k: entry[k] for k in ("kind", "text", "owner", "due_on", "status")}
+    values[field] = st.session_state[widget_key]
+    try:
+        notes.save_entry(store, conf_id, entry["client_id"], by=user, entry_id=entry["entry_id"], **values)
+    except ConferenceError as err:
+        st.session_state["conf_note_error"] = str(err)
+
+
+def show_actions(frame: pl.DataFrame, key: str) -> None:
+    """Action items with an editable status (saved as a new version)."""
+    table = frame.select("entry_id", "client_id", "text", "owner", "due_on", "status")
+    edited = st.data_editor(table, key=key, hide_index=True, disabled=["entry_id", "client_id", "text", "owner",
+                                                                       "due_on"],
+                            column_config={"entry_id": None, "client_id": "Client",
+                                           "text": st.column_config.TextColumn("Action", width="large"),
+                                           "owner": "Owner", "due_on": st.column_config.DateColumn("Due"),
+                                           "status": st.column_config.SelectboxColumn("Status",
+                                                                                      options=list(notes.STATUSES),
+                                                                                      required=True)})
+    edited = edited if isinstance(edited, pl.DataFrame) else pl.from_pandas(edited)
+    changed = edited.join(table, on="entry_id", suffix="_before").filter(pl.col("status") != pl.col("status_before"))
+    if changed.height and need_user():
+        current = frame.filter(pl.col("entry_id").is_in(changed["entry_id"].implode()))
+        statuses = dict(zip(changed["entry_id"], changed["status"]))
+        for row in current.iter_rows(named=True):
+            attempt(notes.save_entry, store, row["conference_id"], row["client_id"], kind="action", text=row["text"],
+                    owner=row["owner"], due_on=row["due_on"], status=statuses[row["entry_id"]], by=user,
+                    entry_id=row["entry_id"])
+        st.session_state["conf_actions_v"] = st.session_state.get("conf_actions_v", 0) + 1
+        st.rerun()
+
+
+if section == "Notes and decisions":
+    if items.is_empty():
+        st.info("Put a case on the agenda first.")
+        st.stop()
+    client = st.selectbox("Case", items["client_id"].to_list(), format_func=case_names.get, key="conf_notes_case")
+    if error := st.session_state.pop("conf_note_error", None):
+        st.error(error)
+    current = notes.entries(store, conf_id, client)
+    said = current.filter(pl.col("kind") == "note")
+    st.subheader("Notes")
+    if said.is_empty():
+        st.caption("No notes on this case yet.")
+    for entry in said.iter_rows(named=True):
+        with st.container(border=True):
+            key = f"conf_note_{entry['entry_id']}_{entry['version']}"
+            st.text_area(f"Note {entry['entry_id']}", value=entry["text"], key=key, label_visibility="collapsed",
+                         on_change=save_edit, args=(entry, "text", key))
+            st.caption(f"Written by {entry['created_by']} at {entry['created_at']:%Y-%m-%d %H:%M}"
+                       + (f"; version {entry['version']} by {entry['saved_by']} at {entry['saved_at']:%H:%M}"
+                          if entry["version"] > 1 else "") + ". Saved as soon as you leave the field.")
+            with st.popover("Delete"):
+                why = st.text_input("Why", key=f"conf_del_why_{entry['entry_id']}")
+                if st.button("Delete this note", key=f"conf_del_{entry['entry_id']}") and need_user():
+                    if attempt(notes.delete_entry, store, entry["entry_id"], by=user, why=why, success="Deleted."):
+                        st.rerun()
+    with st.form("conf_note_form", clear_on_submit=True):
+        text = st.text_area("New note", key="conf_note_text", placeholder="What the group noticed or suggested.")
+        if st.form_submit_button("Save the note") and need_user():
+            if attempt(notes.save_entry, store, conf_id, client, kind="note", text=text, by=user, success="Saved."):
+                st.rerun()
+
+    st.subheader("Decisions")
+    actions = current.filter(pl.col("kind") == "action")
+    if actions.is_empty():
+        st.caption("No action items on this case yet.")
+    else:
+        show_actions(actions, f"conf_actions_{conf_id}_{client}_{st.session_state.get('conf_actions_v', 0)}")
+    with st.form("conf_action_form", clear_on_submit=True):
+        text = st.text_input("New action item", key="conf_action_text", placeholder="Who does what before next time.")
+        c1, c2, c3 = st.columns(3)
+        owner = c1.text_input("Owner (user id)", key="conf_action_owner")
+        due = c2.date_input("Due at the conference of", value=info["date"] + dt.timedelta(days=7),
+                            key="conf_action_due")
+        status = c3.selectbox("Status", notes.STATUSES, key="conf_action_status")
+        if st.form_submit_button("Save the action") and need_user():
+            if attempt(notes.save_entry, store, conf_id, client, kind="action", text=text, owner=owner, due_on=due,
+                       status=status, by=user, success="Saved."):
+                st.rerun()
+
+    if st.toggle("Show the full history of this conference's notes and decisions", key="conf_history"):
+        st.dataframe(notes.history(store, conf_id).select(
+            "entry_id", "version", "client_id", "kind", "text", "owner", "due_on", "status", "saved_by", "saved_at",
+            "deleted", "why"), hide_index=True, width="stretch",
+            column_config={"text": st.column_config.TextColumn("Text", width="large")})
+
+# ----------------------------------------------------------------------------- follow-up
+if section == "Follow-up":
+    follow = followup.follow_up(store, cat, conf_id)
+    if follow["previous"] is None:
+        st.info("This is the group's first conference: the next one will show this one's decisions and what has "
+                "changed in each case since.")
+    else:
+        prev = follow["previous"]
+        st.subheader(f"Decisions of the conference of {prev['date']}")
+        if follow["actions"].is_empty():
+            st.caption("No action items were recorded then.")
+        else:
+            show_actions(follow["actions"], f"conf_follow_{conf_id}_{st.session_state.get('conf_actions_v', 0)}")
+        if follow["still_open"].height:
+            st.subheader("Still open from earlier conferences")
+            show_actions(follow["still_open"], f"conf_open_{conf_id}_{st.session_state.get('conf_actions_v', 0)}")
+        st.subheader(f"What changed in the data since {prev['date']}")
+        changes = follow["changes"]
+        shown = changes.filter(pl.col("on_agenda") | pl.col("changed"))
+        if not shown.height:
+            st.caption("Nothing changed in the group's cases.")
+        else:
+            st.dataframe(shown.with_columns(pl.col("flags_resolved", "new_flags").list.join(", ")), hide_index=True,
+                         width="stretch",
+                         column_config={"client_id": "Client", "on_agenda": "On that agenda",
+                                        "sessions_then": "Sessions then", "sessions_now": "Sessions now",
+                                        "new_sessions": "New sessions", "flags_resolved": "Flags resolved",
+                                        "new_flags": "New flags", "changed": None})
+
+# ----------------------------------------------------------------------------- handout
+if section == "Handout":
+    st.write("One HTML file with the agenda, each case's chart, the notes and decisions and the follow-up; it opens "
+             "offline in any browser. The actions come as a CSV file for a spreadsheet.")
+    deidentify = st.toggle("De-identify: cases by their labels only, no client or therapist ids", value=True,
+                           key="conf_deidentify")
+    if st.button("Prepare the handout", key="conf_handout", type="primary"):
+        with st.spinner("Writing the handout..."):
+            try:
+                page, actions = handout.build_handout(store, cat, conf_id, deidentify=deidentify)
+            except ConferenceError as err:
+                st.error(str(err))
+            else:
+                st.session_state["conf_handout_files"] = (conf_id, deidentify, page.encode("utf-8"),
+                                                          handout.actions_bytes(actions))
+    files = st.session_state.get("conf_handout_files")
+    if files and files[:2] == (conf_id, deidentify):
+        stem = f"conference-{info['group']}-{info['date']}{'-deidentified' if deidentify else ''}"
+        c1, c2 = st.columns(2)
+        c1.download_button(f"Download the handout ({len(files[2]) / 1e6:.1f} MB)", files[2], f"{stem}.html",
+                           "text/html", key="conf_dl_html", icon=":material/download:")
+        c2.download_button("Download the actions (CSV)", files[3], f"{stem}-actions.csv", "text/csv",
+                           key="conf_dl_csv", icon=":material/download:")

@@ -1,0 +1,122 @@
+"""Present: a conference's cases one at a time, for the projector.
+
+Cases by their labels ("Case A"), never their ids; the presenting therapist hidden unless
+the group chooses otherwise; group-level figures built from fewer clients than the
+catalog's minimum are not shown; next and previous; a timer against the case's budget.
+"""
+
+import time
+
+import polars as pl
+import streamlit as st
+
+from core import views, web
+from core.conference import meetings, notes
+from core.conference.meetings import ConferenceError
+from core.conference.presentation import slide_title
+
+web.ensure_navigation()  # first: a cold deep link runs this page through app.py
+cat = web.catalog()
+store = web.connection().store
+st.title("Present")
+
+every = meetings.conferences(store)
+if every.is_empty():
+    st.info("No conference to present yet: make one on the Conference page.")
+    st.page_link(web.page("conference"), label="Go to the Conference page", icon=":material/event_note:")
+    st.stop()
+
+wanted = st.query_params.get("conference")
+ids = every["conference_id"].to_list()
+names = {r["conference_id"]: f"{r['supervision_group']}, {r['held_on']} ({r['cases']} cases)"
+         for r in every.iter_rows(named=True)}
+chosen = int(wanted) if wanted and wanted.isdigit() and int(wanted) in ids else ids[0]
+conf_id = st.selectbox("Conference", ids, index=ids.index(chosen), format_func=names.get, key="present_conference")
+if str(conf_id) != wanted:
+    st.query_params["conference"] = str(conf_id)
+    st.query_params["item"] = "1"
+info = meetings.conference(store, conf_id)
+items = meetings.agenda(store, conf_id)
+if items.is_empty():
+    st.info("This conference has no case on its agenda: add one on the Conference page.")
+    st.stop()
+
+try:
+    index = min(max(int(st.query_params.get("item", "1")), 1), items.height)
+except ValueError:
+    index = 1
+
+
+def go(to: int) -> None:
+    st.query_params["item"] = str(to)
+
+
+item = items.row(index - 1, named=True)
+hide = st.sidebar.toggle("Hide the presenting therapist", value=True, key="present_hide",
+                         help="The slide and the charts then name no therapist.")
+prev_col, where_col, next_col = st.columns([1, 3, 1], vertical_alignment="center")
+prev_col.button("Previous", key="present_prev", disabled=index == 1, on_click=go, args=(index - 1,),
+                icon=":material/arrow_back:", width="stretch")
+where_col.markdown(f"**{item['case_label']}** · {index} of {items.height}", text_alignment="center")
+next_col.button("Next", key="present_next", disabled=index == items.height, on_click=go, args=(index + 1,),
+                icon=":material/arrow_forward:", width="stretch")
+
+parts = web.read("case_parts", item["client_id"])
+therapist = parts["case"]["therapist_id"]
+st.header(slide_title(item, hide, therapist))
+st.text(item["reason"])
+
+
+@st.fragment(run_every=1)
+def timer(budget: int, key: str) -> None:
+    """Time on this case against its budget; restarts when the case changes."""
+    start = st.session_state.setdefault(key, time.time())
+    elapsed = int(time.time() - start)
+    left = budget * 60 - elapsed
+    clock = f"{elapsed // 60:02d}:{elapsed % 60:02d}"
+    if left >= 0:
+        st.metric("Time on this case", clock, f"{left // 60}:{left % 60:02d} left of {budget} min",
+                  delta_color="off")
+    else:
+        st.metric("Time on this case", clock, f"{-left // 60}:{-left % 60:02d} over the {budget} min",
+                  delta_color="inverse", delta_arrow="off")
+
+
+timer_col, restart_col = st.columns([4, 1], vertical_alignment="bottom")
+timer_key = f"present_timer_{conf_id}_{index}"
+with timer_col:
+    timer(int(item["minutes"]), timer_key)
+if restart_col.button("Restart the timer", key="present_restart"):
+    st.session_state[timer_key] = time.time()
+    st.rerun()
+
+web.chart(views.overview_figure(parts, cat, title=f"{item['case_label']}: case overview"), "present_overview")
+
+st.subheader("Context from several cases")
+try:
+    context = web.read("group_views", info["group"], therapist, hide_therapist=hide)
+except ConferenceError as err:
+    st.error(str(err))
+    context = []
+for n, view in enumerate(context):
+    st.markdown(f"**{view.title}**")
+    if view.figure is None:
+        st.info(view.note)
+    else:
+        st.caption(view.note + f" Built from {view.clients} clients.")
+        web.chart(view.figure, f"present_group_{n}")
+
+decided = notes.entries(store, conf_id, item["client_id"])
+if decided.height:
+    st.subheader("Noted so far")
+    for entry in decided.filter(pl.col("kind") == "note").iter_rows(named=True):
+        st.text(entry["text"])
+    actions = decided.filter(pl.col("kind") == "action")
+    if hide and therapist:
+        actions = actions.with_columns(pl.col("owner").replace(therapist, "presenting therapist"))
+    if actions.height:
+        st.dataframe(actions.select("text", "owner", "due_on", "status"), hide_index=True, width="stretch",
+                     column_config={"text": st.column_config.TextColumn("Action", width="large"), "owner": "Owner",
+                                    "due_on": "Due", "status": "Status"})
+st.page_link(web.page("conference"), label="Notes and decisions for this case", icon=":material/edit_note:",
+             query_params={"conference": str(conf_id)})
