@@ -294,8 +294,9 @@ def agreement(store: Store, exercise_id: int) -> dict:
         result["interpretation"] = str(err)
         return result
     if rating:
-        shown = (pl.when(pl.col("score") == pl.col("score").round()).then(pl.col("score").cast(pl.Int64))
-                 .otherwise(pl.col("score").round(2)).cast(pl.String))  # 29 and 7.25, not 29.0
+        shown = (pl.when(pl.col("score") == pl.col("score").round())
+                 .then(pl.col("score").cast(pl.Int64).cast(pl.String))
+                 .otherwise(pl.col("score").round(2).cast(pl.String)))  # 29 and 7.25, not 29.0
         per_session = (frame.sort("rater").group_by("target")
                        .agg(answers=pl.format("{}: {}", "rater", shown).str.join("; "), scores=pl.col("score")))
         divergence = stats.divergence.join(per_session, on="target", how="left")
