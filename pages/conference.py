@@ -82,8 +82,8 @@ if existing.is_empty():
     st.stop()
 
 ids = existing["conference_id"].to_list()
-names = {r["conference_id"]: f"{r['held_on']} · {r['cases']} case(s) · made by {r['created_by']}"
-         for r in existing.iter_rows(named=True)}
+names = {r["conference_id"]: f"No. {r['conference_id']}, {r['held_on']} · {r['cases']} case(s) · "
+                             f"made by {r['created_by']}" for r in existing.iter_rows(named=True)}
 chosen = int(wanted) if wanted and int(wanted) in ids else ids[0]
 conf_id = st.selectbox("Conference", ids, index=ids.index(chosen), format_func=names.get,
                        key=f"conf_pick_{group}")
@@ -178,7 +178,8 @@ def save_edit(entry: dict, field: str, widget_key: str) -> None:
     values = {k: entry[k] for k in ("kind", "text", "owner", "due_on", "status")}
     values[field] = st.session_state[widget_key]
     try:
-        notes.save_entry(store, conf_id, entry["client_id"], by=user, entry_id=entry["entry_id"], **values)
+        notes.save_entry(web.connection().store, entry["conference_id"], entry["client_id"], by=user,
+                         entry_id=entry["entry_id"], **values)
     except ConferenceError as err:
         st.session_state["conf_note_error"] = str(err)
 

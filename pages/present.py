@@ -28,7 +28,7 @@ if every.is_empty():
 
 wanted = st.query_params.get("conference")
 ids = every["conference_id"].to_list()
-names = {r["conference_id"]: f"{r['supervision_group']}, {r['held_on']} ({r['cases']} cases)"
+names = {r["conference_id"]: f"No. {r['conference_id']}, {r['supervision_group']}, {r['held_on']} ({r['cases']} cases)"
          for r in every.iter_rows(named=True)}
 chosen = int(wanted) if wanted and wanted.isdigit() and int(wanted) in ids else ids[0]
 conf_id = st.selectbox("Conference", ids, index=ids.index(chosen), format_func=names.get, key="present_conference")

@@ -134,7 +134,8 @@ th { background: #f0f4f8; } .meta, .none { color: #555; } .note { white-space: p
 """
 
 
-def build_handout(store: Store, catalog: Catalog, conference_id: int, *, deidentify: bool = False) -> tuple[str, pl.DataFrame]:
+def build_handout(store: Store, catalog: Catalog, conference_id: int, *,
+                  deidentify: bool = False) -> tuple[str, pl.DataFrame]:
     """The handout's HTML and its actions table; raises `HandoutError` when the privacy
     guard finds identifying text or a de-identified handout would still name an id."""
     info = conference(store, conference_id)
@@ -198,7 +199,8 @@ def build_handout(store: Store, catalog: Catalog, conference_id: int, *, deident
         label = item["case_label"]
         heading = label if deidentify else f"{label}: client {client}, therapist {therapist_of.get(client) or '-'}"
         body.append(f"<section class='case'><h2>{_e(heading)}</h2>"
-                    f"<p><b>Why:</b> {_e(person(item['reason']))} <span class='meta'>({item['minutes']} min)</span></p>")
+                    f"<p><b>Why:</b> {_e(person(item['reason']))} "
+                    f"<span class='meta'>({item['minutes']} min)</span></p>")
         parts = case_parts(store, catalog, client, scope)
         fig = overview_figure(parts, catalog, title=f"{label}: case overview" if deidentify else None)
         spec = fig.to_plotly_json()

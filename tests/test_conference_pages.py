@@ -1,0 +1,212 @@
+"""The case-conference workflow as a supervisor runs it, through Streamlit's AppTest:
+make a conference, take notes and decisions, present it case by case, export the handout."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.catalog import default_catalog
+from core.conference import meetings, notes
+from core.importer import load_demo
+from core.store import Store, close_all
+from tests.conftest import ROOT
+from tests.test_pages import no_errors, open_page
+
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    path = tmp_path / "demo.duckdb"
+    store = Store(path)
+    load_demo(store)
+    store.close()
+    monkeypatch.setenv("CASECONF_DB", str(path))
+    monkeypatch.setenv("CASECONF_DEMO", "0")
+    yield path
+    close_all()
+
+
+def app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=120).run()
+
+
+def sign_in(at: AppTest, user: str = "sup1") -> AppTest:
+    return at.sidebar.text_input(key="caseconf_user_input").input(user).run()
+
+
+def button(at: AppTest, label: str):
+    found = [b for b in at.button if b.label == label]
+    assert found, [b.label for b in at.button]
+    return found[0]
+
+
+def stored(db, sql: str, params=None) -> pl.DataFrame:
+    close_all()  # the app's connection holds the file
+    store = Store(db)
+    try:
+        return store.query(sql, params)
+    finally:
+        store.close()
+
+
+def make_conference(db, group="group-north", cases=3) -> int:
+    close_all()
+    store = Store(db)
+    made = meetings.new_conference(store, default_catalog(), group, cases=cases, created_by="sup1",
+                                   attendees=["sup1", "th01"])
+    store.close()
+    return made["id"]
+
+
+def test_a_supervisor_makes_a_conference_from_the_triage(db):
+    at = open_page(app(), "conference")
+    no_errors(at)
+    assert "No conference for group-east yet" in at.info[0].value
+    at = sign_in(at)
+    at.selectbox(key="conf_group").select("group-north").run()
+    at.text_input(key="conf_new_attendees").input("sup1, th01, th02")
+    at = button(at, "Make the conference and fill its agenda from the triage").click().run()
+    no_errors(at)
+    conference_id = int(at.query_params["conference"][0] if isinstance(at.query_params["conference"], list)
+                        else at.query_params["conference"])
+    made = stored(db, "SELECT supervision_group, attendees, created_by FROM conferences WHERE conference_id = $i",
+                  {"i": conference_id}).row(0, named=True)
+    assert made == {"supervision_group": "group-north", "attendees": ["sup1", "th01", "th02"], "created_by": "sup1"}
+    assert any("5 case(s), 75 minutes planned" in c.value for c in at.caption)
+
+
+def test_without_a_user_id_nothing_is_saved_and_the_page_says_why(db):
+    at = open_page(app(), "conference")
+    at = button(at, "Make the conference and fill its agenda from the triage").click().run()
+    assert any("Give your user id in the sidebar" in w.value for w in at.warning)
+    assert stored(db, "SELECT count(*) AS n FROM conferences")["n"][0] == 0
+    at = at.sidebar.text_input(key="caseconf_user_input").input("mary.jones@clinic.org").run()
+    assert any("pseudonymous" in e.value for e in at.sidebar.error)
+
+
+def test_cases_are_added_and_taken_off_the_agenda_with_a_reason(db):
+    conference_id = make_conference(db)
+    at = sign_in(open_page(app(), "conference", conference=str(conference_id)))
+    no_errors(at)
+    client = at.selectbox(key="conf_add_client").value
+    at.text_area(key=f"conf_add_reason_{client}").input("The therapist asked for the group's view.")
+    at = button(at, "Add to the agenda").click().run()
+    no_errors(at)
+    at.text_input(key="conf_remove_why").input("discussed in individual supervision")
+    at = button(at, "Take off the agenda").click().run()
+    no_errors(at)
+    items = stored(db, "SELECT client_id, case_label, reason, deleted_by, deleted_why FROM agenda_items "
+                       "WHERE conference_id = $i ORDER BY case_label", {"i": conference_id})
+    added = items.filter(pl.col("client_id") == client)
+    assert added["reason"].to_list() == ["The therapist asked for the group's view."]
+    assert added["case_label"].to_list() == ["Case D"]
+    removed = items.filter(pl.col("deleted_by").is_not_null()).row(0, named=True)
+    assert (removed["case_label"], removed["deleted_by"], removed["deleted_why"]) == (
+        "Case A", "sup1", "discussed in individual supervision")
+
+
+def test_notes_and_actions_are_saved_with_author_edited_into_versions_and_refused_when_identifying(db):
+    conference_id = make_conference(db)
+    at = sign_in(open_page(app(), "conference", conference=str(conference_id)))
+    at = at.segmented_control(key="conf_section").set_value("Notes and decisions").run()
+    no_errors(at)
+    client = at.selectbox(key="conf_notes_case").value
+    at.text_area(key="conf_note_text").input("The group noticed the rupture was never named.")
+    at = button(at, "Save the note").click().run()
+    no_errors(at)
+    at.text_input(key="conf_action_text").input("Name the rupture in the next session.")
+    at.text_input(key="conf_action_owner").input("th01")
+    at = button(at, "Save the action").click().run()
+    no_errors(at)
+    entry = stored(db, "SELECT entry_id FROM conference_entries WHERE kind = 'note'")["entry_id"][0]
+    at = at.text_area(key=f"conf_note_{entry}_1").input("The group noticed the rupture was never named aloud.").run()
+    no_errors(at)
+    at.text_area(key="conf_note_text").input("Her sister Mary Jones phoned on 07700 900123.")
+    at = button(at, "Save the note").click().run()
+    assert any("identifying details" in e.value for e in at.error)
+    assert not any("07700" in e.value or "Jones" in e.value for e in at.error)
+    rows = stored(db, "SELECT entry_id, version, client_id, kind, text, owner, status, saved_by FROM "
+                      "conference_entries ORDER BY entry_id, version")
+    assert rows.select("kind", "version", "saved_by").rows() == [("note", 1, "sup1"), ("note", 2, "sup1"),
+                                                                 ("action", 1, "sup1")]
+    assert rows["text"][1] == "The group noticed the rupture was never named aloud."
+    assert set(rows["client_id"]) == {client} and rows["owner"][2] == "th01" and rows["status"][2] == "open"
+    at = at.toggle(key="conf_history").set_value(True).run()
+    no_errors(at)
+    assert at.dataframe[-1].value.shape[0] == 3
+
+
+def test_the_follow_up_shows_the_previous_decisions(db):
+    first = make_conference(db)
+    close_all()
+    store = Store(db)
+    client = meetings.agenda(store, first)["client_id"][0]
+    notes.save_entry(store, first, client, kind="action", text="Bring the rupture to individual supervision.",
+                     owner="th01", by="sup1")
+    store.close()
+    second = make_conference(db)
+    at = sign_in(open_page(app(), "conference", conference=str(second)))
+    at = at.segmented_control(key="conf_section").set_value("Follow-up").run()
+    no_errors(at)
+    assert any(s.value.startswith("Decisions of the conference of") for s in at.subheader), (
+        [i.value for i in at.info], [s.value for s in at.subheader], dict(at.query_params))
+    assert any("What changed in the data since" in s.value for s in at.subheader)
+    first_at = sign_in(open_page(app(), "conference", conference=str(first)))
+    first_at = first_at.segmented_control(key="conf_section").set_value("Follow-up").run()
+    assert "first conference" in first_at.info[0].value
+
+
+def test_the_handout_is_prepared_for_download(db):
+    conference_id = make_conference(db, cases=2)
+    at = sign_in(open_page(app(), "conference", conference=str(conference_id)))
+    at = at.segmented_control(key="conf_section").set_value("Handout").run()
+    at = button(at, "Prepare the handout").click().run()
+    no_errors(at)
+    files = at.session_state["conf_handout_files"]
+    assert files[0] == conference_id and files[1] is True  # de-identified by default
+    page = files[2].decode("utf-8")
+    assert "Case A" in page and page.count("plotly-graph-div") == 2
+    assert files[3].decode("utf-8-sig").startswith("case,action,owner")
+
+
+def test_presentation_mode_shows_one_case_at_a_time_by_label(db):
+    conference_id = make_conference(db, cases=3)
+    close_all()
+    store = Store(db)
+    items = meetings.agenda(store, conference_id)
+    therapist = store.scalar("SELECT any_value(therapist_id) FROM sessions WHERE client_id = $c",
+                             {"c": items["client_id"][0]})
+    store.close()
+    at = open_page(app(), "present", conference=str(conference_id))
+    no_errors(at)
+    assert at.header[0].value == "Case A"  # the therapist is hidden by default
+    assert at.metric[0].label == "Time on this case"
+    text = " ".join([h.value for h in at.header] + [t.value for t in at.text] + [m.value for m in at.markdown])
+    assert not any(c in text for c in items["client_id"].to_list()) and therapist not in text
+    assert any("fewer than 11" in i.value for i in at.info)  # one therapist's cases: suppressed
+    at = button(at, "Next").click().run()
+    assert at.header[0].value == "Case B" and at.query_params["item"] in ("2", ["2"])
+    at = button(at, "Next").click().run()
+    assert at.header[0].value == "Case C" and button(at, "Next").disabled
+    at = button(at, "Previous").click().run()
+    assert at.header[0].value == "Case B"
+    at = at.sidebar.toggle(key="present_hide").set_value(False).run()
+    assert at.header[0].value.startswith("Case B, presented by th")
+    no_errors(at)
+
+
+def test_pages_of_the_conference_say_what_to_do_on_an_empty_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("CASECONF_DB", str(tmp_path / "empty.duckdb"))
+    monkeypatch.setenv("CASECONF_DEMO", "0")
+    try:
+        at = open_page(app(), "conference")
+        no_errors(at)
+        assert "No supervision groups yet" in at.info[0].value
+        at = open_page(app(), "present")
+        no_errors(at)
+        assert "No conference to present yet" in at.info[0].value
+    finally:
+        close_all()
