@@ -770,14 +770,17 @@ def _theme_panel(timeline: pl.DataFrame, catalog: Catalog | None, max_cells: int
         strength = "coded, no intensity given" if value is None else f"intensity {_num(value)}"
         hover[i][j] = f"{where}<br>{_esc(_kind_short(catalog, kind))}: {_esc(label)}<br>{strength} ({raters})"
     x = [first + j * width + (width - 1) / 2 if width > 1 else first + j for j in range(bins)]
-    y = [f"{_kind_short(catalog, k)}: {label}" for k, _, label in codes]
+    # A long label breaks after its codebook's name: the labels set the left margin of
+    # every row of a case overview, and one long label would narrow all the plots.
+    y = [f"{_esc(_kind_short(catalog, k))}:{'<br>' if len(_kind_short(catalog, k) + label) > 28 else ' '}"
+         f"{_esc(label)}" for k, _, label in codes]
     heatmap = go.Heatmap(
-        x=x, y=[_esc(v) for v in y], z=z, zmin=0, zmax=INTENSITY_MAX, colorscale=INTENSITY_SCALE, xgap=2, ygap=2,
+        x=x, y=y, z=z, zmin=0, zmax=INTENSITY_MAX, colorscale=INTENSITY_SCALE, xgap=2, ygap=2,
         hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", name="Themes", showscale=True,
         colorbar=dict(title=dict(text="Intensity"), tickvals=list(range(INTENSITY_MAX + 1)),
                       ticktext=["none given"] + [str(v) for v in range(1, INTENSITY_MAX + 1)]))
     return _Panel([heatmap], dict(autorange="reversed", showgrid=False, type="category"),
-                  height=max(220, 60 + 30 * len(codes)), title="Transference, countertransference and CCRT")
+                  height=max(220, 60 + 40 * len(codes)), title="Transference, countertransference and CCRT")
 
 
 def theme_timeline_chart(timeline: pl.DataFrame, catalog: Catalog | None = None) -> go.Figure:
@@ -1223,4 +1226,14 @@ def case_figure(*, ratings: pl.DataFrame | None = None, alliance: Instrument | N
     if fig is None:
         return empty_figure("Nothing recorded for this case yet: import sessions with ratings, themes or "
                             "barriers to see the case here.")
+    # Many rows share one legend: across the top, it leaves the plots the full width. It
+    # sits above the first row's title (an annotation the legend does not make room for).
+    # The title takes the first 50 px, the legend (about three entries a line) the next.
+    entries = sum(1 for t in fig.data if t.showlegend is not False and t.type != "heatmap")
+    legend_px = 28 * math.ceil(entries / 3)
+    height = fig.layout.height + legend_px
+    fig.update_layout(height=height, margin=dict(t=50 + legend_px + 40, b=80),
+                      title=dict(yref="container", y=1, yanchor="top", pad=dict(t=12)),
+                      legend=dict(orientation="h", yref="container", y=1 - 50 / height, yanchor="top",
+                                  x=0, xanchor="left"))
     return fig

@@ -76,7 +76,7 @@ def timer(budget: int, key: str) -> None:
     clock = f"{elapsed // 60:02d}:{elapsed % 60:02d}"
     if left >= 0:
         st.metric("Time on this case", clock, f"{left // 60}:{left % 60:02d} left of {budget} min",
-                  delta_color="off")
+                  delta_color="off", delta_arrow="off")
     else:
         st.metric("Time on this case", clock, f"{-left // 60}:{-left % 60:02d} over the {budget} min",
                   delta_color="inverse", delta_arrow="off")

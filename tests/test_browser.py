@@ -64,6 +64,9 @@ PAGES = {
     "case": ("/case?client=c015", "Case", 6, "/case?client=c015"),
     "themes": ("/themes", "Themes", 3, "/themes"),
     "barriers": ("/barriers", "Barriers", 3, "/barriers"),
+    "conference": ("/conference", "Conference", 0, "/conference"),
+    "present": ("/present", "Present", 0, "/present"),
+    "calibration": ("/calibration", "Calibration", 0, "/calibration"),
     "data": ("/data", "Data", 0, "/data"),
     "catalog": ("/catalog", "Catalog", 0, "/catalog"),
     "root": ("/", "Caseload", 0, "/caseload"),
@@ -545,3 +548,105 @@ def test_selecting_a_caseload_row_opens_that_case(browser, servers):
     finally:
         context.close()
         server.stop()
+
+
+# ----------------------------------------------------------------------------- 4. a conference
+
+
+@pytest.fixture(scope="module")
+def conference_store(demo_store, tmp_path_factory) -> tuple[Path, int, list[str]]:
+    """The demo store with a conference of group-north (three cases), made as a scheduled
+    job would make it; returns the store, the conference id and its client ids."""
+    path = tmp_path_factory.mktemp("conference") / "demo.duckdb"
+    shutil.copyfile(demo_store, path)
+    out = subprocess.run([sys.executable, "-m", "core", "conference", "new", "--group", "group-north", "--cases", "3",
+                          "--user", "sup1", "--db", str(path), "--json"], cwd=ROOT, check=True, capture_output=True,
+                         text=True, timeout=120)
+    import json
+    made = json.loads(out.stdout)
+    return path, made["id"], [item["client_id"] for item in made["agenda"]]
+
+
+def _main_text(page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def test_presentation_mode_runs_a_conference_case_by_case(browser, conference_store, tmp_path):
+    """A cold deep link to a conference's slides: Case A by its label (no client or
+    therapist id on screen), its chart, a running timer, the small-group figure suppressed;
+    Next and Previous move through the agenda and the URL keeps the place."""
+    store, conference_id, clients = conference_store
+    server = Server(store, tmp_path / "server")
+    context, page, watch = _new_page(browser, server)
+    try:
+        page.goto(server.url(f"/present?conference={conference_id}"))
+        _settled(page, "Present")
+        main = page.locator('[data-testid="stMain"]')
+        assert main.locator("h2").first.inner_text().strip() == "Case A"
+        seen = _observe(page)
+        assert _problems(seen, watch) == []
+        assert seen["charts"] and _chart_faults(seen["charts"]) == []
+        assert seen["charts"][0]["title"] == "Case A: case overview"
+        therapists = [f"th{n:02d}" for n in range(1, 13)]
+        shown = _main_text(page)
+        assert not [c for c in clients + therapists if re.search(rf"\b{c}\b", shown)]
+        assert "fewer than 11" in shown  # one therapist's handful of cases: not drawn
+        timer = main.locator('[data-testid="stMetricValue"]').first
+        first = timer.inner_text()
+        page.wait_for_timeout(2500)
+        assert timer.inner_text() != first, "the timer does not run"
+        _screenshot(page, "present_case_a")
+
+        main.get_by_role("button", name="Next").click()
+        main.locator("h2", has_text="Case B").first.wait_for()
+        _settled(page, "Present")
+        assert parse_qs(urlparse(page.url).query)["item"] == ["2"]
+        main.get_by_role("button", name="Previous").click()
+        main.locator("h2", has_text="Case A").first.wait_for()
+        page.get_by_text("Hide the presenting therapist").click()
+        main.locator("h2", has_text="presented by").first.wait_for()
+        assert _problems(_observe(page), watch) == []
+    finally:
+        context.close()
+        server.stop()
+
+
+def test_the_handout_downloads_and_opens_offline(browser, conference_store, tmp_path):
+    """On the Conference page: prepare the (de-identified) handout, download it, open the
+    file with the network cut off: every case's chart is drawn, no id is named."""
+    store, conference_id, clients = conference_store
+    server = Server(store, tmp_path / "server")
+    context, page, watch = _new_page(browser, server)
+    try:
+        page.goto(server.url(f"/conference?conference={conference_id}"))
+        _settled(page, "Conference")
+        page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button', has_text="Handout").click()
+        page.get_by_role("button", name="Prepare the handout").click()
+        button = page.get_by_role("button", name=re.compile("Download the handout"))
+        button.wait_for()
+        _screenshot(page, "conference_handout")
+        with page.expect_download() as download:
+            button.click()
+        saved = tmp_path / "handout.html"
+        download.value.save_as(saved)
+        assert _problems(_observe(page), watch) == []
+    finally:
+        context.close()
+        server.stop()
+
+    text = saved.read_text(encoding="utf-8")
+    assert "<script src" not in text and saved.stat().st_size > 3_000_000
+    offline = browser.new_context(viewport=VIEWPORT, offline=True)
+    try:
+        sheet = offline.new_page()
+        errors: list[str] = []
+        sheet.on("pageerror", lambda error: errors.append(str(error)))
+        sheet.goto(saved.as_uri())
+        sheet.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3")
+        body = sheet.locator("body").inner_text()
+        assert "Case A" in body and "Case C" in body and errors == []
+        assert not [c for c in clients if re.search(rf"\b{c}\b", body)]
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        sheet.screenshot(path=str(SCREENSHOTS / "handout.png"), full_page=True)
+    finally:
+        offline.close()

@@ -11,7 +11,7 @@ from core.store import Store, close_all
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
-PAGES = ["caseload", "case", "conference", "present", "themes", "barriers", "data", "catalog"]
+PAGES = ["caseload", "case", "conference", "present", "calibration", "themes", "barriers", "data", "catalog"]
 
 
 @pytest.fixture(scope="module")

@@ -75,7 +75,9 @@ def group_views(store: Store, catalog: Catalog, group: str, therapist_id: str | 
         if hide_therapist and "therapist_id" in per_client.columns:
             per_client = per_client.with_columns(therapist_id=pl.lit(None, pl.String))
         effect = effect._replace(per_client=per_client)
-        views.append(_view("Barriers and the alliance across the group", effect.per_client.height, minimum,
+        # Counted by the clients with both kinds of session: each of them is a marker.
+        both = int(effect.overall["clients_with_both"][0] or 0) if effect.overall.height else 0
+        views.append(_view("Barriers and the alliance across the group", both, minimum,
                            lambda: charts.barrier_alliance_chart(effect, catalog.instruments[alliance]),
                            "Alliance change in sessions with a communication barrier against sessions "
                            "without, across the group's cases."))
