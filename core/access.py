@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 # Tables whose rows belong to a session, and so to the session's therapist.
 SESSION_TABLES = ("ratings", "themes", "barriers", "events")
+# Conference tables whose rows name a client: seen when the client has a session in scope.
+CLIENT_TABLES = ("agenda_items", "conference_entries", "conference_snapshots", "calibration_exercises")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,11 @@ def scoped_sql(sql: str, scope: Scope) -> str:
             f"{table} AS (SELECT t.* FROM main.{table} t SEMI JOIN sessions s "
             f"ON t.client_id = s.client_id AND t.session_number = s.session_number)")
     ctes.append(f"therapists AS (SELECT * FROM main.therapists WHERE therapist_id IN ({ids}))")
+    for table in CLIENT_TABLES:
+        ctes.append(f"{table} AS (SELECT t.* FROM main.{table} t WHERE t.client_id IN "
+                    f"(SELECT client_id FROM sessions))")
+    ctes.append("calibration_answers AS (SELECT a.* FROM main.calibration_answers a "
+                "SEMI JOIN calibration_exercises e USING (exercise_id))")
     prefix = ",\n".join(ctes)
     match = _WITH.match(sql)
     if match:

@@ -89,7 +89,7 @@ conf_id = st.selectbox("Conference", ids, index=ids.index(chosen), format_func=n
                        key=f"conf_pick_{group}")
 st.query_params["conference"] = str(conf_id)
 info = meetings.conference(store, conf_id)
-items = meetings.agenda(store, conf_id)
+items = meetings.agenda(store, conf_id, scope=web.scope())
 st.caption(f"Attendees: {', '.join(info['attendees']) or 'not recorded'}. "
            f"{items.height} case(s), {int(items['minutes'].sum() or 0)} minutes planned.")
 st.page_link(web.page("present"), label="Present this conference", icon=":material/co_present:",
@@ -160,7 +160,8 @@ if section == "Agenda":
                     if attempt(meetings.remove_item, store, conf_id, position, by=user, why=why,
                                success=f"{case_names[off]} taken off."):
                         st.rerun()
-        removed = meetings.agenda(store, conf_id, include_removed=True).filter(pl.col("deleted_at").is_not_null())
+        removed = meetings.agenda(store, conf_id, include_removed=True, scope=web.scope()).filter(
+            pl.col("deleted_at").is_not_null())
         if removed.height:
             st.caption("Taken off the agenda")
             st.dataframe(removed.select("case_label", "client_id", "deleted_by", "deleted_at", "deleted_why"),
@@ -215,7 +216,7 @@ if section == "Notes and decisions":
     client = st.selectbox("Case", items["client_id"].to_list(), format_func=case_names.get, key="conf_notes_case")
     if error := st.session_state.pop("conf_note_error", None):
         st.error(error)
-    current = notes.entries(store, conf_id, client)
+    current = notes.entries(store, conf_id, client, scope=web.scope())
     said = current.filter(pl.col("kind") == "note")
     st.subheader("Notes")
     if said.is_empty():
@@ -258,7 +259,7 @@ if section == "Notes and decisions":
                 st.rerun()
 
     if st.toggle("Show the full history of this conference's notes and decisions", key="conf_history"):
-        st.dataframe(notes.history(store, conf_id).select(
+        st.dataframe(notes.history(store, conf_id, scope=web.scope()).select(
             "entry_id", "version", "client_id", "kind", "text", "owner", "due_on", "status", "saved_by", "saved_at",
             "deleted", "why"), hide_index=True, width="stretch",
             column_config={"text": st.column_config.TextColumn("Text", width="large")})

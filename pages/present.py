@@ -36,7 +36,7 @@ if str(conf_id) != wanted:
     st.query_params["conference"] = str(conf_id)
     st.query_params["item"] = "1"
 info = meetings.conference(store, conf_id)
-items = meetings.agenda(store, conf_id)
+items = meetings.agenda(store, conf_id, scope=web.scope())
 if items.is_empty():
     st.info("This conference has no case on its agenda: add one on the Conference page.")
     st.stop()
@@ -106,7 +106,7 @@ for n, view in enumerate(context):
         st.caption(view.note + f" Built from {view.clients} clients.")
         web.chart(view.figure, f"present_group_{n}")
 
-decided = notes.entries(store, conf_id, item["client_id"])
+decided = notes.entries(store, conf_id, item["client_id"], scope=web.scope())
 if decided.height:
     st.subheader("Noted so far")
     for entry in decided.filter(pl.col("kind") == "note").iter_rows(named=True):

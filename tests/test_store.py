@@ -87,6 +87,26 @@ def test_a_scope_sees_only_its_therapists_cases(store):
     assert store.scalar("SELECT count(*) FROM sessions", scope=Scope.therapists(set())) == 0
 
 
+def test_a_scope_sees_only_the_conference_rows_of_its_cases(store):
+    with store.transaction() as cur:
+        upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True),
+                                           ("c2", 0, "t2", 0, "individual", True)]), 1)
+        for client in ("c1", "c2"):
+            cur.execute("INSERT INTO agenda_items (conference_id, position, case_label, client_id, reason, minutes) "
+                        "VALUES (1, 1, 'Case A', ?, 'why', 15)", [client])
+            cur.execute("INSERT INTO conference_entries VALUES (?, 1, 1, ?, 'note', 'text', NULL, NULL, NULL, 'sup1', "
+                        "now(), false, NULL)", [int(client[1]), client])
+            cur.execute("INSERT INTO conference_snapshots VALUES (1, ?, 1, 0, 0, [])", [client])
+            cur.execute("INSERT INTO calibration_exercises VALUES (?, 'g', ?, 'rating', 'SRS:total', [0], 'sup1', "
+                        "now())", [int(client[1]), client])
+            cur.execute("INSERT INTO calibration_answers VALUES (?, 'tr1', 0, 30, NULL, now())", [int(client[1])])
+    only_t1 = Scope.therapists({"t1"})
+    for table in ("agenda_items", "conference_entries", "conference_snapshots", "calibration_exercises"):
+        assert store.query(f"SELECT client_id FROM {table}", scope=only_t1)["client_id"].to_list() == ["c1"], table
+        assert store.scalar(f"SELECT count(*) FROM {table}") == 2
+    assert store.query("SELECT exercise_id FROM calibration_answers", scope=only_t1)["exercise_id"].to_list() == [1]
+
+
 def test_a_scope_cannot_be_escaped_by_quotes_in_an_id(store):
     with store.transaction() as cur:
         upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True)]), 1)

@@ -13,7 +13,7 @@ import string
 
 import polars as pl
 
-from ..access import Scope
+from ..access import EVERYTHING, Scope
 from ..analytics.triage import triage
 from ..catalog import Catalog
 from ..privacy import find_identifiers, id_problem, mask
@@ -110,14 +110,14 @@ def new_conference(store: Store, catalog: Catalog, group: str, *, held_on: dt.da
             "agenda": [{"case_label": r[2], "client_id": r[3], "reason": r[4], "minutes": r[5]} for r in rows]}
 
 
-def agenda(store: Store, conference_id: int, include_removed: bool = False) -> pl.DataFrame:
+def agenda(store: Store, conference_id: int, include_removed: bool = False, scope: Scope = EVERYTHING) -> pl.DataFrame:
     """The agenda in order: position, case_label, client_id, reason, minutes (and the
-    removal record when `include_removed`)."""
+    removal record when `include_removed`); only the cases `scope` may see."""
     if not store.scalar("SELECT count(*) FROM conferences WHERE conference_id = $id", {"id": conference_id}):
         raise ConferenceError(f"There is no conference {conference_id} in this store.")
     where = "" if include_removed else " AND deleted_at IS NULL"
     return store.query(f"SELECT * EXCLUDE (conference_id) FROM agenda_items WHERE conference_id = $id{where} "
-                       "ORDER BY position", {"id": conference_id})
+                       "ORDER BY position", {"id": conference_id}, scope=scope)
 
 
 def conference(store: Store, conference_id: int) -> dict:

@@ -16,6 +16,7 @@ import datetime as dt
 
 import polars as pl
 
+from ..access import EVERYTHING, Scope
 from ..store import Store
 from .meetings import ConferenceError, checked_text, checked_user, conference
 
@@ -111,20 +112,23 @@ def delete_entry(store: Store, entry_id: int, *, by: str, why: str) -> None:
 
 
 def entries(store: Store, conference_id: int, client_id: str | None = None, *,
-            include_deleted: bool = False) -> pl.DataFrame:
-    """The current notes and actions of a conference (of one case), oldest first."""
+            include_deleted: bool = False, scope: Scope = EVERYTHING) -> pl.DataFrame:
+    """The current notes and actions of a conference (of one case) that `scope` may see,
+    oldest first."""
     where = ["conference_id = $id"] + (["client_id = $c"] if client_id else []) + \
         ([] if include_deleted else ["NOT deleted"])
     params = {"id": conference_id, **({"c": client_id} if client_id else {})}
     return store.query(f"SELECT * FROM ({_CURRENT}) WHERE {' AND '.join(where)} ORDER BY created_at, entry_id",
-                       params)
+                       params, scope=scope)
 
 
-def history(store: Store, conference_id: int, entry_id: int | None = None) -> pl.DataFrame:
-    """Every version of every entry of a conference (or of one entry), in the order saved."""
+def history(store: Store, conference_id: int, entry_id: int | None = None, scope: Scope = EVERYTHING) -> pl.DataFrame:
+    """Every version of every entry of a conference (or of one entry) that `scope` may see,
+    in the order saved."""
     where = "conference_id = $id" + (" AND entry_id = $e" if entry_id is not None else "")
     params = {"id": conference_id, **({"e": entry_id} if entry_id is not None else {})}
-    return store.query(f"SELECT * FROM conference_entries WHERE {where} ORDER BY entry_id, version", params)
+    return store.query(f"SELECT * FROM conference_entries WHERE {where} ORDER BY entry_id, version", params,
+                       scope=scope)
 
 
 def group_actions(store: Store, group: str) -> pl.DataFrame:
