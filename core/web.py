@@ -211,6 +211,19 @@ def clear_cache() -> None:
     _figure.clear()
 
 
+_MARKDOWN_PUNCTUATION = r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])"""
+
+
+def text_table(frame: pl.DataFrame) -> None:
+    """A small static table whose cells wrap, shown as text: `st.table` reads Markdown in
+    its cells, so every ASCII punctuation mark in a text cell is backslash-escaped (GitHub
+    Markdown shows an escaped mark as itself): no emphasis, link, HTML, LaTeX or
+    Streamlit directive can come out of a cell."""
+    texts = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    st.table(frame.with_columns(pl.col(texts).str.replace_all(_MARKDOWN_PUNCTUATION, r"\$1")) if texts else frame,
+             hide_index=True)
+
+
 def chart(figure, key: str) -> None:
     """Draw a figure from `core.charts` with its own theme (Streamlit's would replace the
     projector-sized fonts and the colour-blind-safe palette), full width, no Plotly logo."""

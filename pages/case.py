@@ -31,9 +31,10 @@ c2.metric("Group", case["supervision_group"] or "-")
 c3.metric("Sessions attended", case["sessions"])
 c4.metric("Priority", f"{case['priority']:g}")
 if case["flags"]:
-    st.dataframe(pl.DataFrame(case["flags"]).select("code", "reason", "params"), hide_index=True, width="stretch",
-                 column_config={"code": "Flag", "reason": st.column_config.TextColumn("Why", width="large"),
-                                "params": st.column_config.TextColumn("Rule used", width="medium")})
+    # A static table wraps the sentences (a data grid would cut them off); a case has a
+    # handful of flags. Cells are shown as text.
+    web.text_table(pl.DataFrame(case["flags"]).select(pl.col("code").alias("Flag"), pl.col("reason").alias("Why"),
+                                                      pl.col("params").alias("Rule used")))
 else:
     st.caption("No flags for this case.")
 

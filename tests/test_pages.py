@@ -78,8 +78,8 @@ def test_a_case_opens_from_its_link_and_shows_its_flags_and_charts(app):
     at = open_page(app.run(), "case", client="c015")
     no_errors(at)
     assert at.selectbox(key="case_client").value == "c015"
-    flags = at.dataframe[0].value
-    assert "rupture_not_repaired" in set(flags["code"])
+    flags = at.table[0].value
+    assert "rupture_not_repaired" in set(flags["Flag"])
     assert len(at.get("plotly_chart")) >= 4
     before = at.get("plotly_chart")[1].proto.spec
     at.radio(key="case_alliance").set_value("WAI-SR").run()
