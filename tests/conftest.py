@@ -20,6 +20,30 @@ def store(tmp_path) -> Store:
     s.close()
 
 
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    """A store with the demo data and the messy example export, shared by a module's tests."""
+    from core.importer import import_dataset, load_demo
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    s = Store(path)
+    load_demo(s)
+    import_dataset(ROOT / "data" / "examples" / "messy_export.zip", s)
+    s.close()
+    return path
+
+
+@pytest.fixture
+def app(demo_db, monkeypatch):
+    """The app (app.py) through Streamlit's AppTest, on the module's demo store."""
+    from streamlit.testing.v1 import AppTest
+
+    from core.store import close_all
+    monkeypatch.setenv("CASECONF_DB", str(demo_db))
+    monkeypatch.setenv("CASECONF_DEMO", "0")
+    yield AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    close_all()
+
+
 @pytest.fixture(scope="session")
 def catalog():
     return default_catalog()

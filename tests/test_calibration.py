@@ -14,9 +14,9 @@ from core.conference import calibration as calib
 from core.conference.agreement import fleiss_kappa, icc
 from core.conference.meetings import ConferenceError
 from core.importer import load_demo
-from core.store import Store, close_all
 from tests.conftest import ROOT
 from tests.test_agreement import SHROUT_FLEISS, SHROUT_FLEISS_ICC
+from tests.test_pages import no_errors
 
 APP = str(ROOT / "app.py")
 
@@ -82,7 +82,7 @@ def test_an_exercise_is_stored_with_its_sessions_in_order(demo, catalog):
     ({"session_number": 1, "score": None}, "Give a score for session 1."),
     ({"session_number": 1, "code": "hostile"}, "asks for a score, not a code."),
     ({"session_number": 1, "score": 30, "rater": "mary.jones"}, "looks like a person's name"),
-    ({"session_number": 1, "score": 30, "rater": " "}, "Give your user id"),
+    ({"session_number": 1, "score": 30, "rater": " "}, "give your pseudonymous user id"),
 ])
 def test_a_bad_answer_is_refused_with_one_sentence(demo, catalog, answer, sentence):
     exercise_id = rating_exercise(demo, catalog)
@@ -233,26 +233,6 @@ def test_reveal_of_a_coding_exercise_shows_the_stored_codes(demo, catalog):
 
 # ----------------------------------------------------------------------------- the page
 
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("calibration") / "demo.duckdb"
-    store = Store(path)
-    load_demo(store)
-    store.close()
-    return path
-
-
-@pytest.fixture
-def app(demo_db, monkeypatch):
-    monkeypatch.setenv("CASECONF_DB", str(demo_db))
-    monkeypatch.setenv("CASECONF_DEMO", "0")
-    yield AppTest.from_file(APP, default_timeout=120)
-    close_all()
-
-
-def no_errors(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def open_page(at: AppTest, user: str | None = None) -> AppTest:

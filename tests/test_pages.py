@@ -6,30 +6,12 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.importer import import_dataset, load_demo
+from core.importer import import_dataset
 from core.store import Store, close_all
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
 PAGES = ["caseload", "case", "conference", "present", "calibration", "themes", "barriers", "data", "catalog"]
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pages") / "demo.duckdb"
-    store = Store(path)
-    load_demo(store)
-    import_dataset(ROOT / "data" / "examples" / "messy_export.zip", store)
-    store.close()
-    return path
-
-
-@pytest.fixture
-def app(demo_db, monkeypatch):
-    monkeypatch.setenv("CASECONF_DB", str(demo_db))
-    monkeypatch.setenv("CASECONF_DEMO", "0")
-    yield AppTest.from_file(APP, default_timeout=120)
-    close_all()
 
 
 def open_page(at: AppTest, name: str, **query) -> AppTest:

@@ -24,7 +24,7 @@ from ..access import EVERYTHING, Scope
 from ..catalog import Catalog
 from ..store import Store
 from .agreement import fleiss_kappa, icc
-from .meetings import ConferenceError, group_therapists
+from .meetings import ConferenceError, checked_user, group_therapists
 
 KINDS = ("rating", "coding")
 HEADLINE_ICC = "ICC(2,1)"   # two-way random, absolute agreement, one rater (Shrout & Fleiss 1979)
@@ -196,14 +196,8 @@ def exercises(store: Store, group: str | None = None) -> pl.DataFrame:
 def save_answer(store: Store, catalog: Catalog, exercise_id: int, rater: str, session_number: int,
                 score: float | None = None, code: str | None = None) -> None:
     """Save `rater`'s answer for one session of the exercise; a new answer replaces theirs."""
-    from ..privacy import id_problem
     ex = exercise(store, exercise_id)
-    rater = (rater or "").strip()
-    if not rater:
-        raise ConferenceError("Give your user id: each answer is saved under the rater's id.")
-    problem = id_problem(rater)
-    if problem:
-        raise ConferenceError(f"The rater id {problem}; use a pseudonymous id such as tr1.")
+    rater = checked_user(rater)
     try:
         session_number = int(session_number)
     except (TypeError, ValueError):
