@@ -13,7 +13,7 @@ from core.access import Scope
 from core.analytics.triage import triage
 from core.conference.followup import follow_up
 from core.conference.handout import HandoutError, write_handout
-from core.conference.meetings import (ConferenceError, add_item, agenda, case_label, group_scope, move_item,
+from core.conference.meetings import (ConferenceError, add_item, agenda, apply_agenda_edits, case_label, group_scope, move_item,
                                       new_conference, remove_item, reorder, update_item)
 from core.conference.notes import delete_entry, entries, history, save_entry
 from core.conference.presentation import PRESENTER, group_views, slide_title, small_cell
@@ -315,3 +315,25 @@ def test_conference_export_on_the_command_line(demo, catalog, tmp_path):
     bad = run("conference", "export", "999", "--html", str(tmp_path / "x.html"), "--db", db)
     assert bad.returncode == 2 and "no conference 999" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "x.html").exists()
+
+
+def test_an_edited_agenda_table_saves_its_reasons_minutes_and_order(demo, catalog):
+    made = new_conference(demo, catalog, "group-north", cases=3, created_by="sup1")
+    table = agenda(demo, made["id"]).select(pl.col("position").alias("order"), "case_label", "client_id", "reason",
+                                            "minutes")
+    assert apply_agenda_edits(demo, made["id"], table) == []  # nothing changed, nothing saved
+    first, second, third = table["client_id"]
+    edited = table.with_columns(
+        order=pl.Series([3, 1, 2]),
+        reason=pl.when(pl.col("client_id") == second).then(pl.lit("Asked for by the therapist."))
+        .otherwise(pl.col("reason")),
+        minutes=pl.when(pl.col("client_id") == third).then(20).otherwise(pl.col("minutes")))
+    saved = apply_agenda_edits(demo, made["id"], edited)
+    assert saved == [f"{second}: reason", f"{third}: minutes", "the order"]
+    now = agenda(demo, made["id"])
+    assert now["client_id"].to_list() == [second, third, first]
+    assert now["case_label"].to_list() == ["Case B", "Case C", "Case A"]
+    assert now.filter(pl.col("client_id") == second)["reason"][0] == "Asked for by the therapist."
+    assert now.filter(pl.col("client_id") == third)["minutes"][0] == 20
+    with pytest.raises(ConferenceError, match="identifying"):
+        apply_agenda_edits(demo, made["id"], edited.with_columns(reason=pl.lit("Call 07700 900123")))

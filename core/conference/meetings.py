@@ -237,15 +237,19 @@ def apply_agenda_edits(store: Store, conference_id: int, edited: pl.DataFrame) -
     merged = before.select("client_id", "position", "reason", "minutes").join(
         edited.select("client_id", pl.col("order").alias("new_order"), pl.col("reason").alias("new_reason"),
                       pl.col("minutes").alias("new_minutes")), on="client_id", how="inner")
-    done = []
-    for row in merged.iter_rows(named=True):
+    changes = []
+    for row in merged.iter_rows(named=True):  # every change is checked before any is saved
         reason = row["new_reason"] if (row["new_reason"] or "").strip() != row["reason"] else None
         minutes = row["new_minutes"] if row["new_minutes"] is not None and row["new_minutes"] != row["minutes"] \
             else None
         if reason is not None or minutes is not None:
-            update_item(store, conference_id, row["client_id"], reason=reason, minutes=minutes)
-            done.append(f"{row['client_id']}: " + " and ".join(
-                w for w, v in (("reason", reason), ("minutes", minutes)) if v is not None))
+            changes.append((row["client_id"], None if reason is None else checked_text(reason, "reason"),
+                            None if minutes is None else _checked_minutes(minutes)))
+    done = []
+    for client_id, reason, minutes in changes:
+        update_item(store, conference_id, client_id, reason=reason, minutes=minutes)
+        done.append(f"{client_id}: " + " and ".join(
+            w for w, v in (("reason", reason), ("minutes", minutes)) if v is not None))
     order = merged.with_columns(pl.col("new_order").fill_null(pl.col("position"))).sort(
         ["new_order", "position"])["client_id"].to_list()
     if order != merged.sort("position")["client_id"].to_list():
