@@ -129,7 +129,7 @@ body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
 h1 { font-size: 1.8rem; } h2 { border-bottom: 2px solid #0072B2; padding-bottom: .2rem; margin-top: 2.5rem; }
 table { border-collapse: collapse; margin: .5rem 0 1rem; width: 100%; }
 th, td { border: 1px solid #ccc; padding: .3rem .5rem; text-align: left; vertical-align: top; }
-th { background: #f0f4f8; } .meta, .none { color: #555; } .note { white-space: pre-wrap; margin: .3rem 0; }
+th { background: #f0f4f8; } td:first-child { white-space: nowrap; } .meta, .none { color: #555; } .note { white-space: pre-wrap; margin: .3rem 0; }
 @media print { .case { break-before: page; } }
 """
 
@@ -156,7 +156,7 @@ def build_handout(store: Store, catalog: Catalog, conference_id: int, *,
     chart_texts: list[str] = []  # the charts' texts as written, for the final de-identification check
 
     attendees = info["attendees"] or []
-    who = f"{len(attendees)} attendee(s)" if deidentify else (", ".join(attendees) or "not recorded")
+    who = "not recorded" if not attendees else f"{len(attendees)} attendee(s)" if deidentify else ", ".join(attendees)
     body.append(f"<h1>Case conference: {_e(info['group'])}, {_e(info['date'])}</h1>"
                 f"<p class='meta'>Attendees: {_e(who)}. Made by {_e(person(info['created_by']))}. "
                 f"Handout written {_e(dt.datetime.now().strftime('%Y-%m-%d %H:%M'))}"
