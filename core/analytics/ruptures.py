@@ -172,12 +172,20 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
 
     # Each series becomes two lists ordered by session (numbers ss, scores sc), so the
     # previous score and the repair search are list look-ups: no window sort, no self-join.
-    since, first_index = "", "2"
+    # n is the length of the lists.
+    since = ""
+    numbers = "list(r.session_number ORDER BY r.session_number)"
+    scores = "list(r.score ORDER BY r.session_number)"
     if recent is not None:
-        bind["recent"] = int(recent)
+        bind["recent"], bind["keep"] = int(recent), int(recent) + 1
         since = "ss[i] > ss[n] - $recent AND "
-        # Session numbers rise by at least 1, so only the last `recent` scores can qualify.
-        first_index = "greatest(2, n - $recent + 1)"
+        # Session numbers rise by at least 1, so only the last `recent` scores can qualify,
+        # and each needs the score before it: the lists keep the last `recent` + 1 scores
+        # (max_by's top n, highest session first, reversed). For speed: far cheaper than
+        # ordering every score of the series into a list. The repair search looks only
+        # after a rupture, so it stays inside these lists too.
+        numbers = "list_reverse(max_by(r.session_number, r.session_number, $keep))"
+        scores = "list_reverse(max_by(r.score, r.session_number, $keep))"
     scale_clause = ""
     if scales is not None:
         bind["scales"] = [str(x) for x in scales]
@@ -196,9 +204,8 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
     series AS (
         SELECT r.client_id, r.instrument, r.scale, r.rater,
                any_value(m.sign) AS sign, any_value(m.cutoff) AS cutoff, any_value(m.concern) AS concern,
-               list(r.session_number ORDER BY r.session_number) AS ss,
-               list(r.score ORDER BY r.session_number) AS sc,
-               stddev_samp(r.score) AS sd, count(*) AS n
+               {numbers} AS ss, {scores} AS sc,
+               stddev_samp(r.score) AS sd, len(ss) AS n
         FROM ratings r
         JOIN meta m ON m.instrument = r.instrument
         {NOT_ATTENDED}
@@ -211,7 +218,7 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
                -- Session numbers rise by at least 1, so the window holds at most `window` scores.
                list_filter(range(i + 1, least(n, i + $window) + 1),
                            lambda j: ss[j] <= ss[i] + $window AND sign * sc[j] >= sign * sc[i - 1])[1] AS back
-        FROM (SELECT *, unnest(list_filter(range({first_index}, n + 1), lambda i: {since}{rule})) AS i FROM series)
+        FROM (SELECT *, unnest(list_filter(range(2, n + 1), lambda i: {since}{rule})) AS i FROM series)
     ),
     latest AS (
         SELECT client_id, max(session_number) AS latest FROM sessions
