@@ -93,14 +93,28 @@ def _check(min_sample: int, percentiles) -> tuple[float, float]:
     return check_percentiles(percentiles)
 
 
-def _series_sql(instruments: dict, severity: pl.DataFrame | None, clients, bind: dict) -> str:
+def _series_sql(instruments: dict, severity: pl.DataFrame | None, clients, bind: dict,
+                latest_only: bool = False) -> str:
     """Common table expressions over the outcome series of the clients in scope:
     `scored` (attended sessions with a total client score), `intake` (first score, first
     and last session per client and instrument), `banded` (the same with the intake
-    band) and `series` (each score with its client's intake, intake session and band)."""
+    band) and `series` (each score with its client's intake, intake session and band).
+
+    `latest_only`: `series` holds only the score of each client's last session per
+    instrument, taken in the same pass as the intake (for speed: no join of every score
+    back to its intake; one score per session, so it is the same row)."""
     meta = bound_table("meta", ["instrument", "sign"], ["VARCHAR", "INTEGER"],
                        [(key, inst.sign) for key, inst in instruments.items()], bind)
     bind.update(scale=SCALE, rater=RATER)
+    latest_columns = ", arg_max(score, session_number) AS last_score, any_value(sign) AS sign" if latest_only else ""
+    latest_series = """
+        SELECT client_id, instrument, last_session AS session_number, last_score AS score, sign, intake,
+               intake_session, last_session, band
+        FROM banded"""
+    every_series = """
+        SELECT x.client_id, x.instrument, x.session_number, x.score, x.sign, i.intake, i.intake_session,
+               i.last_session, i.band
+        FROM scored x JOIN banded i USING (client_id, instrument)"""
     return f"""
     WITH {meta},
     scored AS (
@@ -113,16 +127,13 @@ def _series_sql(instruments: dict, severity: pl.DataFrame | None, clients, bind:
     ),
     intake AS (
         SELECT client_id, instrument, min(session_number) AS intake_session, max(session_number) AS last_session,
-               arg_min(score, session_number) AS intake
+               arg_min(score, session_number) AS intake{latest_columns}
         FROM scored GROUP BY client_id, instrument
     ),
     banded AS (
         SELECT *, {_band_case(severity, bind)} AS band FROM intake
     ),
-    series AS (
-        SELECT x.client_id, x.instrument, x.session_number, x.score, x.sign, i.intake, i.intake_session,
-               i.last_session, i.band
-        FROM scored x JOIN banded i USING (client_id, instrument)
+    series AS ({latest_series if latest_only else every_series}
     )"""
 
 
@@ -296,7 +307,7 @@ def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=No
     index = {m: i for i, m in enumerate(methods)}
     numbered = bands.with_columns(pl.col("method").replace_strict(index, return_dtype=pl.Int32).alias("cell"))
     bind: dict = {"tol": TOLERANCE}
-    series = _series_sql(instruments, severity, clients, bind)
+    series = _series_sql(instruments, severity, clients, bind, latest_only)
     columns, types = ["instrument", "session_number", "expected", "lower", "floor", "cell"], \
         ["VARCHAR", "INTEGER", "DOUBLE", "DOUBLE", "DOUBLE", "INTEGER"]
     band_rows = numbered.filter(pl.col("band") != POOLED)
