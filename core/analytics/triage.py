@@ -26,6 +26,8 @@ flag names the most recent and says how many more there are.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import polars as pl
 
 from ..access import EVERYTHING, Scope
@@ -308,23 +310,35 @@ def triage_flags(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=Non
     ordered by client, then weight (highest first)."""
     t = catalog.triage
     latest = case_list if case_list is not None else cases(store, scope, clients)
-    series = series if series is not None else outcome_series(store, catalog, scope, clients)
     sg = sg or SuddenGainParams.from_catalog(catalog)
     lookback = t.lookback_sessions
+
+    def outcome_flags() -> list[list[pl.DataFrame]]:
+        scores = series if series is not None else outcome_series(store, catalog, scope, clients)
+        return [_change_flags(change_table(scores, catalog), latest, t.stalled_after_sessions),
+                _sudden_flags(sudden_changes(_recent_scores(scores, latest, lookback), catalog, sg), latest, lookback)]
+
+    # Each job gives its flags in groups, the groups in the order they were always
+    # concatenated (ties in the sort below keep that order): rupture, coded rupture,
+    # alliance, discrepancy, change, track, sudden, barrier, countertransference.
+    # Listed longest first, the order they start in.
     jobs = [
-        lambda: _rupture_flags(store, catalog, scope, clients, latest, lookback),
-        lambda: [_coded_rupture_flags(store, catalog, scope, clients, latest, lookback)],
-        lambda: _alliance_flags(store, catalog, scope, clients),
-        lambda: [_discrepancy_flags(store, catalog, scope, clients, latest, lookback)],
-        lambda: _change_flags(change_table(series, catalog), latest, t.stalled_after_sessions),
-        lambda: _track_flags(latest_colour(store, catalog, scope, clients), catalog),
-        lambda: _sudden_flags(sudden_changes(_recent_scores(series, latest, lookback), catalog, sg), latest, lookback),
-        lambda: [_barrier_flags(store, catalog, scope, clients)],
-        lambda: [_countertransference_flags(store, catalog, scope, clients)],
+        ((4, 6), outcome_flags),
+        ((5,), lambda: [_track_flags(latest_colour(store, catalog, scope, clients), catalog)]),
+        ((0,), lambda: [_rupture_flags(store, catalog, scope, clients, latest, lookback)]),
+        ((3,), lambda: [[_discrepancy_flags(store, catalog, scope, clients, latest, lookback)]]),
+        ((8,), lambda: [[_countertransference_flags(store, catalog, scope, clients)]]),
+        ((2,), lambda: [_alliance_flags(store, catalog, scope, clients)]),
+        ((1,), lambda: [[_coded_rupture_flags(store, catalog, scope, clients, latest, lookback)]]),
+        ((7,), lambda: [[_barrier_flags(store, catalog, scope, clients)]]),
     ]
-    # Each source is one bulk query or pass, already spread over the cores by DuckDB or
-    # polars: running them side by side in threads measured no faster on two cores.
-    parts = [part for job in jobs for part in job()]
+    # Two at a time, for speed: a DuckDB query keeps both cores busy only part of the time
+    # (and the sudden gains are numpy work on one core), so a second source started
+    # alongside uses the idle core. Every source reads through its own cursor.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        running = [(places, pool.submit(job)) for places, job in jobs]
+    groups = {place: group for places, future in running for place, group in zip(places, future.result())}
+    parts = [part for place in sorted(groups) for part in groups[place]]
     flags = pl.concat([p.cast({k: v for k, v in FLAG_SCHEMA.items() if k != "weight"}) for p in parts])
     weights = pl.DataFrame({"code": list(t.weights), "weight": list(t.weights.values())},
                            schema={"code": pl.String, "weight": pl.Float64})
