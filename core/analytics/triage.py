@@ -34,7 +34,7 @@ from ..access import EVERYTHING, Scope
 from ..catalog import Catalog
 from .change import clinical_expr
 from .expected import latest_colour
-from .outcomes import SuddenGainParams, change_table, outcome_series, sudden_changes
+from .outcomes import SuddenGainParams, change_table, classify_ends, outcome_series, sudden_changes
 from .ruptures import NOT_ATTENDED, WORDS, RuptureParams, alliance_discrepancy, bound_table, client_clause, \
     coded_events, detect_ruptures
 from .themes import MAIN_THERAPIST_CTE, pervasiveness
@@ -313,19 +313,33 @@ def triage_flags(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=Non
     sg = sg or SuddenGainParams.from_catalog(catalog)
     lookback = t.lookback_sessions
 
-    def outcome_flags() -> list[list[pl.DataFrame]]:
-        scores = series if series is not None else outcome_series(store, catalog, scope, clients)
-        return [_change_flags(change_table(scores, catalog), latest, t.stalled_after_sessions),
-                _sudden_flags(sudden_changes(_recent_scores(scores, latest, lookback), catalog, sg), latest, lookback)]
+    def change_and_track() -> list[list[pl.DataFrame]]:
+        if series is not None:
+            return [_change_flags(change_table(series, catalog), latest, t.stalled_after_sessions),
+                    _track_flags(latest_colour(store, catalog, scope, clients), catalog)]
+        # For speed, without the whole outcome series: the ends of each series come with
+        # the latest colours, in one pass (test_triage checks both ways agree).
+        colours = latest_colour(store, catalog, scope, clients, with_ends=True)
+        ends = colours.select("client_id", "instrument", "first_session",
+                              pl.col("session_number").alias("last_session"), pl.col("intake").alias("first"),
+                              pl.col("score").alias("last"), "scores")
+        return [_change_flags(classify_ends(ends, catalog), latest, t.stalled_after_sessions),
+                _track_flags(colours.drop("first_session", "scores"), catalog)]
+
+    def sudden() -> list[list[pl.DataFrame]]:
+        # The recent scores as `_recent_scores` keeps them; read only those when no series is given.
+        recent = (_recent_scores(series, latest, lookback) if series is not None
+                  else outcome_series(store, catalog, scope, clients, recent=lookback + 3))
+        return [_sudden_flags(sudden_changes(recent, catalog, sg), latest, lookback)]
 
     # Each job gives its flags in groups, the groups in the order they were always
     # concatenated (ties in the sort below keep that order): rupture, coded rupture,
     # alliance, discrepancy, change, track, sudden, barrier, countertransference.
     # Listed longest first, the order they start in.
     jobs = [
-        ((4, 6), outcome_flags),
-        ((5,), lambda: [_track_flags(latest_colour(store, catalog, scope, clients), catalog)]),
+        ((4, 5), change_and_track),
         ((0,), lambda: [_rupture_flags(store, catalog, scope, clients, latest, lookback)]),
+        ((6,), sudden),
         ((3,), lambda: [[_discrepancy_flags(store, catalog, scope, clients, latest, lookback)]]),
         ((8,), lambda: [[_countertransference_flags(store, catalog, scope, clients)]]),
         ((2,), lambda: [_alliance_flags(store, catalog, scope, clients)]),
