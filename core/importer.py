@@ -365,6 +365,11 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
         if found.height:
             _quarantine(name, shaped[name], found, masker, report, quarantine_rows)
             quarantined[name] += found.get_column("_row").n_unique()
+    # Only the accepted rows are written: the raw strings and the typed frames they were
+    # filtered from go before the store's buffers fill.
+    shaped.clear()
+    typed.clear()
+    del sessions_ok, known
 
     with store.transaction() as cur:
         batch_id = cur.execute("SELECT nextval('batch_ids')").fetchall()[0][0]
