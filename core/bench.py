@@ -26,6 +26,16 @@ TABLES = ("therapists", "sessions", "ratings", "themes", "barriers", "events")
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident memory. On Linux ru_maxrss keeps the parent's peak
+    across fork and exec, so a child started after the parent built a large store would
+    report the parent's figure; VmHWM belongs to the child's own memory image."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kilobytes
+    except OSError:
+        pass
     # ru_maxrss is in kilobytes on Linux.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

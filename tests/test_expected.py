@@ -208,3 +208,27 @@ def test_the_reference_is_made_once_per_import(tmp_path, catalog):
     again = reference(store, catalog)
     assert again is not first and again[1].equals(expected_bands(store, catalog))
     store.close()
+
+
+def test_the_latest_colours_equal_the_last_rows_of_the_whole_track(store, catalog):
+    # latest_colour takes the last score in the same pass as the intake (faster); on a
+    # clinic with gaps, unattended sessions and a scope it must equal the whole track's
+    # last row per client and instrument.
+    from core.synth import generate_synthetic_frames
+    frames = generate_synthetic_frames(6_000, seed=4)
+    rng = np.random.default_rng(8)
+    sessions = frames["sessions"].with_columns(
+        attended=pl.when(pl.lit(rng.random(frames["sessions"].height)) < 0.1).then(False)
+        .otherwise(pl.col("attended")))
+    ratings = frames["ratings"].filter(pl.lit(rng.random(frames["ratings"].height)) > 0.2)
+    with store.transaction() as cur:
+        upsert(cur, "sessions", sessions, 1)
+        upsert(cur, "ratings", ratings, 1)
+    scoped = Scope.therapists(sessions["therapist_id"].unique().sort().head(2).to_list())
+    for scope in (Scope(), scoped):
+        track = track_colours(store, catalog, scope)
+        last = (track.filter(pl.col("session_number") == pl.col("session_number").max().over("client_id", "instrument"))
+                .with_columns(pl.col("method").cast(pl.String)))
+        latest = latest_colour(store, catalog, scope).with_columns(pl.col("method").cast(pl.String))
+        assert latest.height > 50 and set(latest["colour"]) >= {"green", "orange", "red", "grey"}
+        assert latest.equals(last)

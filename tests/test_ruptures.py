@@ -343,3 +343,54 @@ def test_recent_keeps_the_late_ruptures_exactly_as_found_on_the_whole_series(sto
     assert every["session"].to_list() == [3, 11]
     late = detect_ruptures(store, catalog, SD2, recent=4)
     assert late.equals(every.filter(pl.col("session") > 12 - 4))
+
+
+def test_the_unattended_filter_keeps_the_same_ratings_as_an_anti_join_on_the_session_key(store):
+    # NOT_ATTENDED joins on the client and looks the session up in a list (faster); it
+    # must leave exactly the ratings that the plain anti-join on (client, session) leaves.
+    from core.analytics.ruptures import NOT_ATTENDED
+    from core.synth import generate_synthetic_frames
+    frames = generate_synthetic_frames(3_000, seed=11)
+    rng = np.random.default_rng(5)
+    sessions = frames["sessions"]
+    # Unattended sessions that have scores, unknown attendance, and scores with no session row.
+    draw = rng.random(sessions.height)
+    sessions = sessions.with_columns(attended=pl.when(pl.lit(draw) < 0.1).then(False)
+                                     .when(pl.lit(draw) < 0.15).then(None).otherwise(pl.col("attended")))
+    sessions = sessions.filter(pl.lit(rng.random(sessions.height)) > 0.05)
+    with store.transaction() as cur:
+        upsert(cur, "sessions", sessions, 1)
+        upsert(cur, "ratings", frames["ratings"], 1)
+    plain = ("ANTI JOIN (SELECT client_id, session_number FROM sessions WHERE attended = false) u "
+             "ON u.client_id = r.client_id AND u.session_number = r.session_number")
+    kept = {}
+    for name, clause in (("plain", plain), ("list", NOT_ATTENDED)):
+        kept[name] = store.query(f"SELECT r.* FROM ratings r {clause} ORDER BY ALL")
+    assert kept["list"].height < frames["ratings"].height
+    assert kept["list"].equals(kept["plain"])
+    scoped = Scope.therapists(sessions["therapist_id"].unique().sort().head(3).to_list())
+    assert store.query(f"SELECT r.* FROM ratings r {NOT_ATTENDED} ORDER BY ALL", scope=scoped).equals(
+        store.query(f"SELECT r.* FROM ratings r {plain} ORDER BY ALL", scope=scoped))
+
+
+@pytest.mark.parametrize("params", [SD2, RuptureParams("points", 5, 4, 3), RuptureParams("cutoff", 0, 4, 2)])
+def test_recent_finds_what_the_whole_series_finds_in_its_last_sessions(store, catalog, params):
+    # With `recent`, the lists hold only each series' last scores (faster); on a clinic with
+    # gaps in its series the findings must be those of the whole series in that window.
+    from core.synth import generate_synthetic_frames
+    frames = generate_synthetic_frames(4_000, seed=3)
+    ratings = frames["ratings"].filter(pl.lit(np.random.default_rng(2).random(frames["ratings"].height)) > 0.15)
+    with store.transaction() as cur:
+        upsert(cur, "sessions", frames["sessions"], 1)
+        upsert(cur, "ratings", ratings, 1)
+    every = detect_ruptures(store, catalog, params)
+    last = ratings.group_by("client_id", "instrument", "scale", "rater").agg(last=pl.col("session_number").max())
+    assert every.height > 20
+    for recent in (1, 3, 6):
+        expected = (every.join(last, on=["client_id", "instrument", "scale", "rater"], maintain_order="left")
+                    .filter(pl.col("session") > pl.col("last") - recent).drop("last"))
+        found = detect_ruptures(store, catalog, params, recent=recent)
+        text = pl.col("params").cast(pl.String)
+        assert found.drop("threshold_points").with_columns(text).equals(
+            expected.drop("threshold_points").with_columns(text))
+        assert ((found["threshold_points"] - expected["threshold_points"]).abs().fill_null(0) < 1e-9).all()

@@ -521,6 +521,26 @@ def test_vectorised_equals_oracle_on_random_series(clients, start, cutoff, pct, 
     }
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    clients=st.lists(_series, min_size=1, max_size=5),
+    starts=st.lists(st.integers(0, 12), min_size=5, max_size=5),
+    include_intake=st.booleans(),
+    kind=st.sampled_from(["gain", "loss", "both"]),
+    direction=st.sampled_from([1, -1]),
+)
+def test_the_sudden_changes_are_those_of_every_interval_when_series_start_late(clients, starts, include_intake,
+                                                                               kind, direction):
+    # identify_sudden_changes lays each client's grid from the client's first score (for
+    # speed); it must find the sudden intervals of the full grid, whose start is empty.
+    data = pl.concat([long({f"c{i}": xs}, first_session=start) for i, (xs, start) in enumerate(zip(clients, starts))])
+    params = dict(cutoff=3, direction=direction, kind=kind, pct=0.1, alpha=0.1, include_intake=include_intake)
+    every = examine_intervals(data, **params).filter(pl.col("sudden"))
+    sudden = identify_sudden_changes(data, **params).drop("n_in_client", "is_largest")
+    order = ["kind", "client_id", "pregain_session"]
+    assert sudden.sort(order).equals(every.drop("sudden").sort(order))
+
+
 # --- bulk -------------------------------------------------------------------------------
 
 

@@ -196,3 +196,33 @@ def test_recent_scores_find_the_same_recent_sudden_changes_as_the_whole_series(t
     assert whole.height > 10
     assert whole.equals(recent(sudden_changes(_recent_scores(series, latest, lookback), catalog, sg)))
     store.close()
+
+
+def test_the_flags_are_the_same_with_the_whole_outcome_series_and_without(tmp_path, catalog):
+    # Without a series, the triage reads the ends of each outcome series with the latest
+    # colours and only the recent scores for the sudden changes (faster); with the whole
+    # series (as the case summary passes it) the flags must be the same.
+    import numpy as np
+
+    from core.access import Scope
+    from core.store import Store, upsert
+    from core.synth import generate_synthetic_frames
+    frames = generate_synthetic_frames(15_000, seed=9)
+    rng = np.random.default_rng(3)
+    sessions = frames["sessions"].with_columns(
+        attended=pl.when(pl.lit(rng.random(frames["sessions"].height)) < 0.08).then(False)
+        .otherwise(pl.col("attended")))
+    ratings = frames["ratings"].filter(pl.lit(rng.random(frames["ratings"].height)) > 0.1)
+    store = Store(tmp_path / "s.duckdb")
+    with store.transaction() as cur:
+        for name, frame in {**frames, "sessions": sessions, "ratings": ratings}.items():
+            upsert(cur, name, frame, 1)
+    some = sessions["client_id"].unique().sort().head(40).to_list()
+    scoped = Scope.therapists(sessions["therapist_id"].unique().sort().head(4).to_list())
+    for scope, clients in ((Scope(), None), (scoped, None), (Scope(), some)):
+        series = outcome_series(store, catalog, scope, clients)
+        without = triage_flags(store, catalog, scope, clients)
+        assert set(without["code"]) >= {"harmed", "deteriorated", "no_reliable_change", "not_on_track",
+                                        "behind_expected", "sudden_loss"} or clients is not None
+        assert without.equals(triage_flags(store, catalog, scope, clients, series=series))
+    store.close()

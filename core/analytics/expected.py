@@ -93,14 +93,29 @@ def _check(min_sample: int, percentiles) -> tuple[float, float]:
     return check_percentiles(percentiles)
 
 
-def _series_sql(instruments: dict, severity: pl.DataFrame | None, clients, bind: dict) -> str:
+def _series_sql(instruments: dict, severity: pl.DataFrame | None, clients, bind: dict,
+                latest_only: bool = False) -> str:
     """Common table expressions over the outcome series of the clients in scope:
     `scored` (attended sessions with a total client score), `intake` (first score, first
     and last session per client and instrument), `banded` (the same with the intake
-    band) and `series` (each score with its client's intake, intake session and band)."""
+    band) and `series` (each score with its client's intake, intake session and band).
+
+    `latest_only`: `series` holds only the score of each client's last session per
+    instrument, taken in the same pass as the intake (for speed: no join of every score
+    back to its intake; one score per session, so it is the same row)."""
     meta = bound_table("meta", ["instrument", "sign"], ["VARCHAR", "INTEGER"],
                        [(key, inst.sign) for key, inst in instruments.items()], bind)
     bind.update(scale=SCALE, rater=RATER)
+    latest_columns = (", arg_max(score, session_number) AS last_score, any_value(sign) AS sign, count(*) AS scores"
+                      if latest_only else "")
+    latest_series = """
+        SELECT client_id, instrument, last_session AS session_number, last_score AS score, sign, intake,
+               intake_session, last_session, band, scores
+        FROM banded"""
+    every_series = """
+        SELECT x.client_id, x.instrument, x.session_number, x.score, x.sign, i.intake, i.intake_session,
+               i.last_session, i.band
+        FROM scored x JOIN banded i USING (client_id, instrument)"""
     return f"""
     WITH {meta},
     scored AS (
@@ -113,16 +128,13 @@ def _series_sql(instruments: dict, severity: pl.DataFrame | None, clients, bind:
     ),
     intake AS (
         SELECT client_id, instrument, min(session_number) AS intake_session, max(session_number) AS last_session,
-               arg_min(score, session_number) AS intake
+               arg_min(score, session_number) AS intake{latest_columns}
         FROM scored GROUP BY client_id, instrument
     ),
     banded AS (
         SELECT *, {_band_case(severity, bind)} AS band FROM intake
     ),
-    series AS (
-        SELECT x.client_id, x.instrument, x.session_number, x.score, x.sign, i.intake, i.intake_session,
-               i.last_session, i.band
-        FROM scored x JOIN banded i USING (client_id, instrument)
+    series AS ({latest_series if latest_only else every_series}
     )"""
 
 
@@ -267,7 +279,8 @@ def reference(store, catalog: Catalog, reference_scope: Scope = EVERYTHING, min_
 
 def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None, *, min_sample: int | None = None,
                   percentiles=None, reference_scope: Scope = EVERYTHING, bands: pl.DataFrame | None = None,
-                  severity: pl.DataFrame | None = None, latest_only: bool = False) -> pl.DataFrame:
+                  severity: pl.DataFrame | None = None, latest_only: bool = False,
+                  with_ends: bool = False) -> pl.DataFrame:
     """One row per client in `scope`, outcome instrument and scored session: score,
     intake, change (score - intake), the intake band, the expected numbers used, the
     colour, and the sentence saying how the reference was made (`method`, categorical).
@@ -275,7 +288,10 @@ def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=No
     The reference comes from `reference_scope` (default: the whole clinic; see the module
     notes). To reuse a reference already computed, pass `severity` (from
     `severity_bands`) and `bands` (from `expected_bands` with that severity) together.
-    `latest_only` keeps each client's latest scored session per instrument.
+    `latest_only` keeps each client's latest scored session per instrument; `with_ends`
+    (with `latest_only`) adds `first_session` (the intake session) and `scores` (how many
+    scored sessions), so with session_number, intake and score a row holds the ends of the
+    series that `outcomes.classify_ends` classifies, from the same pass.
     """
     min_sample, percentiles = _settings(catalog, min_sample, percentiles)
     _check(min_sample, percentiles)
@@ -296,7 +312,7 @@ def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=No
     index = {m: i for i, m in enumerate(methods)}
     numbered = bands.with_columns(pl.col("method").replace_strict(index, return_dtype=pl.Int32).alias("cell"))
     bind: dict = {"tol": TOLERANCE}
-    series = _series_sql(instruments, severity, clients, bind)
+    series = _series_sql(instruments, severity, clients, bind, latest_only)
     columns, types = ["instrument", "session_number", "expected", "lower", "floor", "cell"], \
         ["VARCHAR", "INTEGER", "DOUBLE", "DOUBLE", "DOUBLE", "INTEGER"]
     band_rows = numbered.filter(pl.col("band") != POOLED)
@@ -304,6 +320,9 @@ def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=No
     cells = bound_table("cells", ["band", *columns], ["VARCHAR", *types],
                         band_rows.select("band", *columns).rows(), bind)
     pooled = bound_table("pooled", columns, types, pooled_rows.select(columns).rows(), bind)
+    ends = latest_only and with_ends
+    ends_in = " s.intake_session, s.scores," if ends else ""
+    ends_out = ", intake_session::INTEGER AS first_session, scores::UINTEGER AS scores" if ends else ""
     # A client whose band has no cell at a session (possible when the reference is
     # narrower than the scope) gets the pooled numbers.
     pick = {c: f"CASE WHEN c.cell IS NOT NULL THEN c.{c} ELSE p.{c} END"
@@ -312,8 +331,8 @@ def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=No
     {cells},
     {pooled},
     picked AS (
-        SELECT s.client_id, s.instrument, s.session_number, s.score, s.intake, s.score - s.intake AS change, s.band,
-               s.sign, s.session_number = s.intake_session AS is_intake,
+        SELECT s.client_id, s.instrument, s.session_number, s.score, s.intake, s.score - s.intake AS change,
+               s.band,{ends_in} s.sign, s.session_number = s.intake_session AS is_intake,
                {pick["expected"]} AS expected, {pick["lower"]} AS lower, {pick["floor"]} AS floor,
                {pick["cell"]} AS cell
         FROM series s
@@ -327,7 +346,7 @@ def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=No
                 WHEN sign * change >= sign * lower - $tol THEN 'green'
                 WHEN sign * change >= sign * floor - $tol THEN 'orange'
                 ELSE 'red' END AS colour,
-           CASE WHEN is_intake THEN 0 WHEN cell IS NULL THEN 1 ELSE cell END AS method
+           CASE WHEN is_intake THEN 0 WHEN cell IS NULL THEN 1 ELSE cell END AS method{ends_out}
     FROM picked
     ORDER BY client_id, instrument, session_number
     """

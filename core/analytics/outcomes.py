@@ -36,17 +36,27 @@ SUDDEN_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "kind": pl.Str
                  "magnitude": pl.Float64, "cutoff": pl.Float64, "params": pl.String}
 
 
-def outcome_series(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None) -> pl.DataFrame:
-    """Every outcome score of the clients in scope: client_id, instrument, session_number, score."""
+def outcome_series(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None,
+                   recent: int | None = None) -> pl.DataFrame:
+    """Every outcome score of the clients in scope: client_id, instrument, session_number, score.
+
+    `recent` keeps only the scores of sessions after the client's latest session (in the
+    sessions table) - `recent`."""
     instruments = catalog.instruments_of("outcome")
     if not instruments:
         return pl.DataFrame(schema=SERIES_SCHEMA)
     bind: dict = {}
     meta = bound_table("meta", ["instrument"], ["VARCHAR"], [(k,) for k in instruments], bind)
+    since = ""
+    if recent is not None:
+        bind["recent"] = int(recent)
+        since = ("JOIN (SELECT client_id, max(session_number) AS latest FROM sessions GROUP BY client_id) l "
+                 "ON l.client_id = r.client_id AND r.session_number > l.latest - $recent")
     sql = f"""
     WITH {meta}
     SELECT r.client_id, r.instrument, r.session_number::INTEGER AS session_number, r.score
     FROM ratings r
+    {since}
     {NOT_ATTENDED}
     WHERE r.scale = 'total' AND r.rater = 'client' AND r.score IS NOT NULL
       AND r.instrument IN (SELECT instrument FROM meta){client_clause('r.client_id', clients, bind)}
@@ -75,6 +85,13 @@ def change_table(series: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
             .group_by("client_id", "instrument", maintain_order=True)
             .agg(first_session=pl.col("session_number").first(), last_session=pl.col("session_number").last(),
                  first=pl.col("score").first(), last=pl.col("score").last(), scores=pl.len()))
+    return classify_ends(ends, catalog)
+
+
+def classify_ends(ends: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
+    """`change_table` from the ends of each series, ordered by client and instrument:
+    client_id, instrument, first_session, last_session, first, last (the scores there)
+    and scores (how many)."""
     table = ends.join(_instrument_table(catalog).filter(pl.col("threshold").is_not_null()), on="instrument")
     return classify_frame(table).select(list(CHANGE_SCHEMA)).cast(CHANGE_SCHEMA)
 

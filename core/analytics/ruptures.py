@@ -113,9 +113,13 @@ def client_clause(column: str, clients, params: dict) -> str:
 # Only attended sessions with a score: ratings of sessions marked not attended are left
 # out. A score whose attendance is unknown (NULL, or no session row) counts: the score
 # itself shows the client was there. An anti-join with the few unattended sessions costs
-# far less than joining every rating to its session.
-NOT_ATTENDED = ("ANTI JOIN (SELECT client_id, session_number FROM sessions WHERE attended = false) u "
-                "ON u.client_id = r.client_id AND u.session_number = r.session_number")
+# far less than joining every rating to its session. For speed the join key is the client
+# alone, with the client's missed session numbers as a list: DuckDB hashes one string
+# column instead of a (string, integer) pair, and the rows that come out keep their
+# compressed strings, so what follows (grouping by client) runs about twice as fast.
+# Same rows as ON client_id = ... AND session_number = ... (test_ruptures checks this).
+NOT_ATTENDED = ("ANTI JOIN (SELECT client_id, list(session_number) AS missed FROM sessions WHERE attended = false "
+                "GROUP BY client_id) u ON u.client_id = r.client_id AND list_contains(u.missed, r.session_number)")
 
 RUPTURE_SCHEMA = {
     "client_id": pl.String, "instrument": pl.String, "scale": pl.String, "rater": pl.String,
@@ -168,12 +172,20 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
 
     # Each series becomes two lists ordered by session (numbers ss, scores sc), so the
     # previous score and the repair search are list look-ups: no window sort, no self-join.
-    since, first_index = "", "2"
+    # n is the length of the lists.
+    since = ""
+    numbers = "list(r.session_number ORDER BY r.session_number)"
+    scores = "list(r.score ORDER BY r.session_number)"
     if recent is not None:
-        bind["recent"] = int(recent)
+        bind["recent"], bind["keep"] = int(recent), int(recent) + 1
         since = "ss[i] > ss[n] - $recent AND "
-        # Session numbers rise by at least 1, so only the last `recent` scores can qualify.
-        first_index = "greatest(2, n - $recent + 1)"
+        # Session numbers rise by at least 1, so only the last `recent` scores can qualify,
+        # and each needs the score before it: the lists keep the last `recent` + 1 scores
+        # (max_by's top n, highest session first, reversed). For speed: far cheaper than
+        # ordering every score of the series into a list. The repair search looks only
+        # after a rupture, so it stays inside these lists too.
+        numbers = "list_reverse(max_by(r.session_number, r.session_number, $keep))"
+        scores = "list_reverse(max_by(r.score, r.session_number, $keep))"
     scale_clause = ""
     if scales is not None:
         bind["scales"] = [str(x) for x in scales]
@@ -192,9 +204,8 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
     series AS (
         SELECT r.client_id, r.instrument, r.scale, r.rater,
                any_value(m.sign) AS sign, any_value(m.cutoff) AS cutoff, any_value(m.concern) AS concern,
-               list(r.session_number ORDER BY r.session_number) AS ss,
-               list(r.score ORDER BY r.session_number) AS sc,
-               stddev_samp(r.score) AS sd, count(*) AS n
+               {numbers} AS ss, {scores} AS sc,
+               stddev_samp(r.score) AS sd, len(ss) AS n
         FROM ratings r
         JOIN meta m ON m.instrument = r.instrument
         {NOT_ATTENDED}
@@ -207,7 +218,7 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
                -- Session numbers rise by at least 1, so the window holds at most `window` scores.
                list_filter(range(i + 1, least(n, i + $window) + 1),
                            lambda j: ss[j] <= ss[i] + $window AND sign * sc[j] >= sign * sc[i - 1])[1] AS back
-        FROM (SELECT *, unnest(list_filter(range({first_index}, n + 1), lambda i: {since}{rule})) AS i FROM series)
+        FROM (SELECT *, unnest(list_filter(range(2, n + 1), lambda i: {since}{rule})) AS i FROM series)
     ),
     latest AS (
         SELECT client_id, max(session_number) AS latest FROM sessions

@@ -111,9 +111,16 @@ def _validate(ratings: pl.DataFrame, cutoff, pct, alpha, direction, kind, increa
         raise ValueError(f"increase_pct_rule must be 'mirror' or 'suddengains', got {increase_pct_rule!r}.")
 
 
-def _grid(ratings: pl.DataFrame, first_session: int):
+def _grid(ratings: pl.DataFrame, first_session: int, trim: bool = False):
     """Lay every client's scores on a dense session grid, clients one after another,
-    separated by PAD empty cells. Returns the flat array and per-client layout."""
+    separated by PAD empty cells. Returns the flat array and per-client layout (`begin`:
+    the session number of each client's first grid cell).
+
+    `trim` starts each client's grid at the client's first score instead of at
+    `first_session`: the cells left out are empty, and an interval whose pregain window
+    lies there has at most one pregain score, so it is never a sudden change. For speed
+    when only the sudden changes are wanted (a series cut to its recent scores has a long
+    empty start)."""
     scored = (
         ratings.select(INPUT_COLUMNS)
         .filter(pl.col("score").is_not_null() & (pl.col("session_number") >= first_session))
@@ -141,13 +148,17 @@ def _grid(ratings: pl.DataFrame, first_session: int):
     n_clients = int(client_no[-1]) + 1 if client_no.size else 0
     starts = np.flatnonzero(np.r_[True, client_no[1:] != client_no[:-1]]) if client_no.size else np.array([], int)
     last = np.maximum.reduceat(sessions, starts) if n_clients else np.array([], np.int64)
-    span = last - first_session + 1  # grid length per client
+    if trim and n_clients:
+        begin = sessions[starts]  # sorted by session within each client
+    else:
+        begin = np.full(n_clients, first_session, np.int64)
+    span = last - begin + 1  # grid length per client
     block = span + PAD
     base = PAD + np.cumsum(block) - block  # flat index of each client's first grid session
     flat = np.full(PAD + int(block.sum()), np.nan)
-    flat[base[client_no] + sessions - first_session] = scores
+    flat[base[client_no] + sessions - begin[client_no]] = scores
     client_ids = scored["client_id"].gather(starts)
-    return flat, base, span, client_ids
+    return flat, base, span, begin, client_ids
 
 
 def _null_where(flag: pl.Expr, column: str) -> pl.Expr:
@@ -182,13 +193,13 @@ def examine_intervals(
     for k in kinds:
         _validate(ratings, cutoff, pct, alpha, direction, k, increase_pct_rule)
     first_session = 0 if include_intake else 1
-    windows = _windows(*_grid(ratings, first_session), alpha, critical_value)
-    parts = [_decide(windows, first_session, k, cutoff=cutoff, direction=direction, pct=pct,
+    windows = _windows(*_grid(ratings, first_session, trim=only_sudden), alpha, critical_value)
+    parts = [_decide(windows, k, cutoff=cutoff, direction=direction, pct=pct,
                      increase_pct_rule=increase_pct_rule, only_sudden=only_sudden) for k in kinds]
     return parts[0] if len(parts) == 1 else pl.concat(parts)
 
 
-def _windows(flat, base, span, client_ids, alpha, critical_value) -> dict:
+def _windows(flat, base, span, begin, client_ids, alpha, critical_value) -> dict:
     """The pregain and postgain windows of every interval and criterion 3's statistics:
     the same for gains and losses."""
     # Pregain grid positions 1 .. span-3 (0-based): the package's columns 2 .. ncol-2.
@@ -214,12 +225,12 @@ def _windows(flat, base, span, client_ids, alpha, critical_value) -> dict:
         t_crit = table[np.where(decided3, dof, 0)]
     else:
         t_crit = np.where(decided3, float(critical_value), np.nan)
-    return {"owner": owner, "pos": pos, "client_ids": client_ids, "pre_score": pre[2], "post_score": post[0],
+    return {"owner": owner, "pos": pos, "begin": begin, "client_ids": client_ids, "pre_score": pre[2], "post_score": post[0],
             "n_pre": n_pre, "n_post": n_post, "pre_mean": pre_mean, "post_mean": post_mean,
             "pooled_sd": pooled_sd, "decided3": decided3, "t_crit": t_crit}
 
 
-def _decide(w: dict, first_session: int, kind: str, *, cutoff, direction, pct, increase_pct_rule,
+def _decide(w: dict, kind: str, *, cutoff, direction, pct, increase_pct_rule,
             only_sudden) -> pl.DataFrame:
     """Criteria 1 to 3 for one kind (gain or loss) over the windows of `_windows`."""
     pre_score, post_score, t_crit, decided3 = w["pre_score"], w["post_score"], w["t_crit"], w["decided3"]
@@ -241,7 +252,7 @@ def _decide(w: dict, first_session: int, kind: str, *, cutoff, direction, pct, i
     sudden = decided & crit1 & crit2 & crit3
 
     keep = sudden if only_sudden else np.ones_like(sudden)
-    pregain = w["pos"] + first_session
+    pregain = w["pos"] + w["begin"][w["owner"]]
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(pre_score != 0, change / pre_score, np.nan)
     n_rows = int(keep.sum())

@@ -26,13 +26,15 @@ flag names the most recent and says how many more there are.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import polars as pl
 
 from ..access import EVERYTHING, Scope
 from ..catalog import Catalog
 from .change import clinical_expr
 from .expected import latest_colour
-from .outcomes import SuddenGainParams, change_table, outcome_series, sudden_changes
+from .outcomes import SuddenGainParams, change_table, classify_ends, outcome_series, sudden_changes
 from .ruptures import NOT_ATTENDED, WORDS, RuptureParams, alliance_discrepancy, bound_table, client_clause, \
     coded_events, detect_ruptures
 from .themes import MAIN_THERAPIST_CTE, pervasiveness
@@ -308,23 +310,49 @@ def triage_flags(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=Non
     ordered by client, then weight (highest first)."""
     t = catalog.triage
     latest = case_list if case_list is not None else cases(store, scope, clients)
-    series = series if series is not None else outcome_series(store, catalog, scope, clients)
     sg = sg or SuddenGainParams.from_catalog(catalog)
     lookback = t.lookback_sessions
+
+    def change_and_track() -> list[list[pl.DataFrame]]:
+        if series is not None:
+            return [_change_flags(change_table(series, catalog), latest, t.stalled_after_sessions),
+                    _track_flags(latest_colour(store, catalog, scope, clients), catalog)]
+        # For speed, without the whole outcome series: the ends of each series come with
+        # the latest colours, in one pass (test_triage checks both ways agree).
+        colours = latest_colour(store, catalog, scope, clients, with_ends=True)
+        ends = colours.select("client_id", "instrument", "first_session",
+                              pl.col("session_number").alias("last_session"), pl.col("intake").alias("first"),
+                              pl.col("score").alias("last"), "scores")
+        return [_change_flags(classify_ends(ends, catalog), latest, t.stalled_after_sessions),
+                _track_flags(colours.drop("first_session", "scores"), catalog)]
+
+    def sudden() -> list[list[pl.DataFrame]]:
+        # The recent scores as `_recent_scores` keeps them; read only those when no series is given.
+        recent = (_recent_scores(series, latest, lookback) if series is not None
+                  else outcome_series(store, catalog, scope, clients, recent=lookback + 3))
+        return [_sudden_flags(sudden_changes(recent, catalog, sg), latest, lookback)]
+
+    # Each job gives its flags in groups, the groups in the order they were always
+    # concatenated (ties in the sort below keep that order): rupture, coded rupture,
+    # alliance, discrepancy, change, track, sudden, barrier, countertransference.
+    # Listed longest first, the order they start in.
     jobs = [
-        lambda: _rupture_flags(store, catalog, scope, clients, latest, lookback),
-        lambda: [_coded_rupture_flags(store, catalog, scope, clients, latest, lookback)],
-        lambda: _alliance_flags(store, catalog, scope, clients),
-        lambda: [_discrepancy_flags(store, catalog, scope, clients, latest, lookback)],
-        lambda: _change_flags(change_table(series, catalog), latest, t.stalled_after_sessions),
-        lambda: _track_flags(latest_colour(store, catalog, scope, clients), catalog),
-        lambda: _sudden_flags(sudden_changes(_recent_scores(series, latest, lookback), catalog, sg), latest, lookback),
-        lambda: [_barrier_flags(store, catalog, scope, clients)],
-        lambda: [_countertransference_flags(store, catalog, scope, clients)],
+        ((4, 5), change_and_track),
+        ((0,), lambda: [_rupture_flags(store, catalog, scope, clients, latest, lookback)]),
+        ((6,), sudden),
+        ((3,), lambda: [[_discrepancy_flags(store, catalog, scope, clients, latest, lookback)]]),
+        ((8,), lambda: [[_countertransference_flags(store, catalog, scope, clients)]]),
+        ((2,), lambda: [_alliance_flags(store, catalog, scope, clients)]),
+        ((1,), lambda: [[_coded_rupture_flags(store, catalog, scope, clients, latest, lookback)]]),
+        ((7,), lambda: [[_barrier_flags(store, catalog, scope, clients)]]),
     ]
-    # Each source is one bulk query or pass, already spread over the cores by DuckDB or
-    # polars: running them side by side in threads measured no faster on two cores.
-    parts = [part for job in jobs for part in job()]
+    # Two at a time, for speed: a DuckDB query keeps both cores busy only part of the time
+    # (and the sudden gains are numpy work on one core), so a second source started
+    # alongside uses the idle core. Every source reads through its own cursor.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        running = [(places, pool.submit(job)) for places, job in jobs]
+    groups = {place: group for places, future in running for place, group in zip(places, future.result())}
+    parts = [part for place in sorted(groups) for part in groups[place]]
     flags = pl.concat([p.cast({k: v for k, v in FLAG_SCHEMA.items() if k != "weight"}) for p in parts])
     weights = pl.DataFrame({"code": list(t.weights), "weight": list(t.weights.values())},
                            schema={"code": pl.String, "weight": pl.Float64})
