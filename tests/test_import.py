@@ -273,3 +273,14 @@ def test_a_dated_session_needs_its_clients_first_session_dated_in_the_same_file(
     again = import_dataset(tmp_path / "x", store, catalog=catalog)
     assert first.quarantined == again.quarantined == {"sessions": 1}
     assert [p.rule for p in first.problems] == [p.rule for p in again.problems] == ["intake in file"]
+
+
+def test_a_dated_session_without_a_client_id_gets_a_sentence(tmp_path, store):
+    # Found by the property tests: the sentence named the client's first session, which a
+    # row without a client id does not have.
+    folder = _export(tmp_path, sessions="client_id,therapist_id,session_number,session_date\n"
+                                        "c1,t1,0,\n,t1,0,2023-01-02\n")
+    result = import_dataset(folder, store)
+    reasons = [p.message for p in result.problems if p.column == "session_date"]
+    assert reasons == ["session_date can only be turned into days since intake when the row names its client and "
+                       "the client's first session is in the same file with a date; give days_since_intake instead."]
