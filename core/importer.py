@@ -354,17 +354,25 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
 
     progress(0.5, "Checking that rows point at sessions")
     sessions_ok = typed["sessions"].filter(~pl.col("_row").is_in(bad_rows("sessions").implode()))
-    problems["sessions"].append(validate.days_out_of_order(sessions_ok, stored_sessions.cast(
-        {"session_number": pl.Int64, "days_since_intake": pl.Int64})))
-    sessions_ok = typed["sessions"].filter(~pl.col("_row").is_in(bad_rows("sessions").implode()))
     # Rows whose session is in this import are set aside first; only the others (none in
     # a complete export) are looked up among the stored sessions of their clients. For
     # speed: the same rows as checking every row against this import's and the stored
-    # sessions together, without collecting every client id of millions of rows.
+    # sessions together, without collecting every client id of millions of rows; and the
+    # order of the days is checked meanwhile.
     keys = ["client_id", "session_number"]
     local = sessions_ok.select(keys)
-    elsewhere = {name: typed[name].drop_nulls(keys).join(local, on=keys, how="anti")
-                 for name in SESSION_TABLES if name in typed}
+    linked = [name for name in SESSION_TABLES if name in typed]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        order = pool.submit(validate.days_out_of_order, sessions_ok, stored_sessions.cast(
+            {"session_number": pl.Int64, "days_since_intake": pl.Int64}))
+        elsewhere = dict(zip(linked, pool.map(
+            lambda name: typed[name].drop_nulls(keys).join(local, on=keys, how="anti"), linked)))
+        out_of_order = order.result()
+    problems["sessions"].append(out_of_order)
+    if out_of_order.height:  # a session quarantined for its days is no session to point at either
+        dropped = sessions_ok.join(out_of_order.select("_row"), on="_row", how="semi").select(keys)
+        elsewhere = {name: pl.concat([rows, typed[name].drop_nulls(keys).join(dropped, on=keys, how="semi")])
+                     for name, rows in elsewhere.items()}
     stored = _stored_keys(store, elsewhere)
     for name, rows in elsewhere.items():
         problems[name].append(validate.missing_sessions(rows, stored))

@@ -315,8 +315,15 @@ def upsert(cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, batch
                 FROM staged_rows s WHERE {on} AND {differs}""", [batch_id])
         columns = ", ".join(COLUMNS[table])
         source = f"staged_rows s ANTI JOIN main.{table} t ON {on}" if existing else "staged_rows s"
-        cur.execute(f"INSERT INTO main.{table} ({columns}, batch_id) "
-                    f"SELECT {', '.join('s.' + c for c in COLUMNS[table])}, ? FROM {source}", [batch_id])
+        # Rows have no order in a table (every read says ORDER BY), so DuckDB may insert in
+        # parallel: a third faster at millions of rows. The setting is the database's, so it
+        # is set back at once.
+        cur.execute("SET preserve_insertion_order = false")
+        try:
+            cur.execute(f"INSERT INTO main.{table} ({columns}, batch_id) "
+                        f"SELECT {', '.join('s.' + c for c in COLUMNS[table])}, ? FROM {source}", [batch_id])
+        finally:
+            cur.execute("RESET preserve_insertion_order")
     finally:
         cur.unregister("staged_rows")
     return staged.height - existing, updated

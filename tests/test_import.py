@@ -180,6 +180,14 @@ def test_days_that_go_backwards_are_quarantined(tmp_path, store):
     assert problem.line == 4
 
 
+def test_a_rating_of_a_session_quarantined_for_its_days_is_quarantined_too(tmp_path, store):
+    sessions = "client_id,therapist_id,session_number,days_since_intake\nc1,t1,0,0\nc1,t1,1,14\nc1,t1,2,7\n"
+    ratings = "client_id,session_number,instrument,score\nc1,1,SRS,30\nc1,2,SRS,31\n"
+    result = import_dataset(_export(tmp_path, sessions=sessions, ratings=ratings), store)
+    assert result.loaded["ratings"] == 1 and result.quarantined["ratings"] == 1
+    assert [p.line for p in result.problems if p.table == "ratings"] == [3]
+
+
 NOTE_WITH_PHONE = "Client asked us to call her sister on 0161 496 0123 before the next session."
 
 
