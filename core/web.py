@@ -29,7 +29,7 @@ from .access import EVERYTHING, Scope
 from .analytics import barriers as barrier_analytics
 from .analytics import expected, ruptures, themes, triage
 from .catalog import Catalog, default_catalog
-from .conference import presentation
+from .conference import meetings, presentation
 from .store import Store, batches, default_path, open_store
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
@@ -155,6 +155,7 @@ READS: dict[str, Callable] = {
     "barrier_notes": lambda store, cat, sc, **kw: barrier_analytics.barrier_notes(store, sc, **kw),
     "barrier_by_session": lambda store, cat, sc: barrier_analytics.barrier_by_session(store, sc),
     "batches": lambda store, cat, sc, limit=50: batches(store, limit),
+    "group_triage": lambda store, cat, sc, group: triage.triage(store, cat, meetings.group_scope(store, group)),
     "group_views": lambda store, cat, sc, group, therapist_id, hide_therapist=True: presentation.group_views(
         store, cat, group, therapist_id, hide_therapist=hide_therapist),
 }

@@ -130,9 +130,8 @@ if section == "Agenda":
     left, right = st.columns(2)
     with left:
         st.subheader("Add a case")
-        case_list, flags = web.read("triage")
-        candidates = case_list.filter((pl.col("supervision_group") == group)
-                                      & ~pl.col("client_id").is_in(items["client_id"].implode()))
+        case_list, flags = web.read("group_triage", group)
+        candidates = case_list.filter(~pl.col("client_id").is_in(items["client_id"].implode()))
         if candidates.is_empty():
             st.caption("Every case of the group is on the agenda.")
         else:
