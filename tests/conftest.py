@@ -54,3 +54,19 @@ def write_csv(folder: Path, name: str, text: str) -> Path:
     path = folder / f"{name}.csv"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def gappy_clinic(sessions: int, *, seed: int, gaps_seed: int, unattended: float, dropped: float) -> dict:
+    """A synthetic clinic (`core.synth`) with a share of sessions marked unattended and a
+    share of ratings dropped at random: the gaps real series have."""
+    import numpy as np
+    import polars as pl
+
+    from core.synth import generate_synthetic_frames
+    frames = generate_synthetic_frames(sessions, seed=seed)
+    rng = np.random.default_rng(gaps_seed)
+    frames["sessions"] = frames["sessions"].with_columns(
+        attended=pl.when(pl.lit(rng.random(frames["sessions"].height)) < unattended).then(False)
+        .otherwise(pl.col("attended")))
+    frames["ratings"] = frames["ratings"].filter(pl.lit(rng.random(frames["ratings"].height)) > dropped)
+    return frames

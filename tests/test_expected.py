@@ -214,13 +214,9 @@ def test_the_latest_colours_equal_the_last_rows_of_the_whole_track(store, catalo
     # latest_colour takes the last score in the same pass as the intake (faster); on a
     # clinic with gaps, unattended sessions and a scope it must equal the whole track's
     # last row per client and instrument.
-    from core.synth import generate_synthetic_frames
-    frames = generate_synthetic_frames(6_000, seed=4)
-    rng = np.random.default_rng(8)
-    sessions = frames["sessions"].with_columns(
-        attended=pl.when(pl.lit(rng.random(frames["sessions"].height)) < 0.1).then(False)
-        .otherwise(pl.col("attended")))
-    ratings = frames["ratings"].filter(pl.lit(rng.random(frames["ratings"].height)) > 0.2)
+    from tests.conftest import gappy_clinic
+    frames = gappy_clinic(6_000, seed=4, gaps_seed=8, unattended=0.1, dropped=0.2)
+    sessions, ratings = frames["sessions"], frames["ratings"]
     with store.transaction() as cur:
         upsert(cur, "sessions", sessions, 1)
         upsert(cur, "ratings", ratings, 1)

@@ -202,20 +202,14 @@ def test_the_flags_are_the_same_with_the_whole_outcome_series_and_without(tmp_pa
     # Without a series, the triage reads the ends of each outcome series with the latest
     # colours and only the recent scores for the sudden changes (faster); with the whole
     # series (as the case summary passes it) the flags must be the same.
-    import numpy as np
-
     from core.access import Scope
     from core.store import Store, upsert
-    from core.synth import generate_synthetic_frames
-    frames = generate_synthetic_frames(15_000, seed=9)
-    rng = np.random.default_rng(3)
-    sessions = frames["sessions"].with_columns(
-        attended=pl.when(pl.lit(rng.random(frames["sessions"].height)) < 0.08).then(False)
-        .otherwise(pl.col("attended")))
-    ratings = frames["ratings"].filter(pl.lit(rng.random(frames["ratings"].height)) > 0.1)
+    from tests.conftest import gappy_clinic
+    frames = gappy_clinic(15_000, seed=9, gaps_seed=3, unattended=0.08, dropped=0.1)
+    sessions = frames["sessions"]
     store = Store(tmp_path / "s.duckdb")
     with store.transaction() as cur:
-        for name, frame in {**frames, "sessions": sessions, "ratings": ratings}.items():
+        for name, frame in frames.items():
             upsert(cur, name, frame, 1)
     some = sessions["client_id"].unique().sort().head(40).to_list()
     scoped = Scope.therapists(sessions["therapist_id"].unique().sort().head(4).to_list())
