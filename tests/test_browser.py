@@ -31,6 +31,7 @@ import sys
 import time
 import urllib.request
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -575,6 +576,21 @@ def conference_store(demo_store, tmp_path_factory) -> tuple[Path, int, list[str]
     return path, made["id"], [item["client_id"] for item in made["agenda"]]
 
 
+@contextmanager
+def _open(browser, store: Path, folder: Path, link: str, title: str):
+    """A fresh server on a copy of `store`, a browser page at `link` settled on `title`:
+    yields (page, watch); closes both at the end."""
+    server = Server(store, folder)
+    context, page, watch = _new_page(browser, server)
+    try:
+        page.goto(server.url(link))
+        _settled(page, title)
+        yield page, watch
+    finally:
+        context.close()
+        server.stop()
+
+
 def _main_text(page) -> str:
     return page.locator('[data-testid="stMain"]').inner_text()
 
@@ -584,11 +600,8 @@ def test_presentation_mode_runs_a_conference_case_by_case(browser, conference_st
     therapist id on screen), its chart, a running timer, the small-group figure suppressed;
     Next and Previous move through the agenda and the URL keeps the place."""
     store, conference_id, clients = conference_store
-    server = Server(store, tmp_path / "server")
-    context, page, watch = _new_page(browser, server)
-    try:
-        page.goto(server.url(f"/present?conference={conference_id}"))
-        _settled(page, "Present")
+    with _open(browser, store, tmp_path / "server", f"/present?conference={conference_id}", "Present") as (page,
+                                                                                                        watch):
         main = page.locator('[data-testid="stMain"]')
         assert main.locator("h2").first.inner_text().strip() == "Case A"
         seen = _observe(page)
@@ -614,20 +627,14 @@ def test_presentation_mode_runs_a_conference_case_by_case(browser, conference_st
         page.get_by_text("Hide the presenting therapist").click()
         main.locator("h2", has_text="presented by").first.wait_for()
         assert _problems(_observe(page), watch) == []
-    finally:
-        context.close()
-        server.stop()
 
 
 def test_the_handout_downloads_and_opens_offline(browser, conference_store, tmp_path):
     """On the Conference page: prepare the (de-identified) handout, download it, open the
     file with the network cut off: every case's chart is drawn, no id is named."""
     store, conference_id, clients = conference_store
-    server = Server(store, tmp_path / "server")
-    context, page, watch = _new_page(browser, server)
-    try:
-        page.goto(server.url(f"/conference?conference={conference_id}"))
-        _settled(page, "Conference")
+    with _open(browser, store, tmp_path / "server", f"/conference?conference={conference_id}", "Conference") as (
+            page, watch):
         page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button', has_text="Handout").click()
         page.get_by_role("button", name="Prepare the handout").click()
         button = page.get_by_role("button", name=re.compile("Download the handout"))
@@ -638,9 +645,6 @@ def test_the_handout_downloads_and_opens_offline(browser, conference_store, tmp_
         saved = tmp_path / "handout.html"
         download.value.save_as(saved)
         assert _problems(_observe(page), watch) == []
-    finally:
-        context.close()
-        server.stop()
 
     text = saved.read_text(encoding="utf-8")
     assert "<script src" not in text and saved.stat().st_size > 3_000_000
