@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--date", type=_date, help="the day of the meeting, YYYY-MM-DD (default: today)")
     new.add_argument("--cases", type=int, help="cases on the agenda (default: the catalog's [conference] cases)")
     new.add_argument("--user", help="who prepares it (default: CASECONF_USER or the login name)")
+    new.add_argument("--attendees", default="", metavar="ID,ID",
+                     help="who will attend: pseudonymous user ids, separated by commas")
     new.add_argument("--json", action="store_true", help="print one JSON object with id and agenda")
     _common(new)
     export = conf_commands.add_parser("export", help="write a conference's handout (HTML) and its actions (CSV)")
@@ -173,7 +175,8 @@ def _cmd_conference(args) -> int:
         return _conference_export(args)
     try:
         made = new_conference(_existing_store(args), _catalog(args), args.group, held_on=args.date,
-                              cases=args.cases, created_by=who(args.user))
+                              cases=args.cases, created_by=who(args.user),
+                              attendees=[a.strip() for a in args.attendees.split(",") if a.strip()])
     except ConferenceError as err:
         raise CommandError(str(err)) from None
     if args.json:

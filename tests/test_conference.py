@@ -13,8 +13,8 @@ from core.access import Scope
 from core.analytics.triage import triage
 from core.conference.followup import follow_up
 from core.conference.handout import HandoutError, write_handout
-from core.conference.meetings import (ConferenceError, add_item, agenda, apply_agenda_edits, case_label, group_scope, move_item,
-                                      new_conference, remove_item, reorder, update_item)
+from core.conference.meetings import (ConferenceError, add_item, agenda, apply_agenda_edits, case_label, conference,
+                                      group_scope, move_item, new_conference, remove_item, reorder, update_item)
 from core.conference.notes import delete_entry, entries, history, save_entry
 from core.conference.presentation import PRESENTER, group_views, slide_title, small_cell
 from core.importer import import_dataset, load_demo
@@ -79,8 +79,13 @@ def test_conference_new_on_the_command_line(demo):
     made = json.loads(out.stdout)
     assert isinstance(made["id"], int) and made["date"] == "2026-12-07"
     assert [set(i) >= {"case_label", "client_id", "reason"} for i in made["agenda"]] == [True] * 3
-    plain = run("conference", "new", "--group", "group-south", "--db", db)
+    plain = run("conference", "new", "--group", "group-south", "--db", db, "--attendees", "sup1, th05,th06")
     assert plain.returncode == 0 and plain.stdout.strip() == str(made["id"] + 1)
+    store = Store(db)
+    assert conference(store, made["id"] + 1)["attendees"] == ["sup1", "th05", "th06"]
+    store.close()
+    named = run("conference", "new", "--group", "group-south", "--db", db, "--attendees", "mary.jones@clinic.org")
+    assert named.returncode == 2 and "pseudonymous" in named.stderr and "mary" not in named.stderr
     bad = run("conference", "new", "--group", "nowhere", "--db", db)
     assert bad.returncode == 2 and "nowhere" in bad.stderr and "Traceback" not in bad.stderr
     bad_date = run("conference", "new", "--group", "group-south", "--date", "30.11.2026", "--db", db)
