@@ -98,23 +98,24 @@ def current_user() -> str | None:
 
 def ask_user() -> str | None:
     """A sidebar field for the person's pseudonymous user id when the server has no login;
-    refuses an id that looks like a name, an e-mail address or a number that identifies."""
-    from .privacy import id_problem
+    refuses an id that looks like a name, an e-mail address or a number that identifies
+    (`meetings.checked_user`, the check every saved author passes)."""
     user = current_user()
     if user and USER_KEY not in st.session_state:
         return user  # from the login
     typed = st.sidebar.text_input("Your user id", key="caseconf_user_input",
                                   value=st.session_state.get(USER_KEY, ""),
                                   help="Pseudonymous (e.g. sup1, th-07): it is saved with your notes and decisions.")
-    typed = typed.strip()
-    problem = id_problem(typed) if typed else None
-    if problem:
-        st.sidebar.error(f"This user id {problem}; use a pseudonymous id such as sup1.")
+    if not typed.strip():
+        return None
+    try:
+        typed = meetings.checked_user(typed)
+    except meetings.ConferenceError as err:
+        st.sidebar.error(str(err))
         st.session_state.pop(USER_KEY, None)
         return None
-    if typed:
-        st.session_state[USER_KEY] = typed
-    return typed or None
+    st.session_state[USER_KEY] = typed
+    return typed
 
 
 def scope() -> Scope:

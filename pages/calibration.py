@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import web
 from core.conference import calibration as calib
+from core.conference import meetings
 from core.conference.meetings import ConferenceError
 
 web.ensure_navigation()  # first: a cold deep link runs this page through app.py
@@ -26,8 +27,7 @@ def refused(what: str, reasons: list[str]) -> None:
         st.text(reason)
 
 
-groups = store.query("SELECT DISTINCT supervision_group FROM therapists WHERE supervision_group IS NOT NULL "
-                     "ORDER BY 1", scope=web.scope())["supervision_group"].to_list()
+groups = meetings.groups(store, web.scope())
 if not groups:
     st.info("No supervision groups yet: import a therapists table with a supervision_group column on the Data "
             "page to run an exercise with a group.")

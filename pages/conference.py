@@ -20,7 +20,7 @@ store = web.connection().store
 st.title("Conference")
 user = web.ask_user()
 
-groups = meetings.groups(store)
+groups = meetings.groups(store, web.scope())
 if not groups:
     st.info("No supervision groups yet: a conference belongs to a group of therapists. Import a therapists table "
             "with a supervision_group column on the Data page, or load the demo data there.")
@@ -113,7 +113,6 @@ if section == "Agenda":
                            "case_label": "Case", "client_id": "Client",
                            "reason": st.column_config.TextColumn("Why it is on the agenda", width="large"),
                            "minutes": st.column_config.NumberColumn("Minutes", min_value=1, max_value=240, step=1)})
-        edited = edited if isinstance(edited, pl.DataFrame) else pl.from_pandas(edited)
         if not edited.equals(table) and need_user():
             try:
                 saved = meetings.apply_agenda_edits(store, conf_id, edited)
@@ -195,7 +194,6 @@ def show_actions(frame: pl.DataFrame, key: str) -> None:
                                            "status": st.column_config.SelectboxColumn("Status",
                                                                                       options=list(notes.STATUSES),
                                                                                       required=True)})
-    edited = edited if isinstance(edited, pl.DataFrame) else pl.from_pandas(edited)
     changed = edited.join(table, on="entry_id", suffix="_before").filter(pl.col("status") != pl.col("status_before"))
     if changed.height and need_user():
         current = frame.filter(pl.col("entry_id").is_in(changed["entry_id"].implode()))

@@ -24,7 +24,7 @@ from ..access import EVERYTHING, Scope
 from ..catalog import Catalog
 from ..store import Store
 from .agreement import fleiss_kappa, icc
-from .meetings import ConferenceError, checked_user, group_therapists
+from .meetings import ConferenceError, checked_group, checked_user
 
 KINDS = ("rating", "coding")
 HEADLINE_ICC = "ICC(2,1)"   # two-way random, absolute agreement, one rater (Shrout & Fleiss 1979)
@@ -118,20 +118,12 @@ def _check_subject(catalog: Catalog, kind: str, subject: str) -> str:
 def new_exercise(store: Store, catalog: Catalog, group: str, client_id: str, kind: str, subject: str, sessions,
                  created_by: str) -> int:
     """Create a calibration exercise for `group` on `client_id`'s `sessions`; its id."""
-    created_by = (created_by or "").strip()
-    if not created_by:
-        raise ConferenceError("Give your user id: it is saved as the author of the exercise.")
+    created_by = checked_user(created_by)
     if kind not in KINDS:
         raise ConferenceError(f"An exercise is a 'rating' (a score per session) or a 'coding' (a code per "
                               f"session), not '{kind}'.")
     subject = _check_subject(catalog, kind, subject)
-    therapists = group_therapists(store, group)
-    if not therapists:
-        known = store.query("SELECT DISTINCT supervision_group FROM therapists WHERE supervision_group IS NOT NULL "
-                            "ORDER BY 1")["supervision_group"].to_list()
-        raise ConferenceError(f"No therapist belongs to the supervision group '{group}'"
-                              + (f"; the groups are {', '.join(known)}." if known else
-                                 "; import a therapists table with a supervision_group column first."))
+    therapists = checked_group(store, group)
     seen_by = store.query("SELECT DISTINCT therapist_id FROM sessions WHERE client_id = $c ORDER BY 1",
                           {"c": client_id})["therapist_id"].to_list()
     if not seen_by:

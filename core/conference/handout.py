@@ -144,12 +144,14 @@ def build_handout(store: Store, catalog: Catalog, conference_id: int, *,
     therapist_of = dict(store.query("SELECT client_id, any_value(therapist_id) AS t FROM sessions "
                                     "WHERE client_id IN (SELECT unnest($c::VARCHAR[])) GROUP BY 1",
                                     {"c": items["client_id"].to_list()}, scope=scope).iter_rows())
-    ids = _Ids(dict(zip(items["client_id"], items["case_label"])),
-               set(store.query("SELECT DISTINCT client_id FROM main.sessions")["client_id"]),
-               set(store.query("SELECT therapist_id FROM main.therapists")["therapist_id"])
-               | set(store.query("SELECT DISTINCT therapist_id FROM main.sessions "
-                                 "WHERE therapist_id IS NOT NULL")["therapist_id"]))
-    person = ids.sub if deidentify else (lambda s: s)
+    labels = dict(zip(items["client_id"], items["case_label"]))
+    ids, person = None, (lambda s: s)
+    if deidentify:  # every id of the store, to replace and then to look for: only in this case
+        known = store.query("SELECT client_id AS id, true AS client FROM main.sessions UNION "
+                            "SELECT therapist_id, false FROM main.therapists UNION "
+                            "SELECT therapist_id, false FROM main.sessions WHERE therapist_id IS NOT NULL")
+        ids = _Ids(labels, set(known.filter(pl.col("client"))["id"]), set(known.filter(~pl.col("client"))["id"]))
+        person = ids.sub
     notes = entries(store, conference_id)
     problems: list[str] = []
     body: list[str] = []
@@ -184,9 +186,9 @@ def build_handout(store: Store, catalog: Catalog, conference_id: int, *,
                                                           "status": "Status"}))
         changes = follow["changes"].filter(pl.col("changed"))
         if deidentify:
-            others = changes.filter(~pl.col("client_id").is_in(list(ids.labels))).height
-            changes = changes.filter(pl.col("client_id").is_in(list(ids.labels))).with_columns(
-                pl.col("client_id").replace_strict(ids.labels, default=None))
+            others = changes.filter(~pl.col("client_id").is_in(list(labels))).height
+            changes = changes.filter(pl.col("client_id").is_in(list(labels))).with_columns(
+                pl.col("client_id").replace_strict(labels, default=None))
         body.append("<h3>What changed in the data</h3>" + _table(changes, {
             "client_id": "Case", "new_sessions": "New sessions", "flags_resolved": "Flags resolved",
             "new_flags": "New flags"}))

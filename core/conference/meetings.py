@@ -43,9 +43,21 @@ def group_scope(store: Store, group: str) -> Scope:
     return Scope.therapists(group_therapists(store, group), group)
 
 
-def groups(store: Store) -> list[str]:
+def groups(store: Store, scope: Scope = EVERYTHING) -> list[str]:
+    """The supervision groups of the therapists `scope` may see."""
     return store.query("SELECT DISTINCT supervision_group FROM therapists WHERE supervision_group IS NOT NULL "
-                       "ORDER BY 1")["supervision_group"].to_list()
+                       "ORDER BY 1", scope=scope)["supervision_group"].to_list()
+
+
+def checked_group(store: Store, group: str) -> list[str]:
+    """The therapists of `group`; a sentence naming the groups there are when it has none."""
+    therapists = group_therapists(store, group)
+    if not therapists:
+        known = groups(store)
+        raise ConferenceError(f"No therapist belongs to the supervision group '{group}'"
+                              + (f"; the groups are {', '.join(known)}." if known else
+                                 "; import a therapists table with a supervision_group column first."))
+    return therapists
 
 
 def checked_text(text: str | None, what: str, *, required: bool = True, limit: int = 4000) -> str:
@@ -69,12 +81,7 @@ def new_conference(store: Store, catalog: Catalog, group: str, *, held_on: dt.da
                    cases: int | None = None, created_by: str = "unknown", attendees=()) -> dict:
     """Create a conference for `group` with the `cases` highest-priority flagged cases of
     the group's therapists on its agenda. Returns {"id", "group", "date", "agenda": [...]}."""
-    therapists = group_therapists(store, group)
-    if not therapists:
-        known = groups(store)
-        raise ConferenceError(f"No therapist belongs to the supervision group '{group}'"
-                              + (f"; the groups are {', '.join(known)}." if known else
-                                 "; import a therapists table with a supervision_group column first."))
+    therapists = checked_group(store, group)
     settings = catalog.conference
     cases = settings.cases if cases is None else cases
     if cases < 1:
