@@ -220,3 +220,41 @@ def test_the_flags_are_the_same_with_the_whole_outcome_series_and_without(tmp_pa
                                         "behind_expected", "sudden_loss"} or clients is not None
         assert without.equals(triage_flags(store, catalog, scope, clients, series=series))
     store.close()
+
+
+def test_the_narrow_reads_of_the_triage_equal_the_full_reads_filtered(tmp_path, catalog):
+    # For speed the triage asks the sources for only what it flags (recent flagged
+    # discrepancies, the listed countertransference codes, unsorted recent scores); each
+    # must be exactly the full result filtered.
+    from core.analytics.ruptures import alliance_discrepancy
+    from core.analytics.themes import pervasiveness
+    from core.analytics.triage import cases
+    from core.store import Store, upsert
+    from tests.conftest import gappy_clinic
+    frames = gappy_clinic(15_000, seed=5, gaps_seed=2, unattended=0.08, dropped=0.1)
+    store = Store(tmp_path / "s.duckdb")
+    with store.transaction() as cur:
+        for name, frame in frames.items():
+            upsert(cur, name, frame, 1)
+    latest = cases(store).select("client_id", "latest_session")
+    lookback = catalog.triage.lookback_sessions
+
+    full = alliance_discrepancy(store, catalog, scales=["total"])
+    expected = (full.filter(pl.col("flagged")).join(latest, on="client_id")
+                .filter(pl.col("session_number") > pl.col("latest_session") - lookback).drop("latest_session"))
+    narrow = alliance_discrepancy(store, catalog, scales=["total"], flagged_only=True, recent=lookback)
+    assert 0 < narrow.height < full.height
+    assert narrow.equals(expected)
+
+    codes = catalog.triage.countertransference_codes
+    keys = ["client_id", "code"]
+    every = pervasiveness(store, catalog, kinds=["countertransference"])
+    listed = pervasiveness(store, catalog, kinds=["countertransference"], codes=codes, therapist=False)
+    assert 0 < listed.height < every.height and "therapist_id" not in listed.columns
+    assert listed.sort(keys).equals(every.filter(pl.col("code").is_in(codes)).drop("therapist_id").sort(keys))
+
+    ordered = outcome_series(store, catalog, recent=lookback + 3)
+    unordered = outcome_series(store, catalog, recent=lookback + 3, ordered=False)
+    assert ordered.height > 0
+    assert unordered.sort("client_id", "instrument", "session_number").equals(ordered)
+    store.close()

@@ -37,11 +37,12 @@ SUDDEN_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "kind": pl.Str
 
 
 def outcome_series(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None,
-                   recent: int | None = None) -> pl.DataFrame:
+                   recent: int | None = None, ordered: bool = True) -> pl.DataFrame:
     """Every outcome score of the clients in scope: client_id, instrument, session_number, score.
 
     `recent` keeps only the scores of sessions after the client's latest session (in the
-    sessions table) - `recent`."""
+    sessions table) - `recent`. `ordered` sorts by client, instrument and session; a
+    caller that sorts anyway (the sudden-gain grid) passes False and spares the sort."""
     instruments = catalog.instruments_of("outcome")
     if not instruments:
         return pl.DataFrame(schema=SERIES_SCHEMA)
@@ -50,8 +51,8 @@ def outcome_series(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=N
     since = ""
     if recent is not None:
         bind["recent"] = int(recent)
-        since = ("JOIN (SELECT client_id, max(session_number) AS latest FROM sessions GROUP BY client_id) l "
-                 "ON l.client_id = r.client_id AND r.session_number > l.latest - $recent")
+        since = ("JOIN (SELECT client_id, max(session_number) - $recent AS since FROM sessions GROUP BY client_id) l "
+                 "ON l.client_id = r.client_id AND r.session_number > l.since")
     sql = f"""
     WITH {meta}
     SELECT r.client_id, r.instrument, r.session_number::INTEGER AS session_number, r.score
@@ -60,7 +61,7 @@ def outcome_series(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=N
     {NOT_ATTENDED}
     WHERE r.scale = 'total' AND r.rater = 'client' AND r.score IS NOT NULL
       AND r.instrument IN (SELECT instrument FROM meta){client_clause('r.client_id', clients, bind)}
-    ORDER BY r.client_id, r.instrument, r.session_number
+    {"ORDER BY r.client_id, r.instrument, r.session_number" if ordered else ""}
     """
     return store.query(sql, bind, scope=scope).cast(SERIES_SCHEMA)
 

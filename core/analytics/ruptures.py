@@ -293,14 +293,17 @@ DISCREPANCY_SCHEMA = {"client_id": pl.String, "session_number": pl.Int32, "instr
 
 
 def alliance_discrepancy(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None,
-                         discrepancy_fraction: float | None = None, scales=None) -> pl.DataFrame:
+                         discrepancy_fraction: float | None = None, scales=None, *, flagged_only: bool = False,
+                         recent: int | None = None) -> pl.DataFrame:
     """Per client, session, alliance instrument and scale where both the client and the
     therapist rated: both scores, `difference` = client - therapist (negative: the
     therapist sees a better alliance than the client), and `flagged` when
     |difference| >= `discrepancy_fraction` x the scale's range from the catalog (default:
     the catalog's [ruptures] discrepancy_fraction, a fifth of the range: a supervision
     convention, not a published norm, hence a setting). `scales` limits the scales
-    compared (None = every scale).
+    compared (None = every scale). `flagged_only` keeps the flagged rows; `recent` keeps
+    the sessions after the client's latest session (attended or not) minus `recent`: the
+    triage asks for both, and the filters in the query spare sorting every rated session.
     """
     if discrepancy_fraction is None:
         discrepancy_fraction = catalog.ruptures.discrepancy_fraction
@@ -321,6 +324,13 @@ def alliance_discrepancy(store, catalog: Catalog, scope: Scope = EVERYTHING, cli
     if not rows:
         return pl.DataFrame(schema=DISCREPANCY_SCHEMA)
     bind: dict = {"tol": TOLERANCE}
+    recent_join, flagged_where = "", ""
+    if recent is not None:
+        bind["recent"] = recent
+        recent_join = ("JOIN (SELECT client_id, max(session_number) - $recent AS since FROM sessions GROUP BY client_id) l "
+                       "ON l.client_id = p.client_id AND p.session_number > l.since")
+    if flagged_only:
+        flagged_where = " AND abs(p.client_score - p.therapist_score) >= m.points - $tol"
     meta = bound_table("meta", ["instrument", "scale", "points", "sentence"],
                        ["VARCHAR", "VARCHAR", "DOUBLE", "INTEGER"], rows, bind)
     sql = f"""
@@ -342,6 +352,8 @@ def alliance_discrepancy(store, catalog: Catalog, scope: Scope = EVERYTHING, cli
            m.points AS threshold_points,
            abs(p.client_score - p.therapist_score) >= m.points - $tol AS flagged, m.sentence AS params
     FROM paired p JOIN meta m ON m.instrument = p.instrument AND m.scale = p.scale
+    {recent_join}
+    WHERE TRUE{flagged_where}
     ORDER BY p.client_id, p.session_number, p.instrument, p.scale
     """
     found = store.query(sql, bind, scope=scope)

@@ -83,15 +83,20 @@ def _check_denominator(denominator: str) -> None:
 
 
 def _pervasiveness_ctes(kinds: list[str], clients, denominator: str, params: dict,
-                        per_therapist: bool = False) -> str:
+                        per_therapist: bool = False, codes: Sequence[str] | None = None) -> str:
     """CTEs ending in `pervasiveness` (unit, kind, code, counts, share, intensity, span).
 
     The unit is the client, or with `per_therapist` the (therapist, client) pair, where
     each session counts for the therapist who held it. Each CTE is used once: DuckDB
     materialises a CTE that is read twice, which at 10^6 rows costs more than the reading.
+    `codes` limits the codes counted (not the sessions scored, which count every code).
     """
     params["kinds"] = kinds
     where = f"list_contains($kinds, t.kind) AND {client_filter(clients, params, 't.client_id')}"
+    code_where = where
+    if codes is not None:
+        params["codes"] = [str(c) for c in codes]
+        code_where += " AND list_contains($codes::VARCHAR[], t.code)"
     if per_therapist:
         source = ("themes t JOIN sessions s "
                   "ON s.client_id = t.client_id AND s.session_number = t.session_number")
@@ -100,7 +105,7 @@ def _pervasiveness_ctes(kinds: list[str], clients, denominator: str, params: dic
         source, unit, keys = "themes t", "t.client_id", "client_id"
     ctes = [f"""coded AS (
         SELECT {unit}, t.session_number, t.kind, t.code, avg(t.intensity) AS intensity
-        FROM {source} WHERE {where} GROUP BY ALL)""",
+        FROM {source} WHERE {code_where} GROUP BY ALL)""",
             f"""per_code AS (
         SELECT {keys}, kind, code, count(*) AS sessions_with_code, avg(intensity) AS mean_intensity,
                min(session_number) AS first_session, max(session_number) AS last_session
@@ -136,7 +141,8 @@ def _pervasiveness_ctes(kinds: list[str], clients, denominator: str, params: dic
 
 
 def pervasiveness(store: Store, catalog: Catalog, scope: Scope = EVERYTHING, clients: Sequence[str] | None = None,
-                  kinds: Sequence[str] | None = None, denominator: Denominator = "coded") -> pl.DataFrame:
+                  kinds: Sequence[str] | None = None, denominator: Denominator = "coded", *,
+                  codes: Sequence[str] | None = None, therapist: bool = True) -> pl.DataFrame:
     """Pervasiveness of every code for every client in scope.
 
     Columns: client_id, therapist_id, kind, code, label, sessions_with_code,
@@ -144,18 +150,23 @@ def pervasiveness(store: Store, catalog: Catalog, scope: Scope = EVERYTHING, cli
     code; null when no intensity was given), first_session, last_session (session numbers).
     Only codes that occur are listed. Rows come in no particular order: at 10^6 sessions
     sorting the whole frame costs more than computing it, so sort the slice you draw.
+    `codes` lists only those codes (shares still out of every coded session);
+    `therapist=False` leaves out therapist_id (and the work of finding it).
     """
     _check_denominator(denominator)
     kinds = _check_kinds(catalog, kinds if kinds is not None else catalog.vocabularies.theme_kinds)
     params = {"codebook": codebook_rows(catalog, catalog.vocabularies.theme_kinds)}
+    main, main_join, main_column = "", "", ""
+    if therapist:
+        main, main_join, main_column = f",\n    {MAIN_THERAPIST_CTE}", "LEFT JOIN main_therapist m USING (client_id)", \
+            " m.therapist_id,"
     sql = f"""WITH {CODEBOOK_CTE},
-    {_pervasiveness_ctes(kinds, clients, denominator, params)},
-    {MAIN_THERAPIST_CTE}
-    SELECT p.client_id, m.therapist_id, p.kind, p.code, coalesce(cb.label, p.code) AS label,
+    {_pervasiveness_ctes(kinds, clients, denominator, params, codes=codes)}{main}
+    SELECT p.client_id,{main_column} p.kind, p.code, coalesce(cb.label, p.code) AS label,
            p.sessions_with_code, p.sessions_scored, p.pervasiveness, p.mean_intensity,
            p.first_session, p.last_session
     FROM pervasiveness p
-    LEFT JOIN main_therapist m USING (client_id)
+    {main_join}
     LEFT JOIN codebook cb USING (kind, code)"""
     return store.query(sql, params, scope=scope)
 

@@ -26,7 +26,7 @@ flag names the most recent and says how many more there are.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import polars as pl
 
@@ -79,7 +79,10 @@ def _series_name(instrument: pl.Expr, scale: pl.Expr, rater: pl.Expr) -> pl.Expr
     )
 
 
-def _recent(frame: pl.DataFrame, latest: pl.DataFrame, lookback: int, column: str) -> pl.DataFrame:
+def _recent(frame: pl.DataFrame, latest, lookback: int, column: str) -> pl.DataFrame:
+    """The rows of `frame` whose `column` lies within the last `lookback` sessions of the
+    client; `latest` is the case list, or a function that returns it when it is ready."""
+    latest = latest() if callable(latest) else latest
     return (frame.join(latest.select("client_id", "latest_session"), on="client_id")
             .filter(pl.col(column) > pl.col("latest_session") - lookback))
 
@@ -186,10 +189,9 @@ def _alliance_flags(store, catalog, scope, clients) -> list[pl.DataFrame]:
     ]
 
 
-def _discrepancy_flags(store, catalog, scope, clients, latest, lookback) -> pl.DataFrame:
-    found = alliance_discrepancy(store, catalog, scope, clients, scales=["total"])
-    found = _recent(found.filter(pl.col("flagged")), latest, lookback,
-                    "session_number")
+def _discrepancy_flags(store, catalog, scope, clients, lookback) -> pl.DataFrame:
+    found = alliance_discrepancy(store, catalog, scope, clients, scales=["total"], flagged_only=True,
+                                 recent=lookback)
     return _flags(found, "alliance_discrepancy",
                   pl.format("At session {} the client rated {} {} and the therapist {} ({} points apart)",
                             pl.col("session_number"), pl.col("instrument"), num(pl.col("client_score")),
@@ -291,7 +293,8 @@ def _barrier_flags(store, catalog, scope, clients) -> pl.DataFrame:
 
 def _countertransference_flags(store, catalog, scope, clients) -> pl.DataFrame:
     t = catalog.triage
-    found = pervasiveness(store, catalog, scope, clients, kinds=["countertransference"]).filter(
+    found = pervasiveness(store, catalog, scope, clients, kinds=["countertransference"],
+                          codes=t.countertransference_codes, therapist=False).filter(
         pl.col("code").is_in(t.countertransference_codes) & (pl.col("pervasiveness") >= t.countertransference_share)
         & (pl.col("sessions_with_code") >= t.countertransference_min_sessions))
     return _flags(found, "countertransference",
@@ -308,56 +311,74 @@ def triage_flags(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=Non
                  series: pl.DataFrame | None = None) -> pl.DataFrame:
     """Every flag of every client in scope: client_id, code, reason, session, params, weight;
     ordered by client, then weight (highest first)."""
+    return _case_list_and_flags(store, catalog, scope, clients, sg, case_list, series)[1]
+
+
+def _case_list_and_flags(store, catalog: Catalog, scope: Scope, clients, sg: SuddenGainParams | None,
+                         case_list: pl.DataFrame | None, series: pl.DataFrame | None
+                         ) -> tuple[pl.DataFrame, pl.DataFrame]:
     t = catalog.triage
-    latest = case_list if case_list is not None else cases(store, scope, clients)
     sg = sg or SuddenGainParams.from_catalog(catalog)
     lookback = t.lookback_sessions
 
-    def change_and_track() -> list[list[pl.DataFrame]]:
-        if series is not None:
-            return [_change_flags(change_table(series, catalog), latest, t.stalled_after_sessions),
-                    _track_flags(latest_colour(store, catalog, scope, clients), catalog)]
-        # For speed, without the whole outcome series: the ends of each series come with
-        # the latest colours, in one pass (test_triage checks both ways agree).
-        colours = latest_colour(store, catalog, scope, clients, with_ends=True)
-        ends = colours.select("client_id", "instrument", "first_session",
-                              pl.col("session_number").alias("last_session"), pl.col("intake").alias("first"),
-                              pl.col("score").alias("last"), "scores")
-        return [_change_flags(classify_ends(ends, catalog), latest, t.stalled_after_sessions),
-                _track_flags(colours.drop("first_session", "scores"), catalog)]
-
-    def sudden() -> list[list[pl.DataFrame]]:
-        # The recent scores as `_recent_scores` keeps them; read only those when no series is given.
-        recent = (_recent_scores(series, latest, lookback) if series is not None
-                  else outcome_series(store, catalog, scope, clients, recent=lookback + 3))
-        return [_sudden_flags(sudden_changes(recent, catalog, sg), latest, lookback)]
-
-    # Each job gives its flags in groups, the groups in the order they were always
-    # concatenated (ties in the sort below keep that order): rupture, coded rupture,
-    # alliance, discrepancy, change, track, sudden, barrier, countertransference.
-    # Listed longest first, the order they start in.
-    jobs = [
-        ((4, 5), change_and_track),
-        ((0,), lambda: [_rupture_flags(store, catalog, scope, clients, latest, lookback)]),
-        ((6,), sudden),
-        ((3,), lambda: [[_discrepancy_flags(store, catalog, scope, clients, latest, lookback)]]),
-        ((8,), lambda: [[_countertransference_flags(store, catalog, scope, clients)]]),
-        ((2,), lambda: [_alliance_flags(store, catalog, scope, clients)]),
-        ((1,), lambda: [[_coded_rupture_flags(store, catalog, scope, clients, latest, lookback)]]),
-        ((7,), lambda: [[_barrier_flags(store, catalog, scope, clients)]]),
-    ]
     # Two at a time, for speed: a DuckDB query keeps both cores busy only part of the time
     # (and the sudden gains are numpy work on one core), so a second source started
-    # alongside uses the idle core. Every source reads through its own cursor.
+    # alongside uses the idle core. Every source reads through its own cursor. The case
+    # list (latest session per client) is made alongside too: a source waits for it only
+    # after its own query, to keep its recent findings.
     with ThreadPoolExecutor(max_workers=2) as pool:
+        if case_list is None:
+            cases_made = pool.submit(cases, store, scope, clients)
+        else:
+            cases_made = Future()
+            cases_made.set_result(case_list)
+
+        def latest() -> pl.DataFrame:
+            return cases_made.result()
+
+        def change_and_track() -> list[list[pl.DataFrame]]:
+            if series is not None:
+                change = change_table(series, catalog)
+                return [_change_flags(change, latest(), t.stalled_after_sessions),
+                        _track_flags(latest_colour(store, catalog, scope, clients), catalog)]
+            # For speed, without the whole outcome series: the ends of each series come with
+            # the latest colours, in one pass (test_triage checks both ways agree).
+            colours = latest_colour(store, catalog, scope, clients, with_ends=True)
+            ends = colours.select("client_id", "instrument", "first_session",
+                                  pl.col("session_number").alias("last_session"), pl.col("intake").alias("first"),
+                                  pl.col("score").alias("last"), "scores")
+            return [_change_flags(classify_ends(ends, catalog), latest(), t.stalled_after_sessions),
+                    _track_flags(colours.drop("first_session", "scores"), catalog)]
+
+        def sudden() -> list[list[pl.DataFrame]]:
+            # The recent scores as `_recent_scores` keeps them; read only those when no series is given.
+            recent = (_recent_scores(series, latest(), lookback) if series is not None
+                      else outcome_series(store, catalog, scope, clients, recent=lookback + 3, ordered=False))
+            return [_sudden_flags(sudden_changes(recent, catalog, sg), latest(), lookback)]
+
+        # Each job gives its flags in groups, the groups in the order they were always
+        # concatenated (ties in the sort below keep that order): rupture, coded rupture,
+        # alliance, discrepancy, change, track, sudden, barrier, countertransference.
+        # Listed longest first, the order they start in.
+        jobs = [
+            ((4, 5), change_and_track),
+            ((0,), lambda: [_rupture_flags(store, catalog, scope, clients, latest, lookback)]),
+            ((6,), sudden),
+            ((3,), lambda: [[_discrepancy_flags(store, catalog, scope, clients, lookback)]]),
+            ((8,), lambda: [[_countertransference_flags(store, catalog, scope, clients)]]),
+            ((2,), lambda: [_alliance_flags(store, catalog, scope, clients)]),
+            ((1,), lambda: [[_coded_rupture_flags(store, catalog, scope, clients, latest, lookback)]]),
+            ((7,), lambda: [[_barrier_flags(store, catalog, scope, clients)]]),
+        ]
         running = [(places, pool.submit(job)) for places, job in jobs]
     groups = {place: group for places, future in running for place, group in zip(places, future.result())}
     parts = [part for place in sorted(groups) for part in groups[place]]
     flags = pl.concat([p.cast({k: v for k, v in FLAG_SCHEMA.items() if k != "weight"}) for p in parts])
     weights = pl.DataFrame({"code": list(t.weights), "weight": list(t.weights.values())},
                            schema={"code": pl.String, "weight": pl.Float64})
-    return (flags.join(weights, on="code", how="left").select(list(FLAG_SCHEMA)).cast(FLAG_SCHEMA)
-            .sort(["client_id", "weight", "session"], descending=[False, True, True]))
+    flags = (flags.join(weights, on="code", how="left").select(list(FLAG_SCHEMA)).cast(FLAG_SCHEMA)
+             .sort(["client_id", "weight", "session"], descending=[False, True, True]))
+    return cases_made.result(), flags
 
 
 def triage(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None, *,
@@ -369,8 +390,7 @@ def triage(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None, *,
     first), rank (1 = first on the agenda). Clients without flags are listed too, with
     priority 0, so a supervisor sees the whole caseload.
     """
-    case_list = cases(store, scope, clients)
-    flags = triage_flags(store, catalog, scope, clients, sg=sg, case_list=case_list)
+    case_list, flags = _case_list_and_flags(store, catalog, scope, clients, sg, None, None)
     per_client = flags.group_by("client_id").agg(priority=pl.col("weight").sum(), n_flags=pl.len(),
                                                  codes=pl.col("code"))
     ranked = (case_list.join(per_client, on="client_id", how="left")
