@@ -167,7 +167,9 @@ def _child_page(db: str, name: str) -> dict:
     from streamlit.testing.v1 import AppTest
     import core.charts  # noqa: F401  (imports, as in a running server)
     import core.web  # noqa: F401
-    AppTest.from_string("import streamlit as st\nst.text('warm-up')").run()  # Streamlit's one-time start-up
+    # Streamlit's one-time start-up, with the modules it loads on first use (pandas, for
+    # its first table), which a running server has loaded since its first page.
+    AppTest.from_string("import streamlit as st\nst.text('warm-up')\nst.dataframe({'a': [1]})").run()
     app = str(Path(__file__).resolve().parent.parent / "app.py")
     at = AppTest.from_file(app, default_timeout=600)
     if name != "caseload":
