@@ -169,7 +169,8 @@ def _wide_ratings(table: RawTable, catalog: Catalog) -> tuple[list[str], pl.Data
             "session_number" if "session_number" in table.frame.columns else pl.lit(None, pl.String).alias("session_number"),
             pl.lit(instrument).alias("instrument"), pl.lit(scale).alias("scale"), pl.lit(rater).alias("rater"),
             pl.col(column).alias("score"), "_line",
-            pl.lit(table.source).alias("_source"), pl.lit(table.columns.get(column, column)).alias("_origin")))
+            pl.lit(table.source, pl.Categorical).alias("_source"),
+            pl.lit(table.columns.get(column, column), pl.Categorical).alias("_origin")))
     return wide, pl.concat(frames, how="vertical_relaxed")
 
 
@@ -199,7 +200,7 @@ def _shape(dataset: Dataset, catalog: Catalog, masker: _Masker) -> tuple[dict[st
             if not column.startswith("_") and column not in known and column not in wide:
                 ignored.append({"table": name, "column": masker(table.columns.get(column, column))})
         frame = table.frame.select([c for c in table.frame.columns if c in known] + ["_line"]).with_columns(
-            pl.lit(table.source).alias("_source"), pl.lit(None, pl.String).alias("_origin"))
+            pl.lit(table.source, pl.Categorical).alias("_source"), pl.lit(None, pl.Categorical).alias("_origin"))
         parts.setdefault(name, []).insert(0, frame)
     shaped = {}
     for name, frames in parts.items():

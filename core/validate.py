@@ -110,8 +110,13 @@ def parse(raw: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
                             for col, pad in zip(present, padded))
     both = both.rechunk()  # a frame concatenated from parts panicked in filter (polars: i < self.len())
     lenient = _cast_misses(both, [col for col in checked if col.kind in ("int", "number")])
+    # A text cell that is empty after stripping becomes null; a column without one is kept
+    # as it is (at 10^6 sessions a copy of every id and code costs time and memory).
+    texts = [col for col in present if col.kind not in _TYPE_WORDS]
+    emptied = dict(zip((col.name for col in texts), both.select(
+        (pl.col(f"__{col.name}") == "").any() for col in texts).row(0))) if texts else {}
     both = both.with_columns(_parsed(pl.col(f"__{col.name}"), col.kind, col.name in lenient).alias(f"__{col.name}")
-                             for col in present)
+                             for col in present if emptied.get(col.name, True))
     # Readers turn blank cells into nulls, so a present cell that parses to null is not of its type.
     failed = both.select([(pl.col(c.name).is_not_null() & pl.col(f"__{c.name}").is_null()).any().alias(c.name)
                           for c in checked]).row(0, named=True) if checked else {}
@@ -226,27 +231,57 @@ def schema_for(table: str, catalog: Catalog) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(cols, strict=False, name=table)
 
 
+def _numbered(column: str, values) -> tuple[dict[str, int], pl.Expr]:
+    """Each of `values` numbered 0, 1, ...; the expression gives the row's number (null
+    for any other value)."""
+    numbers = {x: i for i, x in enumerate(sorted(set(values)))}
+    return numbers, pl.col(column).replace_strict(numbers, default=None, return_dtype=pl.Int64).alias(f"_n_{column}")
+
+
+def _pair_lookup(first: str, second: str, numbers: dict[str, dict[str, int]], table: dict[tuple[str, str], object],
+                 dtype) -> pl.Expr:
+    """table[(the row's `first`, the row's `second`)], null where the pair is not in the
+    table, from the columns' numbers (`_numbered`): no join, which on two text columns
+    of millions of rows costs half a second."""
+    width = len(numbers[second]) or 1
+    pair = pl.col(f"_n_{first}") * width + pl.col(f"_n_{second}")
+    mapping = {numbers[first][x] * width + numbers[second][y]: value for (x, y), value in table.items()}
+    if not mapping:
+        return pl.lit(None, dtype=dtype)
+    return pair.replace_strict(mapping, default=None, return_dtype=dtype)
+
+
+def _with_pair_facts(typed: pl.DataFrame, columns: list[str], facts) -> pl.DataFrame:
+    """`typed` with the columns made by `facts(numbers)`, where `numbers[column]` numbers
+    the values that column may take: each text column is looked up once."""
+    found = {}
+    exprs = []
+    for column, values in columns:
+        found[column], expr = _numbered(column, values)
+        exprs.append(expr)
+    return typed.with_columns(exprs).with_columns(**facts(found)).drop(f"_n_{c}" for c, _ in columns)
+
+
 def _helper_columns(typed: pl.DataFrame, table: str, catalog: Catalog) -> pl.DataFrame:
     """Per-row facts from the catalog that row-wise checks need (a scale's range...)."""
     if table == "ratings":
-        scales = pl.DataFrame(
-            [(key, scale, lo, hi) for key, ins in catalog.instruments.items() for scale, (lo, hi) in ins.scales.items()],
-            schema={"instrument": pl.String, "scale": pl.String, "_min": pl.Float64, "_max": pl.Float64}, orient="row")
-        raters = pl.DataFrame([(key, r) for key, ins in catalog.instruments.items() for r in ins.raters],
-                              schema={"instrument": pl.String, "rater": pl.String}, orient="row",
-                              ).with_columns(_rater_ok=pl.lit(True))
-        return (typed.join(scales, on=["instrument", "scale"], how="left", maintain_order="left")
-                .join(raters, on=["instrument", "rater"], how="left", maintain_order="left")
-                .with_columns(_rater_ok=pl.col("_rater_ok").fill_null(False),
-                              _instrument_unknown=~pl.col("instrument").is_in(list(catalog.instruments)),
-                              _scale_known=pl.col("scale").is_null()))
+        ranges = {(key, scale): bounds for key, ins in catalog.instruments.items()
+                  for scale, bounds in ins.scales.items()}
+        raters = {(key, r): True for key, ins in catalog.instruments.items() for r in ins.raters}
+        numbered = [("instrument", catalog.instruments), ("scale", [s for _, s in ranges]),
+                    ("rater", [r for _, r in raters])]
+        return _with_pair_facts(typed, numbered, lambda n: dict(
+            _min=_pair_lookup("instrument", "scale", n, {k: float(lo) for k, (lo, _) in ranges.items()}, pl.Float64),
+            _max=_pair_lookup("instrument", "scale", n, {k: float(hi) for k, (_, hi) in ranges.items()}, pl.Float64),
+            _rater_ok=_pair_lookup("instrument", "rater", n, raters, pl.Boolean).fill_null(False),
+            _instrument_unknown=~pl.col("instrument").is_in(list(catalog.instruments)),
+            _scale_known=pl.col("scale").is_null()))
     if table == "themes":
-        codes = pl.DataFrame([(kind, code) for kind in catalog.vocabularies.theme_kinds
-                              for code in catalog.codebooks[kind].codes],
-                             schema={"kind": pl.String, "code": pl.String}, orient="row").with_columns(_code_ok=pl.lit(True))
-        return (typed.join(codes, on=["kind", "code"], how="left", maintain_order="left")
-                .with_columns(_code_ok=pl.col("_code_ok").fill_null(False),
-                              _kind_unknown=~pl.col("kind").is_in(catalog.vocabularies.theme_kinds)))
+        kinds = catalog.vocabularies.theme_kinds
+        codes = {(kind, code): True for kind in kinds for code in catalog.codebooks[kind].codes}
+        return _with_pair_facts(typed, [("kind", kinds), ("code", [c for _, c in codes])], lambda n: dict(
+            _code_ok=_pair_lookup("kind", "code", n, codes, pl.Boolean).fill_null(False),
+            _kind_unknown=~pl.col("kind").is_in(kinds)))
     return typed
 
 
@@ -316,12 +351,13 @@ def duplicate_keys(typed: pl.DataFrame, keys: tuple[str, ...], table: str) -> pl
     # Rows that share a key share its hash. Sorting the hashes finds the repeated ones in
     # little memory, where grouping millions of rows by string keys is slow and memory-hungry;
     # only the rows with a repeated hash are then grouped by their keys.
-    key_hash = pl.struct(list(keys)).hash()
-    hashes = complete.select(key_hash.sort()).to_series()
-    repeated = hashes.filter(hashes == hashes.shift(1))
+    # (DataFrame.hash_rows: a fifth of the time of hashing a struct of the key columns.)
+    hashes = complete.select(list(keys)).hash_rows()
+    ordered = hashes.sort()
+    repeated = ordered.filter(ordered == ordered.shift(1))
     if repeated.is_empty():
         return empty_problems()
-    dup = complete.filter(key_hash.is_in(repeated.implode())).filter(pl.len().over(list(keys)) > 1)
+    dup = complete.filter(hashes.is_in(repeated.implode())).filter(pl.len().over(list(keys)) > 1)
     if dup.height == 0:
         return empty_problems()
     lines = dup.group_by(list(keys)).agg(pl.col("_line").sort().alias("_lines"))
@@ -351,6 +387,19 @@ def missing_sessions(typed: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
     ).cast(PROBLEM_SCHEMA)
 
 
+def _any_decrease(rows: pl.DataFrame) -> bool:
+    """Whether days_since_intake falls from a session to the client's next one. Exports
+    usually list each client's sessions in order; when they are (a check in one pass)
+    the rows are compared as they come, else after sorting."""
+    same = pl.col("client_id") == pl.col("client_id").shift(1)
+    in_order = rows.select(((pl.col("client_id") > pl.col("client_id").shift(1))
+                            | (same & (pl.col("session_number") > pl.col("session_number").shift(1))))
+                           .fill_null(True).all()).item()
+    ordered = rows if in_order else rows.sort("client_id", "session_number")
+    return ordered.select((same & (pl.col("days_since_intake") < pl.col("days_since_intake").shift(1)))
+                          .fill_null(False).any()).item()
+
+
 def days_out_of_order(sessions: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
     """Sessions whose days_since_intake is earlier than that of a lower session number, or
     later than that of a higher stored session number.
@@ -363,6 +412,10 @@ def days_out_of_order(sessions: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFr
     others = stored.join(mine, on=["client_id", "session_number"], how="anti").with_columns(
         pl.lit(None, dtype=pl.Int64).alias("_row"))
     both = pl.concat([mine, others.select(mine.columns)], how="vertical_relaxed").drop_nulls("days_since_intake")
+    if others.is_empty() and not _any_decrease(both):
+        # No stored session to compare with, and the days never fall from one session to
+        # the next: nothing can be out of order, and the windows below need not run.
+        return empty_problems()
     stored_days = pl.when(pl.col("_row").is_null()).then(pl.col("days_since_intake"))
     both = both.sort("client_id", "session_number").with_columns(
         pl.col("days_since_intake").cum_max().shift(1).over("client_id").alias("_before"),

@@ -1,0 +1,104 @@
+"""The catalog facts the row checks read (a scale's range, a rater of an instrument, a
+code of a kind) are looked up without joins for speed; here they must equal the joins
+that define them, on every mix of known, unknown and empty values."""
+
+from __future__ import annotations
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.catalog import default_catalog
+from core.validate import _helper_columns
+
+CATALOG = default_catalog()
+INSTRUMENTS = [*CATALOG.instruments, "XYZ", None]
+SCALES = sorted({s for i in CATALOG.instruments.values() for s in i.scales}) + ["nope", None]
+RATERS = sorted({r for i in CATALOG.instruments.values() for r in i.raters}) + ["observer", None]
+KINDS = [*CATALOG.vocabularies.theme_kinds, "dream", None]
+CODES = sorted({c for k in CATALOG.vocabularies.theme_kinds for c in CATALOG.codebooks[k].codes}) + ["other", None]
+
+
+def by_joins_ratings(frame: pl.DataFrame) -> pl.DataFrame:
+    scales = pl.DataFrame([(k, s, float(lo), float(hi)) for k, i in CATALOG.instruments.items()
+                           for s, (lo, hi) in i.scales.items()],
+                          schema=["instrument", "scale", "_min", "_max"], orient="row")
+    raters = pl.DataFrame([(k, r, True) for k, i in CATALOG.instruments.items() for r in i.raters],
+                          schema=["instrument", "rater", "_rater_ok"], orient="row")
+    return (frame.join(scales, on=["instrument", "scale"], how="left", maintain_order="left")
+            .join(raters, on=["instrument", "rater"], how="left", maintain_order="left")
+            .with_columns(_rater_ok=pl.col("_rater_ok").fill_null(False),
+                          _instrument_unknown=~pl.col("instrument").is_in(list(CATALOG.instruments)),
+                          _scale_known=pl.col("scale").is_null()))
+
+
+def by_joins_themes(frame: pl.DataFrame) -> pl.DataFrame:
+    kinds = CATALOG.vocabularies.theme_kinds
+    codes = pl.DataFrame([(k, c, True) for k in kinds for c in CATALOG.codebooks[k].codes],
+                         schema=["kind", "code", "_code_ok"], orient="row")
+    return (frame.join(codes, on=["kind", "code"], how="left", maintain_order="left")
+            .with_columns(_code_ok=pl.col("_code_ok").fill_null(False), _kind_unknown=~pl.col("kind").is_in(kinds)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(INSTRUMENTS), st.sampled_from(SCALES), st.sampled_from(RATERS)),
+                min_size=1, max_size=40))
+def test_rating_facts_equal_the_joins_that_define_them(rows):
+    frame = pl.DataFrame(rows, schema={"instrument": pl.String, "scale": pl.String, "rater": pl.String},
+                         orient="row")
+    assert _helper_columns(frame, "ratings", CATALOG).equals(by_joins_ratings(frame))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(KINDS), st.sampled_from(CODES)), min_size=1, max_size=40))
+def test_theme_facts_equal_the_joins_that_define_them(rows):
+    frame = pl.DataFrame(rows, schema={"kind": pl.String, "code": pl.String}, orient="row")
+    assert _helper_columns(frame, "themes", CATALOG).equals(by_joins_themes(frame))
+
+
+def test_a_known_range_and_an_unknown_pair_are_looked_up():
+    frame = pl.DataFrame({"instrument": ["SRS", "SRS", "PHQ-9"], "scale": ["total", "bond", "total"],
+                          "rater": ["client", "client", "therapist"]})
+    facts = _helper_columns(frame, "ratings", CATALOG)
+    assert facts["_min"].to_list() == [0.0, None, 0.0]
+    assert facts["_max"].to_list() == [40.0, None, 27.0]
+    assert facts["_rater_ok"].to_list() == [True, True, False]
+
+
+def out_of_order_by_definition(rows, stored) -> set[int]:
+    """Row numbers whose day is earlier than a lower session's, or later than a higher
+    stored session's (import rows replace stored rows with the same key), client by client."""
+    mine = {(c, n): (d, r) for r, (c, n, d) in enumerate(rows)}
+    merged = {key: (d, None) for key, d in stored.items() if key not in mine}
+    merged.update(mine)
+    bad = set()
+    for (client, number), (day, row) in merged.items():
+        if row is None or day is None:
+            continue
+        for (c, n), (d, r) in merged.items():
+            if c != client or d is None:
+                continue
+            if n < number and d > day or n > number and r is None and d < day:
+                bad.add(row)
+    return bad
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 6),
+                          st.one_of(st.none(), st.integers(0, 30))),
+                max_size=14, unique_by=lambda t: (t[0], t[1])),
+       st.dictionaries(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 6)), st.integers(0, 30),
+                       max_size=6),
+       st.booleans())
+def test_days_out_of_order_follow_their_definition(rows, stored, ordered):
+    from core.validate import days_out_of_order
+    if ordered:
+        rows = sorted(rows, key=lambda t: (t[0], t[1]))
+    sessions = pl.DataFrame(rows, schema={"client_id": pl.String, "session_number": pl.Int64,
+                                          "days_since_intake": pl.Int64}, orient="row").with_row_index("_row")
+    sessions = sessions.with_columns(pl.col("_row").cast(pl.Int64))
+    stored_frame = pl.DataFrame([(c, n, d) for (c, n), d in stored.items()],
+                                schema={"client_id": pl.String, "session_number": pl.Int64,
+                                        "days_since_intake": pl.Int64}, orient="row")
+    found = days_out_of_order(sessions, stored_frame)
+    assert set(found["_row"].to_list()) == out_of_order_by_definition(rows, stored)
