@@ -368,7 +368,7 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
         order = pool.submit(validate.days_out_of_order, sessions_ok, stored_sessions.cast(
             {"session_number": pl.Int64, "days_since_intake": pl.Int64}))
         elsewhere = dict(zip(linked, pool.map(
-            lambda name, local=local: typed[name].drop_nulls(keys).join(local, on=keys, how="anti"), linked)))
+            lambda name, local=local: validate.not_among_sessions(typed[name], local), linked)))
         out_of_order = order.result()
     problems["sessions"].append(out_of_order)
     if out_of_order.height:  # a session quarantined for its days is no session to point at either

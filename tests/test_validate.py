@@ -102,3 +102,19 @@ def test_days_out_of_order_follow_their_definition(rows, stored, ordered):
                                         "days_since_intake": pl.Int64}, orient="row")
     found = days_out_of_order(sessions, stored_frame)
     assert set(found["_row"].to_list()) == out_of_order_by_definition(rows, stored)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d"])),
+                          st.one_of(st.none(), st.integers(-3, 8), st.just(1 << 21), st.just(-(1 << 40)))),
+                max_size=30),
+       st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 6)), max_size=12,
+                unique=True))
+def test_rows_without_a_session_are_the_anti_join(rows, sessions):
+    from core.validate import not_among_sessions
+    schema = {"client_id": pl.String, "session_number": pl.Int64}
+    frame = pl.DataFrame(rows, schema=schema, orient="row").with_row_index("_row")
+    known = pl.DataFrame(sessions, schema=schema, orient="row")
+    expected = frame.drop_nulls(["client_id", "session_number"]).join(known, on=["client_id", "session_number"],
+                                                                      how="anti")
+    assert not_among_sessions(frame, known).sort("_row").equals(expected.sort("_row"))
