@@ -1,4 +1,5 @@
-"""The app's router: `st.navigation` over the pages `core.web.pages()` lists. Pages draw; `core` knows.
+"""The app's router: `st.navigation` over the pages `core.web.pages()` lists, with the
+app's own menu in the sidebar (`core.web.navigation_menu`). Pages draw; `core` knows.
 
 Start with `./dev start` (or `streamlit run app.py`). The store is CASECONF_DB or
 data/caseconf.duckdb; an empty store is filled with the bundled demo data on first run.
@@ -9,4 +10,6 @@ import streamlit as st
 from core import web
 
 st.set_page_config(page_title="Case conference", layout="wide")
-st.navigation(web.pages()).run()
+current = st.navigation(web.pages(), position="hidden")
+web.navigation_menu()
+current.run()

@@ -276,6 +276,17 @@ def _home() -> None:
     st.switch_page(page(PAGES[0][0]))
 
 
+def navigation_menu() -> None:
+    """The app's page menu, drawn at the top of the sidebar by app.py. The app's
+    `st.navigation` is hidden and draws this menu instead: with a `pages/` folder next to
+    app.py, Streamlit would otherwise show a menu of file names for a moment when a deep
+    link is a freshly started server's first request (see `ensure_navigation`), and the
+    setting that hides that menu (`client.showSidebarNavigation`) hides st.navigation's
+    own menu too."""
+    for name, title, icon in PAGES:
+        st.sidebar.page_link(page(name), label=title, icon=icon)
+
+
 def ensure_navigation() -> None:
     """Called first by every page: make sure the page runs inside the app's `st.navigation`.
 

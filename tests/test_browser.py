@@ -231,8 +231,21 @@ def servers(demo_store, tmp_path_factory):
         server.stop()
 
 
+# Every label a page menu in the sidebar shows at any moment, recorded from the first paint
+# on: Streamlit's menu of file names, had it flashed before the app's own, is caught too.
+NAV_LINKS = '[data-testid="stSidebar"] [data-testid="stSidebarNavLink"], [data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]'
+NAV_RECORDER = """(() => {
+    const seen = new Set();
+    window.__navSeen = seen;
+    const record = () => document.querySelectorAll('%s')
+        .forEach(e => seen.add(e.innerText.trim().split('\\n').pop().trim()));
+    new MutationObserver(record).observe(document, {childList: true, subtree: true, characterData: true});
+})();""" % NAV_LINKS
+
+
 def _new_page(browser, server: Server):
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    context.add_init_script(NAV_RECORDER)
     watch = Watch(context, server.port)
     page = context.new_page()
     watch.attach(page)
@@ -281,7 +294,7 @@ def _observe(page) -> dict:
             url: location.href,
             titles: all('[data-testid="stMain"] h1').map(e => e.innerText.trim()),
             // a link's text is its icon's ligature name, then its label
-            nav: all('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]')
+            nav: all('%s')
                  .map(e => e.innerText.trim().split('\\n').pop().trim()),
             main_width: main ? Math.round(main.getBoundingClientRect().width) : 0,
             exceptions: all('[data-testid="stException"]').map(e => e.innerText.trim().slice(0, 300)),
@@ -290,8 +303,9 @@ def _observe(page) -> dict:
             dialogs: all('[data-testid="stDialog"], [role="dialog"]').map(e => e.innerText.trim().slice(0, 300)),
             body: document.body.innerText,
             dataframes: all('[data-testid="stMain"] [data-testid="stDataFrame"]').length,
+            nav_ever: window.__navSeen ? [...window.__navSeen] : null,
         };
-    }""") | {"charts": page.evaluate(CHARTS_JS)}
+    }""" % NAV_LINKS) | {"charts": page.evaluate(CHARTS_JS)}
 
 
 def _screenshot(page, name: str) -> Path:
@@ -391,8 +405,11 @@ def test_a_cold_deep_link_runs_inside_the_apps_navigation(cold, name):
     (no page config, the file names as navigation, st.switch_page fails) unless the page
     hands over to the app's navigation first (`core.web.ensure_navigation`)."""
     seen = cold(name)
-    assert seen["nav"] == NAV_TITLES, "the sidebar is not the app's st.navigation"
+    assert seen["nav"] == NAV_TITLES, "the sidebar is not the app's page menu"
     assert seen["main_width"] > 1000, "the page is not in the app's wide layout"
+    # Not even for a moment: the legacy mode's menu of file names never shows.
+    # (The recorder saw the app's menu itself, so it was watching.)
+    assert seen["nav_ever"] is not None and set(seen["nav_ever"]) == set(NAV_TITLES), seen["nav_ever"]
 
 
 @pytest.mark.parametrize("name", PAGES)
