@@ -7,6 +7,7 @@ exactly the rows at fault. Ranges and codebooks come from the catalog.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pandera.polars as pa
@@ -172,9 +173,12 @@ def _id(column: str) -> pa.Column:
                      nullable=False)
 
 
+MAX_SESSION_NUMBER = 100_000
+
+
 def _key_columns() -> dict[str, pa.Column]:
     return {"client_id": _id("client_id"),
-            "session_number": pa.Column(pl.Int64, _between("session_number", 0, 100_000), nullable=False)}
+            "session_number": pa.Column(pl.Int64, _between("session_number", 0, MAX_SESSION_NUMBER), nullable=False)}
 
 
 def _note(column: str, catalog: Catalog, required: bool) -> pa.Column:
@@ -251,7 +255,8 @@ def _pair_lookup(first: str, second: str, numbers: dict[str, dict[str, int]], ta
     return pair.replace_strict(mapping, default=None, return_dtype=dtype)
 
 
-def _with_pair_facts(typed: pl.DataFrame, columns: list[str], facts) -> pl.DataFrame:
+def _with_pair_facts(typed: pl.DataFrame, columns: list[tuple[str, Iterable[str]]],
+                     facts: Callable[[dict[str, dict[str, int]]], dict[str, pl.Expr]]) -> pl.DataFrame:
     """`typed` with the columns made by `facts(numbers)`, where `numbers[column]` numbers
     the values that column may take: each text column is looked up once."""
     found = {}
@@ -373,7 +378,7 @@ def duplicate_keys(typed: pl.DataFrame, keys: tuple[str, ...], table: str) -> pl
     ).cast(PROBLEM_SCHEMA)
 
 
-SESSION_BITS = 20  # session numbers are 0 to 100,000 (the sessions schema), below 2^20
+SESSION_BITS = MAX_SESSION_NUMBER.bit_length()  # every valid session number is below 2^SESSION_BITS
 
 
 def not_among_sessions(rows: pl.DataFrame, sessions: pl.DataFrame) -> pl.DataFrame:
@@ -398,9 +403,7 @@ def not_among_sessions(rows: pl.DataFrame, sessions: pl.DataFrame) -> pl.DataFra
 
 def missing_sessions(typed: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
     """Rows that point at a session neither in this import nor in the store."""
-    orphans = typed.drop_nulls(["client_id", "session_number"]).join(
-        known, on=["client_id", "session_number"], how="anti")
-    return orphans.select(
+    return not_among_sessions(typed, known).select(
         "_row", pl.lit("client_id, session_number").alias("column"),
         pl.format("{} / {}", "client_id", "session_number").alias("value"),
         pl.lit("session exists").alias("rule"),

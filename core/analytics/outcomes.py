@@ -22,7 +22,7 @@ import polars as pl
 from ..access import EVERYTHING, Scope
 from ..catalog import Catalog
 from .change import classify_frame
-from .ruptures import NOT_ATTENDED, bound_table, client_clause
+from .ruptures import NOT_ATTENDED, bound_table, client_clause, recent_join
 from .sudden_gains import identify_sudden_changes
 
 SERIES_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "session_number": pl.Int32, "score": pl.Float64}
@@ -48,11 +48,7 @@ def outcome_series(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=N
         return pl.DataFrame(schema=SERIES_SCHEMA)
     bind: dict = {}
     meta = bound_table("meta", ["instrument"], ["VARCHAR"], [(k,) for k in instruments], bind)
-    since = ""
-    if recent is not None:
-        bind["recent"] = int(recent)
-        since = ("JOIN (SELECT client_id, max(session_number) - $recent AS since FROM sessions GROUP BY client_id) l "
-                 "ON l.client_id = r.client_id AND r.session_number > l.since")
+    since = recent_join("r", recent, bind) if recent is not None else ""
     sql = f"""
     WITH {meta}
     SELECT r.client_id, r.instrument, r.session_number::INTEGER AS session_number, r.score

@@ -121,6 +121,17 @@ def client_clause(column: str, clients, params: dict) -> str:
 NOT_ATTENDED = ("ANTI JOIN (SELECT client_id, list(session_number) AS missed FROM sessions WHERE attended = false "
                 "GROUP BY client_id) u ON u.client_id = r.client_id AND list_contains(u.missed, r.session_number)")
 
+
+
+def recent_join(alias: str, recent: int, bind: dict) -> str:
+    """A JOIN keeping the rows of `alias` (with client_id and session_number) whose session
+    comes after the client's latest session in the sessions table (attended or not) minus
+    `recent`: the triage's "within the last `recent` sessions"."""
+    bind["recent"] = int(recent)
+    return ("JOIN (SELECT client_id, max(session_number) - $recent AS since FROM sessions GROUP BY client_id) l "
+            f"ON l.client_id = {alias}.client_id AND {alias}.session_number > l.since")
+
+
 RUPTURE_SCHEMA = {
     "client_id": pl.String, "instrument": pl.String, "scale": pl.String, "rater": pl.String,
     "session": pl.Int32, "previous_session": pl.Int32, "previous_score": pl.Float64, "score": pl.Float64,
@@ -324,11 +335,9 @@ def alliance_discrepancy(store, catalog: Catalog, scope: Scope = EVERYTHING, cli
     if not rows:
         return pl.DataFrame(schema=DISCREPANCY_SCHEMA)
     bind: dict = {"tol": TOLERANCE}
-    recent_join, flagged_where = "", ""
+    recent_rows, flagged_where = "", ""
     if recent is not None:
-        bind["recent"] = recent
-        recent_join = ("JOIN (SELECT client_id, max(session_number) - $recent AS since FROM sessions GROUP BY client_id) l "
-                       "ON l.client_id = p.client_id AND p.session_number > l.since")
+        recent_rows = recent_join("p", recent, bind)
     if flagged_only:
         flagged_where = " AND abs(p.client_score - p.therapist_score) >= m.points - $tol"
     meta = bound_table("meta", ["instrument", "scale", "points", "sentence"],
@@ -352,7 +361,7 @@ def alliance_discrepancy(store, catalog: Catalog, scope: Scope = EVERYTHING, cli
            m.points AS threshold_points,
            abs(p.client_score - p.therapist_score) >= m.points - $tol AS flagged, m.sentence AS params
     FROM paired p JOIN meta m ON m.instrument = p.instrument AND m.scale = p.scale
-    {recent_join}
+    {recent_rows}
     WHERE TRUE{flagged_where}
     ORDER BY p.client_id, p.session_number, p.instrument, p.scale
     """

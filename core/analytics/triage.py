@@ -26,6 +26,7 @@ flag names the most recent and says how many more there are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import polars as pl
@@ -36,7 +37,7 @@ from .change import clinical_expr
 from .expected import latest_colour
 from .outcomes import SuddenGainParams, change_table, classify_ends, outcome_series, sudden_changes
 from .ruptures import NOT_ATTENDED, WORDS, RuptureParams, alliance_discrepancy, bound_table, client_clause, \
-    coded_events, detect_ruptures
+    coded_events, detect_ruptures, recent_join
 from .themes import MAIN_THERAPIST_CTE, pervasiveness
 
 FLAG_SCHEMA = {"client_id": pl.String, "code": pl.String, "reason": pl.String, "session": pl.Int32,
@@ -79,11 +80,10 @@ def _series_name(instrument: pl.Expr, scale: pl.Expr, rater: pl.Expr) -> pl.Expr
     )
 
 
-def _recent(frame: pl.DataFrame, latest, lookback: int, column: str) -> pl.DataFrame:
+def _recent(frame: pl.DataFrame, latest: Callable[[], pl.DataFrame], lookback: int, column: str) -> pl.DataFrame:
     """The rows of `frame` whose `column` lies within the last `lookback` sessions of the
-    client; `latest` is the case list, or a function that returns it when it is ready."""
-    latest = latest() if callable(latest) else latest
-    return (frame.join(latest.select("client_id", "latest_session"), on="client_id")
+    client; `latest()` gives the case list (waiting for it if it is still being made)."""
+    return (frame.join(latest().select("client_id", "latest_session"), on="client_id")
             .filter(pl.col(column) > pl.col("latest_session") - lookback))
 
 
@@ -271,14 +271,12 @@ def _sudden_flags(sudden: pl.DataFrame, latest, lookback) -> list[pl.DataFrame]:
 
 def _barrier_flags(store, catalog, scope, clients) -> pl.DataFrame:
     t = catalog.triage
-    bind: dict = {"lookback": t.lookback_sessions, "min_n": t.barrier_min_unaddressed, "high": t.barrier_high_severity}
+    bind: dict = {"min_n": t.barrier_min_unaddressed, "high": t.barrier_high_severity}
     sql = f"""
-    WITH latest AS (SELECT client_id, max(session_number) AS latest_session FROM sessions GROUP BY client_id)
     SELECT b.client_id, count(*) AS n, max(b.severity) AS worst, max(b.session_number)::INTEGER AS session,
            string_agg(DISTINCT b.category, ', ' ORDER BY b.category) AS categories
-    FROM barriers b JOIN latest l USING (client_id)
-    WHERE b.addressed = false AND b.session_number > l.latest_session - $lookback
-          {client_clause('b.client_id', clients, bind)}
+    FROM barriers b {recent_join('b', t.lookback_sessions, bind)}
+    WHERE b.addressed = false{client_clause('b.client_id', clients, bind)}
     GROUP BY b.client_id
     HAVING count(*) >= $min_n OR max(b.severity) >= $high
     """
@@ -295,7 +293,7 @@ def _countertransference_flags(store, catalog, scope, clients) -> pl.DataFrame:
     t = catalog.triage
     found = pervasiveness(store, catalog, scope, clients, kinds=["countertransference"],
                           codes=t.countertransference_codes, therapist=False).filter(
-        pl.col("code").is_in(t.countertransference_codes) & (pl.col("pervasiveness") >= t.countertransference_share)
+        (pl.col("pervasiveness") >= t.countertransference_share)
         & (pl.col("sessions_with_code") >= t.countertransference_min_sessions))
     return _flags(found, "countertransference",
                   pl.format("Countertransference '{}' coded in {} of {} coded sessions ({}%), last at session {}",
@@ -354,7 +352,7 @@ def _case_list_and_flags(store, catalog: Catalog, scope: Scope, clients, sg: Sud
             # The recent scores as `_recent_scores` keeps them; read only those when no series is given.
             recent = (_recent_scores(series, latest(), lookback) if series is not None
                       else outcome_series(store, catalog, scope, clients, recent=lookback + 3, ordered=False))
-            return [_sudden_flags(sudden_changes(recent, catalog, sg), latest(), lookback)]
+            return [_sudden_flags(sudden_changes(recent, catalog, sg), latest, lookback)]
 
         # Each job gives its flags in groups, the groups in the order they were always
         # concatenated (ties in the sort below keep that order): rupture, coded rupture,
