@@ -106,7 +106,7 @@ def parse(raw: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     # Strip in a step of its own: an eager frame computes an expression again at each
     # use, and the rules read the stripped text more than once. A column with no cell to
     # strip is used as it is: a copy of millions of cells costs more than looking.
-    padded = raw.select(pl.col(col.name).str.contains(r"^\s|\s$").any() for col in present).row(0) if present else ()
+    padded = _padded(raw, [col.name for col in present], FREE_TEXT.get(table, ()))
     both = raw.with_columns((pl.col(col.name).str.strip_chars() if pad else pl.col(col.name)).alias(f"__{col.name}")
                             for col, pad in zip(present, padded))
     both = both.rechunk()  # a frame concatenated from parts panicked in filter (polars: i < self.len())
@@ -138,6 +138,27 @@ def parse(raw: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     typed = both.select(exprs)
     problems = pl.concat([empty_problems(), *(f.cast(PROBLEM_SCHEMA) for f in failures)])
     return typed, problems
+
+
+# The characters the regular expressions' \s and strip_chars take for white space (the
+# Unicode White_Space property; a test holds this list to both).
+WHITESPACE = ("\t", "\n", "\v", "\f", "\r", " ", "\x85", "\xa0", "\u1680", *map(chr, range(0x2000, 0x200B)),
+              "\u2028", "\u2029", "\u202f", "\u205f", "\u3000")
+
+
+def _padded(raw: pl.DataFrame, columns: list[str], free_text: tuple[str, ...]) -> tuple[bool, ...]:
+    """Per column: whether a cell starts or ends with white space. Ids, codes and numbers
+    seldom hold white space at all, and a search for any of its characters costs half a
+    regular expression over every cell; only a column where one turns up is read again
+    with the expression. Free text always holds spaces, so it goes straight to it."""
+    if not columns:
+        return ()
+    somewhere = raw.select(pl.lit(True) if name in free_text else pl.col(name).str.contains_any(WHITESPACE).any()
+                           for name in columns).row(0)
+    maybe = [name for name, found in zip(columns, somewhere) if found]
+    padded = dict(zip(maybe, raw.select(pl.col(name).str.contains(r"^\s|\s$").any() for name in maybe).row(0))
+                  if maybe else ())
+    return tuple(bool(padded.get(name)) for name in columns)
 
 
 def _cast_misses(stripped: pl.DataFrame, cols: list[Col]) -> set[str]:
@@ -235,29 +256,31 @@ def schema_for(table: str, catalog: Catalog) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(cols, strict=False, name=table)
 
 
-def _numbered(column: str, values) -> tuple[dict[str, int], pl.Expr]:
-    """Each of `values` numbered 0, 1, ...; the expression gives the row's number (null
-    for any other value)."""
-    numbers = {x: i for i, x in enumerate(sorted(set(values)))}
-    return numbers, pl.col(column).replace_strict(numbers, default=None, return_dtype=pl.Int64).alias(f"_n_{column}")
+def _numbered(column: str, values) -> tuple[list[str], pl.Expr]:
+    """`values` in order, and the expression giving the row's place among them (null for
+    any other value): a cast to an Enum of them, the cheapest look-up of a short list."""
+    ordered = sorted(set(values))
+    return ordered, (pl.col(column).cast(pl.Enum(ordered), strict=False).to_physical().cast(pl.Int64)
+                     .alias(f"_n_{column}"))
 
 
-def _pair_lookup(first: str, second: str, numbers: dict[str, dict[str, int]], table: dict[tuple[str, str], object],
+def _pair_lookup(first: str, second: str, numbers: dict[str, list[str]], table: dict[tuple[str, str], object],
                  dtype) -> pl.Expr:
     """table[(the row's `first`, the row's `second`)], null where the pair is not in the
-    table, from the columns' numbers (`_numbered`): no join, which on two text columns
-    of millions of rows costs half a second."""
+    table, from the columns' places (`_numbered`): every pair of places has a slot in a
+    short list, and each row picks its slot, with no join (on two text columns of
+    millions of rows half a second) and no hash look-up."""
     width = len(numbers[second]) or 1
-    pair = pl.col(f"_n_{first}") * width + pl.col(f"_n_{second}")
-    mapping = {numbers[first][x] * width + numbers[second][y]: value for (x, y), value in table.items()}
-    if not mapping:
-        return pl.lit(None, dtype=dtype)
-    return pair.replace_strict(mapping, default=None, return_dtype=dtype)
+    slots: list[object] = [None] * ((len(numbers[first]) or 1) * width)
+    place = {column: {x: i for i, x in enumerate(values)} for column, values in numbers.items()}
+    for (x, y), value in table.items():
+        slots[place[first][x] * width + place[second][y]] = value
+    return pl.lit(pl.Series(slots, dtype=dtype)).gather(pl.col(f"_n_{first}") * width + pl.col(f"_n_{second}"))
 
 
 def _with_pair_facts(typed: pl.DataFrame, columns: list[tuple[str, Iterable[str]]],
-                     facts: Callable[[dict[str, dict[str, int]]], dict[str, pl.Expr]]) -> pl.DataFrame:
-    """`typed` with the columns made by `facts(numbers)`, where `numbers[column]` numbers
+                     facts: Callable[[dict[str, list[str]]], dict[str, pl.Expr]]) -> pl.DataFrame:
+    """`typed` with the columns made by `facts(numbers)`, where `numbers[column]` lists
     the values that column may take: each text column is looked up once."""
     found = {}
     exprs = []
@@ -265,6 +288,11 @@ def _with_pair_facts(typed: pl.DataFrame, columns: list[tuple[str, Iterable[str]
         found[column], expr = _numbered(column, values)
         exprs.append(expr)
     return typed.with_columns(exprs).with_columns(**facts(found)).drop(f"_n_{c}" for c, _ in columns)
+
+
+def _unknown(column: str) -> pl.Expr:
+    """Whether the row's value is not among those `_numbered` listed (null when empty)."""
+    return pl.when(pl.col(column).is_not_null()).then(pl.col(f"_n_{column}").is_null())
 
 
 def _helper_columns(typed: pl.DataFrame, table: str, catalog: Catalog) -> pl.DataFrame:
@@ -279,14 +307,14 @@ def _helper_columns(typed: pl.DataFrame, table: str, catalog: Catalog) -> pl.Dat
             _min=_pair_lookup("instrument", "scale", n, {k: float(lo) for k, (lo, _) in ranges.items()}, pl.Float64),
             _max=_pair_lookup("instrument", "scale", n, {k: float(hi) for k, (_, hi) in ranges.items()}, pl.Float64),
             _rater_ok=_pair_lookup("instrument", "rater", n, raters, pl.Boolean).fill_null(False),
-            _instrument_unknown=~pl.col("instrument").is_in(list(catalog.instruments)),
+            _instrument_unknown=_unknown("instrument"),
             _scale_known=pl.col("scale").is_null()))
     if table == "themes":
         kinds = catalog.vocabularies.theme_kinds
         codes = {(kind, code): True for kind in kinds for code in catalog.codebooks[kind].codes}
         return _with_pair_facts(typed, [("kind", kinds), ("code", [c for _, c in codes])], lambda n: dict(
             _code_ok=_pair_lookup("kind", "code", n, codes, pl.Boolean).fill_null(False),
-            _kind_unknown=~pl.col("kind").is_in(kinds)))
+            _kind_unknown=_unknown("kind")))
     return typed
 
 

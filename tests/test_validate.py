@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.catalog import default_catalog
-from core.validate import _helper_columns
+from core.validate import WHITESPACE, _helper_columns, _padded
 
 CATALOG = default_catalog()
 INSTRUMENTS = [*CATALOG.instruments, "XYZ", None]
@@ -118,3 +118,23 @@ def test_rows_without_a_session_are_the_anti_join(rows, sessions):
     expected = frame.drop_nulls(["client_id", "session_number"]).join(known, on=["client_id", "session_number"],
                                                                       how="anti")
     assert not_among_sessions(frame, known).sort("_row").equals(expected.sort("_row"))
+
+
+def test_the_white_space_list_is_what_the_expressions_take_for_white_space():
+    chars = pl.Series([chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000])
+    frame = pl.DataFrame({"c": chars}).with_columns(
+        regex=pl.col("c").str.contains(r"^\s$"), stripped=pl.col("c").str.strip_chars() == "")
+    assert set(frame.filter("regex")["c"]) == set(WHITESPACE)
+    assert set(frame.filter("stripped")["c"]) == set(WHITESPACE)
+
+
+CELLS = st.one_of(st.none(), st.text(alphabet=st.sampled_from(["a", "7", "-", "é", *WHITESPACE]), max_size=5))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(CELLS, CELLS, CELLS), max_size=12))
+def test_padded_columns_are_those_with_a_cell_starting_or_ending_with_white_space(rows):
+    frame = pl.DataFrame(rows, schema={"a": pl.String, "b": pl.String, "note": pl.String}, orient="row")
+    expected = tuple(frame.select(pl.col(c).str.contains(r"^\s|\s$").any() for c in frame.columns).row(0))
+    assert _padded(frame, frame.columns, ("note",)) == expected
+    assert _padded(frame, ["b", "a"], ()) == expected[1::-1]
