@@ -367,8 +367,8 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     with ThreadPoolExecutor(max_workers=2) as pool:
         order = pool.submit(validate.days_out_of_order, sessions_ok, stored_sessions.cast(
             {"session_number": pl.Int64, "days_since_intake": pl.Int64}))
-        elsewhere = dict(zip(linked, pool.map(
-            lambda name, local=local: validate.not_among_sessions(typed[name], local), linked)))
+        absent = validate.rows_without_session(local)
+        elsewhere = dict(zip(linked, pool.map(lambda name: absent(typed[name]), linked)))
         out_of_order = order.result()
     problems["sessions"].append(out_of_order)
     if out_of_order.height:  # a session quarantined for its days is no session to point at either

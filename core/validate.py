@@ -412,11 +412,17 @@ SESSION_BITS = MAX_SESSION_NUMBER.bit_length()  # every valid session number is 
 def not_among_sessions(rows: pl.DataFrame, sessions: pl.DataFrame) -> pl.DataFrame:
     """The rows of `rows` with a client and a session number whose session is not in
     `sessions` (validated rows: client_id, session_number): the anti-join on the two
-    columns, made as one whole number per key (the client's place among the sessions'
-    clients, then the session number) so that millions of rows are compared as numbers,
-    not as text; at 10^6 sessions a fifth of the time and far less memory."""
+    columns."""
+    return rows_without_session(sessions)(rows)
+
+
+def rows_without_session(sessions: pl.DataFrame) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    """`not_among_sessions` against one set of sessions for many tables: the sessions'
+    side is prepared once. Each key is made one whole number (the client's place among
+    the sessions' clients, then the session number), so that millions of rows are
+    compared as numbers, not as text: at 10^6 sessions a fifth of the time of a join and
+    far less memory."""
     keys = ["client_id", "session_number"]
-    rows = rows.drop_nulls(keys)
     clients = pl.Enum(sessions.get_column("client_id").unique().sort())
 
     def key(frame: pl.DataFrame) -> pl.Series:
@@ -426,7 +432,13 @@ def not_among_sessions(rows: pl.DataFrame, sessions: pl.DataFrame) -> pl.DataFra
             .then(pl.col("client_id").cast(clients, strict=False).to_physical().cast(pl.Int64)
                   * (1 << SESSION_BITS) + number)).to_series()
 
-    return rows.filter(~key(rows).is_in(key(sessions).implode()).fill_null(False))
+    known = key(sessions).implode()
+
+    def absent(rows: pl.DataFrame) -> pl.DataFrame:
+        rows = rows.drop_nulls(keys)
+        return rows.filter(~key(rows).is_in(known).fill_null(False))
+
+    return absent
 
 
 def missing_sessions(typed: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
