@@ -106,21 +106,34 @@ def parse(raw: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     # Strip in a step of its own: an eager frame computes an expression again at each
     # use, and the rules read the stripped text more than once. A column with no cell to
     # strip is used as it is: a copy of millions of cells costs more than looking.
-    padded = _padded(raw, [col.name for col in present], FREE_TEXT.get(table, ()))
-    both = raw.with_columns((pl.col(col.name).str.strip_chars() if pad else pl.col(col.name)).alias(f"__{col.name}")
-                            for col, pad in zip(present, padded))
+    # A padded number, true/false or date is not read by its cast (or is read as it would
+    # be stripped): such a column is stripped only when its cast misses a cell, below.
+    texts = [col for col in present if col.kind not in _TYPE_WORDS]
+    padded = dict(zip((col.name for col in texts), _padded(raw, [col.name for col in texts],
+                                                           FREE_TEXT.get(table, ()))))
+    both = raw.with_columns((pl.col(col.name).str.strip_chars() if padded.get(col.name) else pl.col(col.name))
+                            .alias(f"__{col.name}") for col in present)
     both = both.rechunk()  # a frame concatenated from parts panicked in filter (polars: i < self.len())
-    lenient = _cast_misses(both, [col for col in checked if col.kind in ("int", "number")])
     # A text cell that is empty after stripping becomes null; a column without one is kept
     # as it is (at 10^6 sessions a copy of every id and code costs time and memory).
-    texts = [col for col in present if col.kind not in _TYPE_WORDS]
     emptied = dict(zip((col.name for col in texts), both.select(
         (pl.col(f"__{col.name}") == "").any() for col in texts).row(0))) if texts else {}
-    both = both.with_columns(_parsed(pl.col(f"__{col.name}"), col.kind, col.name in lenient).alias(f"__{col.name}")
+    both = both.with_columns(_parsed(pl.col(f"__{col.name}"), col.kind, lenient=False).alias(f"__{col.name}")
                              for col in present if emptied.get(col.name, True))
+
     # Readers turn blank cells into nulls, so a present cell that parses to null is not of its type.
-    failed = both.select([(pl.col(c.name).is_not_null() & pl.col(f"__{c.name}").is_null()).any().alias(c.name)
-                          for c in checked]).row(0, named=True) if checked else {}
+    def misses(cols: list[Col]) -> dict[str, bool]:
+        return both.select([(pl.col(c.name).is_not_null() & pl.col(f"__{c.name}").is_null()).any().alias(c.name)
+                            for c in cols]).row(0, named=True) if cols else {}
+
+    failed = misses(checked)
+    # A column with a cell its cast missed is read again stripped, numbers also the
+    # lenient way; only the cells still missed then are not of their type.
+    again = [c for c in checked if failed[c.name]]
+    if again:
+        both = both.with_columns(_parsed(pl.col(c.name).str.strip_chars(), c.kind, lenient=True).alias(f"__{c.name}")
+                                 for c in again)
+        failed.update(misses(again))
     failures = [
         both.filter(pl.col(c.name).is_not_null() & pl.col(f"__{c.name}").is_null()).select(
             "_row", pl.lit(c.name).alias("column"), pl.col(c.name).alias("value"), pl.lit("type").alias("rule"),
@@ -159,16 +172,6 @@ def _padded(raw: pl.DataFrame, columns: list[str], free_text: tuple[str, ...]) -
     padded = dict(zip(maybe, raw.select(pl.col(name).str.contains(r"^\s|\s$").any() for name in maybe).row(0))
                   if maybe else ())
     return tuple(bool(padded.get(name)) for name in columns)
-
-
-def _cast_misses(stripped: pl.DataFrame, cols: list[Col]) -> set[str]:
-    """The columns among ``cols`` with a stripped cell (``__name``) a plain cast cannot read."""
-    if not cols:
-        return set()
-    missed = stripped.select((pl.col(f"__{col.name}").is_not_null()
-                              & pl.col(f"__{col.name}").cast(_dtype(col.kind), strict=False).is_null()).any()
-                             for col in cols).row(0)
-    return {col.name for col, miss in zip(cols, missed) if miss}
 
 
 def _dtype(kind: str):

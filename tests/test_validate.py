@@ -138,3 +138,34 @@ def test_padded_columns_are_those_with_a_cell_starting_or_ending_with_white_spac
     expected = tuple(frame.select(pl.col(c).str.contains(r"^\s|\s$").any() for c in frame.columns).row(0))
     assert _padded(frame, frame.columns, ("note",)) == expected
     assert _padded(frame, ["b", "a"], ()) == expected[1::-1]
+
+
+PADDING = st.text(alphabet=st.sampled_from(WHITESPACE), max_size=2)
+SESSION_CELLS = {
+    "client_id": st.sampled_from(["c1", "c-2", "", "x y"]),
+    "session_number": st.sampled_from(["0", "3", "12.0", "2.", "-1", "3,5", "x", "1e3"]),
+    "therapist_id": st.sampled_from(["t1", "T_2"]),
+    "days_since_intake": st.sampled_from(["0", "14", "7.00", "inf", "NaN", "abc"]),
+    "session_date": st.sampled_from(["2024-03-01", "01.03.2024", "2024-3-1", "2024-03-01T10:00", "soon"]),
+    "modality": st.sampled_from(["individual", "group", "Zoom call"]),
+    "attended": st.sampled_from(["yes", "No", "TRUE", "0", "maybe"]),
+}
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.fixed_dictionaries({name: st.tuples(PADDING, cell, PADDING) for name, cell in SESSION_CELLS.items()}),
+                min_size=1, max_size=8))
+def test_a_padded_cell_reads_as_the_cell_without_its_padding(rows):
+    """Cells are trimmed before they are read, whatever their kind: a value with white
+    space around it gives the value and the problems it gives without."""
+    from core.validate import parse
+
+    def frame(pad: bool) -> pl.DataFrame:
+        cells = [{name: ((a + v + b) if pad else v) or None for name, (a, v, b) in row.items()} for row in rows]
+        return pl.DataFrame(cells, schema=dict.fromkeys(SESSION_CELLS, pl.String)).with_row_index("_row").with_columns(
+            pl.col("_row").cast(pl.Int64), _line=pl.col("_row") + 2)
+
+    plain_typed, plain_problems = parse(frame(False), "sessions")
+    typed, problems = parse(frame(True), "sessions")
+    assert typed.equals(plain_typed)
+    assert problems.select("_row", "column", "rule").equals(plain_problems.select("_row", "column", "rule"))
