@@ -9,13 +9,14 @@ against such a store, each in a fresh process: cold (empty caches), then warm.
 `python -m core bench import --sessions N` writes a synthetic clinic of N sessions as
 CSV files, then times, each in a fresh process on the same files: (a) DuckDB loading
 them with `read_csv` into tables, no validation (the floor), and (b) the full import;
-three runs of each, alternating, compared by their medians.
+five runs of each, alternating, compared by their medians.
 The last line printed is one JSON object.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 TABLES = ("therapists", "sessions", "ratings", "themes", "barriers", "events")
-REPEATS = 3  # runs of each side of the import benchmark
+REPEATS = 5  # runs of each side of the import benchmark
 
 
 def _peak_rss_mb() -> float:
@@ -84,9 +85,13 @@ def bench_import(sessions: int) -> dict:
         # On a shared machine one run can be 15 % off the next: each side runs REPEATS
         # times, alternating, each in a fresh process on a new file, and the medians are
         # compared. Every run is printed.
+        # Each run starts with the last run's store written out (os.sync), so that neither
+        # side pays for the disk writes of the other.
         raws, fulls = [], []
         for k in range(REPEATS):
+            os.sync()
             raws.append(_in_child("raw", folder, Path(tmp) / f"raw{k}.duckdb"))
+            os.sync()
             fulls.append(_in_child("import", folder, Path(tmp) / f"import{k}.duckdb"))
             print(f"run {k + 1}: (a) DuckDB read_csv into tables, no validation: {raws[-1]['seconds']:.2f} s, "
                   f"peak {raws[-1]['peak_rss_mb']:.0f} MB; (b) full import (read, validate, privacy scan, "
@@ -100,7 +105,7 @@ def bench_import(sessions: int) -> dict:
               f"(goal <= 2.0); highest import peak {peak:.0f} MB")
         return {"sessions": sessions, "rows": sum(rows_by_table.values()), "raw_s": round(raw_s, 3),
                 "import_s": round(full_s, 3), "ratio": round(ratio, 2), "peak_rss_mb": round(peak, 1),
-                "runs": REPEATS}
+                "runs": REPEATS, "loaded": min(r["loaded"] for r in fulls)}
 
 
 def _child_analytics(db: str) -> dict:
