@@ -301,7 +301,11 @@ def upsert(cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, batch
     before_json = "to_json(struct_pack(" + ", ".join(f"{v} := t.{v}" for v in values) + "))"
     cur.register("staged_rows", staged)
     try:
-        existing = cur.execute(f"SELECT count(*) FROM staged_rows s SEMI JOIN main.{table} t ON {on}").fetchall()[0][0]
+        # Into an empty table (a first import) every row is new: the look-up of millions of
+        # keys among none would only read them all once more.
+        stored = cur.execute(f"SELECT EXISTS (SELECT 1 FROM main.{table})").fetchall()[0][0]
+        existing = cur.execute(f"SELECT count(*) FROM staged_rows s SEMI JOIN main.{table} t ON {on}"
+                               ).fetchall()[0][0] if stored else 0
         updated = 0
         if existing and values:
             cur.execute(f"""INSERT INTO history
