@@ -322,7 +322,11 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     problems: dict[str, list[pl.DataFrame]] = {name: [] for name in shaped}
     typed: dict[str, pl.DataFrame] = {}
     redacted: dict[str, int] = {}
-    clients = shaped["sessions"].get_column("client_id").drop_nulls().unique() if "client_id" in shaped["sessions"].columns else []
+    # The stored sessions of this import's clients (none on a first import: then the
+    # clients of a million sessions need not be collected).
+    clients = (shaped["sessions"].get_column("client_id").drop_nulls().unique()
+               if "client_id" in shaped["sessions"].columns and store.scalar("SELECT EXISTS (FROM main.sessions)")
+               else [])
     stored_sessions = store.query(
         "SELECT client_id, session_number, days_since_intake FROM main.sessions WHERE client_id IN "
         "(SELECT unnest(?::VARCHAR[]))", [list(clients)])
