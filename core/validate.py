@@ -259,12 +259,17 @@ def schema_for(table: str, catalog: Catalog) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(cols, strict=False, name=table)
 
 
+def _place(column: str, values: pl.Enum) -> pl.Expr:
+    """The row's place (0, 1, ...) among the `values` of an Enum, null for any other value:
+    a cast to the Enum, the cheapest look-up of a text value among known ones."""
+    return pl.col(column).cast(values, strict=False).to_physical().cast(pl.Int64)
+
+
 def _numbered(column: str, values) -> tuple[list[str], pl.Expr]:
     """`values` in order, and the expression giving the row's place among them (null for
-    any other value): a cast to an Enum of them, the cheapest look-up of a short list."""
+    any other value)."""
     ordered = sorted(set(values))
-    return ordered, (pl.col(column).cast(pl.Enum(ordered), strict=False).to_physical().cast(pl.Int64)
-                     .alias(f"_n_{column}"))
+    return ordered, _place(column, pl.Enum(ordered)).alias(f"_n_{column}")
 
 
 def _pair_lookup(first: str, second: str, numbers: dict[str, list[str]], table: dict[tuple[str, str], object],
@@ -432,8 +437,7 @@ def rows_without_session(sessions: pl.DataFrame) -> Callable[[pl.DataFrame], pl.
         number = pl.col("session_number")
         return frame.select(
             pl.when(number.is_between(0, (1 << SESSION_BITS) - 1))
-            .then(pl.col("client_id").cast(clients, strict=False).to_physical().cast(pl.Int64)
-                  * (1 << SESSION_BITS) + number)).to_series()
+            .then(_place("client_id", clients) * (1 << SESSION_BITS) + number)).to_series()
 
     known = key(sessions).implode()
 
