@@ -122,7 +122,6 @@ NOT_ATTENDED = ("ANTI JOIN (SELECT client_id, list(session_number) AS missed FRO
                 "GROUP BY client_id) u ON u.client_id = r.client_id AND list_contains(u.missed, r.session_number)")
 
 
-
 def recent_join(alias: str, recent: int, bind: dict) -> str:
     """A JOIN keeping the rows of `alias` (with client_id and session_number) whose session
     comes after the client's latest session in the sessions table (attended or not) minus
