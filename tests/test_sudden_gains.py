@@ -556,8 +556,13 @@ def test_a_million_sessions_run_in_bulk():
     started = time.perf_counter()
     gains = identify_sudden_changes(data, **BDI)
     elapsed = time.perf_counter() - started
+    print(f"\nsudden gains over {data.height:,} sessions: {elapsed:.2f} s, {gains.height:,} gains")
+    # the time is printed, never asserted; what is asserted is that the bulk run finds, for a
+    # sample of clients, exactly the gains the cell-by-cell oracle finds for them
+    sample = [str(c) for c in rng.choice(n_clients, 300, replace=False)]
+    traced = oracle_on_long(data.filter(pl.col("client_id").is_in(sample)), **BDI)
+    assert found(gains.filter(pl.col("client_id").is_in(sample))) == {k for k, v in traced.items() if v}
     assert gains.height > 0
-    assert elapsed < 5, f"1,000,000 sessions took {elapsed:.2f} s; expected well under a second or two"
 
 
 def test_both_kinds_on_one_grid_equal_gains_and_losses_found_apart():
