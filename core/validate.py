@@ -122,9 +122,11 @@ def parse(raw: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
                              for col in present if emptied.get(col.name, True))
 
     # Readers turn blank cells into nulls, so a present cell that parses to null is not of its type.
+    def missed(c: Col) -> pl.Expr:
+        return pl.col(c.name).is_not_null() & pl.col(f"__{c.name}").is_null()
+
     def misses(cols: list[Col]) -> dict[str, bool]:
-        return both.select([(pl.col(c.name).is_not_null() & pl.col(f"__{c.name}").is_null()).any().alias(c.name)
-                            for c in cols]).row(0, named=True) if cols else {}
+        return both.select([missed(c).any().alias(c.name) for c in cols]).row(0, named=True) if cols else {}
 
     failed = misses(checked)
     # A column with a cell its cast missed is read again stripped, numbers also the
@@ -135,7 +137,7 @@ def parse(raw: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
                                  for c in again)
         failed.update(misses(again))
     failures = [
-        both.filter(pl.col(c.name).is_not_null() & pl.col(f"__{c.name}").is_null()).select(
+        both.filter(missed(c)).select(
             "_row", pl.lit(c.name).alias("column"), pl.col(c.name).alias("value"), pl.lit("type").alias("rule"),
             pl.format("{} '{}' is not {}.", pl.lit(c.name), pl.col(c.name), pl.lit(_TYPE_WORDS[c.kind])).alias("message"))
         for c in checked if failed.get(c.name)]

@@ -334,11 +334,8 @@ def alliance_discrepancy(store, catalog: Catalog, scope: Scope = EVERYTHING, cli
     if not rows:
         return pl.DataFrame(schema=DISCREPANCY_SCHEMA)
     bind: dict = {"tol": TOLERANCE}
-    recent_rows, flagged_where = "", ""
-    if recent is not None:
-        recent_rows = recent_join("p", recent, bind)
-    if flagged_only:
-        flagged_where = " AND abs(p.client_score - p.therapist_score) >= m.points - $tol"
+    flagged = "abs(p.client_score - p.therapist_score) >= m.points - $tol"
+    recent_rows = recent_join("p", recent, bind) if recent is not None else ""
     meta = bound_table("meta", ["instrument", "scale", "points", "sentence"],
                        ["VARCHAR", "VARCHAR", "DOUBLE", "INTEGER"], rows, bind)
     sql = f"""
@@ -358,10 +355,10 @@ def alliance_discrepancy(store, catalog: Catalog, scope: Scope = EVERYTHING, cli
     SELECT p.client_id, p.session_number::INTEGER AS session_number, p.instrument, p.scale,
            p.client_score, p.therapist_score, p.client_score - p.therapist_score AS difference,
            m.points AS threshold_points,
-           abs(p.client_score - p.therapist_score) >= m.points - $tol AS flagged, m.sentence AS params
+           {flagged} AS flagged, m.sentence AS params
     FROM paired p JOIN meta m ON m.instrument = p.instrument AND m.scale = p.scale
     {recent_rows}
-    WHERE TRUE{flagged_where}
+    {f"WHERE {flagged}" if flagged_only else ""}
     ORDER BY p.client_id, p.session_number, p.instrument, p.scale
     """
     found = store.query(sql, bind, scope=scope)

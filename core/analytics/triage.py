@@ -332,6 +332,7 @@ def _case_list_and_flags(store, catalog: Catalog, scope: Scope, clients, sg: Sud
             cases_made.set_result(case_list)
 
         latest = cases_made.result  # the case list, waiting for it if it is still being made
+
         def change_and_track() -> list[list[pl.DataFrame]]:
             if series is not None:
                 change = change_table(series, catalog)
