@@ -1,5 +1,7 @@
 """The app's router: `st.navigation` over the pages `core.web.pages()` lists, with the
-app's own menu in the sidebar (`core.web.navigation_menu`). Pages draw; `core` knows.
+app's own menu in the sidebar (`core.web.navigation_menu`), drawn once the person is
+signed in (`core.web.sign_in`: the sign-in screen stops here otherwise). Pages draw;
+`core` knows.
 
 Start with `./dev start` (or `streamlit run app.py`). The store is CASECONF_DB or
 data/caseconf.duckdb; an empty store is filled with the bundled demo data on first run.

@@ -110,16 +110,18 @@ def bench_import(sessions: int) -> dict:
 
 def _child_analytics(db: str) -> dict:
     """Triage every client of the store, cold (a fresh process), then once more warm."""
+    from .access import Scope
     from .analytics import triage as t
     from .catalog import default_catalog
     from .store import Store
     catalog = default_catalog()
     store = Store(db)
+    every = Scope.system("benchmark")
     start = time.perf_counter()
-    case_list, flags = t.triage(store, catalog)
+    case_list, flags = t.triage(store, catalog, every)
     cold = time.perf_counter() - start
     start = time.perf_counter()
-    t.triage(store, catalog)
+    t.triage(store, catalog, every)
     warm = time.perf_counter() - start
     store.close()
     return {"seconds": cold, "warm_s": warm, "clients": case_list.height, "flags": flags.height,
@@ -151,15 +153,31 @@ def _page_names() -> list[str]:
 
 def _with_a_conference(db: Path) -> None:
     """A conference of the first supervision group (five cases), so the Conference and
-    Present pages show an agenda and a case, as in a meeting."""
+    Present pages show an agenda and a case, as in a meeting; and the admin who opens
+    every page."""
+    from .access import Scope
     from .catalog import default_catalog
     from .conference.meetings import groups, new_conference
+    from .identity import add_user
     from .store import Store
     store = Store(db)
     try:
-        new_conference(store, default_catalog(), groups(store)[0], cases=5, created_by="bench")
+        scope = Scope.system("benchmark", user="bench")
+        new_conference(store, default_catalog(), groups(store, scope)[0], scope=scope, cases=5)
+        add_user(store, BENCH_ADMIN, "admin")
     finally:
         store.close()
+
+
+BENCH_ADMIN = "bench-admin"
+
+
+def signed_in(at, subject: str, issuer: str = "https://idp.example") -> None:
+    """An AppTest signed in through the OIDC sign-in as `subject` (a test provider's claims)."""
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "test",
+                          "client_id": "caseconf", "client_secret": "test",
+                          "server_metadata_url": f"{issuer}/.well-known/openid-configuration"}
+    at.user = {"is_logged_in": True, "sub": subject, "iss": issuer, "iat": 1, "nonce": "n", "exp": 2}
 
 
 def _child_page(db: str, name: str) -> dict:
@@ -177,6 +195,7 @@ def _child_page(db: str, name: str) -> dict:
     AppTest.from_string("import streamlit as st\nst.text('warm-up')\nst.dataframe({'a': [1]})").run()
     app = str(Path(__file__).resolve().parent.parent / "app.py")
     at = AppTest.from_file(app, default_timeout=600)
+    signed_in(at, BENCH_ADMIN)
     if name != "caseload":
         at.switch_page(f"pages/{name}.py")
     times = []

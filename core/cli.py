@@ -13,6 +13,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import polars as pl
+
+from . import audit
+from .access import Scope
 from .catalog import CatalogError, default_catalog
 from .store import StoreError, default_path, open_store
 
@@ -75,6 +79,32 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cases by their labels only: no client or therapist ids in the files")
     _common(export)
 
+    users = commands.add_parser("users", help="who may sign in: add, list or remove users")
+    user_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = user_commands.add_parser("add", help="add a user (or replace a known subject's role and groups)")
+    add.add_argument("subject", metavar="SUBJECT", help="the identity provider's subject ('sub' claim) for the user")
+    add.add_argument("--role", required=True, choices=["admin", "supervisor", "trainee"])
+    add.add_argument("--issuer", metavar="URL", help="the provider's issuer ('iss'); default: any trusted provider")
+    add.add_argument("--name", metavar="PSEUDONYM", help="the display id shown for the user (default: the subject)")
+    add.add_argument("--therapist", metavar="TH", help="the therapist id a trainee is")
+    add.add_argument("--group", action="append", metavar="G",
+                     help="a supervision group the supervisor leads, or the trainee belongs to (repeat for more)")
+    add.add_argument("--db", metavar="FILE", help="the DuckDB file (default: CASECONF_DB or data/caseconf.duckdb)")
+    listing = user_commands.add_parser("list", help="every user with role, therapist and groups")
+    listing.add_argument("--json", action="store_true", help="print one JSON array")
+    listing.add_argument("--db", metavar="FILE", help="the DuckDB file (default: CASECONF_DB or data/caseconf.duckdb)")
+    remove = user_commands.add_parser("remove", help="remove a user; their open sign-ins end")
+    remove.add_argument("subject", metavar="SUBJECT")
+    remove.add_argument("--db", metavar="FILE", help="the DuckDB file (default: CASECONF_DB or data/caseconf.duckdb)")
+
+    audit_cmd = commands.add_parser("audit", help="read the audit log, or verify its hash chain ('audit verify')")
+    audit_cmd.add_argument("verify", nargs="?", choices=["verify"], help="check the hash chain: exit 0 intact, 1 not")
+    audit_cmd.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="entries from this day on (UTC)")
+    audit_cmd.add_argument("--user", help="entries of this user (display id)")
+    audit_cmd.add_argument("--action", help="entries of this action (sign_in, view_case, download, import, ...)")
+    audit_cmd.add_argument("--json", action="store_true", help="print one JSON array of objects")
+    audit_cmd.add_argument("--db", metavar="FILE", help="the DuckDB file (default: CASECONF_DB or data/caseconf.duckdb)")
+
     bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
     bench.add_argument("what", choices=["import", "analytics", "pages"])
     bench.add_argument("--sessions", type=int, default=100_000)
@@ -112,6 +142,7 @@ def _catalog(args):
 
 def _cmd_import(args) -> int:
     from .importer import ImportFailed, import_dataset
+    from .importer import _who as who
     store = open_store(args.db)
     try:
         progress = (lambda fraction, text: print(f"{fraction:4.0%} {text}", file=sys.stderr, flush=True)
@@ -119,10 +150,13 @@ def _cmd_import(args) -> int:
         result = import_dataset(args.path, store, catalog=_catalog(args), redact=args.redact, imported_by=args.user,
                                 progress=progress)
     except ImportFailed as err:
+        audit.record(store, _system(who(args.user)), "import", "", outcome="nothing loaded")
         if args.json:
             print(json.dumps({"batch": None, "loaded": {}, "quarantined": {}, "ignored": [], "problems": [],
                               "error": str(err)}))
         raise CommandError(str(err)) from None
+    audit.record(store, _system(who(args.user)), "import", f"batch {result.batch_id}",
+                 outcome="ok" if result.exit_code == 0 else "some rows quarantined")
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:
@@ -150,7 +184,7 @@ def _cmd_case(args) -> int:
     sg = SuddenGainParams.from_catalog(catalog, cutoff=args.sg_cutoff, pct=args.sg_pct, alpha=args.sg_alpha,
                                        include_intake=args.sg_include_intake)
     try:
-        summaries = case_summaries(store, catalog, args.client_ids, sg=sg)
+        summaries = case_summaries(store, catalog, args.client_ids, _system(), sg=sg)
     except UnknownClients as err:
         raise CommandError(str(err)) from None
     if args.json:
@@ -174,9 +208,10 @@ def _cmd_conference(args) -> int:
     if args.conference_command == "export":
         return _conference_export(args)
     try:
-        made = new_conference(_existing_store(args), _catalog(args), args.group, held_on=args.date,
-                              cases=args.cases, created_by=who(args.user),
-                              attendees=[a.strip() for a in args.attendees.split(",") if a.strip()])
+        store = _existing_store(args)
+        scope = _system(who(args.user))
+        made = new_conference(store, _catalog(args), args.group, scope=scope, held_on=args.date,
+                              cases=args.cases, attendees=[a.strip() for a in args.attendees.split(",") if a.strip()])
     except ConferenceError as err:
         raise CommandError(str(err)) from None
     if args.json:
@@ -193,8 +228,11 @@ def _conference_export(args) -> int:
     from .conference.handout import write_handout
     from .conference.meetings import ConferenceError
     try:
-        written = write_handout(_existing_store(args), _catalog(args), args.id, args.html, args.actions_csv,
+        store = _existing_store(args)
+        written = write_handout(store, _catalog(args), args.id, args.html, args.actions_csv, scope=_system(),
                                 deidentify=args.deidentify)
+        audit.record(store, _system(), "download", f"conference {args.id} handout"
+                     + (" de-identified" if args.deidentify else ""))
     except ConferenceError as err:
         raise CommandError(str(err)) from None
     except OSError as err:
@@ -205,13 +243,72 @@ def _conference_export(args) -> int:
     return 0
 
 
+def _system(user: str = "system") -> Scope:
+    """Whoever runs the command line holds the store's file: they read as its owner."""
+    return Scope.system("command line", user=user)
+
+
+def _cmd_users(args) -> int:
+    from .identity import UserError, add_user, list_users, remove_user
+    store = open_store(args.db)
+    scope = _system(_login_name())
+    if args.users_command == "add":
+        try:
+            user = add_user(store, args.subject, args.role, issuer=args.issuer or "", name=args.name,
+                            therapist_id=args.therapist, groups=args.group or (), by=scope.user)
+        except UserError as err:
+            raise CommandError(str(err)) from None
+        audit.record(store, scope, "user_change", f"add {user.display_id} as {user.role}")
+        print(f"{user.display_id}: {user.role}" + (f", therapist {user.therapist_id}" if user.therapist_id else "")
+              + (f", groups {', '.join(sorted(user.groups))}" if user.groups else ""))
+        return 0
+    if args.users_command == "remove":
+        removed = remove_user(store, args.subject)
+        if not removed:
+            raise CommandError(f"There is no user with the subject '{args.subject}'; "
+                               "'python -m core users list' shows them.")
+        audit.record(store, scope, "user_change", f"remove subject {args.subject}")
+        print(f"Removed {removed} user(s).")
+        return 0
+    users = list_users(store, scope)
+    if args.json:
+        print(users.with_columns(pl.col("created_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ")).write_json())
+    else:
+        for row in users.iter_rows(named=True):
+            print(f"{row['display_id']}\t{row['role']}\t{row['therapist_id'] or '-'}\t"
+                  f"{','.join(row['groups']) or '-'}\t{row['subject']}\t{row['issuer'] or '(any issuer)'}")
+    return 0
+
+
+def _cmd_audit(args) -> int:
+    store = _existing_store(args)
+    scope = _system(_login_name())
+    if args.verify:
+        intact, sentence = audit.verify(store, scope)
+        print(sentence, file=sys.stdout if intact else sys.stderr)
+        return 0 if intact else 1
+    found = audit.entries(store, scope, since=args.since, user=args.user, action=args.action)
+    if args.json:
+        print(found.drop("seq").write_json())
+    else:
+        for row in found.iter_rows(named=True):
+            print(f"{row['time']}Z\t{row['user']}\t{row['role']}\t{row['action']}\t{row['target']}\t"
+                  f"{row['outcome']}")
+    return 0
+
+
+def _login_name() -> str:
+    from .importer import _who as who
+    return who(None)
+
+
 def _cmd_bench(args) -> int:
     from . import bench
     return bench.run(args.what, sessions=args.sessions)
 
 
 COMMANDS = {"import": _cmd_import, "demo": _cmd_demo, "case": _cmd_case, "conference": _cmd_conference,
-            "bench": _cmd_bench}
+            "bench": _cmd_bench, "users": _cmd_users, "audit": _cmd_audit}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

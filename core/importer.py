@@ -22,6 +22,7 @@ from typing import Callable
 import polars as pl
 
 from . import privacy, validate
+from .access import Scope
 from .catalog import Catalog, default_catalog
 from .readers import Dataset, DatasetError, RawTable, read_dataset
 from .store import KEYS, Store, upsert
@@ -33,6 +34,9 @@ ID_COLUMNS = ("client_id", "therapist_id")
 WIDE_RATING = re.compile(r"^(?P<instrument>[^:]+)(:(?P<scale>[^:]+))?(:(?P<rater>[^:]+))?$")
 
 Progress = Callable[[float, str], None]
+# An import reads the stored sessions of the clients it brings, whoever started it: who may
+# import is decided before (an admin on the Data page, the store's owner at the command line).
+IMPORTER = Scope.system("import")
 
 
 class ImportFailed(Exception):
@@ -297,7 +301,7 @@ def _free_text(typed: pl.DataFrame, table: str, redact: bool) -> tuple[pl.DataFr
 
 def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | None = None,
                    redact: bool = False, imported_by: str | None = None, display_name: str | None = None,
-                   progress: Progress | None = None) -> ImportResult:
+                   progress: Progress | None = None, demo: bool = False) -> ImportResult:
     """Import one export (folder, .zip, .xlsx, or a single table file) into `store`."""
     catalog = catalog or default_catalog()
     progress = progress or (lambda fraction, text: None)
@@ -325,11 +329,11 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     # The stored sessions of this import's clients (none on a first import: then the
     # clients of a million sessions need not be collected).
     clients = (shaped["sessions"].get_column("client_id").drop_nulls().unique()
-               if "client_id" in shaped["sessions"].columns and store.scalar("SELECT EXISTS (FROM main.sessions)")
+               if "client_id" in shaped["sessions"].columns and store.scalar("SELECT EXISTS (FROM sessions)", scope=IMPORTER)
                else [])
     stored_sessions = store.query(
-        "SELECT client_id, session_number, days_since_intake FROM main.sessions WHERE client_id IN "
-        "(SELECT unnest(?::VARCHAR[]))", [list(clients)])
+        "SELECT client_id, session_number, days_since_intake FROM sessions WHERE client_id IN "
+        "(SELECT unnest(?::VARCHAR[]))", [list(clients)], scope=IMPORTER)
     def check(name: str, raw: pl.DataFrame) -> None:
         frame, type_problems = validate.parse(raw, name)
         problems[name].append(type_problems)
@@ -427,6 +431,8 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
             batch_id, datetime.now(timezone.utc), _who(imported_by), file_name, sha256, redact,
             json.dumps(loaded), json.dumps({k: v for k, v in quarantined.items() if v}),
             json.dumps(inserted), json.dumps(updated), json.dumps(ignored)])
+        if not demo:  # real data: the store never again offers the demo sign-in
+            cur.execute("INSERT OR REPLACE INTO store_info VALUES ('demo', 'false')")
     progress(1.0, "Done")
     report.sort(key=lambda p: (IMPORT_ORDER.index(p.table), p.source, p.line or 0))
     return ImportResult(batch_id, file_name, loaded, {k: v for k, v in quarantined.items() if v or k in loaded},
@@ -449,8 +455,8 @@ def _stored_keys(store: Store, typed: dict[str, pl.DataFrame]) -> pl.DataFrame:
     for name in SESSION_TABLES:
         if name in typed:
             clients.update(typed[name].get_column("client_id").drop_nulls().unique().to_list())
-    return store.query("SELECT client_id, session_number::BIGINT AS session_number FROM main.sessions "
-                       "WHERE client_id IN (SELECT unnest(?::VARCHAR[]))", [sorted(clients)])
+    return store.query("SELECT client_id, session_number::BIGINT AS session_number FROM sessions "
+                       "WHERE client_id IN (SELECT unnest(?::VARCHAR[]))", [sorted(clients)], scope=IMPORTER)
 
 
 def _quarantine(name: str, raw: pl.DataFrame, found: pl.DataFrame, masker: _Masker,
@@ -497,5 +503,10 @@ def load_demo(store: Store, *, only_if_empty: bool = False) -> ImportResult | No
     """Load the bundled demo dataset (data/demo) into `store`."""
     if only_if_empty and not store.is_empty():
         return None
-    demo = Path(__file__).resolve().parent.parent / "data" / "demo"
-    return import_dataset(demo, store, imported_by="demo", display_name="demo dataset")
+    folder = Path(__file__).resolve().parent.parent / "data" / "demo"
+    empty = store.is_empty()
+    result = import_dataset(folder, store, imported_by="demo", display_name="demo dataset", demo=True)
+    if empty:  # a store that holds nothing but the demo: its demo users can sign in
+        from .identity import add_demo_users
+        add_demo_users(store)
+    return result

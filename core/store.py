@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from .access import EVERYTHING, Scope, scoped_sql
+from .access import Scope, scoped_sql
 
 ENV_VAR = "CASECONF_DB"
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "caseconf.duckdb"
@@ -178,6 +178,61 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (exercise_id, rater, session_number)
         )""",
     ],
+    # Version 4: who may sign in and what they may see (core/identity.py), the audit trail
+    # (core/audit.py), and facts about the store itself.
+    [
+        # A user is the identity provider's subject; issuer '' accepts the subject from any
+        # provider the server trusts (a clinic with one provider need not name it).
+        """CREATE TABLE users (
+            subject VARCHAR NOT NULL,
+            issuer VARCHAR NOT NULL,
+            display_id VARCHAR NOT NULL UNIQUE,
+            role VARCHAR NOT NULL,
+            therapist_id VARCHAR,
+            created_at TIMESTAMPTZ NOT NULL,
+            created_by VARCHAR NOT NULL,
+            PRIMARY KEY (subject, issuer)
+        )""",
+        # relation: 'leads' (a supervisor's group) or 'member' (a trainee's group).
+        """CREATE TABLE user_groups (
+            subject VARCHAR NOT NULL,
+            issuer VARCHAR NOT NULL,
+            supervision_group VARCHAR NOT NULL,
+            relation VARCHAR NOT NULL,
+            PRIMARY KEY (subject, issuer, supervision_group)
+        )""",
+        # The server's record of a sign-in: a copied cookie is refused once it has ended.
+        """CREATE TABLE auth_sessions (
+            session_key VARCHAR PRIMARY KEY,
+            subject VARCHAR NOT NULL,
+            issuer VARCHAR NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL,
+            ended_at TIMESTAMPTZ,
+            end_reason VARCHAR
+        )""",
+        # Append-only and hash-chained: each entry's hash covers the previous entry's hash.
+        """CREATE TABLE audit_log (
+            seq BIGINT PRIMARY KEY,
+            logged_at TIMESTAMPTZ NOT NULL,
+            user_id VARCHAR NOT NULL,
+            role VARCHAR NOT NULL,
+            scope VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            target VARCHAR NOT NULL,
+            session_id VARCHAR NOT NULL,
+            outcome VARCHAR NOT NULL,
+            prev_hash VARCHAR NOT NULL,
+            hash VARCHAR NOT NULL
+        )""",
+        # A note's or decision's text purged from every version: who, when and why.
+        """CREATE TABLE purges (
+            entry_id INTEGER NOT NULL,
+            purged_by VARCHAR NOT NULL,
+            purged_at TIMESTAMPTZ NOT NULL,
+            why VARCHAR NOT NULL
+        )""",
+        "CREATE TABLE store_info (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -240,7 +295,7 @@ class Store:
             finally:
                 cur.close()
 
-    def query(self, sql: str, params=None, scope: Scope = EVERYTHING) -> pl.DataFrame:
+    def query(self, sql: str, params=None, *, scope: Scope) -> pl.DataFrame:
         """Run a read query as `scope` may see it; the result as a polars frame."""
         cur = self.cursor()
         try:
@@ -248,7 +303,7 @@ class Store:
         finally:
             cur.close()
 
-    def scalar(self, sql: str, params=None, scope: Scope = EVERYTHING):
+    def scalar(self, sql: str, params=None, *, scope: Scope):
         cur = self.cursor()
         try:
             rows = cur.execute(scoped_sql(sql, scope), params or []).fetchall()
@@ -257,7 +312,8 @@ class Store:
             cur.close()
 
     def is_empty(self) -> bool:
-        return self.scalar("SELECT count(*) FROM main.sessions") == 0
+        """True when the store holds no session at all (whoever asks: it names no case)."""
+        return self.scalar("SELECT count(*) FROM sessions", scope=Scope.system("is the store empty")) == 0
 
     def close(self) -> None:
         self.closed = True
@@ -333,7 +389,7 @@ def upsert(cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, batch
     return staged.height - existing, updated
 
 
-def counts(store: Store, scope: Scope = EVERYTHING) -> dict[str, int]:
+def counts(store: Store, scope: Scope) -> dict[str, int]:
     """How many clients, therapists, sessions and ratings `scope` can see."""
     return store.query(
         "SELECT (SELECT count(DISTINCT client_id) FROM sessions) AS clients, "
@@ -342,13 +398,15 @@ def counts(store: Store, scope: Scope = EVERYTHING) -> dict[str, int]:
         scope=scope).row(0, named=True)
 
 
-def batches(store: Store, limit: int = 20) -> pl.DataFrame:
-    """The latest imports: who, when, which file, what was loaded and quarantined."""
+def batches(store: Store, scope: Scope, limit: int = 20) -> pl.DataFrame:
+    """The latest imports: who, when, which file, what was loaded and quarantined (an admin's read)."""
     return store.query("SELECT batch_id AS batch, imported_at, imported_by, file_name, sha256, loaded, "
-                       "quarantined, inserted, updated FROM batches ORDER BY batch_id DESC LIMIT ?", [limit])
+                       "quarantined, inserted, updated FROM batches ORDER BY batch_id DESC LIMIT ?", [limit],
+                       scope=scope)
 
 
-def quarantine_rows(store: Store, batch_id: int | None = None, limit: int = 100, offset: int = 0) -> pl.DataFrame:
+def quarantine_rows(store: Store, scope: Scope, batch_id: int | None = None, limit: int = 100,
+                    offset: int = 0) -> pl.DataFrame:
     """Quarantined rows, newest import first: batch, table, file, line, the raw values
     (identifying text already masked at import) and the reasons, as text."""
     where = "WHERE batch_id = $b" if batch_id is not None else ""
@@ -356,7 +414,7 @@ def quarantine_rows(store: Store, batch_id: int | None = None, limit: int = 100,
     rows = store.query(
         f"SELECT batch_id AS batch, table_name AS \"table\", source AS file, line, raw::VARCHAR AS raw, "
         f"problems::VARCHAR AS problems FROM quarantine {where} "
-        "ORDER BY batch_id DESC, table_name, line LIMIT $limit OFFSET $offset", params)
+        "ORDER BY batch_id DESC, table_name, line LIMIT $limit OFFSET $offset", params, scope=scope)
     # As people read them: "column = value; ..." and the reasons' sentences, not JSON.
     return rows.with_columns(
         pl.col("raw").map_elements(_readable_values, return_dtype=pl.String).alias("raw_values"),

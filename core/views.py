@@ -11,12 +11,12 @@ import plotly.graph_objects as go
 import polars as pl
 
 from . import charts
-from .access import EVERYTHING, Scope
+from .access import Scope
 from .analytics import barriers, expected, outcomes, ruptures, summary, themes
 from .catalog import Catalog
 
 
-def case_parts(store, catalog: Catalog, client_id: str, scope: Scope = EVERYTHING, sg: dict | None = None) -> dict:
+def case_parts(store, catalog: Catalog, client_id: str, scope: Scope, sg: dict | None = None) -> dict:
     """Everything the views of one case need: its summary (`summary.case_summaries`),
     ratings, detected ruptures, coded events, scored sessions with their colour and
     expected band (`track`), theme timeline and barrier notes. Raises

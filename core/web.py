@@ -17,6 +17,10 @@ the functions here return.
 from __future__ import annotations
 
 import os
+import dataclasses
+import hashlib
+import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +29,8 @@ import streamlit as st
 from streamlit.connections import BaseConnection
 
 from . import charts, views
-from .access import EVERYTHING, Scope
+from . import audit, identity
+from .access import AccessDenied, Scope
 from .analytics import barriers as barrier_analytics
 from .analytics import expected, ruptures, themes, triage
 from .catalog import Catalog, default_catalog
@@ -62,10 +67,12 @@ class CaseStoreConnection(BaseConnection[Store]):
         return self._instance
 
     def generation(self) -> int:
-        """The latest import's batch number: changes whenever the data does."""
-        return int(self.store.scalar("SELECT coalesce(max(batch_id), 0) FROM batches") or 0)
+        """The latest import's batch number: changes whenever the data does (a number that
+        names nothing, read as the store's owner for every reader's cache key)."""
+        return int(self.store.scalar("SELECT coalesce(max(batch_id), 0) FROM batches",
+                                     scope=Scope.system("the store's generation")) or 0)
 
-    def query(self, sql: str, params=None, scope: Scope = EVERYTHING) -> pl.DataFrame:
+    def query(self, sql: str, params=None, *, scope: Scope) -> pl.DataFrame:
         return self.store.query(sql, params, scope)
 
 
@@ -78,49 +85,241 @@ def catalog() -> Catalog:
     return default_catalog()
 
 
-USER_KEY = "caseconf_user"
+def settings() -> dict:
+    """The server's `[connections.caseconf]` settings (secrets.toml)."""
+    try:
+        return connection()._secrets.to_dict()
+    except Exception:  # no secrets file at all
+        return {}
+
+
+# ----------------------------------------------------------------------------- sign-in
+# Who is at the keyboard comes from the server only: Streamlit's OIDC sign-in (`st.login`,
+# configured by the standard [auth] section of secrets.toml), or a trusted header set by
+# the clinic's reverse proxy (`[connections.caseconf] trusted_header`, off by default), or
+# on the demo store alone, a demo sign-in. The identity is looked up in the store and its
+# scope resolved again on every rerun, so a changed role or group counts at once.
+
+PAGE_ROLES = {  # who may open which page (every read on it is scoped besides)
+    "caseload": identity.ROLES, "case": identity.ROLES, "conference": ("admin", "supervisor"),
+    "present": identity.ROLES, "calibration": identity.ROLES, "themes": identity.ROLES,
+    "barriers": identity.ROLES, "data": ("admin",), "catalog": identity.ROLES, "admin": ("admin",),
+}
+_SIGNED = "caseconf_signed_in"      # session_state: the SignedIn of this browser session
+_DEMO = "caseconf_demo_subject"     # session_state: the demo user chosen with a demo button
+DEFAULT_MAX_AGE_HOURS = 12
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    identity: identity.Identity
+    scope: Scope
+    session_key: str
+
+    @property
+    def session_id(self) -> str:
+        return self.session_key[:16]
+
+
+def _auth_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file
+        return False
+
+
+def _claimed() -> tuple[str, str, str] | None:
+    """(subject, issuer, session key) of whoever the server says is here, or None."""
+    header = settings().get("trusted_header")
+    if header:
+        subject = st.context.headers.get(header)
+        if subject:
+            key = st.session_state.setdefault("caseconf_proxy_key", "proxy-" + secrets.token_hex(16))
+            return subject.strip(), "", key
+        return None
+    if _auth_configured():
+        if not st.user.is_logged_in:
+            return None
+        claims = st.user.to_dict()
+        subject, issuer = str(claims.get("sub") or ""), str(claims.get("iss") or "")
+        # The identity cookie carries these claims: the same cookie gives the same key.
+        key = hashlib.sha256("|".join(str(claims.get(k) or "") for k in ("sub", "iss", "iat", "nonce", "exp"))
+                             .encode()).hexdigest()
+        return (subject, issuer, key) if subject else None
+    subject = st.session_state.get(_DEMO)
+    # A demo sign-in is made only on the demo store; one made there goes on after the demo
+    # admin imports real data (they would lock themselves out), until they sign out.
+    if subject and (_SIGNED in st.session_state or identity.demo_users(connection().store)):
+        return subject, identity.DEMO_ISSUER, st.session_state.setdefault("caseconf_demo_key",
+                                                                          "demo-" + secrets.token_hex(16))
+    return None
+
+
+def _with_claims(found: identity.Identity) -> identity.Identity:
+    """Roles and groups from the provider's claims, when the server names those claims."""
+    conf = settings()
+    role_claim, groups_claim = conf.get("role_claim"), conf.get("groups_claim")
+    if not (role_claim or groups_claim) or not _auth_configured() or not st.user.is_logged_in:
+        return found
+    role = str(st.user.get(role_claim) or found.role) if role_claim else found.role
+    role = role if role in identity.ROLES else found.role
+    groups = st.user.get(groups_claim) if groups_claim else None
+    if isinstance(groups, str):
+        groups = [g for g in groups.replace(",", " ").split() if g]
+    groups = frozenset(g for g in (groups or ()) if identity.PSEUDONYM.fullmatch(str(g))) if groups is not None \
+        else found.groups
+    leads = groups if role == "supervisor" else frozenset()
+    return dataclasses.replace(found, role=role, leads=leads, member_of=groups - leads)
+
+
+def _signed_in() -> SignedIn | None:
+    return st.session_state.get(_SIGNED)
+
+
+def sign_in() -> SignedIn:
+    """The signed-in user for this rerun, or the sign-in screen and the end of the script."""
+    store = connection().store
+    claimed = _claimed()
+    if claimed is None:
+        st.session_state.pop(_SIGNED, None)
+        _sign_in_screen(store)
+        st.stop()
+    subject, issuer, key = claimed
+    found = identity.find_user(store, subject, issuer)
+    if found is None:
+        st.session_state.pop(_SIGNED, None)
+        audit.record(store, Scope("none", "unknown"), "denied", "sign-in of an unknown subject",
+                     outcome="refused", session_id=key[:16])
+        st.title("Case conference")
+        st.warning("You are signed in, but not yet a user of this case-conference tool. Ask your admin to add you.")
+        st.text(f"Your subject: {subject}")
+        _sign_out_button(key)
+        st.stop()
+    found = _with_claims(found)
+    max_age = float(settings().get("max_session_hours", DEFAULT_MAX_AGE_HOURS)) * 3600
+    state = identity.session_state(store, key, found, max_age)
+    signed = SignedIn(found, identity.scope_for(store, found), key)
+    if state in ("ended", "expired"):
+        st.session_state.pop(_SIGNED, None)
+        st.session_state.pop(_DEMO, None)
+        audit.record(store, signed.scope, "denied", f"a {state} sign-in session", outcome="refused",
+                     session_id=signed.session_id)
+        st.title("Case conference")
+        st.warning("This sign-in has ended (signed out, or older than the server allows). Sign in again.")
+        if _auth_configured() and st.button("Sign in", type="primary", key="caseconf_sign_in_again"):
+            st.logout()
+        st.stop()
+    if state == "new":
+        audit.record(store, signed.scope, "sign_in", "", session_id=signed.session_id)
+    st.session_state[_SIGNED] = signed
+    return signed
+
+
+def _sign_in_screen(store) -> None:
+    st.title("Case conference")
+    if settings().get("trusted_header"):
+        st.warning("The server expects the clinic's sign-in in front of it, and it did not say who you are. "
+                   "Open the tool through the clinic's address.")
+        return
+    if _auth_configured():
+        st.write("Sign in with the clinic's account to see your cases.")
+        if st.button("Sign in", type="primary", key="caseconf_sign_in"):
+            st.login()
+        return
+    demo = identity.demo_users(store)
+    if demo:
+        st.info("Demo store: invented data. Choose a demo user to see the tool as that role sees it.")
+        for user in demo:
+            about = {"admin": "sees everything, imports data, manages users",
+                     "supervisor": f"leads {', '.join(sorted(user.leads))}",
+                     "trainee": f"therapist {user.therapist_id} of {', '.join(sorted(user.member_of))}"}[user.role]
+            if st.button(f"Sign in as the demo {user.role} ({user.display_id}): {about}", key=f"demo_{user.role}"):
+                st.session_state[_DEMO] = user.subject
+                st.rerun()
+        return
+    st.warning("Sign-in is not configured. Admin: add an [auth] section to .streamlit/secrets.toml (see "
+               "secrets.toml.example) and add users with 'python -m core users add'.")
+
+
+def _sign_out_button(key: str) -> None:
+    # A callback: it runs before the next rerun draws anything under the old identity.
+    st.sidebar.button("Sign out", key="caseconf_sign_out", icon=":material/logout:", on_click=sign_out, args=(key,))
+
+
+def sign_out(key: str | None = None) -> None:
+    """End the server's record of this sign-in (a copied cookie is refused from now on)."""
+    signed = _signed_in()
+    store = connection().store
+    key = key or (signed.session_key if signed else None)
+    if key:
+        identity.end_session(store, key)
+    if signed:
+        audit.record(store, signed.scope, "sign_out", "", session_id=signed.session_id)
+    for name in (_SIGNED, _DEMO, "caseconf_demo_key", "caseconf_viewed"):
+        st.session_state.pop(name, None)
+    if _auth_configured() and st.user.is_logged_in:
+        st.logout()
+
+
+def user_panel(signed: SignedIn) -> None:
+    """Who is signed in, with which role and scope, and the sign-out button (sidebar)."""
+    st.sidebar.caption(f"Signed in as {signed.identity.display_id} ({signed.identity.role}): {signed.scope.label}.")
+    _sign_out_button(signed.session_key)
+
+
+def may_open(name: str) -> bool:
+    signed = _signed_in()
+    return signed is not None and signed.identity.role in PAGE_ROLES.get(name, ())
 
 
 def current_user() -> str | None:
-    """The pseudonymous id of the person at the keyboard, for the author of a note.
-
-    With a login configured on the server (`st.login`), the claim named by
-    `[connections.caseconf] user_claim` (default "sub"); otherwise the id the person gives
-    in the sidebar for this browser session (`ask_user`). None until one is known."""
-    try:
-        if st.user.is_logged_in:
-            claim = connection()._secrets.to_dict().get("user_claim", "sub")
-            return str(st.user.get(claim) or st.user.get("sub"))
-    except Exception:  # no auth configured on this server
-        pass
-    return st.session_state.get(USER_KEY) or None
+    """The signed-in person's pseudonymous display id: the author of what they write."""
+    found = _signed_in()
+    return found.identity.display_id if found else None
 
 
 def ask_user() -> str | None:
-    """A sidebar field for the person's pseudonymous user id when the server has no login;
-    refuses an id that looks like a name, an e-mail address or a number that identifies
-    (`meetings.checked_user`, the check every saved author passes)."""
-    user = current_user()
-    if user and USER_KEY not in st.session_state:
-        return user  # from the login
-    typed = st.sidebar.text_input("Your user id", key="caseconf_user_input",
-                                  value=st.session_state.get(USER_KEY, ""),
-                                  help="Pseudonymous (e.g. sup1, th-07): it is saved with your notes and decisions.")
-    if not typed.strip():
-        return None
-    try:
-        typed = meetings.checked_user(typed)
-    except meetings.ConferenceError as err:
-        st.sidebar.error(str(err))
-        st.session_state.pop(USER_KEY, None)
-        return None
-    st.session_state[USER_KEY] = typed
-    return typed
+    """The author of a change: always the signed-in user, never a typed id."""
+    return current_user()
 
 
 def scope() -> Scope:
-    """The reader's scope. Access control decides it; until then every case is visible."""
-    return st.session_state.get("caseconf_scope", EVERYTHING)
+    """The reader's scope, resolved on the server for this rerun from the signed-in
+    identity and the stored memberships (`signin.require`). Nobody signed in: nothing."""
+    found = _signed_in()
+    if found is None:
+        raise AccessDenied("Nobody is signed in.")
+    return found.scope
+
+
+def record(action: str, target: str = "", outcome: str = "ok") -> None:
+    """An audit entry for the signed-in user's act (`audit.record`)."""
+    found = _signed_in()
+    if found is not None:
+        audit.record(connection().store, found.scope, action, target, outcome=outcome, session_id=found.session_id)
+
+
+def record_view(client_id: str) -> None:
+    """Audit a case view once per change of the viewed case, not on every rerun."""
+    if st.session_state.get("caseconf_viewed") != client_id:
+        st.session_state["caseconf_viewed"] = client_id
+        record("view_case", client_id)
+
+
+def download_button(label: str, make: Callable[[], bytes], file_name: str, mime: str, target: str,
+                    key: str | None = None, **kwargs) -> None:
+    """A download whose click is audited: the bytes are made (and the download recorded)
+    only when the person clicks, never when the page is drawn."""
+    found = _signed_in()
+    store = connection().store
+
+    def data() -> bytes:
+        payload = make()
+        if found is not None:
+            audit.record(store, found.scope, "download", f"{target} ({file_name})", session_id=found.session_id)
+        return payload
+
+    st.download_button(label, data, file_name=file_name, mime=mime, key=key, on_click="ignore", **kwargs)
 
 
 # ----------------------------------------------------------------------------- cached reads
@@ -155,30 +354,36 @@ READS: dict[str, Callable] = {
     "barrier_effect": lambda store, cat, sc, **kw: barrier_analytics.barrier_alliance_effect(store, cat, sc, **kw),
     "barrier_notes": lambda store, cat, sc, **kw: barrier_analytics.barrier_notes(store, sc, **kw),
     "barrier_by_session": lambda store, cat, sc: barrier_analytics.barrier_by_session(store, sc),
-    "batches": lambda store, cat, sc, limit=50: batches(store, limit),
-    "group_triage": lambda store, cat, sc, group: triage.triage(store, cat, meetings.group_scope(store, group)),
+    "batches": lambda store, cat, sc, limit=50: batches(store, sc, limit),
+    "group_triage": lambda store, cat, sc, group: triage.triage(store, cat, meetings.group_scope(store, sc, group)),
     "group_views": lambda store, cat, sc, group, therapist_id, hide_therapist=True: presentation.group_views(
-        store, cat, group, therapist_id, hide_therapist=hide_therapist),
+        store, cat, group, therapist_id, scope=sc, hide_therapist=hide_therapist),
 }
 
 
 @st.cache_data(show_spinner=False, max_entries=512, ttl=3600)
-def _cached(name: str, path: str, generation: int, therapist_ids: tuple[str, ...] | None, args: tuple,
-            kwargs: tuple):
-    sc = EVERYTHING if therapist_ids is None else Scope.therapists(therapist_ids)
-    return READS[name](open_store(path), catalog(), sc, *args, **dict(kwargs))
+def _cached(name: str, path: str, generation: int, scope_key: tuple, args: tuple, kwargs: tuple):
+    return READS[name](open_store(path), catalog(), Scope.from_key(scope_key), *args, **dict(kwargs))
 
 
-def _cache_key() -> tuple[str, int, tuple[str, ...] | None]:
-    """What every cached read depends on: the store file, its generation, the reader's scope."""
+def _cache_key() -> tuple[str, int, tuple]:
+    """What every cached read depends on: the store file, its generation, the reader's
+    whole scope (role, user, therapists, clients, groups), so no reader is ever served
+    another's cached rows."""
     conn = connection()
-    sc = scope()
-    return str(conn.store.path), conn.generation(), None if sc.is_everything else tuple(sorted(sc.therapist_ids))
+    return str(conn.store.path), conn.generation(), scope().key()
 
 
 def read(name: str, *args, **kwargs):
     """The result of READS[name] for the current store, generation and scope (cached)."""
     return _cached(name, *_cache_key(), args, tuple(sorted(kwargs.items())))
+
+
+def read_in(sc: Scope, name: str, *args, **kwargs):
+    """`read` in a scope derived from the reader's on the server (a group's conference as
+    `meetings.group_scope` makes it), never one from the browser."""
+    path, generation, _ = _cache_key()
+    return _cached(name, path, generation, sc.key(), args, tuple(sorted(kwargs.items())))
 
 
 # Figures drawn from one cached read over the whole caseload: building a Plotly figure of
@@ -195,9 +400,9 @@ FIGURES: dict[str, tuple[str, Callable]] = {
 
 
 @st.cache_data(show_spinner=False, max_entries=128, ttl=3600)
-def _figure(name: str, path: str, generation: int, therapist_ids, read_kwargs: tuple, chart_kwargs: tuple):
+def _figure(name: str, path: str, generation: int, scope_key: tuple, read_kwargs: tuple, chart_kwargs: tuple):
     read_name, build = FIGURES[name]
-    return build(_cached(read_name, path, generation, therapist_ids, (), read_kwargs), catalog(), **dict(chart_kwargs))
+    return build(_cached(read_name, path, generation, scope_key, (), read_kwargs), catalog(), **dict(chart_kwargs))
 
 
 def figure(name: str, read_kwargs: dict | None = None, **chart_kwargs):
@@ -245,6 +450,7 @@ PAGES = (  # name (= file stem = URL path), title, icon
     ("barriers", "Barriers", ":material/forum:"),
     ("data", "Data", ":material/upload_file:"),
     ("catalog", "Catalog", ":material/menu_book:"),
+    ("admin", "Admin", ":material/admin_panel_settings:"),
 )
 _registry: dict[str, st.Page] = {}
 
@@ -283,11 +489,14 @@ def navigation_menu() -> None:
     link is a freshly started server's first request (see `ensure_navigation`), and the
     setting that hides that menu (`client.showSidebarNavigation`) hides st.navigation's
     own menu too."""
+    signed = sign_in()
     for name, title, icon in PAGES:
-        st.sidebar.page_link(page(name), label=title, icon=icon)
+        if may_open(name):
+            st.sidebar.page_link(page(name), label=title, icon=icon)
+    user_panel(signed)
 
 
-def ensure_navigation() -> None:
+def ensure_navigation(page_file: str | None = None) -> SignedIn:
     """Called first by every page: make sure the page runs inside the app's `st.navigation`.
 
     With a `pages/` folder next to the entry script, a freshly started server runs in
@@ -296,10 +505,20 @@ def ensure_navigation() -> None:
     own, without app.py (no page config, the file names as navigation, and `page()` knows
     no page, so opening a case fails). Calling `st.navigation` ends that mode for the whole
     server; the rerun then goes through app.py to the same page, as its URL path equals
-    its file name. Once any session has run app.py (or a host app), this does nothing."""
+    its file name. Once any session has run app.py (or a host app), this does nothing.
+
+    Then the page's guard: the signed-in user (or the sign-in screen), and a page their
+    role may not open ends here with a sentence and an audit entry."""
     if not _registry:
         st.navigation(pages(), position="hidden")
         st.rerun()
+    signed = sign_in()
+    name = Path(page_file).stem if page_file else None
+    if name and not may_open(name):
+        record("denied", f"page {name}", outcome="refused")
+        st.error("This page is not open to your role. Ask your admin if you need it.")
+        st.stop()
+    return signed
 
 
 def page(name: str) -> st.Page:
@@ -308,9 +527,13 @@ def page(name: str) -> st.Page:
 
 
 def stop_without_cases() -> None:
-    """On an empty store: say what to do, link to the Data page, and end the page here."""
-    st.info("No cases yet. Import an export on the Data page, or load the demo data there.")
-    st.page_link(page("data"), label="Go to the Data page", icon=":material/upload_file:")
+    """No case in the reader's scope: say what to do (an admin: the Data page) and end the page here."""
+    if may_open("data"):
+        st.info("No cases yet. Import an export on the Data page, or load the demo data there.")
+        st.page_link(page("data"), label="Go to the Data page", icon=":material/upload_file:")
+    else:
+        st.info("No case of yours is in the store yet. Your admin imports the clinic's data and sets which cases "
+                "you see.")
     st.stop()
 
 

@@ -5,7 +5,7 @@ import streamlit as st
 from core import web
 
 PAGE_SIZE = 50
-web.ensure_navigation()  # first: a cold deep link runs this page through app.py
+web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 cat = web.catalog()
 st.title("Barriers")
 summary = web.read("barrier_caseload")

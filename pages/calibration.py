@@ -9,7 +9,7 @@ from core.conference import calibration as calib
 from core.conference import meetings
 from core.conference.meetings import ConferenceError
 
-web.ensure_navigation()  # first: a cold deep link runs this page through app.py
+web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 cat = web.catalog()
 store = web.connection().store  # these small tables are read directly: an answer shows at once
 st.title("Calibration")
@@ -27,46 +27,41 @@ def refused(what: str, reasons: list[str]) -> None:
         st.text(reason)
 
 
-groups = meetings.groups(store, web.scope())
+scope = web.scope()
+groups = meetings.groups(store, scope)
 if not groups:
     st.info("No supervision groups yet: import a therapists table with a supervision_group column on the Data "
             "page to run an exercise with a group.")
     st.stop()
-user = web.ask_user()
+user = web.ask_user()  # the signed-in user: the exercises made and the answers given are theirs
 group = st.selectbox("Supervision group", groups, key="calib_group")
-if user is None:
-    st.info("Give your user id in the sidebar first: the exercises you make and the answers you give are saved "
-            "under it.")
-    st.stop()
 
 KIND_LABELS = {"rating": "Rate the alliance (a score per session)", "coding": "Code the themes (a code per session)"}
-listing = calib.exercises(store, group)
+listing = calib.exercises(store, scope, group)
 
 # ----------------------------------------------------------------------------- new exercise
-with st.expander("New exercise (supervisor)", expanded=listing.is_empty()):
-    clients = store.query("SELECT DISTINCT s.client_id FROM sessions s JOIN therapists t USING (therapist_id) "
-                          "WHERE t.supervision_group = $g ORDER BY 1", {"g": group},
-                          scope=web.scope())["client_id"].to_list()
-    if not clients:
-        st.info("No case of this group's therapists is in the store.")
-    else:
-        client = st.selectbox("Case", clients, key="calib_new_client")
-        kind = st.radio("Exercise", calib.KINDS, format_func=KIND_LABELS.get, horizontal=True, key="calib_new_kind")
-        subjects = calib.rating_subjects(cat) if kind == "rating" else calib.coding_subjects(cat)
-        subject = st.selectbox("Instrument and scale" if kind == "rating" else "Codebook", subjects,
-                               format_func=lambda s: calib.subject_label(cat, kind, s), key=f"calib_new_subject_{kind}")
-        numbers = store.query("SELECT session_number FROM sessions WHERE client_id = $c AND attended IS NOT FALSE "
-                              "ORDER BY 1", {"c": client}, scope=web.scope())["session_number"].to_list()
-        chosen = st.multiselect("Sessions to rate (at least 2)", numbers, key=f"calib_new_sessions_{client}")
-        if st.button("Create the exercise", key="calib_create"):
-            try:
-                new_id = calib.new_exercise(store, cat, group, client, kind, subject, chosen, user)
-            except ConferenceError as err:
-                refused("The exercise was not created.", [str(err)])
-            else:
-                st.session_state["calib_exercise"] = new_id
-                st.success(f"Exercise {new_id} is ready: the group answers it below.")
-                listing = calib.exercises(store, group)
+if scope.may_edit_group(group):
+    with st.expander("New exercise (supervisor)", expanded=listing.is_empty()):
+        clients = calib.group_cases(store, group, scope)
+        if not clients:
+            st.info("No case of this group's therapists is in the store.")
+        else:
+            client = st.selectbox("Case", clients, key="calib_new_client")
+            kind = st.radio("Exercise", calib.KINDS, format_func=KIND_LABELS.get, horizontal=True, key="calib_new_kind")
+            subjects = calib.rating_subjects(cat) if kind == "rating" else calib.coding_subjects(cat)
+            subject = st.selectbox("Instrument and scale" if kind == "rating" else "Codebook", subjects,
+                                   format_func=lambda s: calib.subject_label(cat, kind, s), key=f"calib_new_subject_{kind}")
+            numbers = calib.attended_sessions(store, client, meetings.group_scope(store, scope, group))
+            chosen = st.multiselect("Sessions to rate (at least 2)", numbers, key=f"calib_new_sessions_{client}")
+            if st.button("Create the exercise", key="calib_create"):
+                try:
+                    new_id = calib.new_exercise(store, cat, group, client, kind, subject, chosen, scope=scope)
+                except ConferenceError as err:
+                    refused("The exercise was not created.", [str(err)])
+                else:
+                    st.session_state["calib_exercise"] = new_id
+                    st.success(f"Exercise {new_id} is ready: the group answers it below.")
+                    listing = calib.exercises(store, scope, group)
 
 # ----------------------------------------------------------------------------- answering, blind
 st.subheader("Your answers")
@@ -78,12 +73,13 @@ if st.session_state.get("calib_exercise") not in rows:
     st.session_state.pop("calib_exercise", None)
 exercise_id = st.selectbox(
     "Exercise", list(rows), key="calib_exercise",
-    format_func=lambda i: (f"{i}: case {rows[i]['client_id']}, "
+    format_func=lambda i: (f"{i}: " + ("a case of the group, " if scope.role == "trainee"  # ids: never to trainees
+                                       else f"case {rows[i]['client_id']}, ") +
                            f"{calib.subject_label(cat, rows[i]['kind'], rows[i]['subject'])}, "
                            f"{len(rows[i]['sessions'])} sessions, made by {rows[i]['created_by']}"))
-ex = calib.exercise(store, exercise_id)
+ex = calib.exercise(store, exercise_id, scope)
 rating = ex["kind"] == "rating"
-mine = {r["session_number"]: r for r in calib.answers(store, exercise_id, rater=user).iter_rows(named=True)}
+mine = {r["session_number"]: r for r in calib.answers(store, exercise_id, scope, rater=user).iter_rows(named=True)}
 st.caption("Only your own answers are shown here. Change an answer and save again: the latest one counts.")
 with st.form(key=f"calib_form_{exercise_id}_{user}"):
     given = {}
@@ -109,7 +105,7 @@ if submitted:
     problems = []
     for number, value in changed.items():
         try:
-            calib.save_answer(store, cat, exercise_id, user, number, **{field: value})
+            calib.save_answer(store, cat, exercise_id, number, scope=scope, **{field: value})
         except ConferenceError as err:
             problems.append(str(err))
     if problems:
@@ -118,8 +114,8 @@ if submitted:
         st.warning("Enter an answer for at least one session, then save.")
     else:
         st.success(f"Saved {len(changed) - len(problems)} changed answer(s).")
-    mine = {r["session_number"]: r for r in calib.answers(store, exercise_id, rater=user).iter_rows(named=True)}
-done, pending = calib.finished_raters(store, exercise_id)
+    mine = {r["session_number"]: r for r in calib.answers(store, exercise_id, scope, rater=user).iter_rows(named=True)}
+done, pending = calib.finished_raters(store, exercise_id, scope)
 st.caption(f"You have answered {len(mine)} of {len(ex['sessions'])} sessions. {len(done)} rater(s) answered "
            f"every session; {len(pending)} rater(s) are still answering.")
 
@@ -131,7 +127,7 @@ if user != ex["created_by"] and user not in done:
     st.stop()
 if not st.toggle("Show agreement", key="calib_show_agreement"):
     st.stop()
-result = calib.agreement(store, exercise_id)
+result = calib.agreement(store, exercise_id, scope)
 if result["divergence"].is_empty():
     st.info(result["interpretation"])
     st.stop()
@@ -177,7 +173,7 @@ st.dataframe(result["divergence"], hide_index=True, width="stretch", column_conf
 # ----------------------------------------------------------------------------- reveal
 if len(done) >= 2 and st.toggle("Reveal the case's own ratings", key="calib_reveal"):
     try:
-        own = calib.reveal(store, exercise_id, scope=web.scope())
+        own = calib.reveal(store, exercise_id, scope)
     except ConferenceError as err:
         refused("The case's own ratings cannot be shown yet.", [str(err)])
         st.stop()

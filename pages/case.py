@@ -5,7 +5,7 @@ import streamlit as st
 
 from core import charts, views, web
 
-web.ensure_navigation()  # first: a cold deep link runs this page through app.py
+web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 cat = web.catalog()
 ids = web.read("client_ids")
 st.title("Case")
@@ -22,6 +22,7 @@ if client not in set(ids):
                "pick a case on the Caseload page.")
     st.stop()
 st.query_params["client"] = client
+web.record_view(client)
 
 parts = web.read("case_parts", client)
 case = parts["case"]

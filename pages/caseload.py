@@ -7,7 +7,7 @@ from core.analytics.caseload import filter_cases, outcome_colours, with_reasons
 
 PAGE_SIZE = 50
 
-web.ensure_navigation()  # first: a cold deep link runs this page through app.py
+web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 st.title("Caseload")
 case_list, flags = web.read("triage")
 if case_list.is_empty():

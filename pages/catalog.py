@@ -6,7 +6,7 @@ import streamlit as st
 from core import web
 from core.analytics.change import CLINICAL_RULES
 
-web.ensure_navigation()  # first: a cold deep link runs this page through app.py
+web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 st.title("Catalog")
 st.caption("The instruments, codebooks and analysis settings in force. A clinic changes them in its own catalog "
            "file (see README), never in code.")

@@ -14,13 +14,14 @@ from core import web
 from core.conference import followup, handout, meetings, notes
 from core.conference.meetings import ConferenceError
 
-web.ensure_navigation()  # first: a cold deep link runs this page through app.py
+web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 cat = web.catalog()
 store = web.connection().store
 st.title("Conference")
 user = web.ask_user()
+scope = web.scope()
 
-groups = meetings.groups(store, web.scope())
+groups = meetings.groups(store, scope)
 if not groups:
     st.info("No supervision groups yet: a conference belongs to a group of therapists. Import a therapists table "
             "with a supervision_group column on the Data page, or load the demo data there.")
@@ -41,9 +42,11 @@ def attempt(action, *args, success: str | None = None, **kwargs):
 
 
 def need_user() -> bool:
-    if not user:
-        st.warning("Give your user id in the sidebar first: it is saved with every change.")
-    return bool(user)
+    """Whether the signed-in user may change this group's conferences (its supervisor or an admin)."""
+    if not scope.may_edit_group(group):
+        st.warning("Only the group's supervisor or an admin can change its conferences.")
+        return False
+    return True
 
 
 # ----------------------------------------------------------------------------- which conference
@@ -51,12 +54,12 @@ wanted = st.query_params.get("conference")
 wanted_group = None
 if wanted and wanted.isdigit():
     try:
-        wanted_group = meetings.conference(store, int(wanted))["group"]
+        wanted_group = meetings.conference(store, int(wanted), scope)["group"]
     except ConferenceError:
         wanted = None
 group = st.selectbox("Supervision group", groups, key="conf_group",
                      index=groups.index(wanted_group) if wanted_group in groups else 0)
-existing = meetings.conferences(store, group)
+existing = meetings.conferences(store, scope, group)
 
 with st.expander("Make a new conference", expanded=existing.is_empty()):
     with st.form("conf_new_form"):
@@ -68,7 +71,7 @@ with st.expander("Make a new conference", expanded=existing.is_empty()):
         make = st.form_submit_button("Make the conference and fill its agenda from the triage")
     if make and need_user():
         try:
-            made = meetings.new_conference(store, cat, group, held_on=held_on, cases=int(cases), created_by=user,
+            made = meetings.new_conference(store, cat, group, scope=scope, held_on=held_on, cases=int(cases),
                                            attendees=[a.strip() for a in attendees.split(",") if a.strip()])
         except ConferenceError as err:
             st.error(str(err))
@@ -88,8 +91,8 @@ chosen = int(wanted) if wanted and int(wanted) in ids else ids[0]
 conf_id = st.selectbox("Conference", ids, index=ids.index(chosen), format_func=names.get,
                        key=f"conf_pick_{group}")
 st.query_params["conference"] = str(conf_id)
-info = meetings.conference(store, conf_id)
-items = meetings.agenda(store, conf_id, scope=web.scope())
+info = meetings.conference(store, conf_id, scope)
+items = meetings.agenda(store, conf_id, scope=scope)
 st.caption(f"Attendees: {', '.join(info['attendees']) or 'not recorded'}. "
            f"{items.height} case(s), {int(items['minutes'].sum() or 0)} minutes planned.")
 st.page_link(web.page("present"), label="Present this conference", icon=":material/co_present:",
@@ -115,7 +118,7 @@ if section == "Agenda":
                            "minutes": st.column_config.NumberColumn("Minutes", min_value=1, max_value=240, step=1)})
         if not edited.equals(table) and need_user():
             try:
-                saved = meetings.apply_agenda_edits(store, conf_id, edited)
+                saved = meetings.apply_agenda_edits(store, conf_id, edited, scope=scope)
             except ConferenceError as err:
                 st.error(str(err))
             else:
@@ -144,7 +147,7 @@ if section == "Agenda":
                 minutes = st.number_input("Minutes", 1, 240, cat.conference.minutes_per_case, key="conf_add_minutes")
                 if st.form_submit_button("Add to the agenda") and need_user():
                     if attempt(meetings.add_item, store, cat, conf_id, add_client, reason, int(minutes),
-                               success=f"{add_client} added."):
+                               scope=scope, success=f"{add_client} added."):
                         st.rerun()
     with right:
         st.subheader("Take a case off")
@@ -155,10 +158,10 @@ if section == "Agenda":
                 why = st.text_input("Why (kept with the agenda)", key="conf_remove_why")
                 if st.form_submit_button("Take off the agenda") and need_user():
                     position = int(items.filter(pl.col("client_id") == off)["position"][0])
-                    if attempt(meetings.remove_item, store, conf_id, position, by=user, why=why,
+                    if attempt(meetings.remove_item, store, conf_id, position, scope=scope, why=why,
                                success=f"{case_names[off]} taken off."):
                         st.rerun()
-        removed = meetings.agenda(store, conf_id, include_removed=True, scope=web.scope()).filter(
+        removed = meetings.agenda(store, conf_id, include_removed=True, scope=scope).filter(
             pl.col("deleted_at").is_not_null())
         if removed.height:
             st.caption("Taken off the agenda")
@@ -171,13 +174,10 @@ if section == "Agenda":
 # ----------------------------------------------------------------------------- notes and decisions
 def save_edit(entry: dict, field: str, widget_key: str) -> None:
     """on_change of an entry's field: save a new version at once."""
-    if not user:
-        st.session_state["conf_note_error"] = "Give your user id in the sidebar first: it is saved with every change."
-        return
     values = {k: entry[k] for k in ("kind", "text", "owner", "due_on", "status")}
     values[field] = st.session_state[widget_key]
     try:
-        notes.save_entry(web.connection().store, entry["conference_id"], entry["client_id"], by=user,
+        notes.save_entry(web.connection().store, entry["conference_id"], entry["client_id"], scope=scope,
                          entry_id=entry["entry_id"], **values)
     except ConferenceError as err:
         st.session_state["conf_note_error"] = str(err)
@@ -200,7 +200,7 @@ def show_actions(frame: pl.DataFrame, key: str) -> None:
         statuses = dict(zip(changed["entry_id"], changed["status"]))
         for row in current.iter_rows(named=True):
             attempt(notes.save_entry, store, row["conference_id"], row["client_id"], kind="action", text=row["text"],
-                    owner=row["owner"], due_on=row["due_on"], status=statuses[row["entry_id"]], by=user,
+                    owner=row["owner"], due_on=row["due_on"], status=statuses[row["entry_id"]], scope=scope,
                     entry_id=row["entry_id"])
         st.session_state["conf_actions_v"] = st.session_state.get("conf_actions_v", 0) + 1
         st.rerun()
@@ -213,7 +213,7 @@ if section == "Notes and decisions":
     client = st.selectbox("Case", items["client_id"].to_list(), format_func=case_names.get, key="conf_notes_case")
     if error := st.session_state.pop("conf_note_error", None):
         st.error(error)
-    current = notes.entries(store, conf_id, client, scope=web.scope())
+    current = notes.entries(store, conf_id, client, scope=scope)
     said = current.filter(pl.col("kind") == "note")
     st.subheader("Notes")
     if said.is_empty():
@@ -229,12 +229,12 @@ if section == "Notes and decisions":
             with st.popover("Delete"):
                 why = st.text_input("Why", key=f"conf_del_why_{entry['entry_id']}")
                 if st.button("Delete this note", key=f"conf_del_{entry['entry_id']}") and need_user():
-                    if attempt(notes.delete_entry, store, entry["entry_id"], by=user, why=why, success="Deleted."):
+                    if attempt(notes.delete_entry, store, entry["entry_id"], scope=scope, why=why, success="Deleted."):
                         st.rerun()
     with st.form("conf_note_form", clear_on_submit=True):
         text = st.text_area("New note", key="conf_note_text", placeholder="What the group noticed or suggested.")
         if st.form_submit_button("Save the note") and need_user():
-            if attempt(notes.save_entry, store, conf_id, client, kind="note", text=text, by=user, success="Saved."):
+            if attempt(notes.save_entry, store, conf_id, client, kind="note", text=text, scope=scope, success="Saved."):
                 st.rerun()
 
     st.subheader("Decisions")
@@ -252,18 +252,18 @@ if section == "Notes and decisions":
         status = c3.selectbox("Status", notes.STATUSES, key="conf_action_status")
         if st.form_submit_button("Save the action") and need_user():
             if attempt(notes.save_entry, store, conf_id, client, kind="action", text=text, owner=owner, due_on=due,
-                       status=status, by=user, success="Saved."):
+                       status=status, scope=scope, success="Saved."):
                 st.rerun()
 
     if st.toggle("Show the full history of this conference's notes and decisions", key="conf_history"):
-        st.dataframe(notes.history(store, conf_id, scope=web.scope()).select(
+        st.dataframe(notes.history(store, conf_id, scope=scope).select(
             "entry_id", "version", "client_id", "kind", "text", "owner", "due_on", "status", "saved_by", "saved_at",
             "deleted", "why"), hide_index=True, width="stretch",
             column_config={"text": st.column_config.TextColumn("Text", width="large")})
 
 # ----------------------------------------------------------------------------- follow-up
 if section == "Follow-up":
-    follow = followup.follow_up(store, cat, conf_id)
+    follow = followup.follow_up(store, cat, conf_id, scope)
     if follow["previous"] is None:
         st.info("This is the group's first conference: the next one will show this one's decisions and what has "
                 "changed in each case since.")
@@ -299,7 +299,7 @@ if section == "Handout":
     if st.button("Prepare the handout", key="conf_handout", type="primary"):
         with st.spinner("Writing the handout..."):
             try:
-                page, actions = handout.build_handout(store, cat, conf_id, deidentify=deidentify)
+                page, actions = handout.build_handout(store, cat, conf_id, scope=scope, deidentify=deidentify)
             except ConferenceError as err:
                 st.error(str(err))
             else:
@@ -309,7 +309,10 @@ if section == "Handout":
     if files and files[:2] == (conf_id, deidentify):
         stem = f"conference-{info['group']}-{info['date']}{'-deidentified' if deidentify else ''}"
         c1, c2 = st.columns(2)
-        c1.download_button(f"Download the handout ({len(files[2]) / 1e6:.1f} MB)", files[2], f"{stem}.html",
-                           "text/html", key="conf_dl_html", icon=":material/download:")
-        c2.download_button("Download the actions (CSV)", files[3], f"{stem}-actions.csv", "text/csv",
-                           key="conf_dl_csv", icon=":material/download:")
+        with c1:
+            web.download_button(f"Download the handout ({len(files[2]) / 1e6:.1f} MB)", lambda: files[2],
+                                f"{stem}.html", "text/html", f"conference {conf_id} handout", key="conf_dl_html",
+                                icon=":material/download:")
+        with c2:
+            web.download_button("Download the actions (CSV)", lambda: files[3], f"{stem}-actions.csv", "text/csv",
+                                f"conference {conf_id} actions", key="conf_dl_csv", icon=":material/download:")

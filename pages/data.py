@@ -13,7 +13,7 @@ from core.store import quarantine_rows
 
 PAGE_SIZE = 100
 
-web.ensure_navigation()  # first: a cold deep link runs this page through app.py
+web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 st.title("Data")
 st.caption("Import a clinic export: a .zip of CSV or Parquet tables, an .xlsx workbook, or a single CSV/Parquet "
            "table. Every row is loaded or quarantined with its reason; identifying text in notes is never stored.")
@@ -37,12 +37,15 @@ if submitted:
             path.write_bytes(upload.getbuffer())
             try:
                 result = import_dataset(path, conn.store, catalog=web.catalog(), redact=redact,
-                                        imported_by=st.session_state.get("caseconf_user"), display_name=upload.name,
+                                        imported_by=web.current_user(), display_name=upload.name,
                                         progress=lambda fraction, text: bar.progress(min(fraction, 1.0), text=text))
             except ImportFailed as err:
                 bar.empty()
+                web.record("import", "", outcome="nothing loaded")
                 st.error(f"Nothing was loaded. {err}")
         if result is not None:
+            web.record("import", f"batch {result.batch_id}",
+                       outcome="ok" if result.exit_code == 0 else "some rows quarantined")
             bar.progress(1.0, text="Done")
             web.clear_cache()
             st.session_state["last_import"] = result
@@ -61,15 +64,15 @@ if result is not None:
         st.caption(f"{report.height:,} problem(s). Fix these rows in the export and import it again: rows are "
                    "matched by their keys, so nothing is loaded twice.")
         st.dataframe(report, hide_index=True, width="stretch")
-        st.download_button("Download the report (CSV)", csv_bytes(report),
-                           file_name=f"import-{result.batch_id}-report.csv", mime="text/csv")
+        web.download_button("Download the report (CSV)", lambda: csv_bytes(report),
+                            f"import-{result.batch_id}-report.csv", "text/csv", f"batch {result.batch_id} report")
     if result.ignored:
         st.info("Ignored columns (not part of the data contract): "
                 + ", ".join(f"{i['table']}.{i['column']}" for i in result.ignored))
 
 st.subheader("Quarantine")
 current = st.session_state.get("quarantine_page", 0)
-quarantined = quarantine_rows(conn.store, limit=PAGE_SIZE + 1, offset=current * PAGE_SIZE)
+quarantined = quarantine_rows(conn.store, web.scope(), limit=PAGE_SIZE + 1, offset=current * PAGE_SIZE)
 if quarantined.is_empty():
     st.caption("No quarantined rows.")
 else:
@@ -91,5 +94,6 @@ st.caption("60 invented clients with recognisable stories (ruptures, sudden gain
            "Loading it twice changes nothing.")
 if st.button("Load the demo data"):
     outcome = load_demo(conn.store)
+    web.record("demo_load", "" if outcome is None else f"batch {outcome.batch_id}")
     web.clear_cache()
     st.success(outcome.summary() if outcome else "The demo data is already loaded.")

@@ -15,12 +15,13 @@ from core.conference import meetings, notes
 from core.conference.meetings import ConferenceError
 from core.conference.presentation import slide_title
 
-web.ensure_navigation()  # first: a cold deep link runs this page through app.py
+web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 cat = web.catalog()
 store = web.connection().store
 st.title("Present")
 
-every = meetings.conferences(store)
+scope = web.scope()
+every = meetings.conferences(store, scope)
 if every.is_empty():
     st.info("No conference to present yet: make one on the Conference page.")
     st.page_link(web.page("conference"), label="Go to the Conference page", icon=":material/event_note:")
@@ -35,8 +36,10 @@ conf_id = st.selectbox("Conference", ids, index=ids.index(chosen), format_func=n
 if str(conf_id) != wanted:
     st.query_params["conference"] = str(conf_id)
     st.query_params["item"] = "1"
-info = meetings.conference(store, conf_id)
-items = meetings.agenda(store, conf_id, scope=web.scope())
+info = meetings.conference(store, conf_id, scope)
+# The group's cases as this reader may see them in the room: a trainee sees them by label.
+cases = meetings.group_scope(store, scope, info["group"])
+items = meetings.agenda(store, conf_id, scope=cases)
 if items.is_empty():
     st.info("This conference has no case on its agenda: add one on the Conference page.")
     st.stop()
@@ -52,8 +55,8 @@ def go(to: int) -> None:
 
 
 item = items.row(index - 1, named=True)
-hide = st.sidebar.toggle("Hide the presenting therapist", value=True, key="present_hide",
-                         help="The slide and the charts then name no therapist.")
+hide = cases.deidentified or st.sidebar.toggle("Hide the presenting therapist", value=True, key="present_hide",
+                                              help="The slide and the charts then name no therapist.")
 prev_col, where_col, next_col = st.columns([1, 3, 1], vertical_alignment="center")
 prev_col.button("Previous", key="present_prev", disabled=index == 1, on_click=go, args=(index - 1,),
                 icon=":material/arrow_back:", width="stretch")
@@ -61,7 +64,7 @@ where_col.markdown(f"**{item['case_label']}** · {index} of {items.height}", tex
 next_col.button("Next", key="present_next", disabled=index == items.height, on_click=go, args=(index + 1,),
                 icon=":material/arrow_forward:", width="stretch")
 
-parts = web.read("case_parts", item["client_id"])
+parts = web.read_in(cases, "case_parts", item["client_id"])
 therapist = parts["case"]["therapist_id"]
 st.header(slide_title(item, hide, therapist))
 st.text(item["reason"])
@@ -106,7 +109,7 @@ for n, view in enumerate(context):
         st.caption(view.note + f" Built from {view.clients} clients.")
         web.chart(view.figure, f"present_group_{n}")
 
-decided = notes.entries(store, conf_id, item["client_id"], scope=web.scope())
+decided = notes.entries(store, conf_id, item["client_id"], scope=cases)
 if decided.height:
     st.subheader("Noted so far")
     for entry in decided.filter(pl.col("kind") == "note").iter_rows(named=True):
@@ -118,5 +121,6 @@ if decided.height:
         st.dataframe(actions.select("text", "owner", "due_on", "status"), hide_index=True, width="stretch",
                      column_config={"text": st.column_config.TextColumn("Action", width="large"), "owner": "Owner",
                                     "due_on": "Due", "status": "Status"})
-st.page_link(web.page("conference"), label="Notes and decisions for this case", icon=":material/edit_note:",
-             query_params={"conference": str(conf_id)})
+if web.may_open("conference"):
+    st.page_link(web.page("conference"), label="Notes and decisions for this case", icon=":material/edit_note:",
+                 query_params={"conference": str(conf_id)})

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import web
 
-web.ensure_navigation()  # first: a cold deep link runs this page through app.py
+web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 cat = web.catalog()
 st.title("Themes")
 perv = web.read("pervasiveness")

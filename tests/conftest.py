@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from core.bench import signed_in  # noqa: F401  (an AppTest signed in through the OIDC sign-in)
 from core.catalog import default_catalog
 from core.store import Store
 
@@ -28,8 +29,21 @@ def demo_db(tmp_path_factory) -> Path:
     s = Store(path)
     load_demo(s)
     import_dataset(ROOT / "data" / "examples" / "messy_export.zip", s)
+    add_test_users(s)
     s.close()
     return path
+
+
+# One user per role (their subjects are their display ids): the admin sees everything, the
+# supervisor leads group-north, the trainee is th02 of group-north.
+TEST_USERS = {"admin1": ("admin", None, ()), "sup1": ("supervisor", None, ("group-north",)),
+              "th02": ("trainee", "th02", ("group-north",))}
+
+
+def add_test_users(store) -> None:
+    from core.identity import add_user
+    for subject, (role, therapist, groups) in TEST_USERS.items():
+        add_user(store, subject, role, therapist_id=therapist, groups=groups)
 
 
 @pytest.fixture
@@ -40,7 +54,9 @@ def app(demo_db, monkeypatch):
     from core.store import close_all
     monkeypatch.setenv("CASECONF_DB", str(demo_db))
     monkeypatch.setenv("CASECONF_DEMO", "0")
-    yield AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    signed_in(at, "admin1")
+    yield at
     close_all()
 
 
@@ -70,3 +86,24 @@ def gappy_clinic(sessions: int, *, seed: int, gaps_seed: int, unattended: float,
         .otherwise(pl.col("attended")))
     frames["ratings"] = frames["ratings"].filter(pl.lit(rng.random(frames["ratings"].height)) > dropped)
     return frames
+
+
+# The tests read as the store's owner unless a test is about a narrower reader.
+from core.access import Scope  # noqa: E402
+
+SYSTEM = Scope.system("tests", user="tester")
+
+
+def as_user(user: str) -> Scope:
+    """The store's owner acting as `user` (the author of what the test writes)."""
+    return Scope.system("tests", user=user)
+
+
+def raw(store, sql: str):
+    """A read of the store's own catalog (information_schema), around the scoper on purpose:
+    what the file holds, not what a reader may see."""
+    cur = store.cursor()
+    try:
+        return cur.sql(sql).pl()
+    finally:
+        cur.close()

@@ -102,17 +102,18 @@ def _free_port() -> int:
 class Server:
     """`streamlit run app.py` on a free port, on its own copy of a store, in its own process group."""
 
-    def __init__(self, store: Path, folder: Path):
+    def __init__(self, store: Path, folder: Path, more_secrets=None):
+        """`more_secrets(port)`: more of secrets.toml (e.g. an [auth] section naming the port)."""
         folder.mkdir(parents=True, exist_ok=True)
         self.store = folder / "caseconf.duckdb"
         shutil.copyfile(store, self.store)
+        self.port = _free_port()
         # The secrets file wins over CASECONF_DB, so a developer's .streamlit/secrets.toml
         # (which may name the clinic's real store) is replaced by one naming the copy.
         secrets = folder / "secrets.toml"
-        secrets.write_text(f'[connections.caseconf]\npath = "{self.store.as_posix()}"\ndemo_if_empty = false\n',
-                           encoding="utf-8")
+        secrets.write_text(f'[connections.caseconf]\npath = "{self.store.as_posix()}"\ndemo_if_empty = false\n'
+                           + (more_secrets(self.port) if more_secrets else ""), encoding="utf-8")
         self.log = folder / "server.log"
-        self.port = _free_port()
         env = {**os.environ, "CASECONF_DB": str(self.store), "CASECONF_DEMO": "0"}
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
@@ -253,6 +254,18 @@ def _new_page(browser, server: Server):
     return context, page, watch
 
 
+def _goto(page, url: str, role: str = "admin") -> None:
+    """Open `url`; on the demo store's sign-in screen, sign in first as the demo `role` (the
+    page then opens at the same address)."""
+    page.goto(url)
+    demo = page.locator('[data-testid="stMain"] button', has_text=f"Sign in as the demo {role}")
+    menu = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]')
+    demo.or_(menu).first.wait_for()
+    if demo.count():
+        demo.click()
+        menu.first.wait_for()
+
+
 def _settled(page, title: str) -> None:
     """Wait until the page shows `title` and its script run has finished, and lazy charts are drawn."""
     page.locator('[data-testid="stMain"] h1', has_text=title).first.wait_for()
@@ -368,7 +381,7 @@ def cold(browser, servers):
             server = servers(name)
             context, page, watch = _new_page(browser, server)
             try:
-                page.goto(server.url(link))
+                _goto(page, server.url(link))
                 _settled(page, title)
                 seen = _observe(page)
                 _screenshot(page, name)
@@ -472,7 +485,7 @@ def test_uploading_the_messy_export_reports_and_quarantines_every_planted_proble
     server = servers("upload")
     context, page, watch = _new_page(browser, server)
     try:
-        page.goto(server.url("/data"))
+        _goto(page, server.url("/data"))
         _settled(page, "Data")
         page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(EXPORT))
         page.locator('[data-testid="stFileChipName"]', has_text=EXPORT.name).wait_for()
@@ -534,7 +547,7 @@ def test_selecting_a_caseload_row_opens_that_case(browser, servers):
     server = servers("caseload-select")
     context, page, watch = _new_page(browser, server)
     try:
-        page.goto(server.url("/caseload"))
+        _goto(page, server.url("/caseload"))
         _settled(page, "Caseload")
         table = page.locator('[data-testid="stMain"] [data-testid="stDataFrame"]')
         header = _grid_header(table)
@@ -600,7 +613,7 @@ def _open(browser, store: Path, folder: Path, link: str, title: str):
     server = Server(store, folder)
     context, page, watch = _new_page(browser, server)
     try:
-        page.goto(server.url(link))
+        _goto(page, server.url(link))
         _settled(page, title)
         yield page, watch
     finally:

@@ -14,7 +14,9 @@ from core.conference import calibration as calib
 from core.conference.agreement import fleiss_kappa, icc
 from core.conference.meetings import ConferenceError
 from core.importer import load_demo
-from tests.conftest import ROOT
+from core.identity import add_user
+from core.store import Store
+from tests.conftest import SYSTEM, ROOT, as_user, signed_in
 from tests.test_agreement import SHROUT_FLEISS, SHROUT_FLEISS_ICC
 from tests.test_pages import no_errors
 
@@ -33,14 +35,14 @@ def demo(store):
 
 
 def rating_exercise(store, catalog, sessions=(1, 2, 3, 4, 5, 6)) -> int:
-    return calib.new_exercise(store, catalog, "group-north", "c001", "rating", "SRS:total", list(sessions), "sup1")
+    return calib.new_exercise(store, catalog, "group-north", "c001", "rating", "SRS:total", list(sessions), scope=as_user("sup1"))
 
 
 def fill(store, catalog, exercise_id, table, field="score"):
     """Rows are sessions 1.., columns raters tr0..: one answer each."""
     for session, row in enumerate(table, start=1):
         for j, value in enumerate(row):
-            calib.save_answer(store, catalog, exercise_id, f"tr{j}", session, **{field: value})
+            calib.save_answer(store, catalog, exercise_id, session, scope=as_user(f"tr{j}"), **{field: value})
 
 
 # ----------------------------------------------------------------------------- the rules
@@ -60,20 +62,20 @@ def fill(store, catalog, exercise_id, table, field="score"):
 ])
 def test_a_bad_exercise_is_refused_with_one_sentence(demo, catalog, args, sentence):
     with pytest.raises(ConferenceError) as err:
-        calib.new_exercise(demo, catalog, *args, created_by="sup1")
+        calib.new_exercise(demo, catalog, *args, scope=as_user("sup1"))
     assert sentence in str(err.value) and str(err.value).endswith(".")
-    assert demo.scalar("SELECT count(*) FROM calibration_exercises") == 0
+    assert demo.scalar("SELECT count(*) FROM calibration_exercises", scope=SYSTEM) == 0
 
 
 def test_an_exercise_is_stored_with_its_sessions_in_order(demo, catalog):
-    first = calib.new_exercise(demo, catalog, "group-north", "c001", "rating", "WAI-SR", [5, 3, 4, 3], "sup1")
-    second = calib.new_exercise(demo, catalog, "group-north", "c002", "coding", "transference", [1, 2], "sup1")
+    first = calib.new_exercise(demo, catalog, "group-north", "c001", "rating", "WAI-SR", [5, 3, 4, 3], scope=as_user("sup1"))
+    second = calib.new_exercise(demo, catalog, "group-north", "c002", "coding", "transference", [1, 2], scope=as_user("sup1"))
     assert second == first + 1
-    ex = calib.exercise(demo, first)
+    ex = calib.exercise(demo, first, scope=SYSTEM)
     assert (ex["subject"], ex["sessions"], ex["created_by"]) == ("WAI-SR:total", [3, 4, 5], "sup1")
-    listing = calib.exercises(demo, "group-north")
+    listing = calib.exercises(demo, SYSTEM, "group-north")
     assert listing["exercise_id"].to_list() == [second, first]
-    assert calib.exercises(demo, "group-east").is_empty()
+    assert calib.exercises(demo, SYSTEM, "group-east").is_empty()
 
 
 @pytest.mark.parametrize("answer, sentence", [
@@ -87,34 +89,35 @@ def test_an_exercise_is_stored_with_its_sessions_in_order(demo, catalog):
 def test_a_bad_answer_is_refused_with_one_sentence(demo, catalog, answer, sentence):
     exercise_id = rating_exercise(demo, catalog)
     answer = {"rater": "tr1", **answer}
+    rater = answer.pop("rater")
     with pytest.raises(ConferenceError, match=sentence.replace("(", r"\(")):
-        calib.save_answer(demo, catalog, exercise_id, **answer)
+        calib.save_answer(demo, catalog, exercise_id, **answer, scope=as_user(rater))
     with pytest.raises(ConferenceError, match="There is no calibration exercise 99"):
-        calib.save_answer(demo, catalog, 99, "tr1", 1, score=3)
+        calib.save_answer(demo, catalog, 99, 1, score=3, scope=as_user("tr1"))
 
 
 def test_a_code_must_come_from_the_codebook(demo, catalog):
-    exercise_id = calib.new_exercise(demo, catalog, "group-north", "c001", "coding", "transference", [1, 2], "sup1")
+    exercise_id = calib.new_exercise(demo, catalog, "group-north", "c001", "coding", "transference", [1, 2], scope=as_user("sup1"))
     with pytest.raises(ConferenceError, match="'sad' is not a code of the transference codebook"):
-        calib.save_answer(demo, catalog, exercise_id, "tr1", 1, code="sad")
+        calib.save_answer(demo, catalog, exercise_id, 1, code="sad", scope=as_user("tr1"))
     with pytest.raises(ConferenceError, match="asks for a code, not a score"):
-        calib.save_answer(demo, catalog, exercise_id, "tr1", 1, score=3)
-    calib.save_answer(demo, catalog, exercise_id, "tr1", 1, code=calib.NO_CODE)  # none of the codes applies
-    assert calib.answers(demo, exercise_id)["code"].to_list() == ["none"]
+        calib.save_answer(demo, catalog, exercise_id, 1, score=3, scope=as_user("tr1"))
+    calib.save_answer(demo, catalog, exercise_id, 1, code=calib.NO_CODE, scope=as_user("tr1"))  # none of the codes applies
+    assert calib.answers(demo, exercise_id, scope=SYSTEM)["code"].to_list() == ["none"]
 
 
 def test_a_rater_can_change_an_answer_and_the_latest_counts(demo, catalog):
     exercise_id = rating_exercise(demo, catalog)
-    calib.save_answer(demo, catalog, exercise_id, "tr1", 1, score=30)
-    calib.save_answer(demo, catalog, exercise_id, "tr1", 2, score=31)
-    first_saved = calib.answers(demo, exercise_id)["saved_at"][0]
-    calib.save_answer(demo, catalog, exercise_id, "tr1", 1, score=24.5)
-    calib.save_answer(demo, catalog, exercise_id, "tr2", 1, score=33)
-    mine = calib.answers(demo, exercise_id, rater="tr1")
+    calib.save_answer(demo, catalog, exercise_id, 1, score=30, scope=as_user("tr1"))
+    calib.save_answer(demo, catalog, exercise_id, 2, score=31, scope=as_user("tr1"))
+    first_saved = calib.answers(demo, exercise_id, scope=SYSTEM)["saved_at"][0]
+    calib.save_answer(demo, catalog, exercise_id, 1, score=24.5, scope=as_user("tr1"))
+    calib.save_answer(demo, catalog, exercise_id, 1, score=33, scope=as_user("tr2"))
+    mine = calib.answers(demo, exercise_id, rater="tr1", scope=SYSTEM)
     assert mine.select("session_number", "score").rows() == [(1, 24.5), (2, 31.0)]
     assert mine["saved_at"][0] >= first_saved
-    assert calib.answers(demo, exercise_id).height == 3
-    assert calib.exercises(demo)["raters"].to_list() == [2]
+    assert calib.answers(demo, exercise_id, scope=SYSTEM).height == 3
+    assert calib.exercises(demo, scope=SYSTEM)["raters"].to_list() == [2]
 
 
 # ----------------------------------------------------------------------------- agreement
@@ -122,7 +125,7 @@ def test_a_rater_can_change_an_answer_and_the_latest_counts(demo, catalog):
 def test_the_icc_through_the_store_is_the_published_one(demo, catalog):
     exercise_id = rating_exercise(demo, catalog)
     fill(demo, catalog, exercise_id, SHROUT_FLEISS)
-    result = calib.agreement(demo, exercise_id)
+    result = calib.agreement(demo, exercise_id, scope=SYSTEM)
     direct = icc(pl.DataFrame([{"target": t, "rater": f"tr{j}", "score": float(s)}
                                for t, row in enumerate(SHROUT_FLEISS, start=1) for j, s in enumerate(row)]))
     assert result["values"] == pytest.approx(direct.values)
@@ -138,9 +141,9 @@ def test_the_icc_through_the_store_is_the_published_one(demo, catalog):
 
 def test_fleiss_kappa_through_the_store_equals_the_module(demo, catalog):
     exercise_id = calib.new_exercise(demo, catalog, "group-north", "c001", "coding", "transference",
-                                     [1, 2, 3, 4], "sup1")
+                                     [1, 2, 3, 4], scope=as_user("sup1"))
     fill(demo, catalog, exercise_id, CODES, field="code")
-    result = calib.agreement(demo, exercise_id)
+    result = calib.agreement(demo, exercise_id, scope=SYSTEM)
     direct = fleiss_kappa(pl.DataFrame([{"target": t, "rater": f"tr{j}", "code": c}
                                         for t, row in enumerate(CODES, start=1) for j, c in enumerate(row)]))
     assert result["value"] == pytest.approx(direct.kappa) == pytest.approx(11 / 47)
@@ -162,21 +165,21 @@ def test_bands_follow_their_sources():
 
 def test_too_few_raters_gives_a_sentence_and_a_rater_still_answering_is_left_out(demo, catalog):
     exercise_id = rating_exercise(demo, catalog, sessions=(1, 2, 3))
-    result = calib.agreement(demo, exercise_id)
+    result = calib.agreement(demo, exercise_id, scope=SYSTEM)
     assert result["value"] is None
     assert result["interpretation"] == ("The agreement needs at least 2 raters who answered all 3 sessions; "
                                         "no raters have so far.")
     for session in (1, 2, 3):
-        calib.save_answer(demo, catalog, exercise_id, "tr1", session, score=30 + session)
-    calib.save_answer(demo, catalog, exercise_id, "tr2", 1, score=28)
-    result = calib.agreement(demo, exercise_id)
+        calib.save_answer(demo, catalog, exercise_id, session, score=30 + session, scope=as_user("tr1"))
+    calib.save_answer(demo, catalog, exercise_id, 1, score=28, scope=as_user("tr2"))
+    result = calib.agreement(demo, exercise_id, scope=SYSTEM)
     assert result["value"] is None and result["left_out"] == ["tr2"]
     assert result["interpretation"] == ("The agreement needs at least 2 raters who answered all 3 sessions; "
                                         "1 rater has so far; 1 more has started.")
     for session in (2, 3):
-        calib.save_answer(demo, catalog, exercise_id, "tr2", session, score=27 + session)
-    calib.save_answer(demo, catalog, exercise_id, "tr3", 1, score=20)  # still answering: not counted
-    result = calib.agreement(demo, exercise_id)
+        calib.save_answer(demo, catalog, exercise_id, session, score=27 + session, scope=as_user("tr2"))
+    calib.save_answer(demo, catalog, exercise_id, 1, score=20, scope=as_user("tr3"))  # still answering: not counted
+    result = calib.agreement(demo, exercise_id, scope=SYSTEM)
     assert result["raters"] == ["tr1", "tr2"] and result["left_out"] == ["tr3"]
     assert result["value"] == pytest.approx(icc(pl.DataFrame({
         "target": [1, 2, 3] * 2, "rater": ["tr1"] * 3 + ["tr2"] * 3,
@@ -184,13 +187,13 @@ def test_too_few_raters_gives_a_sentence_and_a_rater_still_answering_is_left_out
 
 
 def test_identical_answers_give_a_sentence_not_a_number(demo, catalog):
-    coding = calib.new_exercise(demo, catalog, "group-north", "c001", "coding", "transference", [1, 2], "sup1")
+    coding = calib.new_exercise(demo, catalog, "group-north", "c001", "coding", "transference", [1, 2], scope=as_user("sup1"))
     fill(demo, catalog, coding, [["hostile", "hostile"], ["hostile", "hostile"]], field="code")
     rating = rating_exercise(demo, catalog, sessions=(1, 2))
     fill(demo, catalog, rating, [[30, 30], [30, 30]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # 0 / 0 is a sentence, not a RuntimeWarning
-        results = [calib.agreement(demo, coding), calib.agreement(demo, rating)]
+        results = [calib.agreement(demo, coding, scope=SYSTEM), calib.agreement(demo, rating, scope=SYSTEM)]
     for result in results:
         assert result["value"] is None and result["band"] is None
         assert "cannot be computed" in result["interpretation"]
@@ -202,15 +205,15 @@ def test_identical_answers_give_a_sentence_not_a_number(demo, catalog):
 def test_the_case_own_ratings_stay_hidden_until_the_group_has_answered(demo, catalog):
     exercise_id = rating_exercise(demo, catalog, sessions=(1, 2, 3))
     stored = demo.query("SELECT session_number, score FROM ratings WHERE client_id = 'c001' AND instrument = 'SRS' "
-                        "AND scale = 'total' AND rater = 'client' AND session_number IN (1, 2, 3) ORDER BY 1")
+                        "AND scale = 'total' AND rater = 'client' AND session_number IN (1, 2, 3) ORDER BY 1", scope=SYSTEM)
     assert stored.height == 3
     fill(demo, catalog, exercise_id, [[30], [31], [32]])
     with pytest.raises(ConferenceError, match="stay hidden until at least 2 raters have answered every session"):
-        calib.reveal(demo, exercise_id)
-    listing = calib.exercises(demo)
+        calib.reveal(demo, exercise_id, scope=SYSTEM)
+    listing = calib.exercises(demo, scope=SYSTEM)
     assert "score" not in listing.columns and "code" not in listing.columns  # the listing never shows answers
     fill(demo, catalog, exercise_id, [[30, 34], [31, 35], [32, 36]])
-    own = calib.reveal(demo, exercise_id)
+    own = calib.reveal(demo, exercise_id, scope=SYSTEM)
     assert own["session_number"].to_list() == [1, 2, 3]
     assert own["client"].to_list() == stored["score"].to_list()
     assert own["group_mean"].to_list() == [32.0, 33.0, 34.0]
@@ -220,14 +223,14 @@ def test_reveal_of_a_coding_exercise_shows_the_stored_codes(demo, catalog):
     client, sessions = demo.query(
         "SELECT client_id, list(DISTINCT session_number ORDER BY session_number) AS s FROM themes t "
         "JOIN sessions USING (client_id, session_number) JOIN therapists USING (therapist_id) "
-        "WHERE kind = 'transference' AND supervision_group = 'group-north' GROUP BY 1 ORDER BY 1 LIMIT 1").row(0)
+        "WHERE kind = 'transference' AND supervision_group = 'group-north' GROUP BY 1 ORDER BY 1 LIMIT 1", scope=SYSTEM).row(0)
     exercise_id = calib.new_exercise(demo, catalog, "group-north", client, "coding", "transference",
-                                     sessions[:2], "sup1")
+                                     sessions[:2], scope=as_user("sup1"))
     fill(demo, catalog, exercise_id, [["hostile", "hostile"], ["none", "dependent"]], field="code")
-    own = calib.reveal(demo, exercise_id)
+    own = calib.reveal(demo, exercise_id, scope=SYSTEM)
     assert own["group_codes"].to_list() == ["hostile: 2", "dependent: 1, none: 1"]
     stored = demo.query("SELECT code FROM themes WHERE client_id = $c AND kind = 'transference' "
-                        "AND session_number = $s", {"c": client, "s": sessions[0]})["code"].to_list()
+                        "AND session_number = $s", {"c": client, "s": sessions[0]}, scope=SYSTEM)["code"].to_list()
     assert all(code in own.row(0, named=True)["therapist"] for code in stored)
 
 
@@ -235,28 +238,42 @@ def test_reveal_of_a_coding_exercise_shows_the_stored_codes(demo, catalog):
 
 
 
-def open_page(at: AppTest, user: str | None = None) -> AppTest:
+@pytest.fixture
+def raters(demo_db):
+    """Two more trainees of group-north (th03, th04), who rate as tr1 and tr2."""
+    store = Store(demo_db)
+    for name, therapist in (("tr1", "th03"), ("tr2", "th04")):
+        add_user(store, name, "trainee", therapist_id=therapist, groups=["group-north"])
+    store.close()
+
+
+def open_page(at: AppTest, user: str = "admin1") -> AppTest:
+    signed_in(at, user)
     at.run()
     at.switch_page("pages/calibration.py")
-    at.run()
-    if user:
-        at.text_input(key="caseconf_user_input").set_value(user).run()
-    return at
+    return at.run()
 
 
-def as_user(at: AppTest, user: str) -> AppTest:
-    return at.text_input(key="caseconf_user_input").set_value(user).run()
+def signed_in_as(at: AppTest, user: str) -> AppTest:
+    """The same page, now with `user` signed in (their answers are saved under their id)."""
+    signed_in(at, user)
+    return at.run()
 
 
-def test_the_page_asks_for_a_user_id_before_anything_is_saved(app):
-    at = open_page(app)
+def test_a_trainee_answers_blind_and_cannot_make_an_exercise_or_answer_for_another(app, raters):
+    at = open_page(app, "sup1")
+    at.selectbox(key="calib_group").set_value("group-north").run()
+    at.selectbox(key="calib_new_client").set_value("c001").run()
+    at.multiselect(key="calib_new_sessions_c001").set_value([2, 3]).run()
+    at.button(key="calib_create").click().run()
+    at = signed_in_as(at, "tr1")
     no_errors(at)
-    assert at.title[0].value == "Calibration"
-    assert any("user id" in i.value for i in at.info)
-    assert not at.button
+    assert "calib_create" not in [b.key for b in at.button]  # only a supervisor or an admin makes exercises
+    assert not at.text_input  # no field to type who is answering: the signed-in trainee answers
+    assert all("c001" not in o for o in at.selectbox(key="calib_exercise").options)  # no case id for a trainee
 
 
-def test_a_group_rates_blind_and_then_sees_the_icc(app):
+def test_a_group_rates_blind_and_then_sees_the_icc(app, raters):
     at = open_page(app, "sup1")
     no_errors(at)
     at.selectbox(key="calib_group").set_value("group-north").run()
@@ -268,7 +285,7 @@ def test_a_group_rates_blind_and_then_sees_the_icc(app):
     exercise_id = at.selectbox(key="calib_exercise").value
     scores = {"tr1": [20, 30, 25], "tr2": [22, 34, 24]}
     for rater, values in scores.items():
-        at = as_user(at, rater)
+        at = signed_in_as(at, rater)
         no_errors(at)
         assert all(n.value is None for n in at.number_input)  # blind: nobody's answers, not the case's
         assert not at.dataframe and not at.toggle
@@ -278,6 +295,7 @@ def test_a_group_rates_blind_and_then_sees_the_icc(app):
         at.button(key="calib_save").click().run()
         no_errors(at)
         assert any("Saved 3 changed answer(s)." in s.value for s in at.success)
+    at = signed_in_as(at, "sup1")
     at.toggle(key="calib_show_agreement").set_value(True).run()
     no_errors(at)
     metric = {m.label: m.value for m in at.metric}
@@ -296,7 +314,7 @@ def test_a_group_rates_blind_and_then_sees_the_icc(app):
 
 
 def test_a_refused_answer_shows_the_reason_as_text(app):
-    at = open_page(app, "sup2")
+    at = open_page(app, "admin1")
     at.selectbox(key="calib_group").set_value("group-east").run()
     at.radio(key="calib_new_kind").set_value("coding").run()
     at.button(key="calib_create").click().run()  # no sessions chosen

@@ -20,6 +20,7 @@ from core.importer import load_demo
 from core.store import Store
 
 from .conftest import ROOT
+from tests.conftest import SYSTEM
 
 HOSTILE = "<b>x</b>"
 ESCAPED = "&lt;b&gt;x&lt;/b&gt;"
@@ -35,7 +36,7 @@ def demo(tmp_path_factory):
 
 def client_ratings(store, client):
     return store.query("SELECT client_id, session_number, instrument, scale, rater, score FROM ratings "
-                       "WHERE client_id = $c ORDER BY session_number", {"c": client})
+                       "WHERE client_id = $c ORDER BY session_number", {"c": client}, scope=SYSTEM)
 
 
 def trace(fig, name):
@@ -128,9 +129,9 @@ def test_empty_input_gives_a_sentence_instead_of_empty_axes(case, catalog):
 def srs_case(demo, catalog):
     client = "c005"
     frames = dict(ratings=client_ratings(demo, client),
-                  ruptures=ruptures.detect_ruptures(demo, catalog, clients=[client]),
-                  events=ruptures.coded_events(demo, clients=[client], catalog=catalog),
-                  discrepancy=ruptures.alliance_discrepancy(demo, catalog, clients=[client]))
+                  ruptures=ruptures.detect_ruptures(demo, catalog, clients=[client], scope=SYSTEM),
+                  events=ruptures.coded_events(demo, clients=[client], catalog=catalog, scope=SYSTEM),
+                  discrepancy=ruptures.alliance_discrepancy(demo, catalog, clients=[client], scope=SYSTEM))
     return frames, charts.alliance_chart(**frames, instrument=catalog.instruments["SRS"], catalog=catalog)
 
 
@@ -186,7 +187,7 @@ def test_alliance_draws_coded_events_as_distinct_markers(srs_case):
 
 def test_alliance_discrepancy_bars_show_client_minus_therapist(demo, catalog):
     client = "c005"
-    discrepancy = ruptures.alliance_discrepancy(demo, catalog, clients=[client])
+    discrepancy = ruptures.alliance_discrepancy(demo, catalog, clients=[client], scope=SYSTEM)
     fig = charts.alliance_chart(client_ratings(demo, client), discrepancy=discrepancy,
                                 instrument=catalog.instruments["WAI-SR"])
     total = discrepancy.filter(pl.col("scale") == "total")
@@ -220,12 +221,12 @@ def test_alliance_hover_escapes_and_shortens_event_notes(catalog):
 def ors_case(demo, catalog):
     ors = catalog.instruments["ORS"]
     every = demo.query("SELECT client_id, session_number, score FROM ratings "
-                       "WHERE instrument = 'ORS' AND scale = 'total' AND rater = 'client'")
+                       "WHERE instrument = 'ORS' AND scale = 'total' AND rater = 'client'", scope=SYSTEM)
     options = dict(cutoff=ors.reliable_change.threshold, direction=ors.sign)
     gains = sudden_gains.identify_sudden_changes(every, kind="gain", **options)
     losses = sudden_gains.identify_sudden_changes(every, kind="loss", **options)
     client = gains.filter(pl.col("n_in_client") > 1)["client_id"][0]
-    track = expected.track_colours(demo, catalog, clients=[client]).filter(pl.col("instrument") == "ORS")
+    track = expected.track_colours(demo, catalog, clients=[client], scope=SYSTEM).filter(pl.col("instrument") == "ORS")
     fig = charts.outcome_chart(track, instrument=ors, sudden_gains=gains, sudden_losses=losses)
     return track, gains.filter(pl.col("client_id") == client), fig
 
@@ -295,7 +296,7 @@ def test_outcome_expected_band_is_drawn_from_intake_plus_change(catalog):
 
 @pytest.fixture(scope="module")
 def timeline(demo, catalog):
-    return themes.theme_timeline(demo, catalog, "c045")
+    return themes.theme_timeline(demo, catalog, "c045", scope=SYSTEM)
 
 
 def test_theme_heatmap_has_a_cell_per_code_and_session(timeline, catalog):
@@ -323,7 +324,7 @@ def test_theme_heatmap_cell_is_the_mean_intensity_over_raters(catalog):
 
 
 def test_ccrt_chart_shows_the_clients_pervasiveness_per_component(demo, catalog):
-    ccrt = themes.ccrt(demo, catalog, clients=["c045"])
+    ccrt = themes.ccrt(demo, catalog, clients=["c045"], scope=SYSTEM)
     (bars,) = charts.ccrt_chart(ccrt).data
     row = ccrt.row(0, named=True)
     assert list(bars.y) == ["Wish (W)", "Response of other (RO)", "Response of self (RS)"]
@@ -332,8 +333,8 @@ def test_ccrt_chart_shows_the_clients_pervasiveness_per_component(demo, catalog)
 
 
 def test_ccrt_chart_with_pervasiveness_highlights_the_ccrt_category(demo, catalog):
-    ccrt = themes.ccrt(demo, catalog, clients=["c045"])
-    perv = themes.pervasiveness(demo, catalog, clients=["c045"])
+    ccrt = themes.ccrt(demo, catalog, clients=["c045"], scope=SYSTEM)
+    perv = themes.pervasiveness(demo, catalog, clients=["c045"], scope=SYSTEM)
     fig = charts.ccrt_chart(ccrt, perv)
     assert [t.type for t in fig.data] == ["bar"] * 3
     wish = fig.data[0]
@@ -343,7 +344,7 @@ def test_ccrt_chart_with_pervasiveness_highlights_the_ccrt_category(demo, catalo
 
 
 def test_pervasiveness_chart_averages_over_clients_coded_for_the_kind(demo, catalog):
-    frame = themes.pervasiveness(demo, catalog)
+    frame = themes.pervasiveness(demo, catalog, scope=SYSTEM)
     fig = charts.pervasiveness_chart(frame, catalog, kind="countertransference")
     (bars,) = fig.data
     ct = frame.filter(pl.col("kind") == "countertransference")
@@ -355,7 +356,7 @@ def test_pervasiveness_chart_averages_over_clients_coded_for_the_kind(demo, cata
 
 
 def test_therapist_heatmap_cells_are_shares_and_bold_when_recurring(demo, catalog):
-    frame = themes.therapist_patterns(demo, catalog)
+    frame = themes.therapist_patterns(demo, catalog, scope=SYSTEM)
     (heatmap,) = charts.therapist_pattern_chart(frame, catalog).data
     row = frame.filter(pl.col("recurring")).row(0, named=True)
     i, j = list(heatmap.y).index(row["therapist_id"]), list(heatmap.x).index(row["label"])
@@ -364,7 +365,7 @@ def test_therapist_heatmap_cells_are_shares_and_bold_when_recurring(demo, catalo
 
 
 def test_ccrt_sankey_flows_add_up_to_the_triads(demo, catalog):
-    triads = themes.ccrt_triads(demo, catalog)
+    triads = themes.ccrt_triads(demo, catalog, scope=SYSTEM)
     (sankey,) = charts.ccrt_sankey(triads, max_triads=len(triads)).data
     assert sankey.type == "sankey"
     n_nodes = sum(triads[c].n_unique() for c in ("wish", "ro", "rs"))
@@ -391,7 +392,7 @@ def test_barrier_timeline_places_each_barrier_and_escapes_its_note(catalog):
 
 
 def test_barrier_categories_over_time_stack_to_the_barrier_count(demo, catalog):
-    rows = demo.query("SELECT session_number, category FROM barriers")
+    rows = demo.query("SELECT session_number, category FROM barriers", scope=SYSTEM)
     fig = charts.barrier_categories_over_time(rows, catalog)
     assert fig.layout.barmode == "stack"
     assert sum(sum(t.y) for t in fig.data) == rows.height
@@ -401,16 +402,16 @@ def test_barrier_categories_over_time_stack_to_the_barrier_count(demo, catalog):
 
 
 def test_barrier_unaddressed_chart_splits_each_category(demo, catalog):
-    caseload = barriers.barrier_caseload(demo, catalog)
+    caseload = barriers.barrier_caseload(demo, catalog, scope=SYSTEM)
     fig = charts.barrier_unaddressed_chart(caseload)
     assert list(trace(fig, "Not addressed").x) == caseload["unaddressed"].to_list()
     assert list(trace(fig, "Addressed").x) == (caseload["count"] - caseload["unaddressed"]).to_list()
-    per_client = charts.barrier_unaddressed_chart(barriers.barrier_summary(demo, catalog))
+    per_client = charts.barrier_unaddressed_chart(barriers.barrier_summary(demo, catalog, scope=SYSTEM))
     assert sum(trace(per_client, "Not addressed").x) == caseload["unaddressed"].sum()
 
 
 def test_barrier_alliance_chart_compares_sessions_with_and_without(demo, catalog):
-    effect = barriers.barrier_alliance_effect(demo, catalog)
+    effect = barriers.barrier_alliance_effect(demo, catalog, scope=SYSTEM)
     fig = charts.barrier_alliance_chart(effect, catalog.instruments["SRS"])
     bars = fig.data[0]
     worse, better = trace(fig, "Worse with a barrier"), trace(fig, "Same or better with a barrier")
@@ -437,11 +438,11 @@ def test_case_figure_stacks_every_row_on_one_session_axis(demo, catalog):
     client = "c045"
     fig = charts.case_figure(
         ratings=client_ratings(demo, client), alliance=catalog.instruments["SRS"],
-        ruptures=ruptures.detect_ruptures(demo, catalog, clients=[client]),
-        events=ruptures.coded_events(demo, clients=[client], catalog=catalog),
-        scores=expected.track_colours(demo, catalog, clients=[client]).filter(pl.col("instrument") == "PHQ-9"),
-        outcome=catalog.instruments["PHQ-9"], timeline=themes.theme_timeline(demo, catalog, client),
-        barriers=barriers.barrier_notes(demo, clients=[client]), catalog=catalog)
+        ruptures=ruptures.detect_ruptures(demo, catalog, clients=[client], scope=SYSTEM),
+        events=ruptures.coded_events(demo, clients=[client], catalog=catalog, scope=SYSTEM),
+        scores=expected.track_colours(demo, catalog, clients=[client], scope=SYSTEM).filter(pl.col("instrument") == "PHQ-9"),
+        outcome=catalog.instruments["PHQ-9"], timeline=themes.theme_timeline(demo, catalog, client, scope=SYSTEM),
+        barriers=barriers.barrier_notes(demo, clients=[client], scope=SYSTEM), catalog=catalog)
     assert {t.type for t in fig.data} == {"scatter", "heatmap"}
     assert [a.text for a in fig.layout.annotations][:3] == ["Alliance (total)", "Coded ruptures and repairs",
                                                             "Outcome"]

@@ -11,7 +11,7 @@ import time
 
 
 from core.store import Store
-from tests.conftest import ROOT, write_csv
+from tests.conftest import SYSTEM, ROOT, write_csv
 
 SESSIONS = "client_id,therapist_id,session_number\nc1,t1,0\nc1,t1,1\n"
 
@@ -70,7 +70,7 @@ def test_demo_loads_the_bundled_dataset_once(tmp_path):
     second = run("demo", "--db", db, "--if-empty")
     assert "already holds data" in second.stdout
     store = Store(db)
-    assert store.scalar("SELECT count(DISTINCT client_id) FROM sessions") >= 50
+    assert store.scalar("SELECT count(DISTINCT client_id) FROM sessions", scope=SYSTEM) >= 50
     store.close()
 
 
@@ -90,7 +90,7 @@ def test_a_killed_import_leaves_the_store_as_it_was(tmp_path):
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the import finished before it could be killed"
     store = Store(db)
-    assert store.scalar("SELECT count(*) FROM sessions") == 2
-    assert store.scalar("SELECT count(*) FROM ratings") == 0
-    assert store.scalar("SELECT count(*) FROM batches") == 1
+    assert store.scalar("SELECT count(*) FROM sessions", scope=SYSTEM) == 2
+    assert store.scalar("SELECT count(*) FROM ratings", scope=SYSTEM) == 0
+    assert store.scalar("SELECT count(*) FROM batches", scope=SYSTEM) == 1
     store.close()

@@ -11,7 +11,8 @@ from core.catalog import default_catalog
 from core.conference import meetings, notes
 from core.importer import load_demo
 from core.store import Store, close_all
-from tests.conftest import ROOT
+from core.identity import add_user
+from tests.conftest import ROOT, SYSTEM, add_test_users, as_user, signed_in
 from tests.test_pages import no_errors, open_page
 
 APP = str(ROOT / "app.py")
@@ -22,6 +23,8 @@ def db(tmp_path, monkeypatch):
     path = tmp_path / "demo.duckdb"
     store = Store(path)
     load_demo(store)
+    add_test_users(store)
+    add_user(store, "sup1", "supervisor", groups=["group-east", "group-north", "group-south"])  # leads them all
     store.close()
     monkeypatch.setenv("CASECONF_DB", str(path))
     monkeypatch.setenv("CASECONF_DEMO", "0")
@@ -29,12 +32,16 @@ def db(tmp_path, monkeypatch):
     close_all()
 
 
-def app() -> AppTest:
-    return AppTest.from_file(APP, default_timeout=120).run()
+def app(user: str = "sup1") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    signed_in(at, user)
+    return at.run()
 
 
 def sign_in(at: AppTest, user: str = "sup1") -> AppTest:
-    return at.sidebar.text_input(key="caseconf_user_input").input(user).run()
+    """The page with `user` signed in (the author of every change made on it)."""
+    signed_in(at, user)
+    return at.run()
 
 
 def button(at: AppTest, label: str):
@@ -47,7 +54,7 @@ def stored(db, sql: str, params=None) -> pl.DataFrame:
     close_all()  # the app's connection holds the file
     store = Store(db)
     try:
-        return store.query(sql, params)
+        return store.query(sql, params, scope=SYSTEM)
     finally:
         store.close()
 
@@ -55,8 +62,8 @@ def stored(db, sql: str, params=None) -> pl.DataFrame:
 def make_conference(db, group="group-north", cases=3) -> int:
     close_all()
     store = Store(db)
-    made = meetings.new_conference(store, default_catalog(), group, cases=cases, created_by="sup1",
-                                   attendees=["sup1", "th01"])
+    made = meetings.new_conference(store, default_catalog(), group, cases=cases, 
+                                   attendees=["sup1", "th01"], scope=as_user("sup1"))
     store.close()
     return made["id"]
 
@@ -78,13 +85,20 @@ def test_a_supervisor_makes_a_conference_from_the_triage(db):
     assert any("5 case(s), 75 minutes planned" in c.value for c in at.caption)
 
 
-def test_without_a_user_id_nothing_is_saved_and_the_page_says_why(db):
-    at = open_page(app(), "conference")
+def test_the_author_is_the_signed_in_user_and_no_id_can_be_typed(db):
+    at = open_page(app("admin1"), "conference")
+    assert not at.sidebar.text_input  # nobody types who they are
+    at.selectbox(key="conf_group").select("group-south").run()
     at = button(at, "Make the conference and fill its agenda from the triage").click().run()
-    assert any("Give your user id in the sidebar" in w.value for w in at.warning)
-    assert stored(db, "SELECT count(*) AS n FROM conferences")["n"][0] == 0
-    at = at.sidebar.text_input(key="caseconf_user_input").input("mary.jones@clinic.org").run()
-    assert any("pseudonymous" in e.value for e in at.sidebar.error)
+    no_errors(at)
+    assert stored(db, "SELECT created_by FROM conferences")["created_by"].to_list() == ["admin1"]
+
+
+def test_a_supervisor_sees_and_changes_only_the_groups_they_lead(demo_db, monkeypatch):
+    monkeypatch.setenv("CASECONF_DB", str(demo_db))
+    at = open_page(app("sup1"), "conference")  # sup1 of the shared demo store leads group-north only
+    close_all()
+    assert at.selectbox(key="conf_group").options == ["group-north"]
 
 
 def test_cases_are_added_and_taken_off_the_agenda_with_a_reason(db):
@@ -143,9 +157,9 @@ def test_the_follow_up_shows_the_previous_decisions(db):
     first = make_conference(db)
     close_all()
     store = Store(db)
-    client = meetings.agenda(store, first)["client_id"][0]
+    client = meetings.agenda(store, first, scope=SYSTEM)["client_id"][0]
     notes.save_entry(store, first, client, kind="action", text="Bring the rupture to individual supervision.",
-                     owner="th01", by="sup1")
+                     owner="th01", scope=as_user("sup1"))
     store.close()
     second = make_conference(db)
     at = sign_in(open_page(app(), "conference", conference=str(second)))
@@ -176,9 +190,9 @@ def test_presentation_mode_shows_one_case_at_a_time_by_label(db):
     conference_id = make_conference(db, cases=3)
     close_all()
     store = Store(db)
-    items = meetings.agenda(store, conference_id)
+    items = meetings.agenda(store, conference_id, scope=SYSTEM)
     therapist = store.scalar("SELECT any_value(therapist_id) FROM sessions WHERE client_id = $c",
-                             {"c": items["client_id"][0]})
+                             {"c": items["client_id"][0]}, scope=SYSTEM)
     store.close()
     at = open_page(app(), "present", conference=str(conference_id))
     no_errors(at)
@@ -201,11 +215,14 @@ def test_presentation_mode_shows_one_case_at_a_time_by_label(db):
 def test_pages_of_the_conference_say_what_to_do_on_an_empty_store(tmp_path, monkeypatch):
     monkeypatch.setenv("CASECONF_DB", str(tmp_path / "empty.duckdb"))
     monkeypatch.setenv("CASECONF_DEMO", "0")
+    store = Store(tmp_path / "empty.duckdb")
+    add_user(store, "admin1", "admin")
+    store.close()
     try:
-        at = open_page(app(), "conference")
+        at = open_page(app("admin1"), "conference")
         no_errors(at)
         assert "No supervision groups yet" in at.info[0].value
-        at = open_page(app(), "present")
+        at = open_page(app("admin1"), "present")
         no_errors(at)
         assert "No conference to present yet" in at.info[0].value
     finally:

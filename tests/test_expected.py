@@ -18,6 +18,7 @@ from core.analytics.expected import (
     track_colours,
 )
 from core.store import Store, upsert
+from tests.conftest import SYSTEM
 
 CATALOG_PHQ_BANDS = [(0, "minimal"), (5, "mild"), (10, "moderate"), (15, "moderately severe"), (20, "severe")]
 
@@ -60,7 +61,7 @@ def test_percentiles_equal_numpys_on_the_same_data(store, catalog):
         series.append((f"c{i:03d}", "t1", "PHQ-9", {0: int(intake[i]), **scores}))
     add_outcomes(store, series)
 
-    bands = expected_bands(store, catalog).filter(pl.col("basis") == "band")
+    bands = expected_bands(store, catalog, scope=SYSTEM).filter(pl.col("basis") == "band")
     assert bands.height > 10
     edges = [e for e, _ in CATALOG_PHQ_BANDS]
     names = [b for _, b in CATALOG_PHQ_BANDS]
@@ -76,7 +77,7 @@ def test_percentiles_equal_numpys_on_the_same_data(store, catalog):
 
 def test_the_method_says_how_each_band_was_made(store, catalog):
     add_outcomes(store, peers(40, "PHQ-9", 24, 0.5))
-    row = expected_bands(store, catalog).filter(pl.col("band") == "severe").row(0, named=True)
+    row = expected_bands(store, catalog, scope=SYSTEM).filter(pl.col("band") == "severe").row(0, named=True)
     assert row["basis"] == "band"
     assert row["method"] == ("median, 25th and 10th percentiles of change from intake among 40 clients with "
                              "severe intake PHQ-9 (>= 20) at session 1")
@@ -86,7 +87,7 @@ def test_a_thin_cell_falls_back_to_the_pooled_bands_and_then_to_grey(store, cata
     moderate = [(f"m{i:02d}", "t1", "PHQ-9", {0: 12, 1: 11, 2: 10, **({3: 9} if i < 8 else {})}) for i in range(30)]
     severe = [(f"s{i:02d}", "t1", "PHQ-9", {0: 22, 1: 20, 2: 18}) for i in range(5)]
     add_outcomes(store, moderate + severe)
-    bands = expected_bands(store, catalog, min_sample=20)
+    bands = expected_bands(store, catalog, min_sample=20, scope=SYSTEM)
     cell = {(r["band"], r["session_number"]): r for r in bands.iter_rows(named=True)}
     assert (cell["moderate", 2]["basis"], cell["moderate", 2]["n"]) == ("band", 30)
     assert (cell["severe", 2]["basis"], cell["severe", 2]["n"]) == ("pooled", 35)
@@ -102,18 +103,18 @@ def test_a_thin_cell_falls_back_to_the_pooled_bands_and_then_to_grey(store, cata
 def test_instruments_without_catalog_bands_get_intake_tertiles(store, catalog):
     intakes = list(range(10, 40))
     add_outcomes(store, [(f"c{i:02d}", "t1", "ORS", {0: v, 1: v + 2}) for i, v in enumerate(intakes)])
-    ors = severity_bands(store, catalog).filter(pl.col("instrument") == "ORS")
+    ors = severity_bands(store, catalog, scope=SYSTEM).filter(pl.col("instrument") == "ORS")
     q1, q2 = np.quantile(intakes, [1 / 3, 2 / 3])
     assert ors["band"].to_list() == ["lowest-third", "middle-third", "highest-third"]
     assert ors["band_from"].to_list()[1:] == [pytest.approx(q1), pytest.approx(q2)]
     assert ors["basis"].unique().to_list() == ["tertiles"]
-    phq = severity_bands(store, catalog).filter(pl.col("instrument") == "PHQ-9")
+    phq = severity_bands(store, catalog, scope=SYSTEM).filter(pl.col("instrument") == "PHQ-9")
     assert phq.select("band_from", "band").rows() == [(float(e), b) for e, b in CATALOG_PHQ_BANDS]
 
 
 def test_percentiles_are_a_parameter(store, catalog):
     add_outcomes(store, peers(40, "PHQ-9", 24, 0.5))
-    row = expected_bands(store, catalog, percentiles=(0.3, 0.05)).filter(pl.col("band") == "severe").row(0, named=True)
+    row = expected_bands(store, catalog, percentiles=(0.3, 0.05), scope=SYSTEM).filter(pl.col("band") == "severe").row(0, named=True)
     improvement = 0.5 * np.arange(40)
     assert row["lower"] == pytest.approx(-np.percentile(improvement, 30))
     assert row["floor"] == pytest.approx(-np.percentile(improvement, 5))
@@ -157,14 +158,14 @@ def test_direction_is_respected_for_the_ors_and_the_phq9(store, catalog):
 
 def test_the_intake_session_is_grey(store, catalog):
     add_outcomes(store, peers(40, "PHQ-9", 24, 0.5))
-    found = track_colours(store, catalog).filter(pl.col("session_number") == 0)
+    found = track_colours(store, catalog, scope=SYSTEM).filter(pl.col("session_number") == 0)
     assert found["colour"].unique().to_list() == ["grey"]
     assert found["method"].cast(pl.String).unique().to_list() == ["grey: intake, fewer than two scores"]
 
 
 def test_a_session_without_enough_peers_is_grey(store, catalog):
     add_outcomes(store, peers(40, "PHQ-9", 24, 0.5) + [("late", "t1", "PHQ-9", {0: 24, 1: 20, 9: 10})])
-    row = track_colours(store, catalog, clients=["late"]).filter(pl.col("session_number") == 9).row(0, named=True)
+    row = track_colours(store, catalog, clients=["late"], scope=SYSTEM).filter(pl.col("session_number") == 9).row(0, named=True)
     assert row["colour"] == "grey"
     assert row["method"].startswith("grey: fewer than 20 clients")
 
@@ -173,27 +174,27 @@ def test_the_reference_is_the_whole_clinic_and_the_scope_only_chooses_whose_colo
     add_outcomes(store, peers(40, "PHQ-9", 24, 0.5, therapist="t1") + [("mine", "t2", "PHQ-9", {0: 24, 1: 20})])
     mine = track_colours(store, catalog, Scope.therapists({"t2"}))
     assert mine["client_id"].unique().to_list() == ["mine"]
-    whole = expected_bands(store, catalog).filter((pl.col("band") == "severe") & (pl.col("session_number") == 1))
+    whole = expected_bands(store, catalog, scope=SYSTEM).filter((pl.col("band") == "severe") & (pl.col("session_number") == 1))
     assert mine.filter(pl.col("session_number") == 1)["expected"].to_list() == whole["expected"].to_list()
     assert whole["n"].to_list() == [41]
 
 
 def test_the_latest_colour_is_each_clients_colour_at_the_latest_session(store, catalog):
     add_outcomes(store, peers(40, "PHQ-9", 24, 0.5) + [("c", "t1", "PHQ-9", {0: 24, 1: 20, 2: 30})])
-    track = track_colours(store, catalog, clients=["c"])
-    latest = latest_colour(store, catalog, clients=["c"])
+    track = track_colours(store, catalog, clients=["c"], scope=SYSTEM)
+    latest = latest_colour(store, catalog, clients=["c"], scope=SYSTEM)
     assert latest.select("client_id", "instrument", "session_number").rows() == [("c", "PHQ-9", 2)]
     assert latest["colour"].to_list() == track.filter(pl.col("session_number") == 2)["colour"].to_list()
 
 
 def test_an_empty_store_gives_empty_frames(store, catalog):
-    assert expected_bands(store, catalog).is_empty()
-    assert track_colours(store, catalog).is_empty()
+    assert expected_bands(store, catalog, scope=SYSTEM).is_empty()
+    assert track_colours(store, catalog, scope=SYSTEM).is_empty()
 
 
 def test_wrong_percentiles_are_refused_with_a_sentence(store, catalog):
     with pytest.raises(ValueError, match="0 < floor < lower < 0.5"):
-        expected_bands(store, catalog, percentiles=(0.1, 0.25))
+        expected_bands(store, catalog, percentiles=(0.1, 0.25), scope=SYSTEM)
 
 
 def test_the_reference_is_made_once_per_import(tmp_path, catalog):
@@ -202,11 +203,11 @@ def test_the_reference_is_made_once_per_import(tmp_path, catalog):
     from tests.conftest import ROOT
     store = Store(tmp_path / "ref.duckdb")
     load_demo(store)
-    first = reference(store, catalog)
-    assert reference(store, catalog) is first
+    first = reference(store, catalog, SYSTEM)
+    assert reference(store, catalog, SYSTEM) is first
     import_dataset(ROOT / "data" / "examples" / "messy_export.zip", store, catalog=catalog)
-    again = reference(store, catalog)
-    assert again is not first and again[1].equals(expected_bands(store, catalog))
+    again = reference(store, catalog, SYSTEM)
+    assert again is not first and again[1].equals(expected_bands(store, catalog, scope=SYSTEM))
     store.close()
 
 
@@ -221,7 +222,7 @@ def test_the_latest_colours_equal_the_last_rows_of_the_whole_track(store, catalo
         upsert(cur, "sessions", sessions, 1)
         upsert(cur, "ratings", ratings, 1)
     scoped = Scope.therapists(sessions["therapist_id"].unique().sort().head(2).to_list())
-    for scope in (Scope(), scoped):
+    for scope in (SYSTEM, scoped):
         track = track_colours(store, catalog, scope)
         last = (track.filter(pl.col("session_number") == pl.col("session_number").max().over("client_id", "instrument"))
                 .with_columns(pl.col("method").cast(pl.String)))

@@ -9,7 +9,7 @@ import pytest
 
 from core.importer import ImportFailed, import_dataset
 from core.store import TABLES
-from tests.conftest import write_csv
+from tests.conftest import SYSTEM, raw, write_csv
 
 SESSIONS = "client_id,therapist_id,session_number,days_since_intake\nc1,t1,0,0\nc1,t1,1,7\nc1,t1,2,14\nc2,t2,0,0\n"
 RATINGS = ("client_id,session_number,instrument,scale,rater,score\n"
@@ -29,7 +29,7 @@ def _all_text(store) -> str:
     parts = []
     for table in ("sessions", "ratings", "themes", "barriers", "events", "therapists", "quarantine", "batches",
                   "history"):
-        parts.append(store.query(f"SELECT * FROM main.{table}").write_csv())
+        parts.append(store.query(f"SELECT * FROM {table}", scope=SYSTEM).write_csv())
     return "\n".join(parts)
 
 
@@ -41,17 +41,17 @@ def test_a_clean_export_loads_every_row(tmp_path, store):
     result = import_dataset(_export(tmp_path, ratings=RATINGS), store)
     assert result.loaded == {"sessions": 4, "ratings": 3}
     assert sum(result.quarantined.values()) == 0 and result.exit_code == 0
-    assert store.scalar("SELECT count(*) FROM ratings") == 3
+    assert store.scalar("SELECT count(*) FROM ratings", scope=SYSTEM) == 3
 
 
 def test_importing_the_same_file_twice_changes_nothing(tmp_path, store):
     folder = _export(tmp_path, ratings=RATINGS)
     import_dataset(folder, store)
-    before = store.query("SELECT * EXCLUDE (batch_id, updated_batch) FROM sessions ORDER BY ALL")
+    before = store.query("SELECT * EXCLUDE (batch_id, updated_batch) FROM sessions ORDER BY ALL", scope=SYSTEM)
     again = import_dataset(folder, store)
     assert again.inserted == {"sessions": 0, "ratings": 0} and again.updated == {"sessions": 0, "ratings": 0}
-    assert store.query("SELECT * EXCLUDE (batch_id, updated_batch) FROM sessions ORDER BY ALL").equals(before)
-    assert store.scalar("SELECT count(*) FROM history") == 0
+    assert store.query("SELECT * EXCLUDE (batch_id, updated_batch) FROM sessions ORDER BY ALL", scope=SYSTEM).equals(before)
+    assert store.scalar("SELECT count(*) FROM history", scope=SYSTEM) == 0
 
 
 def test_a_corrected_file_updates_by_key_and_history_says_so(tmp_path, store):
@@ -59,8 +59,8 @@ def test_a_corrected_file_updates_by_key_and_history_says_so(tmp_path, store):
     fixed = RATINGS.replace("c1,2,SRS,total,client,30", "c1,2,SRS,total,client,31")
     result = import_dataset(_export(tmp_path / "v2", ratings=fixed), store)
     assert result.updated["ratings"] == 1 and result.inserted["ratings"] == 0
-    assert store.scalar("SELECT score FROM ratings WHERE session_number = 2") == 31
-    history = store.query("SELECT table_name, key, before FROM history")
+    assert store.scalar("SELECT score FROM ratings WHERE session_number = 2", scope=SYSTEM) == 31
+    history = store.query("SELECT table_name, key, before FROM history", scope=SYSTEM)
     assert history["table_name"].to_list() == ["ratings"]
     assert json.loads(history["before"][0])["score"] == 30
 
@@ -71,7 +71,7 @@ def test_rows_sharing_a_key_are_all_quarantined(tmp_path, store):
     dups = _problem(result, rule="unique key")
     assert sorted(p.line for p in dups) == [2, 5]
     assert "share the key" in dups[0].message
-    assert store.scalar("SELECT count(*) FROM ratings WHERE session_number = 1") == 0
+    assert store.scalar("SELECT count(*) FROM ratings WHERE session_number = 1", scope=SYSTEM) == 0
     assert result.quarantined["ratings"] == 2 and result.exit_code == 1
 
 
@@ -113,7 +113,7 @@ def test_a_comma_decimal_score_is_read_as_a_number(tmp_path, store):
     write_csv(folder, "ratings", "client_id;session_number;instrument;score\nc1;1;SRS;35,5\n")
     result = import_dataset(folder, store)
     assert result.exit_code == 0
-    assert store.scalar("SELECT score FROM ratings") == 35.5
+    assert store.scalar("SELECT score FROM ratings", scope=SYSTEM) == 35.5
 
 
 def test_spreadsheet_numbers_are_read_beside_plain_ones_in_a_column(tmp_path, store):
@@ -123,7 +123,7 @@ def test_spreadsheet_numbers_are_read_beside_plain_ones_in_a_column(tmp_path, st
     result = import_dataset(_export(tmp_path, ratings=ratings), store)
     assert result.exit_code == 0, result.problems
     assert store.query("SELECT client_id, session_number, score FROM ratings ORDER BY client_id, session_number"
-                       ).rows() == [("c1", 0, 15.0), ("c1", 1, 38.0), ("c1", 2, 30.5), ("c2", 0, 12.0)]
+                       , scope=SYSTEM).rows() == [("c1", 0, 15.0), ("c1", 1, 38.0), ("c1", 2, 30.5), ("c2", 0, 12.0)]
 
 
 @pytest.mark.parametrize("table, text, column, words", [
@@ -146,7 +146,7 @@ def test_wide_rating_columns_become_rating_rows(tmp_path, store):
     sessions = ("client_id,therapist_id,session_number,SRS,WAI-SR:bond:therapist,Room\n"
                 "c1,t1,1,37,15,blue\nc1,t1,2,,16,green\n")
     result = import_dataset(_export(tmp_path, sessions=sessions), store)
-    rows = store.query("SELECT session_number, instrument, scale, rater, score FROM ratings ORDER BY ALL").rows()
+    rows = store.query("SELECT session_number, instrument, scale, rater, score FROM ratings ORDER BY ALL", scope=SYSTEM).rows()
     assert rows == [(1, "SRS", "total", "client", 37.0), (1, "WAI-SR", "bond", "therapist", 15.0),
                     (2, "WAI-SR", "bond", "therapist", 16.0)]
     assert result.ignored == [{"table": "sessions", "column": "Room"}]
@@ -163,12 +163,12 @@ def test_session_dates_become_days_since_intake_and_are_not_stored(tmp_path, sto
     sessions = ("client_id,therapist_id,session_number,session_date\n"
                 "c1,t1,0,2026-03-02\nc1,t1,1,2026-03-09\nc1,t1,2,16.03.2026\n")
     import_dataset(_export(tmp_path, sessions=sessions), store)
-    days = store.query("SELECT days_since_intake FROM sessions ORDER BY session_number")["days_since_intake"]
+    days = store.query("SELECT days_since_intake FROM sessions ORDER BY session_number", scope=SYSTEM)["days_since_intake"]
     assert days.to_list() == [0, 7, 14]
     text = _all_text(store)
     assert "2026-03" not in text and "16.03.2026" not in text
     # No table that holds case data has a date column (a conference's own meeting day may).
-    columns = store.query("SELECT table_name, data_type FROM information_schema.columns WHERE table_schema = 'main'")
+    columns = raw(store, "SELECT table_name, data_type FROM information_schema.columns WHERE table_schema = 'main'")
     case_tables = [*TABLES, "quarantine", "history", "batches"]
     assert "DATE" not in columns.filter(pl.col("table_name").is_in(case_tables))["data_type"].to_list()
 
@@ -198,7 +198,7 @@ def test_a_note_with_identifying_details_is_quarantined_masked_and_never_stored(
     assert "0161 496 0123" not in problem.value and "phone" in problem.message
     assert "0161 496 0123" not in json.dumps(result.to_json())
     assert "0161 496 0123" not in _all_text(store)
-    assert store.scalar("SELECT count(*) FROM quarantine WHERE table_name = 'barriers'") == 1
+    assert store.scalar("SELECT count(*) FROM quarantine WHERE table_name = 'barriers'", scope=SYSTEM) == 1
     assert "0161 496 0123" not in capsys.readouterr().out
 
 
@@ -206,7 +206,7 @@ def test_redaction_masks_the_note_and_loads_the_row(tmp_path, store):
     barriers = f"client_id,session_number,category,severity,note\nc1,1,boundary,2,{NOTE_WITH_PHONE}\n"
     result = import_dataset(_export(tmp_path, barriers=barriers), store, redact=True)
     assert result.loaded["barriers"] == 1 and result.redacted == {"barriers": 1}
-    note = store.scalar("SELECT note FROM barriers")
+    note = store.scalar("SELECT note FROM barriers", scope=SYSTEM)
     assert "0161 496 0123" not in note and note.startswith("Client asked us to call her sister on ")
 
 
@@ -220,11 +220,11 @@ def test_an_id_that_looks_like_an_email_is_quarantined_and_masked(tmp_path, stor
 
 def test_the_quarantine_keeps_raw_values_so_a_row_can_be_fixed(tmp_path, store):
     result = import_dataset(_export(tmp_path, ratings=RATINGS + "c1,0,SRS,total,client,44\n"), store)
-    raw, problems = store.query("SELECT raw, problems FROM quarantine").row(0)
+    raw, problems = store.query("SELECT raw, problems FROM quarantine", scope=SYSTEM).row(0)
     assert json.loads(raw) == {"client_id": "c1", "session_number": "0", "instrument": "SRS", "scale": "total",
                                "rater": "client", "score": "44"}
     assert json.loads(problems)[0]["column"] == "score"
-    assert result.batch_id == store.scalar("SELECT batch_id FROM quarantine")
+    assert result.batch_id == store.scalar("SELECT batch_id FROM quarantine", scope=SYSTEM)
 
 
 def test_a_missing_sessions_table_loads_nothing(tmp_path, store):
@@ -232,18 +232,18 @@ def test_a_missing_sessions_table_loads_nothing(tmp_path, store):
     write_csv(folder, "ratings", RATINGS)
     with pytest.raises(ImportFailed, match="no sessions table"):
         import_dataset(folder, store)
-    assert store.scalar("SELECT count(*) FROM batches") == 0
+    assert store.scalar("SELECT count(*) FROM batches", scope=SYSTEM) == 0
 
 
 def test_a_missing_required_column_loads_nothing(tmp_path, store):
     with pytest.raises(ImportFailed, match="has no 'score' column"):
         import_dataset(_export(tmp_path, ratings="client_id,session_number,instrument\nc1,1,SRS\n"), store)
-    assert store.is_empty() and store.scalar("SELECT count(*) FROM batches") == 0
+    assert store.is_empty() and store.scalar("SELECT count(*) FROM batches", scope=SYSTEM) == 0
 
 
 def test_a_batch_records_who_when_file_hash_and_counts(tmp_path, store):
     result = import_dataset(_export(tmp_path, ratings=RATINGS), store, imported_by="supervisor-7")
-    batch = store.query("SELECT * FROM batches").row(0, named=True)
+    batch = store.query("SELECT * FROM batches", scope=SYSTEM).row(0, named=True)
     assert batch["imported_by"] == "supervisor-7" and batch["file_name"] == "export"
     assert len(batch["sha256"]) == 64 and json.loads(batch["loaded"]) == {"sessions": 4, "ratings": 3}
     assert batch["batch_id"] == result.batch_id and batch["imported_at"] is not None

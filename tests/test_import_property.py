@@ -40,6 +40,7 @@ import core.importer as importer
 from core.catalog import default_catalog
 from core.importer import IMPORT_ORDER, ImportFailed, ImportResult, import_dataset
 from core.store import KEYS, Store
+from tests.conftest import SYSTEM, raw
 
 CATALOG = default_catalog()
 SETTINGS = settings(max_examples=25, deadline=None,
@@ -501,29 +502,29 @@ def fresh_store():
 
 
 def table_names(store: Store) -> list[str]:
-    return sorted(store.query("SELECT table_name FROM information_schema.tables "
-                              "WHERE table_schema = 'main'").get_column("table_name").to_list())
+    return sorted(raw(store, "SELECT table_name FROM information_schema.tables "
+                             "WHERE table_schema = 'main'").get_column("table_name").to_list())
 
 
 def snapshot(store: Store) -> dict[str, list[tuple]]:
     """Every row of every table of the store."""
-    return {t: store.query(f"SELECT * FROM main.{t} ORDER BY ALL").rows() for t in table_names(store)}
+    return {t: store.query(f"SELECT * FROM {t} ORDER BY ALL", scope=SYSTEM).rows() for t in table_names(store)}
 
 
 def key_getter(store: Store, table: str):
     """The natural key of a snapshot row of `table`."""
-    columns = store.query(f"SELECT * FROM main.{table} LIMIT 0").columns
+    columns = store.query(f"SELECT * FROM {table} LIMIT 0", scope=SYSTEM).columns
     positions = [columns.index(k) for k in KEYS[table]]
     return lambda row: tuple(row[i] for i in positions)
 
 
 def store_text(store: Store) -> str:
     """Everything the store holds, each value cast to text, lower-cased."""
-    return "\n".join(str(store.query(f"SELECT * FROM main.{t}").rows()) for t in table_names(store)).lower()
+    return "\n".join(str(store.query(f"SELECT * FROM {t}", scope=SYSTEM).rows()) for t in table_names(store)).lower()
 
 
 def by_key(store: Store, table: str) -> dict[tuple, dict]:
-    rows = store.query(f"SELECT * FROM main.{table}").rows(named=True)
+    rows = store.query(f"SELECT * FROM {table}", scope=SYSTEM).rows(named=True)
     return {tuple(r[k] for k in KEYS[table]): r for r in rows}
 
 
@@ -566,7 +567,7 @@ def test_an_import_fails_whole_and_untouched_or_returns_a_result(base, export, r
             return
         assert export.broken is None, f"an export with {export.broken} was imported"
         assert isinstance(result, ImportResult)
-        assert store.query("SELECT batch_id FROM batches WHERE batch_id = ?", [result.batch_id]).height == 1
+        assert store.query("SELECT batch_id FROM batches WHERE batch_id = ?", [result.batch_id], scope=SYSTEM).height == 1
 
 
 # ----------------------------------------------------------------------------- 2. every row accounted for
@@ -582,7 +583,7 @@ def check_every_row_is_accounted_for(export: Export, result: ImportResult, befor
     # The quarantine gained exactly this batch's quarantined rows; older ones are untouched.
     batch = result.batch_id
     quarantine = store.query("SELECT table_name, source, line, raw FROM quarantine WHERE batch_id = ?",
-                             [batch]).rows(named=True)
+                             [batch], scope=SYSTEM).rows(named=True)
     assert [r for r in after["quarantine"] if r[0] != batch] == before["quarantine"]
     for table in IMPORT_ORDER:
         assert sum(1 for q in quarantine if q["table_name"] == table) == result.quarantined.get(table, 0), table
@@ -736,19 +737,19 @@ def test_a_crash_during_the_writes_leaves_the_store_as_before(base, export, reda
 def check_store_rules(store: Store) -> None:
     """What the contract says of stored data holds of the whole store."""
     for table, keys in KEYS.items():
-        dups = store.scalar(f"SELECT count(*) FROM (SELECT {', '.join(keys)} FROM main.{table} "
-                            f"GROUP BY ALL HAVING count(*) > 1)")
+        dups = store.scalar(f"SELECT count(*) FROM (SELECT {', '.join(keys)} FROM {table} "
+                            f"GROUP BY ALL HAVING count(*) > 1)", scope=SYSTEM)
         assert dups == 0, f"{table} holds a key twice"
     for table in ("ratings", "themes", "barriers", "events"):
-        orphans = store.scalar(f"SELECT count(*) FROM main.{table} t ANTI JOIN main.sessions s "
-                               "USING (client_id, session_number)")
+        orphans = store.scalar(f"SELECT count(*) FROM {table} t ANTI JOIN sessions s "
+                               "USING (client_id, session_number)", scope=SYSTEM)
         assert orphans == 0, f"{table} points at a session the store does not have"
     backwards = store.query(
         "SELECT client_id, session_number, days_since_intake, max(days_since_intake) OVER ("
         "  PARTITION BY client_id ORDER BY session_number ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
-        ") AS before FROM main.sessions QUALIFY days_since_intake < before").rows()
+        ") AS before FROM sessions QUALIFY days_since_intake < before", scope=SYSTEM).rows()
     assert not backwards, f"days_since_intake decreases as session numbers rise: {backwards}"
-    assert store.scalar("SELECT count(*) FROM main.sessions WHERE days_since_intake < 0") == 0
+    assert store.scalar("SELECT count(*) FROM sessions WHERE days_since_intake < 0", scope=SYSTEM) == 0
 
 
 def _plain(table: str, header: list[str], *rows: list[str | None]) -> CsvFile:
@@ -803,5 +804,5 @@ def test_session_dates_count_from_the_clients_first_session(tmp_path, store):
                                         ["c1", "t1", "1", "2023-01-05"], ["c1", "t1", "2", "2023-01-17"])})
     result = import_dataset(export.write(tmp_path / "export"), store, catalog=CATALOG)
     assert result.quarantined == {"sessions": 1}       # session 1 is dated before the intake
-    days = dict(store.query("SELECT session_number, days_since_intake FROM sessions").rows())
+    days = dict(store.query("SELECT session_number, days_since_intake FROM sessions", scope=SYSTEM).rows())
     assert days == {0: 0, 2: 7}

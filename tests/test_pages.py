@@ -8,10 +8,18 @@ from streamlit.testing.v1 import AppTest
 
 from core.importer import import_dataset
 from core.store import Store, close_all
-from tests.conftest import ROOT
+from core.identity import add_user
+from tests.conftest import ROOT, signed_in
 
 APP = str(ROOT / "app.py")
 PAGES = ["caseload", "case", "conference", "present", "calibration", "themes", "barriers", "data", "catalog"]
+
+
+def admin_app() -> AppTest:
+    """The app signed in as an admin (a user of the store under test)."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    signed_in(at, "admin1")
+    return at.run()
 
 
 def open_page(at: AppTest, name: str, **query) -> AppTest:
@@ -74,10 +82,11 @@ def test_a_client_with_one_session_and_no_ratings_gets_sentences_not_errors(tmp_
     store = Store(tmp_path / "one.duckdb")
     write_csv(tmp_path / "x", "sessions", "client_id,therapist_id,session_number\nsolo,t1,0\n")
     import_dataset(tmp_path / "x", store)
+    add_user(store, "admin1", "admin")
     store.close()
     monkeypatch.setenv("CASECONF_DB", str(tmp_path / "one.duckdb"))
     monkeypatch.setenv("CASECONF_DEMO", "0")
-    at = open_page(AppTest.from_file(APP, default_timeout=120).run(), "case", client="solo")
+    at = open_page(admin_app(), "case", client="solo")
     no_errors(at)
     infos = " ".join(i.value for i in at.info)
     assert "No alliance ratings" in infos and "No outcome scores" in infos
@@ -88,7 +97,10 @@ def test_a_client_with_one_session_and_no_ratings_gets_sentences_not_errors(tmp_
 def test_an_empty_store_says_what_to_do(tmp_path, monkeypatch, name):
     monkeypatch.setenv("CASECONF_DB", str(tmp_path / "empty.duckdb"))
     monkeypatch.setenv("CASECONF_DEMO", "0")
-    at = open_page(AppTest.from_file(APP, default_timeout=120).run(), name)
+    store = Store(tmp_path / "empty.duckdb")
+    add_user(store, "admin1", "admin")
+    store.close()
+    at = open_page(admin_app(), name)
     no_errors(at)
     assert any("import" in i.value.lower() for i in at.info)
     close_all()
@@ -135,7 +147,9 @@ def test_catalog_page_lists_every_instrument_with_its_source(app):
 def test_a_host_app_mounts_the_pages_under_its_prefix(demo_db, monkeypatch):
     monkeypatch.setenv("CASECONF_DB", str(demo_db))
     monkeypatch.setenv("CASECONF_DEMO", "0")
-    at = AppTest.from_file(str(ROOT / "tests" / "host" / "host_app.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "tests" / "host" / "host_app.py"), default_timeout=120)
+    signed_in(at, "admin1")  # the host's [auth] and the same sign-in as the standalone app
+    at.run()
     no_errors(at)
     assert at.title[0].value == "Clinic intranet"
     at.switch_page(str(ROOT / "pages" / "caseload.py")).run()

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from core.access import EVERYTHING, Scope
+from core.access import Scope
 from core.analytics.ruptures import (
     RuptureParams,
     alliance_discrepancy,
@@ -19,6 +19,7 @@ from core.analytics.ruptures import (
     detect_ruptures,
 )
 from core.store import upsert
+from tests.conftest import SYSTEM
 
 SD2 = RuptureParams("sd", 2.0, 4, 3)
 
@@ -61,7 +62,7 @@ def add_events(store, rows, therapist="t1"):
 def test_a_v_shaped_drop_is_found_with_its_repair(store, catalog):
     scores = [38, 39, 38, 30, 34, 39, 38]
     add_series(store, "c1", numbered(*scores))
-    found = detect_ruptures(store, catalog, SD2)
+    found = detect_ruptures(store, catalog, SD2, scope=SYSTEM)
     assert found.height == 1
     row = found.row(0, named=True)
     assert (row["session"], row["previous_session"], row["previous_score"], row["score"]) == (4, 3, 38, 30)
@@ -73,12 +74,12 @@ def test_a_v_shaped_drop_is_found_with_its_repair(store, catalog):
 
 def test_a_return_exactly_to_the_pre_rupture_score_is_a_repair(store, catalog):
     add_series(store, "c1", numbered(38, 39, 38, 30, 38, 38))
-    assert detect_ruptures(store, catalog, SD2)["repaired_at"].to_list() == [5]
+    assert detect_ruptures(store, catalog, SD2, scope=SYSTEM)["repaired_at"].to_list() == [5]
 
 
 def test_a_drop_without_repair_has_no_repair_session(store, catalog):
     add_series(store, "c1", numbered(38, 39, 38, 30, 31, 32, 33, 34))
-    row = detect_ruptures(store, catalog, SD2).row(0, named=True)
+    row = detect_ruptures(store, catalog, SD2, scope=SYSTEM).row(0, named=True)
     assert row["session"] == 4
     assert row["repaired_at"] is None
     assert row["repair"] == "not repaired"
@@ -86,32 +87,32 @@ def test_a_drop_without_repair_has_no_repair_session(store, catalog):
 
 def test_a_drop_whose_window_has_not_run_out_is_pending(store, catalog):
     add_series(store, "c1", numbered(38, 39, 38, 39, 38, 30))
-    row = detect_ruptures(store, catalog, SD2).row(0, named=True)
+    row = detect_ruptures(store, catalog, SD2, scope=SYSTEM).row(0, named=True)
     assert (row["session"], row["repaired_at"], row["repair"]) == (6, None, "pending")
 
 
 def test_a_series_shorter_than_min_series_is_not_examined(store, catalog):
     add_series(store, "c1", numbered(38, 30, 38))
-    assert detect_ruptures(store, catalog, RuptureParams("points", 2, 4, 3)).is_empty()
-    assert detect_ruptures(store, catalog, RuptureParams("points", 2, 3, 3))["session"].to_list() == [2]
+    assert detect_ruptures(store, catalog, RuptureParams("points", 2, 4, 3), scope=SYSTEM).is_empty()
+    assert detect_ruptures(store, catalog, RuptureParams("points", 2, 3, 3), scope=SYSTEM)["session"].to_list() == [2]
 
 
 def test_a_series_without_variation_is_not_examined(store, catalog):
     add_series(store, "c1", numbered(36, 36, 36, 36, 36))
-    assert detect_ruptures(store, catalog, SD2).is_empty()
+    assert detect_ruptures(store, catalog, SD2, scope=SYSTEM).is_empty()
 
 
 def test_a_drop_of_exactly_the_threshold_counts_and_just_below_does_not(store, catalog):
     add_series(store, "exact", numbered(38, 35, 38, 38))
     add_series(store, "below", numbered(38, 35.01, 38, 38))
-    found = detect_ruptures(store, catalog, RuptureParams("points", 3, 4, 3))
+    found = detect_ruptures(store, catalog, RuptureParams("points", 3, 4, 3), scope=SYSTEM)
     assert found["client_id"].to_list() == ["exact"]
 
 
 def test_a_decimal_drop_equal_to_the_threshold_counts_despite_binary_rounding(store, catalog):
     # 36.3 - 34.1 is 2.1999999999999993 in floating point.
     add_series(store, "c1", numbered(36.3, 34.1, 36.3, 36.3))
-    assert detect_ruptures(store, catalog, RuptureParams("points", 2.2, 4, 3)).height == 1
+    assert detect_ruptures(store, catalog, RuptureParams("points", 2.2, 4, 3), scope=SYSTEM).height == 1
 
 
 def test_the_sd_threshold_is_the_sd_of_the_clients_whole_series(store, catalog):
@@ -119,14 +120,14 @@ def test_the_sd_threshold_is_the_sd_of_the_clients_whole_series(store, catalog):
     calm, volatile = [38, 38, 37, 33, 37, 38], [38, 30, 38, 34, 30, 38]
     add_series(store, "calm", numbered(*calm))
     add_series(store, "volatile", numbered(*volatile))
-    found = detect_ruptures(store, catalog, SD2)
+    found = detect_ruptures(store, catalog, SD2, scope=SYSTEM)
     assert found.filter(pl.col("session") == 4)["client_id"].to_list() == ["calm"]
     assert 4 < 2 * np.std(volatile, ddof=1)
 
 
 def test_method_points_flags_a_fixed_drop(store, catalog):
     add_series(store, "c1", numbered(38, 38, 33, 38, 37))
-    found = detect_ruptures(store, catalog, RuptureParams("points", 5, 4, 3))
+    found = detect_ruptures(store, catalog, RuptureParams("points", 5, 4, 3), scope=SYSTEM)
     assert found.select("session", "drop", "threshold_points", "repaired_at", "method").rows() == \
         [(3, 5.0, 5.0, 4, "points")]
 
@@ -135,7 +136,7 @@ def test_method_cutoff_flags_a_crossing_to_the_concern_side(store, catalog):
     # SRS: clinical = "lt" 36, so 36 itself is not a concern; 35.5 is.
     add_series(store, "c1", numbered(38, 37, 35, 36, 35.5, 38))
     add_series(store, "on_the_line", numbered(38, 36, 38, 36))
-    found = detect_ruptures(store, catalog, RuptureParams("cutoff", 1, 4, 3))
+    found = detect_ruptures(store, catalog, RuptureParams("cutoff", 1, 4, 3), scope=SYSTEM)
     # Repair is back to the pre-rupture score (37 before session 3), not merely above the cutoff.
     assert found.select("client_id", "session", "repaired_at").rows() == [("c1", 3, 6), ("c1", 5, 6)]
     assert found["threshold_points"].is_null().all()
@@ -144,15 +145,15 @@ def test_method_cutoff_flags_a_crossing_to_the_concern_side(store, catalog):
 
 def test_method_cutoff_skips_instruments_without_a_cutoff(store, catalog):
     add_series(store, "c1", numbered(50, 50, 20, 50), instrument="WAI-SR")
-    assert detect_ruptures(store, catalog, RuptureParams("cutoff", 1, 4, 3)).is_empty()
+    assert detect_ruptures(store, catalog, RuptureParams("cutoff", 1, 4, 3), scope=SYSTEM).is_empty()
 
 
 def test_a_rise_is_the_drop_when_lower_alliance_scores_are_better(store, catalog):
     reverse = {**catalog.instruments, "SRS": catalog.instruments["SRS"].model_copy(update={"direction": "lower"})}
     flipped = catalog.model_copy(update={"instruments": reverse})
     add_series(store, "c1", numbered(10, 10, 16, 12, 10))
-    assert detect_ruptures(store, catalog, RuptureParams("points", 5, 4, 3)).is_empty()
-    found = detect_ruptures(store, flipped, RuptureParams("points", 5, 4, 3))
+    assert detect_ruptures(store, catalog, RuptureParams("points", 5, 4, 3), scope=SYSTEM).is_empty()
+    found = detect_ruptures(store, flipped, RuptureParams("points", 5, 4, 3), scope=SYSTEM)
     assert found.select("session", "drop", "repaired_at").rows() == [(3, 6.0, 5)]
 
 
@@ -160,7 +161,7 @@ def test_each_rater_and_scale_is_its_own_series(store, catalog):
     add_series(store, "c1", numbered(50, 50, 40, 50), instrument="WAI-SR", rater="client")
     add_series(store, "c1", numbered(50, 50, 50, 50), instrument="WAI-SR", rater="therapist")
     add_series(store, "c1", numbered(9, 9, 9, 4), instrument="SRS", scale="relationship")
-    found = detect_ruptures(store, catalog, RuptureParams("points", 5, 4, 3))
+    found = detect_ruptures(store, catalog, RuptureParams("points", 5, 4, 3), scope=SYSTEM)
     assert found.select("instrument", "scale", "rater", "session").rows() == \
         [("SRS", "relationship", "client", 4), ("WAI-SR", "total", "client", 3)]
 
@@ -169,8 +170,8 @@ def test_the_scope_excludes_other_therapists_clients(store, catalog):
     add_series(store, "mine", numbered(38, 39, 38, 30, 38), therapist="t1")
     add_series(store, "theirs", numbered(38, 39, 38, 30, 38), therapist="t2")
     assert detect_ruptures(store, catalog, SD2, scope=Scope.therapists({"t1"}))["client_id"].to_list() == ["mine"]
-    assert detect_ruptures(store, catalog, SD2, scope=EVERYTHING)["client_id"].to_list() == ["mine", "theirs"]
-    assert detect_ruptures(store, catalog, SD2, clients=["theirs"])["client_id"].to_list() == ["theirs"]
+    assert detect_ruptures(store, catalog, SD2, scope=SYSTEM)["client_id"].to_list() == ["mine", "theirs"]
+    assert detect_ruptures(store, catalog, SD2, clients=["theirs"], scope=SYSTEM)["client_id"].to_list() == ["theirs"]
 
 
 def test_a_missing_session_is_a_gap_in_the_series_and_uses_up_the_repair_window(store, catalog):
@@ -178,7 +179,7 @@ def test_a_missing_session_is_a_gap_in_the_series_and_uses_up_the_repair_window(
     # score); the window after the rupture at 5 is sessions 6-8 by number, missed or not.
     add_series(store, "back_in_time", {1: 38, 2: 39, 3: 38, 5: 30, 8: 38, 9: 38}, unattended=(4, 6, 7))
     add_series(store, "too_late", {1: 38, 2: 39, 3: 38, 5: 30, 9: 38, 10: 38}, unattended=(4, 6, 7, 8))
-    found = detect_ruptures(store, catalog, SD2)
+    found = detect_ruptures(store, catalog, SD2, scope=SYSTEM)
     assert found.select("client_id", "session", "previous_session", "repaired_at").rows() == \
         [("back_in_time", 5, 3, 8), ("too_late", 5, 3, None)]
 
@@ -187,13 +188,13 @@ def test_a_score_of_an_unattended_session_is_left_out(store, catalog):
     add_series(store, "c1", numbered(38, 39, 38, 30, 38, 38))
     with store.transaction() as cur:
         cur.execute("UPDATE sessions SET attended = false WHERE session_number = 4")
-    assert detect_ruptures(store, catalog, RuptureParams("points", 5, 4, 3)).is_empty()
+    assert detect_ruptures(store, catalog, RuptureParams("points", 5, 4, 3), scope=SYSTEM).is_empty()
 
 
 def test_every_finding_carries_its_method_and_parameters(store, catalog):
     add_series(store, "c1", numbered(38, 39, 38, 30, 38))
     params = RuptureParams.from_catalog(catalog)
-    row = detect_ruptures(store, catalog).row(0, named=True)
+    row = detect_ruptures(store, catalog, scope=SYSTEM).row(0, named=True)
     assert row["method"] == params.method == "sd"
     assert row["params"] == params.describe() == (
         "drop >= 2 SD of the client's own series from the previous session; series of >= 4 scores; "
@@ -211,7 +212,7 @@ def test_an_unknown_method_is_refused_with_a_sentence():
 
 
 def test_an_empty_store_gives_an_empty_frame_with_the_columns(store, catalog):
-    found = detect_ruptures(store, catalog)
+    found = detect_ruptures(store, catalog, scope=SYSTEM)
     assert found.is_empty() and "repaired_at" in found.columns
 
 
@@ -255,7 +256,7 @@ def test_the_bulk_query_agrees_with_the_rules_written_out_client_by_client(store
         upsert(cur, "ratings", pl.DataFrame(ratings, schema=["client_id", "session_number", "instrument", "scale",
                                                              "rater", "score"], orient="row"), 1)
     for params in (SD2, RuptureParams("sd", 1.0, 3, 2)):
-        found = detect_ruptures(store, catalog, params)
+        found = detect_ruptures(store, catalog, params, scope=SYSTEM)
         expected = _naive_ruptures(series, params, latest)
         assert len(expected) > 20
         assert found.select("client_id", "session", "previous_session", "repaired_at", "repair").rows() == expected
@@ -267,20 +268,20 @@ def test_the_bulk_query_agrees_with_the_rules_written_out_client_by_client(store
 def test_a_coded_rupture_with_a_repair_within_the_window_is_repaired(store):
     add_events(store, [("c1", 2, "rupture_withdrawal", "observer", None),
                        ("c1", 4, "repair", "observer", "talked about it")])
-    found = coded_events(store, params=SD2)
+    found = coded_events(store, params=SD2, scope=SYSTEM)
     assert found.select("session_number", "event", "is_rupture", "repaired_at", "repaired").rows() == \
         [(2, "rupture_withdrawal", True, 4, True), (4, "repair", False, None, None)]
 
 
 def test_a_repair_in_the_same_session_counts(store):
     add_events(store, [("c1", 3, "rupture_confrontation", "therapist", None), ("c1", 3, "repair", "therapist", None)])
-    assert coded_events(store, params=SD2).filter("is_rupture")["repaired_at"].to_list() == [3]
+    assert coded_events(store, params=SD2, scope=SYSTEM).filter("is_rupture")["repaired_at"].to_list() == [3]
 
 
 def test_a_repair_after_the_window_does_not_count(store):
     add_events(store, [("c1", 2, "rupture_withdrawal", "observer", None), ("c1", 6, "repair", "observer", None),
                        ("c2", 2, "repair", "observer", None), ("c2", 3, "rupture_confrontation", "observer", None)])
-    ruptures = coded_events(store, params=SD2).filter("is_rupture")
+    ruptures = coded_events(store, params=SD2, scope=SYSTEM).filter("is_rupture")
     assert ruptures.select("client_id", "repaired").rows() == [("c1", False), ("c2", False)]
 
 
@@ -297,7 +298,7 @@ def test_a_client_therapist_discrepancy_of_a_fifth_of_the_range_is_flagged(store
     # WAI-SR total 12-60: a fifth of the range is 9.6 points.
     add_series(store, "c1", {1: 40, 2: 45, 3: 40.4}, instrument="WAI-SR", rater="client")
     add_series(store, "c1", {1: 50, 2: 50, 3: 50}, instrument="WAI-SR", rater="therapist")
-    found = alliance_discrepancy(store, catalog)
+    found = alliance_discrepancy(store, catalog, scope=SYSTEM)
     assert found.select("session_number", "client_score", "therapist_score", "difference", "flagged").rows() == \
         [(1, 40.0, 50.0, -10.0, True), (2, 45.0, 50.0, -5.0, False), (3, 40.4, 50.0, pytest.approx(-9.6), True)]
     assert found["threshold_points"].unique().to_list() == [pytest.approx(9.6)]
@@ -307,22 +308,22 @@ def test_a_client_therapist_discrepancy_of_a_fifth_of_the_range_is_flagged(store
 def test_a_session_rated_by_only_one_side_has_no_discrepancy(store, catalog):
     add_series(store, "c1", {1: 40, 2: 45}, instrument="WAI-SR", rater="client")
     add_series(store, "c1", {2: 50}, instrument="WAI-SR", rater="therapist")
-    assert alliance_discrepancy(store, catalog)["session_number"].to_list() == [2]
+    assert alliance_discrepancy(store, catalog, scope=SYSTEM)["session_number"].to_list() == [2]
 
 
 def test_the_discrepancy_fraction_is_a_parameter(store, catalog):
     add_series(store, "c1", {1: 45}, instrument="WAI-SR", rater="client")
     add_series(store, "c1", {1: 50}, instrument="WAI-SR", rater="therapist")
-    assert alliance_discrepancy(store, catalog, discrepancy_fraction=0.1)["flagged"].to_list() == [True]
-    assert alliance_discrepancy(store, catalog)["flagged"].to_list() == [False]
+    assert alliance_discrepancy(store, catalog, discrepancy_fraction=0.1, scope=SYSTEM)["flagged"].to_list() == [True]
+    assert alliance_discrepancy(store, catalog, scope=SYSTEM)["flagged"].to_list() == [False]
 
 
 def test_scales_limit_the_series_looked_at(store, catalog):
     add_series(store, "c1", numbered(38, 38, 39, 38, 38, 39, 38, 26, 27))
     add_series(store, "c1", numbered(9, 9, 10, 9, 9, 10, 9, 5, 6), scale="goals")
-    every = detect_ruptures(store, catalog, SD2)
+    every = detect_ruptures(store, catalog, SD2, scope=SYSTEM)
     assert set(every["scale"]) == {"total", "goals"}
-    totals = detect_ruptures(store, catalog, SD2, scales=["total"])
+    totals = detect_ruptures(store, catalog, SD2, scales=["total"], scope=SYSTEM)
     assert set(totals["scale"]) == {"total"}
     assert totals.equals(every.filter(pl.col("scale") == "total"))
 
@@ -331,17 +332,17 @@ def test_discrepancy_scales_limit_what_is_compared(store, catalog):
     for rater, total, bond in (("client", 30, 10), ("therapist", 50, 18)):
         add_series(store, "c1", {1: total}, instrument="WAI-SR", rater=rater)
         add_series(store, "c1", {1: bond}, instrument="WAI-SR", scale="bond", rater=rater)
-    every = alliance_discrepancy(store, catalog)
+    every = alliance_discrepancy(store, catalog, scope=SYSTEM)
     assert set(every["scale"]) == {"total", "bond"}
-    totals = alliance_discrepancy(store, catalog, scales=["total"])
+    totals = alliance_discrepancy(store, catalog, scales=["total"], scope=SYSTEM)
     assert totals.equals(every.filter(pl.col("scale") == "total"))
 
 
 def test_recent_keeps_the_late_ruptures_exactly_as_found_on_the_whole_series(store, catalog):
     add_series(store, "c1", numbered(38, 38, 26, 38, 38, 39, 38, 38, 39, 38, 25, 26))
-    every = detect_ruptures(store, catalog, SD2)
+    every = detect_ruptures(store, catalog, SD2, scope=SYSTEM)
     assert every["session"].to_list() == [3, 11]
-    late = detect_ruptures(store, catalog, SD2, recent=4)
+    late = detect_ruptures(store, catalog, SD2, recent=4, scope=SYSTEM)
     assert late.equals(every.filter(pl.col("session") > 12 - 4))
 
 
@@ -365,7 +366,7 @@ def test_the_unattended_filter_keeps_the_same_ratings_as_an_anti_join_on_the_ses
              "ON u.client_id = r.client_id AND u.session_number = r.session_number")
     kept = {}
     for name, clause in (("plain", plain), ("list", NOT_ATTENDED)):
-        kept[name] = store.query(f"SELECT r.* FROM ratings r {clause} ORDER BY ALL")
+        kept[name] = store.query(f"SELECT r.* FROM ratings r {clause} ORDER BY ALL", scope=SYSTEM)
     assert kept["list"].height < frames["ratings"].height
     assert kept["list"].equals(kept["plain"])
     scoped = Scope.therapists(sessions["therapist_id"].unique().sort().head(3).to_list())
@@ -383,13 +384,13 @@ def test_recent_finds_what_the_whole_series_finds_in_its_last_sessions(store, ca
     with store.transaction() as cur:
         upsert(cur, "sessions", frames["sessions"], 1)
         upsert(cur, "ratings", ratings, 1)
-    every = detect_ruptures(store, catalog, params)
+    every = detect_ruptures(store, catalog, params, scope=SYSTEM)
     last = ratings.group_by("client_id", "instrument", "scale", "rater").agg(last=pl.col("session_number").max())
     assert every.height > 20
     for recent in (1, 3, 6):
         expected = (every.join(last, on=["client_id", "instrument", "scale", "rater"], maintain_order="left")
                     .filter(pl.col("session") > pl.col("last") - recent).drop("last"))
-        found = detect_ruptures(store, catalog, params, recent=recent)
+        found = detect_ruptures(store, catalog, params, recent=recent, scope=SYSTEM)
         text = pl.col("params").cast(pl.String)
         assert found.drop("threshold_points").with_columns(text).equals(
             expected.drop("threshold_points").with_columns(text))

@@ -3,8 +3,9 @@
 import polars as pl
 import pytest
 
-from core.access import EVERYTHING, Scope
+from core.access import Scope
 from core.store import SCHEMA_VERSION, Store, StoreError, upsert
+from tests.conftest import SYSTEM
 
 
 def _sessions(rows):
@@ -25,7 +26,7 @@ def test_reopening_a_store_keeps_its_data(tmp_path):
         upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True)]), 1)
     first.close()
     again = Store(path)
-    assert again.scalar("SELECT count(*) FROM sessions") == 1
+    assert again.scalar("SELECT count(*) FROM sessions", scope=SYSTEM) == 1
     again.close()
 
 
@@ -54,11 +55,11 @@ def test_upsert_inserts_updates_by_key_and_records_history(store):
     with store.transaction() as cur:
         assert upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True),
                                                   ("c1", 1, "t1", 8, "individual", True)]), 2) == (0, 1)
-    assert store.scalar("SELECT days_since_intake FROM sessions WHERE session_number = 1") == 8
-    history = store.query("SELECT batch_id, table_name, key, before FROM history")
+    assert store.scalar("SELECT days_since_intake FROM sessions WHERE session_number = 1", scope=SYSTEM) == 8
+    history = store.query("SELECT batch_id, table_name, key, before FROM history", scope=SYSTEM)
     assert history.height == 1
     assert '"days_since_intake":7' in history["before"][0].replace(" ", "")
-    assert store.scalar("SELECT updated_batch FROM sessions WHERE session_number = 1") == 2
+    assert store.scalar("SELECT updated_batch FROM sessions WHERE session_number = 1", scope=SYSTEM) == 2
 
 
 def test_upsert_of_identical_rows_changes_nothing(store):
@@ -67,8 +68,8 @@ def test_upsert_of_identical_rows_changes_nothing(store):
         upsert(cur, "sessions", rows, 1)
     with store.transaction() as cur:
         assert upsert(cur, "sessions", rows, 2) == (0, 0)
-    assert store.scalar("SELECT count(*) FROM history") == 0
-    assert store.scalar("SELECT updated_batch FROM sessions") is None
+    assert store.scalar("SELECT count(*) FROM history", scope=SYSTEM) == 0
+    assert store.scalar("SELECT updated_batch FROM sessions", scope=SYSTEM) is None
 
 
 def test_a_scope_sees_only_its_therapists_cases(store):
@@ -83,7 +84,7 @@ def test_a_scope_sees_only_its_therapists_cases(store):
     assert store.query("SELECT client_id FROM ratings", scope=only_t1)["client_id"].to_list() == ["c1"]
     assert store.query("WITH x AS (SELECT * FROM ratings) SELECT count(*) AS n FROM x",
                        scope=only_t1)["n"][0] == 1
-    assert store.scalar("SELECT count(*) FROM ratings", scope=EVERYTHING) == 2
+    assert store.scalar("SELECT count(*) FROM ratings", scope=SYSTEM) == 2
     assert store.scalar("SELECT count(*) FROM sessions", scope=Scope.therapists(set())) == 0
 
 
@@ -91,6 +92,7 @@ def test_a_scope_sees_only_the_conference_rows_of_its_cases(store):
     with store.transaction() as cur:
         upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True),
                                            ("c2", 0, "t2", 0, "individual", True)]), 1)
+        cur.execute("INSERT INTO conferences VALUES (1, 'g', DATE '2026-12-01', 'sup1', now(), [], 1)")
         for client in ("c1", "c2"):
             cur.execute("INSERT INTO agenda_items (conference_id, position, case_label, client_id, reason, minutes) "
                         "VALUES (1, 1, 'Case A', ?, 'why', 15)", [client])
@@ -103,7 +105,7 @@ def test_a_scope_sees_only_the_conference_rows_of_its_cases(store):
     only_t1 = Scope.therapists({"t1"})
     for table in ("agenda_items", "conference_entries", "conference_snapshots", "calibration_exercises"):
         assert store.query(f"SELECT client_id FROM {table}", scope=only_t1)["client_id"].to_list() == ["c1"], table
-        assert store.scalar(f"SELECT count(*) FROM {table}") == 2
+        assert store.scalar(f"SELECT count(*) FROM {table}", scope=SYSTEM) == 2
     assert store.query("SELECT exercise_id FROM calibration_answers", scope=only_t1)["exercise_id"].to_list() == [1]
 
 
@@ -119,16 +121,16 @@ def test_a_version_1_store_is_migrated_to_the_conference_tables_and_entries(tmp_
     store = Store(path)
     with store.transaction() as cur:
         for table in ("calibration_answers", "calibration_exercises", "conference_entries", "conference_snapshots",
-                      "agenda_items",
-                      "conferences"):
+                      "agenda_items", "conferences", "users", "user_groups", "auth_sessions", "audit_log", "purges",
+                      "store_info"):
             cur.execute(f"DROP TABLE {table}")
         for sequence in ("exercise_ids", "entry_ids", "conference_ids"):
             cur.execute(f"DROP SEQUENCE {sequence}")
         cur.execute("UPDATE schema_info SET version = 1")
     store.close()
     store = Store(path)
-    assert store.version() == SCHEMA_VERSION == 3
+    assert store.version() == SCHEMA_VERSION == 4
     for table in ("agenda_items", "conference_entries", "conference_snapshots", "calibration_exercises",
-                  "calibration_answers"):
-        assert store.scalar(f"SELECT count(*) FROM {table}") == 0
+                  "calibration_answers", "users", "user_groups", "auth_sessions", "audit_log", "purges", "store_info"):
+        assert store.scalar(f"SELECT count(*) FROM {table}", scope=SYSTEM) == 0
     store.close()

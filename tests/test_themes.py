@@ -15,6 +15,7 @@ from core.access import Scope
 from core.analytics.themes import (ccrt, ccrt_triads, pervasiveness, theme_timeline, theme_trend,
                                    therapist_patterns)
 from core.store import Store, upsert
+from tests.conftest import SYSTEM
 
 SESSION_SCHEMA = {"client_id": pl.String, "session_number": pl.Int64, "therapist_id": pl.String,
                   "days_since_intake": pl.Int64, "modality": pl.String, "attended": pl.Boolean}
@@ -45,7 +46,7 @@ def one_client_four_coded_sessions(store):
 
 def test_pervasiveness_is_the_share_of_coded_sessions_with_the_code(store, catalog):
     one_client_four_coded_sessions(store)
-    p = pervasiveness(store, catalog, kinds=["transference"])
+    p = pervasiveness(store, catalog, kinds=["transference"], scope=SYSTEM)
     row = p.filter(pl.col("code") == "mistrustful").row(0, named=True)
     assert (row["sessions_with_code"], row["sessions_scored"], row["pervasiveness"]) == (3, 4, 0.75)
     assert row["label"] == "Mistrustful" and row["therapist_id"] == "t1"
@@ -57,7 +58,7 @@ def test_pervasiveness_is_the_share_of_coded_sessions_with_the_code(store, catal
 
 def test_pervasiveness_over_attended_sessions_uses_every_attended_session(store, catalog):
     one_client_four_coded_sessions(store)
-    p = pervasiveness(store, catalog, kinds=["transference"], denominator="attended")
+    p = pervasiveness(store, catalog, kinds=["transference"], denominator="attended", scope=SYSTEM)
     row = p.filter(pl.col("code") == "mistrustful").row(0, named=True)
     assert (row["sessions_scored"], row["pervasiveness"]) == (5, 0.6)
 
@@ -65,27 +66,27 @@ def test_pervasiveness_over_attended_sessions_uses_every_attended_session(store,
 def test_a_coded_session_marked_not_attended_still_counts_in_the_attended_denominator(store, catalog):
     fill(store, [("c1", 1, "t1", True), ("c1", 2, "t1", False), ("c1", 3, "t1", True)],
          [("c1", 2, "transference", "hostile")])
-    row = pervasiveness(store, catalog, denominator="attended").row(0, named=True)
+    row = pervasiveness(store, catalog, denominator="attended", scope=SYSTEM).row(0, named=True)
     assert (row["sessions_with_code"], row["sessions_scored"]) == (1, 3)
 
 
 def test_the_coded_denominator_counts_sessions_coded_for_the_same_kind_only(store, catalog):
     one_client_four_coded_sessions(store)
-    ct = pervasiveness(store, catalog, kinds=["countertransference"])
+    ct = pervasiveness(store, catalog, kinds=["countertransference"], scope=SYSTEM)
     assert ct.select("code", "sessions_scored", "pervasiveness").rows() == [("helpless_inadequate", 1, 1.0)]
 
 
 def test_an_unknown_denominator_or_kind_is_refused_with_a_sentence(store, catalog):
     with pytest.raises(ValueError, match="denominator"):
-        pervasiveness(store, catalog, denominator="episodes")
+        pervasiveness(store, catalog, denominator="episodes", scope=SYSTEM)
     with pytest.raises(ValueError, match="theme kind"):
-        pervasiveness(store, catalog, kinds=["dreams"])
+        pervasiveness(store, catalog, kinds=["dreams"], scope=SYSTEM)
 
 
 def test_a_clients_therapist_is_the_one_with_most_sessions(store, catalog):
     fill(store, [("c1", 1, "t2"), ("c1", 2, "t1"), ("c1", 3, "t1")],
          [("c1", 1, "transference", "hostile")])
-    assert pervasiveness(store, catalog)["therapist_id"].to_list() == ["t1"]
+    assert pervasiveness(store, catalog, scope=SYSTEM)["therapist_id"].to_list() == ["t1"]
 
 
 def test_ccrt_picks_the_most_pervasive_code_of_each_component(store, catalog):
@@ -94,7 +95,7 @@ def test_ccrt_picks_the_most_pervasive_code_of_each_component(store, catalog):
           ("c1", 3, "ccrt_wish", "assert_self"),
           ("c1", 1, "ccrt_ro", "rejecting_opposing"), ("c1", 2, "ccrt_ro", "rejecting_opposing"),
           ("c1", 3, "ccrt_ro", "rejecting_opposing"), ("c1", 3, "ccrt_ro", "helpful")])
-    row = ccrt(store, catalog).row(0, named=True)
+    row = ccrt(store, catalog, scope=SYSTEM).row(0, named=True)
     assert (row["wish"], row["wish_pervasiveness"], row["wish_tied"]) == ("be_loved_understood", 2 / 3, False)
     assert (row["ro"], row["ro_label"], row["ro_pervasiveness"]) == ("rejecting_opposing",
                                                                      "Rejecting and opposing", 1.0)
@@ -107,14 +108,14 @@ def test_ccrt_ties_go_to_higher_intensity_then_codebook_order(store, catalog):
          [("c1", 1, "ccrt_wish", "assert_self", 1), ("c1", 2, "ccrt_wish", "be_distant", 3),
           # c2: equal pervasiveness and intensity: codebook order decides (assert_self comes first).
           ("c2", 1, "ccrt_wish", "be_distant", 2), ("c2", 2, "ccrt_wish", "assert_self", 2)])
-    picks = ccrt(store, catalog).select("client_id", "wish", "wish_tied").rows()
+    picks = ccrt(store, catalog, scope=SYSTEM).select("client_id", "wish", "wish_tied").rows()
     assert picks == [("c1", "be_distant", True), ("c2", "assert_self", True)]
 
 
 def test_clients_without_ccrt_coding_are_absent_from_the_ccrt(store, catalog):
     fill(store, [("c1", 1, "t1"), ("c2", 1, "t1")],
          [("c1", 1, "ccrt_rs", "helpless"), ("c2", 1, "transference", "hostile")])
-    assert ccrt(store, catalog)["client_id"].to_list() == ["c1"]
+    assert ccrt(store, catalog, scope=SYSTEM)["client_id"].to_list() == ["c1"]
 
 
 def test_a_countertransference_that_recurs_across_a_therapists_cases_is_found(store, catalog):
@@ -124,7 +125,7 @@ def test_a_countertransference_that_recurs_across_a_therapists_cases_is_found(st
           ("c", 1, ct, "helpless_inadequate"), ("c", 2, ct, "helpless_inadequate"),
           ("a", 2, ct, "sexualized"),
           ("d", 1, ct, "disengaged"), ("d", 2, ct, "disengaged")])
-    p = therapist_patterns(store, catalog, kind=ct)
+    p = therapist_patterns(store, catalog, kind=ct, scope=SYSTEM)
     t1 = {r["code"]: r for r in p.filter(pl.col("therapist_id") == "t1").iter_rows(named=True)}
     helpless = t1["helpless_inadequate"]
     assert (helpless["clients_with_code"], helpless["clients_coded"], helpless["share_of_clients"]) == (3, 3, 1.0)
@@ -139,13 +140,13 @@ def test_a_countertransference_that_recurs_across_a_therapists_cases_is_found(st
 def test_a_countertransference_counts_for_the_therapist_who_held_the_session(store, catalog):
     ct = "countertransference"
     fill(store, [("a", 1, "t1"), ("a", 2, "t2"), ("a", 3, "t2")], [("a", 1, ct, "positive")])
-    p = therapist_patterns(store, catalog, kind=ct)
+    p = therapist_patterns(store, catalog, kind=ct, scope=SYSTEM)
     assert p.select("therapist_id", "clients_with_code").rows() == [("t1", 1)]
 
 
 def test_theme_timeline_lists_one_clients_rows_in_session_order(store, catalog):
     one_client_four_coded_sessions(store)
-    t = theme_timeline(store, catalog, "c1")
+    t = theme_timeline(store, catalog, "c1", scope=SYSTEM)
     assert t.columns == ["session_number", "kind", "code", "label", "intensity", "rater"]
     assert t["session_number"].to_list() == [1, 2, 2, 3, 4, 4]
     assert t.filter(pl.col("session_number") == 4)["kind"].to_list() == ["transference", "countertransference"]
@@ -156,7 +157,7 @@ def test_theme_trend_compares_the_first_and_second_half_of_coded_sessions(store,
     coded = [(n, n in (1, 2, 3, 4, 8)) for n in range(1, 11)]
     fill(store, [("c1", n, "t1") for n in range(1, 11)],
          [("c1", n, "transference", "mistrustful" if hit else "compliant") for n, hit in coded])
-    trend = theme_trend(store, catalog, kinds=["transference"])
+    trend = theme_trend(store, catalog, kinds=["transference"], scope=SYSTEM)
     row = trend.filter(pl.col("code") == "mistrustful").row(0, named=True)
     assert (row["sessions_early"], row["sessions_late"]) == (5, 5)
     assert (row["early"], row["late"]) == (0.8, 0.2)
@@ -166,9 +167,9 @@ def test_theme_trend_compares_the_first_and_second_half_of_coded_sessions(store,
 def test_theme_trend_leaves_the_middle_session_of_an_odd_count_out_and_honours_a_window(store, catalog):
     fill(store, [("c1", n, "t1") for n in range(1, 6)],
          [("c1", n, "transference", "hostile" if n == 3 else "dependent") for n in range(1, 6)])
-    halves = theme_trend(store, catalog)
+    halves = theme_trend(store, catalog, scope=SYSTEM)
     assert halves.select("code", "sessions_early", "sessions_late").rows() == [("dependent", 2, 2)]
-    windowed = theme_trend(store, catalog, window=1)
+    windowed = theme_trend(store, catalog, window=1, scope=SYSTEM)
     assert windowed.select("sessions_early", "sessions_late").rows() == [(1, 1)]
 
 
@@ -179,7 +180,7 @@ def test_ccrt_triads_count_components_that_occur_in_one_session(store, catalog):
           ("c1", 2, w, "be_close_accepting"), ("c1", 2, o, "rejecting_opposing"), ("c1", 2, s, "helpless"),
           ("c2", 1, w, "be_close_accepting"), ("c2", 1, o, "rejecting_opposing"), ("c2", 1, s, "helpless"),
           ("c2", 1, s, "anxious_ashamed")])
-    t = ccrt_triads(store, catalog)
+    t = ccrt_triads(store, catalog, scope=SYSTEM)
     assert t.select("rs", "sessions", "clients").rows() == [("helpless", 3, 2), ("anxious_ashamed", 1, 1)]
     assert t["wish_label"][0] == "To be close and accepting"
 
@@ -199,28 +200,28 @@ def test_a_scope_sees_only_its_therapists_clients(store, catalog):
 def test_the_clients_filter_limits_every_analysis(store, catalog):
     fill(store, [("c1", 1, "t1"), ("c2", 1, "t1")],
          [("c1", 1, "transference", "hostile"), ("c2", 1, "transference", "hostile")])
-    assert pervasiveness(store, catalog, clients=["c2"])["client_id"].to_list() == ["c2"]
-    assert pervasiveness(store, catalog, clients=["c2"], denominator="attended")["client_id"].to_list() == ["c2"]
-    assert pervasiveness(store, catalog, clients=[]).is_empty()
+    assert pervasiveness(store, catalog, clients=["c2"], scope=SYSTEM)["client_id"].to_list() == ["c2"]
+    assert pervasiveness(store, catalog, clients=["c2"], denominator="attended", scope=SYSTEM)["client_id"].to_list() == ["c2"]
+    assert pervasiveness(store, catalog, clients=[], scope=SYSTEM).is_empty()
 
 
 def test_an_empty_store_gives_empty_frames_with_the_documented_columns(store, catalog):
     expected = {
-        "pervasiveness": (pervasiveness(store, catalog),
+        "pervasiveness": (pervasiveness(store, catalog, scope=SYSTEM),
                           ["client_id", "therapist_id", "kind", "code", "label", "sessions_with_code",
                            "sessions_scored", "pervasiveness", "mean_intensity", "first_session", "last_session"]),
-        "ccrt": (ccrt(store, catalog),
+        "ccrt": (ccrt(store, catalog, scope=SYSTEM),
                  ["client_id", "therapist_id"] + [f"{c}{s}" for c in ("wish", "ro", "rs") for s in
                                                   ("", "_label", "_pervasiveness", "_sessions_scored", "_tied")]),
-        "patterns": (therapist_patterns(store, catalog),
+        "patterns": (therapist_patterns(store, catalog, scope=SYSTEM),
                      ["therapist_id", "kind", "code", "label", "clients_with_code", "clients_coded",
                       "share_of_clients", "sessions_with_code", "mean_pervasiveness", "recurring"]),
-        "timeline": (theme_timeline(store, catalog, "c1"),
+        "timeline": (theme_timeline(store, catalog, "c1", scope=SYSTEM),
                      ["session_number", "kind", "code", "label", "intensity", "rater"]),
-        "trend": (theme_trend(store, catalog),
+        "trend": (theme_trend(store, catalog, scope=SYSTEM),
                   ["client_id", "therapist_id", "kind", "code", "label", "sessions_early", "sessions_late",
                    "early", "late", "change"]),
-        "triads": (ccrt_triads(store, catalog),
+        "triads": (ccrt_triads(store, catalog, scope=SYSTEM),
                    ["wish", "wish_label", "ro", "ro_label", "rs", "rs_label", "sessions", "clients"]),
     }
     for name, (frame, columns) in expected.items():
@@ -268,7 +269,7 @@ def test_pervasiveness_equals_its_definition_on_random_clinics(catalog, rows, co
     with tempfile.TemporaryDirectory() as folder:
         store = Store(Path(folder) / "clinic.duckdb")
         fill(store, sessions, [(c, n, k, code, i, r) for c, n, k, code, i, r in themes])
-        got = pervasiveness(store, catalog, denominator=denominator)
+        got = pervasiveness(store, catalog, denominator=denominator, scope=SYSTEM)
         store.close()
     keys = ["client_id", "kind", "code"]
     columns = keys + ["sessions_with_code", "sessions_scored", "pervasiveness", "mean_intensity"]

@@ -16,7 +16,7 @@ from core.analytics.summary import UnknownClients, case_summaries
 from core.analytics.triage import num, triage, triage_flags
 from core.catalog import load_catalog
 from core.importer import import_dataset
-from tests.conftest import write_csv
+from tests.conftest import SYSTEM, write_csv
 from tests.test_cli import run
 
 # a1: SRS 38 38 39 38 38 29 30 31 31 - a drop of 9 at session 6 (sample SD of the series 4.24,
@@ -64,7 +64,7 @@ def test_num_writes_numbers_as_people_do():
 
 
 def test_every_planted_flag_is_found_with_its_numbers(clinic, catalog):
-    flags = triage_flags(clinic, catalog)
+    flags = triage_flags(clinic, catalog, scope=SYSTEM)
     a1 = reasons(flags, "a1")
     assert a1["rupture_not_repaired"] == (
         "SRS fell from 38 to 29 at session 6 (threshold 8.49 points); not repaired within 3 sessions")
@@ -80,7 +80,7 @@ def test_every_planted_flag_is_found_with_its_numbers(clinic, catalog):
 
 
 def test_every_flag_carries_its_rule_and_its_catalog_weight(clinic, catalog):
-    flags = triage_flags(clinic, catalog)
+    flags = triage_flags(clinic, catalog, scope=SYSTEM)
     assert flags["params"].null_count() == 0
     assert flags.filter(pl.col("code") == "rupture_not_repaired")["params"][0].startswith("drop >= 2 SD")
     for code, weight in flags.select("code", "weight").iter_rows():
@@ -88,7 +88,7 @@ def test_every_flag_carries_its_rule_and_its_catalog_weight(clinic, catalog):
 
 
 def test_the_case_list_is_ordered_by_priority_and_keeps_unflagged_cases(clinic, catalog):
-    case_list, flags = triage(clinic, catalog)
+    case_list, flags = triage(clinic, catalog, scope=SYSTEM)
     # a1 11, c3 7 (deteriorated 10 -> 18 and the sudden loss), b2 5, d4 2, e5 0
     assert case_list["client_id"].to_list() == ["a1", "c3", "b2", "d4", "e5"]
     w = catalog.triage.weights
@@ -103,7 +103,7 @@ def test_the_case_list_is_ordered_by_priority_and_keeps_unflagged_cases(clinic, 
 def test_a_clinic_reorders_the_list_by_its_own_weights(clinic, tmp_path):
     overlay = tmp_path / "clinic.toml"
     overlay.write_text("[triage.weights]\nharmed = 20\n", encoding="utf-8")
-    case_list, _ = triage(clinic, load_catalog(overlay))
+    case_list, _ = triage(clinic, load_catalog(overlay), scope=SYSTEM)
     assert case_list["client_id"][0] == "b2"
 
 
@@ -117,14 +117,14 @@ def test_a_change_of_exactly_the_published_points_is_reliable_under_the_ge_rule(
 
 
 def test_sudden_gain_options_change_what_is_found(clinic, catalog):
-    series = outcome_series(clinic, catalog)
+    series = outcome_series(clinic, catalog, scope=SYSTEM)
     assert sudden_changes(series, catalog, SuddenGainParams.from_catalog(catalog)).height == 1
     assert sudden_changes(series, catalog, SuddenGainParams.from_catalog(catalog, cutoff=9)).is_empty()
     assert sudden_changes(series, catalog, SuddenGainParams.from_catalog(catalog, pct=0.95)).is_empty()
 
 
 def test_the_case_summary_holds_the_contract_keys(clinic, catalog):
-    (a1,) = case_summaries(clinic, catalog, ["a1"])
+    (a1,) = case_summaries(clinic, catalog, ["a1"], scope=SYSTEM)
     assert {"client_id", "therapist_id", "sessions", "flags", "change", "sudden_gains", "sudden_losses", "ruptures",
             "themes", "barriers"} <= set(a1)
     assert a1["change"]["PHQ-9"].items() >= {"first": 10.0, "last": 17.0, "threshold": 6.0,
@@ -138,7 +138,7 @@ def test_the_case_summary_holds_the_contract_keys(clinic, catalog):
 
 def test_an_unknown_client_is_named_in_a_sentence(clinic, catalog):
     with pytest.raises(UnknownClients, match="nobody"):
-        case_summaries(clinic, catalog, ["a1", "nobody"])
+        case_summaries(clinic, catalog, ["a1", "nobody"], scope=SYSTEM)
 
 
 def test_case_command_prints_json_and_text(clinic, tmp_path):
@@ -167,7 +167,7 @@ def test_the_demo_stories_come_out_of_the_triage(tmp_path, catalog):
     from core.store import Store
     store = Store(tmp_path / "demo.duckdb")
     load_demo(store)
-    case_list, flags = triage(store, catalog)
+    case_list, flags = triage(store, catalog, scope=SYSTEM)
     unrepaired = set(flags.filter(pl.col("code") == "rupture_not_repaired")["client_id"])
     assert {"c027", "c048", "c015", "c046"} <= unrepaired
     assert not {"c005", "c018", "c043"} & unrepaired  # their ruptures were repaired
@@ -183,7 +183,7 @@ def test_recent_scores_find_the_same_recent_sudden_changes_as_the_whole_series(t
     from core.synth import build_synthetic_store
     build_synthetic_store(tmp_path / "s.duckdb", 20_000)
     store = Store(tmp_path / "s.duckdb")
-    latest, series = cases(store), outcome_series(store, catalog)
+    latest, series = cases(store, scope=SYSTEM), outcome_series(store, catalog, scope=SYSTEM)
     sg = SuddenGainParams.from_catalog(catalog)
     lookback = catalog.triage.lookback_sessions
 
@@ -213,7 +213,7 @@ def test_the_flags_are_the_same_with_the_whole_outcome_series_and_without(tmp_pa
             upsert(cur, name, frame, 1)
     some = sessions["client_id"].unique().sort().head(40).to_list()
     scoped = Scope.therapists(sessions["therapist_id"].unique().sort().head(4).to_list())
-    for scope, clients in ((Scope(), None), (scoped, None), (Scope(), some)):
+    for scope, clients in ((SYSTEM, None), (scoped, None), (SYSTEM, some)):
         series = outcome_series(store, catalog, scope, clients)
         without = triage_flags(store, catalog, scope, clients)
         assert set(without["code"]) >= {"harmed", "deteriorated", "no_reliable_change", "not_on_track",
@@ -236,25 +236,25 @@ def test_the_narrow_reads_of_the_triage_equal_the_full_reads_filtered(tmp_path, 
     with store.transaction() as cur:
         for name, frame in frames.items():
             upsert(cur, name, frame, 1)
-    latest = cases(store).select("client_id", "latest_session")
+    latest = cases(store, scope=SYSTEM).select("client_id", "latest_session")
     lookback = catalog.triage.lookback_sessions
 
-    full = alliance_discrepancy(store, catalog, scales=["total"])
+    full = alliance_discrepancy(store, catalog, scales=["total"], scope=SYSTEM)
     expected = (full.filter(pl.col("flagged")).join(latest, on="client_id")
                 .filter(pl.col("session_number") > pl.col("latest_session") - lookback).drop("latest_session"))
-    narrow = alliance_discrepancy(store, catalog, scales=["total"], flagged_only=True, recent=lookback)
+    narrow = alliance_discrepancy(store, catalog, scales=["total"], flagged_only=True, recent=lookback, scope=SYSTEM)
     assert 0 < narrow.height < full.height
     assert narrow.equals(expected)
 
     codes = catalog.triage.countertransference_codes
     keys = ["client_id", "code"]
-    every = pervasiveness(store, catalog, kinds=["countertransference"])
-    listed = pervasiveness(store, catalog, kinds=["countertransference"], codes=codes, therapist=False)
+    every = pervasiveness(store, catalog, kinds=["countertransference"], scope=SYSTEM)
+    listed = pervasiveness(store, catalog, kinds=["countertransference"], codes=codes, therapist=False, scope=SYSTEM)
     assert 0 < listed.height < every.height and "therapist_id" not in listed.columns
     assert listed.sort(keys).equals(every.filter(pl.col("code").is_in(codes)).drop("therapist_id").sort(keys))
 
-    ordered = outcome_series(store, catalog, recent=lookback + 3)
-    unordered = outcome_series(store, catalog, recent=lookback + 3, ordered=False)
+    ordered = outcome_series(store, catalog, recent=lookback + 3, scope=SYSTEM)
+    unordered = outcome_series(store, catalog, recent=lookback + 3, ordered=False, scope=SYSTEM)
     assert ordered.height > 0
     assert unordered.sort("client_id", "instrument", "session_number").equals(ordered)
     store.close()

@@ -14,7 +14,7 @@ from typing import NamedTuple, Sequence
 
 import polars as pl
 
-from ..access import EVERYTHING, Scope
+from ..access import Scope
 from ..catalog import Catalog
 from ..store import Store
 from .themes import CODEBOOK_CTE, MAIN_THERAPIST_CTE, client_filter
@@ -33,7 +33,7 @@ _COUNTS = """count(*) AS count,
            avg(b.severity) AS mean_severity, max(b.severity) AS max_severity"""
 
 
-def barrier_summary(store: Store, catalog: Catalog, scope: Scope = EVERYTHING,
+def barrier_summary(store: Store, catalog: Catalog, scope: Scope,
                     clients: Sequence[str] | None = None) -> pl.DataFrame:
     """Barriers per client and category.
 
@@ -56,7 +56,7 @@ def barrier_summary(store: Store, catalog: Catalog, scope: Scope = EVERYTHING,
     return store.query(sql, params, scope=scope)
 
 
-def barrier_caseload(store: Store, catalog: Catalog, scope: Scope = EVERYTHING) -> pl.DataFrame:
+def barrier_caseload(store: Store, catalog: Catalog, scope: Scope) -> pl.DataFrame:
     """Barriers per category across the whole scope.
 
     Columns: category, label, clients (clients with the barrier at least once),
@@ -91,7 +91,7 @@ class AllianceEffect(NamedTuple):
     overall: pl.DataFrame
 
 
-def barrier_alliance_effect(store: Store, catalog: Catalog, scope: Scope = EVERYTHING,
+def barrier_alliance_effect(store: Store, catalog: Catalog, scope: Scope,
                             clients: Sequence[str] | None = None, instrument: str = "SRS", scale: str = "total",
                             rater: str = "client", category: str | None = None) -> AllianceEffect:
     """Does the alliance fare worse in sessions with a communication barrier?
@@ -181,7 +181,7 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def barrier_notes(store: Store, scope: Scope = EVERYTHING, clients: Sequence[str] | None = None,
+def barrier_notes(store: Store, scope: Scope, clients: Sequence[str] | None = None,
                   category: str | None = None, search: str | None = None,
                   limit: int = 200, offset: int = 0) -> pl.DataFrame:
     """One page of barrier notes, for a paged list.
@@ -208,7 +208,7 @@ def barrier_notes(store: Store, scope: Scope = EVERYTHING, clients: Sequence[str
     return store.query(sql, params, scope=scope)
 
 
-def barrier_by_session(store: Store, scope: Scope = EVERYTHING) -> pl.DataFrame:
+def barrier_by_session(store: Store, scope: Scope) -> pl.DataFrame:
     """Barrier notes per session number and category across the scope (what a chart of
     categories over the course of therapy draws): session_number, category, count, unaddressed."""
     return store.query("""SELECT session_number, category, count(*) AS count,

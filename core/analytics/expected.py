@@ -50,7 +50,7 @@ import threading
 
 import polars as pl
 
-from ..access import EVERYTHING, Scope
+from ..access import Scope
 from ..catalog import Catalog, check_percentiles
 from .ruptures import NOT_ATTENDED, TOLERANCE, bound_table, client_clause
 
@@ -155,7 +155,7 @@ def _band_case(severity: pl.DataFrame | None, bind: dict) -> str:
     return f"CASE instrument {' '.join(whens)} END"
 
 
-def severity_bands(store, catalog: Catalog, scope: Scope = EVERYTHING) -> pl.DataFrame:
+def severity_bands(store, catalog: Catalog, scope: Scope) -> pl.DataFrame:
     """Intake severity bands per outcome instrument: the catalog's `cutoff.bands`, else
     the tertiles of the intake scores of the clients in `scope` (band_from inclusive,
     band_to exclusive, null = open)."""
@@ -180,7 +180,7 @@ def severity_bands(store, catalog: Catalog, scope: Scope = EVERYTHING) -> pl.Dat
     return pl.DataFrame(rows, schema=BAND_SCHEMA, orient="row")
 
 
-def expected_bands(store, catalog: Catalog, scope: Scope = EVERYTHING, min_sample: int | None = None,
+def expected_bands(store, catalog: Catalog, scope: Scope, min_sample: int | None = None,
                    percentiles=None, severity: pl.DataFrame | None = None) -> pl.DataFrame:
     """The expected change from intake per instrument, intake band and session number,
     estimated from the clients in `scope` (normally the whole clinic).
@@ -253,15 +253,18 @@ def expected_bands(store, catalog: Catalog, scope: Scope = EVERYTHING, min_sampl
 
 _REFERENCES: dict[tuple, tuple[pl.DataFrame, pl.DataFrame]] = {}
 _REFERENCES_LOCK = threading.Lock()
+# The reference is the whole clinic's, whoever reads: it leaves this module only as bands
+# (percentiles of change over many clients), never as a client's row.
+CLINIC = Scope.system("the clinic's reference bands")
 
 
-def reference(store, catalog: Catalog, reference_scope: Scope = EVERYTHING, min_sample: int | None = None,
+def reference(store, catalog: Catalog, reference_scope: Scope, min_sample: int | None = None,
               percentiles=None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(severity bands, expected bands) of the clinic, kept per process until the store's
     data changes: the key holds the store file, its latest import, the reference scope and
     the catalog's outcome settings. Every page and the triage ask for the same reference;
     it costs a scan of all outcome scores, so it is made once per import."""
-    generation = store.scalar("SELECT coalesce(max(batch_id), 0) FROM batches")
+    generation = store.scalar("SELECT coalesce(max(batch_id), 0) FROM batches", scope=CLINIC)
     settings = (tuple((k, i.model_dump_json()) for k, i in catalog.instruments_of("outcome").items()),
                 catalog.not_on_track.model_dump_json(), min_sample, tuple(percentiles) if percentiles else None)
     key = (str(getattr(store, "path", id(store))), generation, reference_scope, settings)
@@ -277,8 +280,8 @@ def reference(store, catalog: Catalog, reference_scope: Scope = EVERYTHING, min_
     return found
 
 
-def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None, *, min_sample: int | None = None,
-                  percentiles=None, reference_scope: Scope = EVERYTHING, bands: pl.DataFrame | None = None,
+def track_colours(store, catalog: Catalog, scope: Scope, clients=None, *, min_sample: int | None = None,
+                  percentiles=None, reference_scope: Scope | None = None, bands: pl.DataFrame | None = None,
                   severity: pl.DataFrame | None = None, latest_only: bool = False,
                   with_ends: bool = False) -> pl.DataFrame:
     """One row per client in `scope`, outcome instrument and scored session: score,
@@ -302,9 +305,9 @@ def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=No
         if bands is not None:
             raise ValueError("Pass the severity bands the expected bands were made with (severity=...), "
                              "so every client is put in the same intake band as the reference.")
-        severity, bands = reference(store, catalog, reference_scope, min_sample, percentiles)
+        severity, bands = reference(store, catalog, reference_scope or CLINIC, min_sample, percentiles)
     if bands is None:
-        bands = expected_bands(store, catalog, reference_scope, min_sample, percentiles, severity)
+        bands = expected_bands(store, catalog, reference_scope or CLINIC, min_sample, percentiles, severity)
     # The reference joins in DuckDB as two small tables bound as parameters; each row's
     # sentence comes back as an index into `methods` (a categorical), not as a million
     # copies of a string.
@@ -356,7 +359,7 @@ def track_colours(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=No
 
 
 
-def latest_colour(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None, **options) -> pl.DataFrame:
+def latest_colour(store, catalog: Catalog, scope: Scope, clients=None, **options) -> pl.DataFrame:
     """Each client's colour at the latest scored session, per outcome instrument: the
     triage view. Takes the options of `track_colours`."""
     return track_colours(store, catalog, scope, clients, latest_only=True, **options)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
-from ..access import EVERYTHING, Scope
+from ..access import Scope
 from ..catalog import Catalog
 from .change import classify_frame
 from .ruptures import NOT_ATTENDED, bound_table, client_clause, recent_join
@@ -36,7 +36,7 @@ SUDDEN_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "kind": pl.Str
                  "magnitude": pl.Float64, "cutoff": pl.Float64, "params": pl.String}
 
 
-def outcome_series(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None,
+def outcome_series(store, catalog: Catalog, scope: Scope, clients=None,
                    recent: int | None = None, ordered: bool = True) -> pl.DataFrame:
     """Every outcome score of the clients in scope: client_id, instrument, session_number, score.
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ..access import EVERYTHING, Scope
+from ..access import Scope
 from ..catalog import Catalog, Instrument, default_catalog
 from .themes import client_filter
 
@@ -139,7 +139,7 @@ RUPTURE_SCHEMA = {
 }
 
 
-def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None, scope: Scope = EVERYTHING,
+def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None, *, scope: Scope,
                     clients=None, scales=None, recent: int | None = None) -> pl.DataFrame:
     """One row per rupture found in the alliance series of every client in `scope`.
 
@@ -259,7 +259,7 @@ EVENT_SCHEMA = {"client_id": pl.String, "session_number": pl.Int32, "event": pl.
                 "params": pl.String}
 
 
-def coded_events(store, scope: Scope = EVERYTHING, clients=None, *, params: RuptureParams | None = None,
+def coded_events(store, scope: Scope, clients=None, *, params: RuptureParams | None = None,
                  catalog: Catalog | None = None) -> pl.DataFrame:
     """The coded rupture and repair events of every client in `scope`, one row per event
     and rater, in session order.
@@ -302,7 +302,7 @@ DISCREPANCY_SCHEMA = {"client_id": pl.String, "session_number": pl.Int32, "instr
                       "params": pl.Categorical}
 
 
-def alliance_discrepancy(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None,
+def alliance_discrepancy(store, catalog: Catalog, scope: Scope, clients=None,
                          discrepancy_fraction: float | None = None, scales=None, *, flagged_only: bool = False,
                          recent: int | None = None) -> pl.DataFrame:
     """Per client, session, alliance instrument and scale where both the client and the

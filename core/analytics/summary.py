@@ -13,7 +13,7 @@ from typing import Sequence
 
 import polars as pl
 
-from ..access import EVERYTHING, Scope
+from ..access import Scope
 from ..catalog import Catalog
 from .barriers import barrier_summary
 from .outcomes import SuddenGainParams, change_table, outcome_series, sudden_changes
@@ -50,7 +50,7 @@ def _by_client(frame: pl.DataFrame, columns: list[str]) -> dict[str, list[dict]]
     return grouped
 
 
-def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Scope = EVERYTHING, *,
+def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Scope, *,
                    sg: SuddenGainParams | None = None) -> list[dict]:
     """One summary per client id, in the order given. Raises `UnknownClients` when an id
     is not in the store within `scope`.

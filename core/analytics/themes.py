@@ -30,7 +30,7 @@ from typing import Literal, Sequence
 
 import polars as pl
 
-from ..access import EVERYTHING, Scope
+from ..access import Scope
 from ..catalog import Catalog
 from ..store import Store
 
@@ -140,7 +140,7 @@ def _pervasiveness_ctes(kinds: list[str], clients, denominator: str, params: dic
     return ",\n".join(ctes)
 
 
-def pervasiveness(store: Store, catalog: Catalog, scope: Scope = EVERYTHING, clients: Sequence[str] | None = None,
+def pervasiveness(store: Store, catalog: Catalog, scope: Scope, clients: Sequence[str] | None = None,
                   kinds: Sequence[str] | None = None, denominator: Denominator = "coded", *,
                   codes: Sequence[str] | None = None, therapist: bool = True) -> pl.DataFrame:
     """Pervasiveness of every code for every client in scope.
@@ -171,7 +171,7 @@ def pervasiveness(store: Store, catalog: Catalog, scope: Scope = EVERYTHING, cli
     return store.query(sql, params, scope=scope)
 
 
-def ccrt(store: Store, catalog: Catalog, scope: Scope = EVERYTHING, clients: Sequence[str] | None = None,
+def ccrt(store: Store, catalog: Catalog, scope: Scope, clients: Sequence[str] | None = None,
          denominator: Denominator = "coded") -> pl.DataFrame:
     """Each client's CCRT: the most pervasive wish, response of other and response of self.
 
@@ -219,7 +219,7 @@ def ccrt(store: Store, catalog: Catalog, scope: Scope = EVERYTHING, clients: Seq
     return store.query(sql, params, scope=scope)
 
 
-def therapist_patterns(store: Store, catalog: Catalog, scope: Scope = EVERYTHING, kind: str = "countertransference",
+def therapist_patterns(store: Store, catalog: Catalog, scope: Scope, kind: str = "countertransference",
                        min_clients: int = 2, min_share: float = 0.5,
                        denominator: Denominator = "coded") -> pl.DataFrame:
     """Codes that recur across a therapist's cases.
@@ -261,7 +261,7 @@ def therapist_patterns(store: Store, catalog: Catalog, scope: Scope = EVERYTHING
     return store.query(sql, params, scope=scope)
 
 
-def theme_timeline(store: Store, catalog: Catalog, client_id: str, scope: Scope = EVERYTHING) -> pl.DataFrame:
+def theme_timeline(store: Store, catalog: Catalog, client_id: str, scope: Scope) -> pl.DataFrame:
     """Every theme row of one client, for a chart over sessions.
 
     Columns: session_number, kind, code, label, intensity, rater; sorted by session,
@@ -276,7 +276,7 @@ def theme_timeline(store: Store, catalog: Catalog, client_id: str, scope: Scope 
     return store.query(sql, params, scope=scope)
 
 
-def theme_trend(store: Store, catalog: Catalog, scope: Scope = EVERYTHING, clients: Sequence[str] | None = None,
+def theme_trend(store: Store, catalog: Catalog, scope: Scope, clients: Sequence[str] | None = None,
                 window: int | None = None, kinds: Sequence[str] | None = None,
                 min_sessions: int = 4) -> pl.DataFrame:
     """How each code's pervasiveness changed from the start of a case to its end.
@@ -333,7 +333,7 @@ def theme_trend(store: Store, catalog: Catalog, scope: Scope = EVERYTHING, clien
     return store.query(sql, params, scope=scope)
 
 
-def ccrt_triads(store: Store, catalog: Catalog, scope: Scope = EVERYTHING,
+def ccrt_triads(store: Store, catalog: Catalog, scope: Scope,
                 clients: Sequence[str] | None = None) -> pl.DataFrame:
     """How often a wish, a response of other and a response of self occur in one session.
 

@@ -31,7 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import polars as pl
 
-from ..access import EVERYTHING, Scope
+from ..access import Scope
 from ..catalog import Catalog
 from .change import clinical_expr
 from .expected import latest_colour
@@ -53,7 +53,7 @@ def num(e: pl.Expr) -> pl.Expr:
             .otherwise(r.cast(pl.String)))
 
 
-def cases(store, scope: Scope = EVERYTHING, clients=None) -> pl.DataFrame:
+def cases(store, scope: Scope, clients=None) -> pl.DataFrame:
     """One row per client in scope: main therapist (who held most sessions), the
     therapist's supervision group, attended sessions and the latest session number."""
     bind: dict = {}
@@ -109,7 +109,7 @@ def _rupture_flags(store, catalog, scope, clients, latest, lookback) -> list[pl.
     rp = RuptureParams.from_catalog(catalog)
     # Only ruptures after the last scored session - lookback can lie within the lookback
     # of the client's latest session (which is at or after the last scored one).
-    found = detect_ruptures(store, catalog, rp, scope, clients, scales=catalog.triage.rupture_scales,
+    found = detect_ruptures(store, catalog, rp, scope=scope, clients=clients, scales=catalog.triage.rupture_scales,
                             recent=lookback)
     found = _recent(found, latest, lookback, "session")
     name = _series_name(pl.col("instrument"), pl.col("scale"), pl.col("rater"))
@@ -304,7 +304,7 @@ def _countertransference_flags(store, catalog, scope, clients) -> pl.DataFrame:
                   f"{t.countertransference_min_sessions} sessions (Betan et al. 2005 factors)")
 
 
-def triage_flags(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None, *,
+def triage_flags(store, catalog: Catalog, scope: Scope, clients=None, *,
                  sg: SuddenGainParams | None = None, case_list: pl.DataFrame | None = None,
                  series: pl.DataFrame | None = None) -> pl.DataFrame:
     """Every flag of every client in scope: client_id, code, reason, session, params, weight;
@@ -378,7 +378,7 @@ def _case_list_and_flags(store, catalog: Catalog, scope: Scope, clients, sg: Sud
     return cases_made.result(), flags
 
 
-def triage(store, catalog: Catalog, scope: Scope = EVERYTHING, clients=None, *,
+def triage(store, catalog: Catalog, scope: Scope, clients=None, *,
            sg: SuddenGainParams | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The case list in priority order and its flags.
 

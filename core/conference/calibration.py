@@ -20,11 +20,11 @@ import math
 import numpy as np
 import polars as pl
 
-from ..access import EVERYTHING, Scope
+from ..access import Scope
 from ..catalog import Catalog
 from ..store import Store
 from .agreement import fleiss_kappa, icc
-from .meetings import ConferenceError, checked_group, checked_user
+from .meetings import ROSTER, ConferenceError, checked_group, checked_user, editor, group_scope
 
 KINDS = ("rating", "coding")
 HEADLINE_ICC = "ICC(2,1)"   # two-way random, absolute agreement, one rater (Shrout & Fleiss 1979)
@@ -116,16 +116,18 @@ def _check_subject(catalog: Catalog, kind: str, subject: str) -> str:
 # ----------------------------------------------------------------------------- exercises
 
 def new_exercise(store: Store, catalog: Catalog, group: str, client_id: str, kind: str, subject: str, sessions,
-                 created_by: str) -> int:
-    """Create a calibration exercise for `group` on `client_id`'s `sessions`; its id."""
-    created_by = checked_user(created_by)
+                 *, scope: Scope) -> int:
+    """Create a calibration exercise for `group` on `client_id`'s `sessions`, made by
+    `scope`'s user (the group's supervisor or an admin); its id."""
+    therapists = checked_group(store, group, scope)
+    created_by = editor(scope, group)
+    cases = group_scope(store, scope, group)
     if kind not in KINDS:
         raise ConferenceError(f"An exercise is a 'rating' (a score per session) or a 'coding' (a code per "
                               f"session), not '{kind}'.")
     subject = _check_subject(catalog, kind, subject)
-    therapists = checked_group(store, group)
     seen_by = store.query("SELECT DISTINCT therapist_id FROM sessions WHERE client_id = $c ORDER BY 1",
-                          {"c": client_id})["therapist_id"].to_list()
+                          {"c": client_id}, scope=scope)["therapist_id"].to_list()
     if not seen_by:
         raise ConferenceError(f"There is no case '{client_id}' in this store.")
     if not set(seen_by) & set(therapists):
@@ -137,8 +139,7 @@ def new_exercise(store: Store, catalog: Catalog, group: str, client_id: str, kin
         raise ConferenceError("Sessions are given by their numbers (e.g. 3, 4, 5).") from None
     if len(wanted) < 2:
         raise ConferenceError("An exercise needs at least 2 sessions: agreement is measured across sessions.")
-    attended = store.query("SELECT session_number FROM sessions WHERE client_id = $c AND attended IS NOT FALSE "
-                           "ORDER BY 1", {"c": client_id})["session_number"].to_list()
+    attended = attended_sessions(store, client_id, cases)
     missing = [s for s in wanted if s not in set(attended)]
     if missing:
         raise ConferenceError(f"Case '{client_id}' has no attended session{'s' if len(missing) > 1 else ''} "
@@ -149,6 +150,18 @@ def new_exercise(store: Store, catalog: Catalog, group: str, client_id: str, kin
         cur.execute("INSERT INTO calibration_exercises VALUES (?, ?, ?, ?, ?, ?, ?, now())",
                     [exercise_id, group, client_id, kind, subject, wanted, created_by])
     return int(exercise_id)
+
+
+def attended_sessions(store: Store, client_id: str, scope: Scope) -> list[int]:
+    """The numbers of a case's attended sessions, the ones an exercise may ask about."""
+    return store.query("SELECT session_number FROM sessions WHERE client_id = $c AND attended IS NOT FALSE "
+                       "ORDER BY 1", {"c": client_id}, scope=scope)["session_number"].to_list()
+
+
+def group_cases(store: Store, group: str, scope: Scope) -> list[str]:
+    """The cases of a group's therapists that `scope` may make an exercise on."""
+    return store.query("SELECT DISTINCT client_id FROM sessions ORDER BY 1",
+                       scope=group_scope(store, scope, group))["client_id"].to_list()
 
 
 def _spans(numbers: list[int]) -> str:
@@ -162,9 +175,10 @@ def _spans(numbers: list[int]) -> str:
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans) or "none"
 
 
-def exercise(store: Store, exercise_id: int) -> dict:
-    """One exercise as a dict (sessions as a list), or a ConferenceError."""
-    found = store.query("SELECT * FROM calibration_exercises WHERE exercise_id = $id", {"id": exercise_id})
+def exercise(store: Store, exercise_id: int, scope: Scope) -> dict:
+    """One exercise `scope` may see as a dict (sessions as a list), or a ConferenceError."""
+    found = store.query("SELECT * FROM calibration_exercises WHERE exercise_id = $id", {"id": exercise_id},
+                        scope=scope)
     if found.is_empty():
         raise ConferenceError(f"There is no calibration exercise {exercise_id} in this store.")
     row = found.row(0, named=True)
@@ -172,24 +186,29 @@ def exercise(store: Store, exercise_id: int) -> dict:
     return row
 
 
-def exercises(store: Store, group: str | None = None) -> pl.DataFrame:
-    """The exercises, newest first, with how many raters answered and how many finished
-    (answered every session). Never the answers themselves: those stay blind."""
+def exercises(store: Store, scope: Scope, group: str | None = None) -> pl.DataFrame:
+    """The exercises `scope` may see, newest first, with how many raters answered and how
+    many finished (answered every session). Never the answers themselves: those stay blind."""
     where = "WHERE e.supervision_group = $g" if group is not None else ""
+    visible = store.query("SELECT exercise_id FROM calibration_exercises", scope=scope)["exercise_id"].to_list()
+    where = ("WHERE " if not where else where + " AND ") + "list_contains($ids, e.exercise_id)"
+    # The counts are the store owner's: how many answered is no answer.
     return store.query(
         "WITH per_rater AS (SELECT exercise_id, rater, count(*) AS n FROM calibration_answers GROUP BY ALL) "
         "SELECT e.exercise_id, e.supervision_group, e.client_id, e.kind, e.subject, e.sessions, e.created_by, "
         "e.created_at, count(p.rater)::INTEGER AS raters, "
         "count(p.rater) FILTER (WHERE p.n >= len(e.sessions))::INTEGER AS finished "
         f"FROM calibration_exercises e LEFT JOIN per_rater p USING (exercise_id) {where} "
-        "GROUP BY ALL ORDER BY e.exercise_id DESC", {"g": group} if group is not None else None)
+        "GROUP BY ALL ORDER BY e.exercise_id DESC", {"ids": visible, **({"g": group} if group is not None else {})},
+        scope=ROSTER)
 
 
-def save_answer(store: Store, catalog: Catalog, exercise_id: int, rater: str, session_number: int,
-                score: float | None = None, code: str | None = None) -> None:
-    """Save `rater`'s answer for one session of the exercise; a new answer replaces theirs."""
-    ex = exercise(store, exercise_id)
-    rater = checked_user(rater)
+def save_answer(store: Store, catalog: Catalog, exercise_id: int, session_number: int,
+                score: float | None = None, code: str | None = None, *, scope: Scope) -> None:
+    """Save the answer of `scope`'s user for one session of the exercise; a new answer
+    replaces theirs. The rater is always the signed-in user: nobody answers for another."""
+    ex = exercise(store, exercise_id, scope)
+    rater = checked_user(scope.user)
     try:
         session_number = int(session_number)
     except (TypeError, ValueError):
@@ -227,20 +246,22 @@ def save_answer(store: Store, catalog: Catalog, exercise_id: int, rater: str, se
                     [exercise_id, rater, session_number, score, code or None])
 
 
-def answers(store: Store, exercise_id: int, rater: str | None = None) -> pl.DataFrame:
-    """The saved answers (rater, session_number, score, code, saved_at), of one rater when
-    `rater` is given: a page in the blind phase shows a person only their own."""
-    exercise(store, exercise_id)
+def answers(store: Store, exercise_id: int, scope: Scope, rater: str | None = None) -> pl.DataFrame:
+    """The saved answers `scope` may see (rater, session_number, score, code, saved_at), of
+    one rater when `rater` is given: in the blind phase a trainee sees only their own."""
+    exercise(store, exercise_id, scope)
     where = " AND rater = $r" if rater is not None else ""
     params = {"id": exercise_id, **({"r": rater} if rater is not None else {})}
     return store.query("SELECT rater, session_number, score, code, saved_at FROM calibration_answers "
-                       f"WHERE exercise_id = $id{where} ORDER BY rater, session_number", params)
+                       f"WHERE exercise_id = $id{where} ORDER BY rater, session_number", params, scope=scope)
 
 
-def finished_raters(store: Store, exercise_id: int) -> tuple[list[str], list[str]]:
-    """(raters who answered every session, raters still answering), each sorted."""
-    ex = exercise(store, exercise_id)
-    counts = answers(store, exercise_id).group_by("rater").agg(pl.col("session_number").n_unique().alias("n"))
+def finished_raters(store: Store, exercise_id: int, scope: Scope) -> tuple[list[str], list[str]]:
+    """(raters who answered every session, raters still answering), each sorted. Who
+    answered is no answer: the counts are read as the store's owner once `scope` may see
+    the exercise."""
+    ex = exercise(store, exercise_id, scope)
+    counts = answers(store, exercise_id, ROSTER).group_by("rater").agg(pl.col("session_number").n_unique().alias("n"))
     done = sorted(counts.filter(pl.col("n") >= len(ex["sessions"]))["rater"].to_list())
     pending = sorted(counts.filter(pl.col("n") < len(ex["sessions"]))["rater"].to_list())
     return done, pending
@@ -248,7 +269,7 @@ def finished_raters(store: Store, exercise_id: int) -> tuple[list[str], list[str
 
 # ----------------------------------------------------------------------------- agreement
 
-def agreement(store: Store, exercise_id: int) -> dict:
+def agreement(store: Store, exercise_id: int, scope: Scope) -> dict:
     """How far the raters who answered every session agree.
 
     Returns kind, subject, statistic (the headline's name), value (None when it cannot be
@@ -256,8 +277,8 @@ def agreement(store: Store, exercise_id: int) -> dict:
     raters (those counted), targets (sessions), left_out (raters still answering),
     divergence (one row per session, where the raters diverge most first),
     interpretation (a sentence with the source of the bands) and source."""
-    ex = exercise(store, exercise_id)
-    done, pending = finished_raters(store, exercise_id)
+    ex = exercise(store, exercise_id, scope)
+    done, pending = finished_raters(store, exercise_id, scope)
     rating = ex["kind"] == "rating"
     result = {"kind": ex["kind"], "subject": ex["subject"], "statistic": HEADLINE_ICC if rating else KAPPA,
               "value": None, "values": {}, "band": None, "raters": done, "targets": len(ex["sessions"]),
@@ -269,7 +290,7 @@ def agreement(store: Store, exercise_id: int) -> dict:
             f"{len(done) or 'no'} rater{'' if len(done) == 1 else 's'} {'has' if len(done) == 1 else 'have'} "
             f"so far{still}.")
         return result
-    frame = (answers(store, exercise_id).filter(pl.col("rater").is_in(done))
+    frame = (answers(store, exercise_id, scope).filter(pl.col("rater").is_in(done))
              .rename({"session_number": "target"}))
     try:
         # Answers that do not vary make the statistic 0 / 0: a sentence below, not a warning.
@@ -325,7 +346,7 @@ def _interpretation(rating: bool, value: float, targets: int, raters: int) -> st
 
 # ----------------------------------------------------------------------------- reveal
 
-def reveal(store: Store, exercise_id: int, scope: Scope = EVERYTHING) -> pl.DataFrame:
+def reveal(store: Store, exercise_id: int, scope: Scope) -> pl.DataFrame:
     """The case's own stored ratings or codes of the exercise's sessions next to the group's
     answers, one row per session; refused while the exercise is still blind (fewer than 2
     raters have answered every session).
@@ -333,13 +354,16 @@ def reveal(store: Store, exercise_id: int, scope: Scope = EVERYTHING) -> pl.Data
     Ratings: session_number, the group's mean, then one column per stored rater (client,
     therapist, ...). Codes: session_number, the group's codes (code: count), then one column
     per stored rater with its codes of the session (code (intensity), ...)."""
-    ex = exercise(store, exercise_id)
-    done, _ = finished_raters(store, exercise_id)
+    ex = exercise(store, exercise_id, scope)
+    done, _ = finished_raters(store, exercise_id, scope)
     if len(done) < 2:
         raise ConferenceError("The case's own ratings stay hidden until at least 2 raters have answered every "
                               f"session of exercise {exercise_id}; {len(done)} {'has' if len(done) == 1 else 'have'} "
                               "so far.")
-    group = answers(store, exercise_id).filter(pl.col("rater").is_in(done))
+    group = answers(store, exercise_id, scope).filter(pl.col("rater").is_in(done))
+    # The case's own ratings, as the group sees them in the room: a trainee sees the
+    # exercise's case de-identified.
+    scope = scope.for_clients(ex["supervision_group"], [ex["client_id"]])
     frame = pl.DataFrame({"session_number": ex["sessions"]}, schema={"session_number": pl.Int32})
     params = {"c": ex["client_id"], "s": ex["sessions"]}
     if ex["kind"] == "rating":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from ..access import Scope
 from ..analytics.triage import triage
 from ..catalog import Catalog
 from ..store import Store
@@ -18,26 +19,27 @@ from .meetings import agenda, conference, group_scope
 from .notes import FINISHED, group_actions
 
 
-def previous_conference(store: Store, conference_id: int) -> dict | None:
+def previous_conference(store: Store, conference_id: int, scope: Scope) -> dict | None:
     """The group's conference before this one (by date, then by id), or None."""
-    info = conference(store, conference_id)
+    info = conference(store, conference_id, scope)
     rows = store.query("SELECT conference_id FROM conferences WHERE supervision_group = $g AND "
                        "(held_on, conference_id) < ($d, $id) ORDER BY held_on DESC, conference_id DESC LIMIT 1",
-                       {"g": info["group"], "d": info["date"], "id": conference_id})
-    return conference(store, rows["conference_id"][0]) if rows.height else None
+                       {"g": info["group"], "d": info["date"], "id": conference_id}, scope=scope)
+    return conference(store, rows["conference_id"][0], scope) if rows.height else None
 
 
-def changes_since(store: Store, catalog: Catalog, conference_id: int) -> pl.DataFrame:
+def changes_since(store: Store, catalog: Catalog, conference_id: int, scope: Scope) -> pl.DataFrame:
     """Per case of the group's snapshot at `conference_id`: sessions then and now, new
     sessions, the flags resolved since and the new flags, whether it was on that agenda;
     cases with a change first."""
-    info = conference(store, conference_id)
+    info = conference(store, conference_id, scope)
+    cases = group_scope(store, scope, info["group"])
     then = store.query("SELECT client_id, sessions AS sessions_then, flags AS flags_then FROM conference_snapshots "
-                       "WHERE conference_id = $id", {"id": conference_id})
-    case_list, _ = triage(store, catalog, group_scope(store, info["group"]))
+                       "WHERE conference_id = $id", {"id": conference_id}, scope=cases)
+    case_list, _ = triage(store, catalog, cases)
     now = case_list.select("client_id", pl.col("sessions").cast(pl.Int64).alias("sessions_now"),
                            pl.col("codes").alias("flags_now"))
-    on_agenda = agenda(store, conference_id)["client_id"]
+    on_agenda = agenda(store, conference_id, scope=cases)["client_id"]
     empty = pl.lit([], dtype=pl.List(pl.String))
     both = (then.join(now, on="client_id", how="full", coalesce=True)
             .with_columns(pl.col("sessions_then").cast(pl.Int64).fill_null(0), pl.col("sessions_now").fill_null(0),
@@ -54,20 +56,20 @@ def changes_since(store: Store, catalog: Catalog, conference_id: int) -> pl.Data
                 "new_flags", "changed"))
 
 
-def follow_up(store: Store, catalog: Catalog, conference_id: int) -> dict:
+def follow_up(store: Store, catalog: Catalog, conference_id: int, scope: Scope) -> dict:
     """For `conference_id`: the previous conference of its group (None if this is the
     first), that conference's action items, the actions of earlier conferences still
     open, and `changes_since` the previous conference."""
-    previous = previous_conference(store, conference_id)
+    previous = previous_conference(store, conference_id, scope)
     if previous is None:
         return {"previous": None, "actions": None, "still_open": None, "changes": None}
-    info = conference(store, conference_id)
-    actions = group_actions(store, info["group"]).filter(
+    info = conference(store, conference_id, scope)
+    actions = group_actions(store, info["group"], group_scope(store, scope, info["group"])).filter(
         (pl.col("conference_date") < info["date"]) | (pl.col("conference_id") == previous["id"]))
     return {
         "previous": previous,
         "actions": actions.filter(pl.col("conference_id") == previous["id"]),
         "still_open": actions.filter((pl.col("conference_id") != previous["id"])
                                      & ~pl.col("status").is_in(FINISHED)),
-        "changes": changes_since(store, catalog, previous["id"]),
+        "changes": changes_since(store, catalog, previous["id"], scope),
     }

@@ -36,7 +36,7 @@ from ..privacy import find_identifiers, mask
 from ..store import Store
 from ..views import case_parts, overview_figure
 from .followup import follow_up
-from .meetings import ConferenceError, agenda, conference, group_scope
+from .meetings import ROSTER, ConferenceError, agenda, conference, group_scope
 from .notes import entries
 
 # Figure keys whose strings are people's words or labels (not numbers or styling).
@@ -134,25 +134,30 @@ th { background: #f0f4f8; } td:first-child { white-space: nowrap; } .meta, .none
 """
 
 
-def build_handout(store: Store, catalog: Catalog, conference_id: int, *,
+def build_handout(store: Store, catalog: Catalog, conference_id: int, *, scope: Scope,
                   deidentify: bool = False) -> tuple[str, pl.DataFrame]:
-    """The handout's HTML and its actions table; raises `HandoutError` when the privacy
-    guard finds identifying text or a de-identified handout would still name an id."""
-    info = conference(store, conference_id)
-    items = agenda(store, conference_id)
-    scope: Scope = group_scope(store, info["group"])
+    """The handout's HTML and its actions table, as `scope` may see the conference (a
+    de-identified reader always gets the de-identified handout); raises `HandoutError`
+    when the privacy guard finds identifying text or a de-identified handout would still
+    name an id."""
+    reader = scope
+    info = conference(store, conference_id, reader)
+    scope = group_scope(store, reader, info["group"])
+    deidentify = deidentify or scope.deidentified
+    items = agenda(store, conference_id, scope=scope)
     therapist_of = dict(store.query("SELECT client_id, any_value(therapist_id) AS t FROM sessions "
                                     "WHERE client_id IN (SELECT unnest($c::VARCHAR[])) GROUP BY 1",
                                     {"c": items["client_id"].to_list()}, scope=scope).iter_rows())
     labels = dict(zip(items["client_id"], items["case_label"]))
     ids, person = None, (lambda s: s)
     if deidentify:  # every id of the store, to replace and then to look for: only in this case
-        known = store.query("SELECT client_id AS id, true AS client FROM main.sessions UNION "
-                            "SELECT therapist_id, false FROM main.therapists UNION "
-                            "SELECT therapist_id, false FROM main.sessions WHERE therapist_id IS NOT NULL")
+        known = store.query("SELECT client_id AS id, true AS client FROM sessions UNION "
+                            "SELECT therapist_id, false FROM therapists UNION "
+                            "SELECT therapist_id, false FROM sessions WHERE therapist_id IS NOT NULL",
+                            scope=ROSTER)  # only to find and replace them: none is written
         ids = _Ids(labels, set(known.filter(pl.col("client"))["id"]), set(known.filter(~pl.col("client"))["id"]))
         person = ids.sub
-    notes = entries(store, conference_id)
+    notes = entries(store, conference_id, scope=scope)
     problems: list[str] = []
     body: list[str] = []
     chart_texts: list[str] = []  # the charts' texts as written, for the final de-identification check
@@ -174,7 +179,7 @@ def build_handout(store: Store, catalog: Catalog, conference_id: int, *,
     body.append("<h2>Agenda</h2>" + _table(shown, columns))
 
     # Follow-up of the previous conference
-    follow = follow_up(store, catalog, conference_id)
+    follow = follow_up(store, catalog, conference_id, reader)
     if follow["previous"] is not None:
         prev = follow["previous"]
         body.append(f"<h2>Since the conference of {_e(prev['date'])}</h2>")
@@ -272,10 +277,10 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def write_handout(store: Store, catalog: Catalog, conference_id: int, html_path, actions_csv=None, *,
-                  deidentify: bool = False) -> dict:
+                  scope: Scope, deidentify: bool = False) -> dict:
     """Write the handout (and the actions CSV); returns the files and their sizes in bytes.
     Nothing is written when the privacy guard refuses."""
-    page, actions = build_handout(store, catalog, conference_id, deidentify=deidentify)
+    page, actions = build_handout(store, catalog, conference_id, scope=scope, deidentify=deidentify)
     written = {}
     data = page.encode("utf-8")
     _write(html_path, data)

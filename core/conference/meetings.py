@@ -13,7 +13,8 @@ import string
 
 import polars as pl
 
-from ..access import EVERYTHING, Scope
+from .. import audit
+from ..access import AccessDenied, Scope
 from ..analytics.triage import triage
 from ..catalog import Catalog
 from ..privacy import find_identifiers, id_problem, mask
@@ -33,27 +34,47 @@ def case_label(position: int) -> str:
     return f"Case {letters}"
 
 
+# The roster (which therapist belongs to which group) is what scopes are made from, so it
+# is read as the store's owner; it leaves this module only as a scope.
+ROSTER = Scope.system("the supervision groups' roster")
+
+
 def group_therapists(store: Store, group: str) -> list[str]:
     return store.query("SELECT therapist_id FROM therapists WHERE supervision_group = $g ORDER BY 1",
-                       {"g": group})["therapist_id"].to_list()
+                       {"g": group}, scope=ROSTER)["therapist_id"].to_list()
 
 
-def group_scope(store: Store, group: str) -> Scope:
-    """What a group's conference may see: the cases of the group's therapists."""
-    return Scope.therapists(group_therapists(store, group), group)
+def group_scope(store: Store, scope: Scope, group: str) -> Scope:
+    """What `scope` may see of a group's conference: the cases of the group's therapists
+    (a trainee sees them only as presentation mode shows them)."""
+    try:
+        return scope.for_group(group, group_therapists(store, group))
+    except AccessDenied as err:
+        raise ConferenceError(str(err)) from None
 
 
-def groups(store: Store, scope: Scope = EVERYTHING) -> list[str]:
-    """The supervision groups of the therapists `scope` may see."""
-    return store.query("SELECT DISTINCT supervision_group FROM therapists WHERE supervision_group IS NOT NULL "
-                       "ORDER BY 1", scope=scope)["supervision_group"].to_list()
+def editor(scope: Scope, group: str) -> str:
+    """The author of a change to `group`'s conferences: the signed-in supervisor of the
+    group or an admin; a ConferenceError for anyone else."""
+    try:
+        scope.require_editor(group)
+    except AccessDenied as err:
+        raise ConferenceError(str(err)) from None
+    return checked_user(scope.user)
 
 
-def checked_group(store: Store, group: str) -> list[str]:
+def groups(store: Store, scope: Scope) -> list[str]:
+    """The supervision groups whose conferences `scope` may see."""
+    known = store.query("SELECT DISTINCT supervision_group FROM therapists WHERE supervision_group IS NOT NULL "
+                        "ORDER BY 1", scope=ROSTER)["supervision_group"].to_list()
+    return [g for g in known if scope.sees_group(g)]
+
+
+def checked_group(store: Store, group: str, scope: Scope) -> list[str]:
     """The therapists of `group`; a sentence naming the groups there are when it has none."""
-    therapists = group_therapists(store, group)
+    therapists = group_therapists(store, group) if scope.sees_group(group) else []
     if not therapists:
-        known = groups(store)
+        known = groups(store, scope)
         raise ConferenceError(f"No therapist belongs to the supervision group '{group}'"
                               + (f"; the groups are {', '.join(known)}." if known else
                                  "; import a therapists table with a supervision_group column first."))
@@ -77,18 +98,19 @@ def checked_text(text: str | None, what: str, *, required: bool = True, limit: i
     return text
 
 
-def new_conference(store: Store, catalog: Catalog, group: str, *, held_on: dt.date | None = None,
-                   cases: int | None = None, created_by: str = "unknown", attendees=()) -> dict:
+def new_conference(store: Store, catalog: Catalog, group: str, *, scope: Scope, held_on: dt.date | None = None,
+                   cases: int | None = None, attendees=()) -> dict:
     """Create a conference for `group` with the `cases` highest-priority flagged cases of
-    the group's therapists on its agenda. Returns {"id", "group", "date", "agenda": [...]}."""
-    therapists = checked_group(store, group)
+    the group's therapists on its agenda; made by `scope`'s user, who must lead the group
+    (or be an admin). Returns {"id", "group", "date", "agenda": [...]}."""
+    checked_group(store, group, scope)
+    created_by = editor(scope, group)
     settings = catalog.conference
     cases = settings.cases if cases is None else cases
     if cases < 1:
         raise ConferenceError("A conference needs at least one case on its agenda (--cases 1 or more).")
-    case_list, flags = triage(store, catalog, Scope.therapists(therapists, group))
+    case_list, flags = triage(store, catalog, group_scope(store, scope, group))
     attendees = [checked_user(a) for a in attendees]
-    created_by = checked_user(created_by)
     chosen = case_list.filter(pl.col("priority") > 0).head(cases)
     reasons = (flags.filter(pl.col("client_id").is_in(chosen["client_id"].implode()))
                .group_by("client_id", maintain_order=True).agg(pl.col("reason").head(2).str.join("; ")))
@@ -113,38 +135,42 @@ def new_conference(store: Store, catalog: Catalog, group: str, *, held_on: dt.da
         if rows:
             cur.executemany("INSERT INTO agenda_items (conference_id, position, case_label, client_id, reason, "
                             "minutes) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        audit.record(store, scope, "conference_new", f"conference {conference_id} of {group}", cur=cur)
     return {"id": conference_id, "group": group, "date": held_on.isoformat(),
             "agenda": [{"case_label": r[2], "client_id": r[3], "reason": r[4], "minutes": r[5]} for r in rows]}
 
 
-def agenda(store: Store, conference_id: int, include_removed: bool = False, scope: Scope = EVERYTHING) -> pl.DataFrame:
+def agenda(store: Store, conference_id: int, include_removed: bool = False, *, scope: Scope) -> pl.DataFrame:
     """The agenda in order: position, case_label, client_id, reason, minutes (and the
     removal record when `include_removed`); only the cases `scope` may see."""
-    if not store.scalar("SELECT count(*) FROM conferences WHERE conference_id = $id", {"id": conference_id}):
-        raise ConferenceError(f"There is no conference {conference_id} in this store.")
+    conference(store, conference_id, scope)  # a sentence when there is none `scope` may see
     where = "" if include_removed else " AND deleted_at IS NULL"
     return store.query(f"SELECT * EXCLUDE (conference_id) FROM agenda_items WHERE conference_id = $id{where} "
                        "ORDER BY position", {"id": conference_id}, scope=scope)
 
 
-def conference(store: Store, conference_id: int) -> dict:
-    """One conference: id, group, date, created_by, created_at, attendees, generation."""
+def conference(store: Store, conference_id: int, scope: Scope) -> dict:
+    """One conference: id, group, date, created_by, created_at, attendees, generation. One
+    that `scope` may not see is answered like one that does not exist."""
     rows = store.query("SELECT conference_id AS id, supervision_group AS \"group\", held_on AS date, created_by, "
                        "created_at, attendees, generation FROM conferences WHERE conference_id = $id",
-                       {"id": conference_id})
+                       {"id": conference_id}, scope=scope)
     if rows.is_empty():
         raise ConferenceError(f"There is no conference {conference_id} in this store.")
     return rows.row(0, named=True)
 
 
-def conferences(store: Store, group: str | None = None) -> pl.DataFrame:
-    """Every conference (of `group`), the latest first, with its number of cases."""
-    where = "WHERE c.supervision_group = $g" if group else ""
-    return store.query(
-        f"""SELECT c.conference_id, c.supervision_group, c.held_on, c.created_by, c.attendees,
-                   count(a.client_id) FILTER (WHERE a.deleted_at IS NULL) AS cases
-            FROM conferences c LEFT JOIN agenda_items a USING (conference_id) {where}
-            GROUP BY ALL ORDER BY c.held_on DESC, c.conference_id DESC""", {"g": group} if group else None)
+def conferences(store: Store, scope: Scope, group: str | None = None) -> pl.DataFrame:
+    """Every conference `scope` may see (of `group`), the latest first, with its number of
+    cases (counted over the whole agenda: a count names no case)."""
+    where = "WHERE supervision_group = $g" if group else ""
+    listed = store.query(f"SELECT conference_id, supervision_group, held_on, created_by, attendees FROM conferences "
+                         f"{where} ORDER BY held_on DESC, conference_id DESC", {"g": group} if group else None,
+                         scope=scope)
+    counts = store.query("SELECT conference_id, count(*) FILTER (WHERE deleted_at IS NULL) AS cases FROM agenda_items "
+                         "WHERE list_contains($ids, conference_id) GROUP BY ALL",
+                         {"ids": listed["conference_id"].to_list()}, scope=ROSTER)
+    return listed.join(counts, on="conference_id", how="left").with_columns(pl.col("cases").fill_null(0))
 
 
 def checked_user(user: str | None) -> str:
@@ -163,12 +189,19 @@ def _active(cur, conference_id: int, client_id: str):
                        "AND deleted_at IS NULL", [conference_id, client_id]).fetchall()
 
 
+def editable(store: Store, conference_id: int, scope: Scope) -> tuple[dict, str]:
+    """(the conference, the author) for a change by `scope`'s user: a ConferenceError when
+    there is no such conference `scope` may see, or `scope` may not change it."""
+    info = conference(store, conference_id, scope)
+    return info, editor(scope, info["group"])
+
+
 def add_item(store: Store, catalog: Catalog, conference_id: int, client_id: str, reason: str,
-             minutes: int | None = None) -> dict:
+             minutes: int | None = None, *, scope: Scope) -> dict:
     """Put a case of the group on the agenda, last; it gets the next unused label."""
-    info = conference(store, conference_id)
-    scope = group_scope(store, info["group"])
-    if not store.scalar("SELECT count(*) FROM sessions WHERE client_id = $c", {"c": client_id}, scope=scope):
+    info, _ = editable(store, conference_id, scope)
+    cases = group_scope(store, scope, info["group"])
+    if not store.scalar("SELECT count(*) FROM sessions WHERE client_id = $c", {"c": client_id}, scope=cases):
         raise ConferenceError(f"There is no case {client_id} among the cases of {info['group']}.")
     reason = checked_text(reason, "reason")
     minutes = catalog.conference.minutes_per_case if minutes is None else _checked_minutes(minutes)
@@ -194,8 +227,9 @@ def _checked_minutes(minutes) -> int:
 
 
 def update_item(store: Store, conference_id: int, client_id: str, *, reason: str | None = None,
-                minutes: int | None = None) -> None:
+                minutes: int | None = None, scope: Scope) -> None:
     """Change the reason or the time budget of a case on the agenda."""
+    editable(store, conference_id, scope)
     values, sets = [], []
     if reason is not None:
         sets.append("reason = ?")
@@ -212,9 +246,10 @@ def update_item(store: Store, conference_id: int, client_id: str, *, reason: str
                     "AND deleted_at IS NULL", [*values, conference_id, client_id])
 
 
-def reorder(store: Store, conference_id: int, client_ids: list[str]) -> None:
+def reorder(store: Store, conference_id: int, client_ids: list[str], *, scope: Scope) -> None:
     """Put the agenda in the order of `client_ids` (every case on it, once each). Labels
     stay with their cases, so notes and the handout keep referring to the same case."""
+    editable(store, conference_id, scope)
     with store.transaction() as cur:
         current = [r[0] for r in cur.execute("SELECT client_id FROM agenda_items WHERE conference_id = ? AND "
                                              "deleted_at IS NULL ORDER BY position", [conference_id]).fetchall()]
@@ -225,22 +260,23 @@ def reorder(store: Store, conference_id: int, client_ids: list[str]) -> None:
                         [(i, conference_id, c) for i, c in enumerate(client_ids, start=1)])
 
 
-def move_item(store: Store, conference_id: int, client_id: str, step: int) -> None:
+def move_item(store: Store, conference_id: int, client_id: str, step: int, *, scope: Scope) -> None:
     """Move a case `step` places later (negative: earlier) on the agenda."""
-    order = agenda(store, conference_id)["client_id"].to_list()
+    order = agenda(store, conference_id, scope=scope)["client_id"].to_list()
     if client_id not in order:
         raise ConferenceError(f"Case {client_id} is not on the agenda of conference {conference_id}.")
     i = order.index(client_id)
     j = max(0, min(len(order) - 1, i + step))
     order.insert(j, order.pop(i))
-    reorder(store, conference_id, order)
+    reorder(store, conference_id, order, scope=scope)
 
 
-def apply_agenda_edits(store: Store, conference_id: int, edited: pl.DataFrame) -> list[str]:
+def apply_agenda_edits(store: Store, conference_id: int, edited: pl.DataFrame, *, scope: Scope) -> list[str]:
     """Save what was changed in an edited agenda table (columns client_id, order, reason,
     minutes): new reasons and time budgets, and the new order (by `order`, ties keeping
     the old order). Returns what was saved, in words; nothing when nothing changed."""
-    before = agenda(store, conference_id)
+    editable(store, conference_id, scope)
+    before = agenda(store, conference_id, scope=scope)
     merged = before.select("client_id", "position", "reason", "minutes").join(
         edited.select("client_id", pl.col("order").alias("new_order"), pl.col("reason").alias("new_reason"),
                       pl.col("minutes").alias("new_minutes")), on="client_id", how="inner")
@@ -254,23 +290,23 @@ def apply_agenda_edits(store: Store, conference_id: int, edited: pl.DataFrame) -
                             None if minutes is None else _checked_minutes(minutes)))
     done = []
     for client_id, reason, minutes in changes:
-        update_item(store, conference_id, client_id, reason=reason, minutes=minutes)
+        update_item(store, conference_id, client_id, reason=reason, minutes=minutes, scope=scope)
         done.append(f"{client_id}: " + " and ".join(
             w for w, v in (("reason", reason), ("minutes", minutes)) if v is not None))
     order = merged.with_columns(pl.col("new_order").fill_null(pl.col("position"))).sort(
         ["new_order", "position"])["client_id"].to_list()
     if order != merged.sort("position")["client_id"].to_list():
-        reorder(store, conference_id, order)
+        reorder(store, conference_id, order, scope=scope)
         done.append("the order")
     return done
 
 
-def remove_item(store: Store, conference_id: int, position: int, *, by: str, why: str) -> None:
+def remove_item(store: Store, conference_id: int, position: int, *, scope: Scope, why: str) -> None:
     """Take a case off the agenda; the item stays in the store with who, when and why."""
+    _, by = editable(store, conference_id, scope)
     if not why.strip():
         raise ConferenceError("Say why the case is taken off the agenda; the reason is kept with the item.")
     why = checked_text(why, "reason for taking the case off")
-    by = checked_user(by)
     with store.transaction() as cur:
         found = cur.execute("UPDATE agenda_items SET deleted_at = now(), deleted_by = ?, deleted_why = ? "
                             "WHERE conference_id = ? AND position = ? AND deleted_at IS NULL RETURNING position",

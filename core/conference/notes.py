@@ -16,9 +16,21 @@ import datetime as dt
 
 import polars as pl
 
-from ..access import EVERYTHING, Scope
+from .. import audit
+from ..access import Scope
 from ..store import Store
-from .meetings import ConferenceError, checked_text, checked_user, conference
+from .meetings import ConferenceError, checked_text, checked_user, editable
+
+class EditConflict(ConferenceError):
+    """The entry changed since the editor opened it: nothing was saved. Carries both texts,
+    so the page can show them side by side and keep what was typed."""
+
+    def __init__(self, entry_id: int, theirs: dict, yours: str):
+        self.entry_id, self.theirs, self.yours = entry_id, theirs, yours
+        who = theirs.get("saved_by") or "someone"
+        super().__init__(f"Entry {entry_id} was changed by {who} since you opened it, so your version was not "
+                         "saved. Compare the two texts, then save yours again if it should replace theirs.")
+
 
 KINDS = ("note", "action")
 STATUSES = ("open", "in progress", "done", "dropped")
@@ -37,9 +49,9 @@ _CURRENT = """
 """
 
 
-def _on_agenda(store: Store, conference_id: int, client_id: str) -> None:
+def _on_agenda(store: Store, conference_id: int, client_id: str, scope: Scope) -> None:
     if not store.scalar("SELECT count(*) FROM agenda_items WHERE conference_id = $id AND client_id = $c "
-                        "AND deleted_at IS NULL", {"id": conference_id, "c": client_id}):
+                        "AND deleted_at IS NULL", {"id": conference_id, "c": client_id}, scope=scope):
         raise ConferenceError(f"Case {client_id} is not on the agenda of conference {conference_id}.")
 
 
@@ -65,17 +77,18 @@ def _checked(kind: str, text: str, owner: str | None, due_on, status: str | None
     return values
 
 
-def save_entry(store: Store, conference_id: int, client_id: str, *, kind: str, text: str, by: str,
+def save_entry(store: Store, conference_id: int, client_id: str, *, kind: str, text: str, scope: Scope,
                owner: str | None = None, due_on: dt.date | str | None = None, status: str | None = None,
-               entry_id: int | None = None) -> int:
-    """Save a new note or action (no `entry_id`) or a new version of one; returns its id.
-    Saving what is already there adds no version."""
-    conference(store, conference_id)  # a sentence if there is no such conference
-    by = checked_user(by)
+               entry_id: int | None = None, base_version: int | None = None) -> int:
+    """Save a new note or action (no `entry_id`) or a new version of one, written by
+    `scope`'s user; returns its id. Saving what is already there adds no version. With
+    `base_version` (the version the editor showed), a save over a newer version is refused
+    with an `EditConflict`: no update is lost."""
+    _, by = editable(store, conference_id, scope)
     values = _checked(kind, text, owner, due_on, status)
+    _on_agenda(store, conference_id, client_id, scope)
     with store.transaction() as cur:
         if entry_id is None:
-            _on_agenda(store, conference_id, client_id)
             entry_id = cur.execute("SELECT nextval('entry_ids')").fetchall()[0][0]
             version = 1
         else:
@@ -87,19 +100,30 @@ def save_entry(store: Store, conference_id: int, client_id: str, *, kind: str, t
             *before, version, deleted, _ = latest[0]
             if deleted:
                 raise ConferenceError(f"Entry {entry_id} was deleted; write a new one instead.")
+            if base_version is not None and version != base_version:
+                theirs = dict(zip(_FIELDS, before), version=version, saved_by=cur.execute(
+                    "SELECT saved_by FROM conference_entries WHERE entry_id = ? AND version = ?",
+                    [entry_id, version]).fetchall()[0][0])
+                raise EditConflict(entry_id, theirs, values["text"])
             if dict(zip(_FIELDS, before)) == {"client_id": client_id, **values}:
                 return entry_id
             version += 1
         cur.execute("INSERT INTO conference_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), false, NULL)",
                     [entry_id, version, conference_id, client_id, values["kind"], values["text"], values["owner"],
                      values["due_on"], values["status"], by])
+        audit.record(store, scope, "note_write", f"conference {conference_id} client {client_id} entry {entry_id} "
+                     f"v{version} ({values['kind']})", cur=cur)
     return entry_id
 
 
-def delete_entry(store: Store, entry_id: int, *, by: str, why: str) -> None:
+def delete_entry(store: Store, entry_id: int, *, scope: Scope, why: str) -> None:
     """Delete an entry: a last version that records who, when and why; the history stays."""
-    by = checked_user(by)
     why = checked_text(why, "reason for deleting")
+    found = store.query("SELECT conference_id FROM conference_entries WHERE entry_id = $e LIMIT 1", {"e": entry_id},
+                        scope=scope)
+    if found.is_empty():
+        raise ConferenceError(f"There is no entry {entry_id} to delete.")
+    _, by = editable(store, found["conference_id"][0], scope)
     with store.transaction() as cur:
         latest = cur.execute("SELECT * EXCLUDE (version, saved_by, saved_at, deleted, why), version, deleted "
                              "FROM conference_entries WHERE entry_id = ? ORDER BY version DESC LIMIT 1",
@@ -109,10 +133,11 @@ def delete_entry(store: Store, entry_id: int, *, by: str, why: str) -> None:
         *kept, version, _ = latest[0]
         cur.execute("INSERT INTO conference_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), true, ?)",
                     [kept[0], version + 1, *kept[1:], by, why])
+        audit.record(store, scope, "note_delete", f"entry {entry_id} v{version + 1}", cur=cur)
 
 
 def entries(store: Store, conference_id: int, client_id: str | None = None, *,
-            include_deleted: bool = False, scope: Scope = EVERYTHING) -> pl.DataFrame:
+            include_deleted: bool = False, scope: Scope) -> pl.DataFrame:
     """The current notes and actions of a conference (of one case) that `scope` may see,
     oldest first."""
     where = ["conference_id = $id"] + (["client_id = $c"] if client_id else []) + \
@@ -122,7 +147,7 @@ def entries(store: Store, conference_id: int, client_id: str | None = None, *,
                        params, scope=scope)
 
 
-def history(store: Store, conference_id: int, entry_id: int | None = None, scope: Scope = EVERYTHING) -> pl.DataFrame:
+def history(store: Store, conference_id: int, entry_id: int | None = None, *, scope: Scope) -> pl.DataFrame:
     """Every version of every entry of a conference (or of one entry) that `scope` may see,
     in the order saved."""
     where = "conference_id = $id" + (" AND entry_id = $e" if entry_id is not None else "")
@@ -131,9 +156,29 @@ def history(store: Store, conference_id: int, entry_id: int | None = None, scope
                        scope=scope)
 
 
-def group_actions(store: Store, group: str) -> pl.DataFrame:
-    """The current action items of every conference of `group`, with the conference's date
-    and the case's label on that agenda."""
+def purge_entry(store: Store, entry_id: int, *, scope: Scope, why: str) -> int:
+    """Purge an entry's text from every version (an admin's act, for text that should never
+    have been saved): the versions stay with their authors and times, their text becomes a
+    mark, and a tombstone keeps who purged it, when and why. Returns how many versions."""
+    if not scope.is_admin:
+        raise ConferenceError("Only an admin may purge a note's text.")
+    why = checked_text(why, "reason for purging")
+    with store.transaction() as cur:
+        purged = cur.execute("UPDATE conference_entries SET text = ? WHERE entry_id = ? RETURNING version",
+                             [PURGED, entry_id]).fetchall()
+        if not purged:
+            raise ConferenceError(f"There is no entry {entry_id} to purge.")
+        cur.execute("INSERT INTO purges VALUES (?, ?, now(), ?)", [entry_id, checked_user(scope.user), why])
+        audit.record(store, scope, "purge", f"entry {entry_id} ({len(purged)} versions)", cur=cur)
+    return len(purged)
+
+
+PURGED = "[text purged by an admin]"
+
+
+def group_actions(store: Store, group: str, scope: Scope) -> pl.DataFrame:
+    """The current action items of every conference of `group` that `scope` may see, with
+    the conference's date and the case's label on that agenda."""
     return store.query(
         f"""SELECT c.held_on AS conference_date, e.conference_id, a.case_label, e.*
                      EXCLUDE (conference_id, kind, deleted, why)
@@ -141,4 +186,4 @@ def group_actions(store: Store, group: str) -> pl.DataFrame:
             LEFT JOIN agenda_items a ON a.conference_id = e.conference_id AND a.client_id = e.client_id
                  AND a.deleted_at IS NULL
             WHERE c.supervision_group = $g AND e.kind = 'action' AND NOT e.deleted
-            ORDER BY c.held_on, e.conference_id, e.entry_id""", {"g": group})
+            ORDER BY c.held_on, e.conference_id, e.entry_id""", {"g": group}, scope=scope)

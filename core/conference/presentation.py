@@ -46,14 +46,15 @@ def _view(title: str, clients: int, minimum: int, build, about: str) -> GroupVie
     return GroupView(title, clients, build(), about)
 
 
-def group_views(store: Store, catalog: Catalog, group: str, therapist_id: str | None, *,
+def group_views(store: Store, catalog: Catalog, group: str, therapist_id: str | None, *, scope: Scope,
                 hide_therapist: bool = False) -> list[GroupView]:
     """The group-level figures for a slide of a case held by `therapist_id` in `group`,
     each suppressed when built from fewer than the catalog's minimum of clients."""
     minimum = catalog.conference.min_group_clients
+    cases = group_scope(store, scope, group)
     views = []
     if therapist_id:
-        patterns = themes.therapist_patterns(store, catalog, Scope.therapists([therapist_id]))
+        patterns = themes.therapist_patterns(store, catalog, cases.for_group(group, [therapist_id]))
         clients = int(patterns["clients_coded"].max() or 0) if patterns.height else 0
         if hide_therapist:
             patterns = patterns.with_columns(therapist_id=pl.lit(PRESENTER))
@@ -61,14 +62,13 @@ def group_views(store: Store, catalog: Catalog, group: str, therapist_id: str | 
                            lambda: charts.therapist_pattern_chart(patterns, catalog),
                            "The share of the therapist's coded cases in which each countertransference code "
                            "occurs; bold cells recur across cases."))
-    scope = group_scope(store, group)
-    perv = themes.pervasiveness(store, catalog, scope, kinds=["transference"])
+    perv = themes.pervasiveness(store, catalog, cases, kinds=["transference"])
     views.append(_view("The group's transference themes", perv["client_id"].n_unique(), minimum,
                        lambda: charts.pervasiveness_chart(perv, catalog, kind="transference"),
                        "Mean pervasiveness of each transference code over the group's coded cases."))
     alliance = next(iter(catalog.instruments_of("alliance")), None)
     if alliance:
-        effect = barriers.barrier_alliance_effect(store, catalog, scope, instrument=alliance)
+        effect = barriers.barrier_alliance_effect(store, catalog, cases, instrument=alliance)
         # One marker per client: numbered in the room, never named by id.
         per_client = effect.per_client.with_columns(
             client_id=pl.format("{}", pl.int_range(1, pl.len() + 1)))
