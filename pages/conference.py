@@ -10,9 +10,9 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from core import web
+from core import links, web
 from core.conference import followup, handout, meetings, notes
-from core.conference.meetings import ConferenceError
+from core.conference.meetings import ConferenceError, SameDay
 
 web.ensure_navigation()  # first: a cold deep link runs this page through app.py
 cat = web.catalog()
@@ -33,7 +33,7 @@ def attempt(action, *args, success: str | None = None, **kwargs):
     try:
         action(*args, **kwargs)
     except ConferenceError as err:
-        st.error(str(err))
+        st.error(links.as_text(str(err)))  # it may quote what was typed: shown as text
         return False
     if success:
         st.toast(success)
@@ -47,16 +47,41 @@ def need_user() -> bool:
 
 
 # ----------------------------------------------------------------------------- which conference
-wanted = st.query_params.get("conference")
-wanted_group = None
-if wanted and wanted.isdigit():
-    try:
-        wanted_group = meetings.conference(store, int(wanted))["group"]
-    except ConferenceError:
-        wanted = None
+# A link naming no known conference opens none: never another group's or another date's.
+every = meetings.conferences(store)
+wanted, problem = links.conference_id(st.query_params.get("conference"), set(every["conference_id"].to_list()))
+notice = st.empty()
+if problem:
+    notice.warning(links.as_text(problem))
+wanted_group = meetings.conference(store, wanted)["group"] if wanted else None
 group = st.selectbox("Supervision group", groups, key="conf_group",
                      index=groups.index(wanted_group) if wanted_group in groups else 0)
 existing = meetings.conferences(store, group)
+
+
+def make_conference(request: dict, another_same_day: bool = False) -> None:
+    """Make the conference; open it with a sentence saying so. A second one for the same
+    group and date waits for a confirmation (`SameDay`)."""
+    try:
+        made = meetings.new_conference(store, cat, request["group"], held_on=request["held_on"],
+                                       cases=request["cases"], created_by=user, attendees=request["attendees"],
+                                       another_same_day=another_same_day)
+    except SameDay:
+        st.session_state["conf_same_day"] = request
+        return
+    except ConferenceError as err:
+        st.error(links.as_text(str(err)))
+        return
+    st.session_state.pop("conf_same_day", None)
+    n = len(made["agenda"])
+    st.session_state["conf_made"] = (
+        f"Conference No. {made['id']} of {made['group']} on {made['date']} is made and open below, with "
+        + (f"{n} case(s) from the triage on its agenda." if n else
+           "an empty agenda: no case of the group has a flag now. Add cases to its agenda below."))
+    st.session_state.pop(f"conf_pick_{request['group']}", None)  # the picker shows the new conference
+    st.query_params["conference"] = str(made["id"])
+    st.rerun()
+
 
 with st.expander("Make a new conference", expanded=existing.is_empty()):
     with st.form("conf_new_form"):
@@ -67,13 +92,19 @@ with st.expander("Make a new conference", expanded=existing.is_empty()):
                                   help="Pseudonymous user ids, separated by commas.")
         make = st.form_submit_button("Make the conference and fill its agenda from the triage")
     if make and need_user():
-        try:
-            made = meetings.new_conference(store, cat, group, held_on=held_on, cases=int(cases), created_by=user,
-                                           attendees=[a.strip() for a in attendees.split(",") if a.strip()])
-        except ConferenceError as err:
-            st.error(str(err))
-        else:
-            st.query_params["conference"] = str(made["id"])
+        make_conference({"group": group, "held_on": held_on, "cases": int(cases),
+                         "attendees": [a.strip() for a in attendees.split(",") if a.strip()]})
+    pending = st.session_state.get("conf_same_day")
+    if pending and pending["group"] == group:
+        twins = existing.filter(pl.col("held_on") == pending["held_on"])["conference_id"].to_list()
+        st.warning(links.as_text(f"{group} already has a conference on the same date, {pending['held_on']} (No. "
+                                 f"{', '.join(map(str, twins))}). Make a second one only if the group meets twice "
+                                 "that day; its follow-up compares with the last conference held before that date."))
+        again, cancel = st.columns(2)
+        if again.button("Make a second conference for this date", key="conf_same_day_again") and need_user():
+            make_conference(pending, another_same_day=True)
+        if cancel.button("Cancel", key="conf_same_day_cancel"):
+            st.session_state.pop("conf_same_day", None)
             st.rerun()
 
 if existing.is_empty():
@@ -84,9 +115,13 @@ if existing.is_empty():
 ids = existing["conference_id"].to_list()
 names = {r["conference_id"]: f"No. {r['conference_id']}, {r['held_on']} · {r['cases']} case(s) · "
                              f"made by {r['created_by']}" for r in existing.iter_rows(named=True)}
-chosen = int(wanted) if wanted and int(wanted) in ids else ids[0]
-conf_id = st.selectbox("Conference", ids, index=ids.index(chosen), format_func=names.get,
-                       key=f"conf_pick_{group}")
+conf_id = st.selectbox("Conference", ids, index=None if problem else ids.index(wanted) if wanted in ids else 0,
+                       format_func=names.get, key=f"conf_pick_{group}", placeholder="Pick a conference")
+if conf_id is None:
+    st.stop()
+notice.empty()
+if made := st.session_state.pop("conf_made", None):
+    st.success(made)
 st.query_params["conference"] = str(conf_id)
 info = meetings.conference(store, conf_id)
 items = meetings.agenda(store, conf_id, scope=web.scope())
@@ -102,7 +137,12 @@ case_names = {r["client_id"]: f"{r['case_label']} ({r['client_id']})" for r in i
 # ----------------------------------------------------------------------------- agenda
 if section == "Agenda":
     version = st.session_state.setdefault("conf_agenda_version", 0)
-    if items.is_empty():
+    case_list, flags = web.read("group_triage", group)
+    candidates = case_list.filter(~pl.col("client_id").is_in(items["client_id"].implode()))
+    if case_list.is_empty():
+        st.info(f"The agenda is empty, and {group} has no cases in the store to add: import its therapists' "
+                "sessions on the Data page first.")
+    elif items.is_empty():
         st.info("The agenda is empty: add a case below.")
     else:
         table = items.select(pl.col("position").alias("order"), "case_label", "client_id", "reason", "minutes")
@@ -129,9 +169,9 @@ if section == "Agenda":
     left, right = st.columns(2)
     with left:
         st.subheader("Add a case")
-        case_list, flags = web.read("group_triage", group)
-        candidates = case_list.filter(~pl.col("client_id").is_in(items["client_id"].implode()))
-        if candidates.is_empty():
+        if case_list.is_empty():
+            st.caption(f"{group} has no cases in the store.")
+        elif candidates.is_empty():
             st.caption("Every case of the group is on the agenda.")
         else:
             options = candidates["client_id"].to_list()
@@ -264,20 +304,23 @@ if section == "Notes and decisions":
 # ----------------------------------------------------------------------------- follow-up
 if section == "Follow-up":
     follow = followup.follow_up(store, cat, conf_id)
-    if follow["previous"] is None:
-        st.info("This is the group's first conference: the next one will show this one's decisions and what has "
-                "changed in each case since.")
+    prev = follow["previous"]
+    if prev is None:
+        st.info("No conference of the group was held before this one's date (this is its first conference): the "
+                "next one will show this one's decisions and what has changed in each case since.")
     else:
-        prev = follow["previous"]
-        st.subheader(f"Decisions of the conference of {prev['date']}")
+        # Named by number and date: it is the last conference held before this one's date,
+        # never a second conference of the same day.
+        st.subheader(f"Decisions of the conference of {prev['date']} (No. {prev['id']})")
         if follow["actions"].is_empty():
             st.caption("No action items were recorded then.")
         else:
             show_actions(follow["actions"], f"conf_follow_{conf_id}_{st.session_state.get('conf_actions_v', 0)}")
-        if follow["still_open"].height:
-            st.subheader("Still open from earlier conferences")
-            show_actions(follow["still_open"], f"conf_open_{conf_id}_{st.session_state.get('conf_actions_v', 0)}")
-        st.subheader(f"What changed in the data since {prev['date']}")
+    if follow["still_open"].height:
+        st.subheader("Still open from earlier conferences")
+        show_actions(follow["still_open"], f"conf_open_{conf_id}_{st.session_state.get('conf_actions_v', 0)}")
+    if prev is not None:
+        st.subheader(f"What changed in the data since {prev['date']} (No. {prev['id']})")
         changes = follow["changes"]
         shown = changes.filter(pl.col("on_agenda") | pl.col("changed"))
         if not shown.height:

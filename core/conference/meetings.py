@@ -24,6 +24,17 @@ class ConferenceError(ValueError):
     """A conference cannot be made or found; the message says why in a sentence."""
 
 
+class SameDay(ConferenceError):
+    """The group already has a conference on that date (`existing`: their ids): a second
+    one is made only when asked for, since a repeated click made duplicates whose
+    follow-up then compared against each other."""
+
+    def __init__(self, message: str, existing: list[int]):
+        super().__init__(message)
+        self.existing = existing
+
+
+
 def case_label(position: int) -> str:
     """1 -> "Case A", 26 -> "Case Z", 27 -> "Case AA": spreadsheet-style letters."""
     letters, n = "", position
@@ -78,15 +89,24 @@ def checked_text(text: str | None, what: str, *, required: bool = True, limit: i
 
 
 def new_conference(store: Store, catalog: Catalog, group: str, *, held_on: dt.date | None = None,
-                   cases: int | None = None, created_by: str = "unknown", attendees=()) -> dict:
+                   cases: int | None = None, created_by: str = "unknown", attendees=(),
+                   another_same_day: bool = False) -> dict:
     """Create a conference for `group` with the `cases` highest-priority flagged cases of
-    the group's therapists on its agenda. Returns {"id", "group", "date", "agenda": [...]}."""
+    the group's therapists on its agenda. Returns {"id", "group", "date", "agenda": [...]}.
+
+    Refused (`SameDay`) when the group already has a conference on that date, unless
+    `another_same_day`; refused when the group has no cases at all (its agenda could never
+    hold one). A group whose cases have no flag gets an empty agenda to add cases to."""
     therapists = checked_group(store, group)
     settings = catalog.conference
     cases = settings.cases if cases is None else cases
     if cases < 1:
         raise ConferenceError("A conference needs at least one case on its agenda (--cases 1 or more).")
+    held_on = held_on or dt.date.today()
     case_list, flags = triage(store, catalog, Scope.therapists(therapists, group))
+    if case_list.is_empty():
+        raise ConferenceError(f"The supervision group '{group}' has no cases yet: no session of its therapists "
+                              f"({', '.join(therapists)}) is in the store. Import their sessions first.")
     attendees = [checked_user(a) for a in attendees]
     created_by = checked_user(created_by)
     chosen = case_list.filter(pl.col("priority") > 0).head(cases)
@@ -94,8 +114,13 @@ def new_conference(store: Store, catalog: Catalog, group: str, *, held_on: dt.da
                .group_by("client_id", maintain_order=True).agg(pl.col("reason").head(2).str.join("; ")))
     agenda = (chosen.select("client_id").join(reasons, on="client_id", how="left")
               .with_row_index("position", offset=1))
-    held_on = held_on or dt.date.today()
     with store.transaction() as cur:
+        existing = [r[0] for r in cur.execute("SELECT conference_id FROM conferences WHERE supervision_group = ? "
+                                              "AND held_on = ? ORDER BY 1", [group, held_on]).fetchall()]
+        if existing and not another_same_day:
+            raise SameDay(f"{group} already has a conference on {held_on} (No. "
+                          f"{', '.join(map(str, existing))}). Open it, or confirm that a second conference for the "
+                          "same group and date is wanted.", existing)
         conference_id = cur.execute("SELECT nextval('conference_ids')").fetchall()[0][0]
         generation = cur.execute("SELECT coalesce(max(batch_id), 0) FROM batches").fetchall()[0][0]
         cur.execute("INSERT INTO conferences (conference_id, supervision_group, held_on, created_by, created_at, "
