@@ -154,17 +154,23 @@ if section == "Agenda":
                            "reason": st.column_config.TextColumn("Why it is on the agenda", width="large"),
                            "minutes": st.column_config.NumberColumn("Minutes", min_value=1, max_value=240, step=1)})
         if not edited.equals(table) and need_user():
+            # Saved or not, the table then shows what is stored; an edit not applied says why.
             try:
                 saved = meetings.apply_agenda_edits(store, conf_id, edited)
             except ConferenceError as err:
-                st.error(str(err))
+                st.session_state["conf_agenda_refused"] = f"Not applied: {err}"
             else:
                 if saved:
-                    st.session_state["conf_agenda_version"] = version + 1
                     st.toast("Saved: " + "; ".join(saved))
-                    st.rerun()
-        st.caption("Edit a reason or a time budget in the table, or change the order numbers; each change is saved "
-                   "at once. Labels stay with their cases.")
+                else:
+                    st.session_state["conf_agenda_refused"] = "Nothing to save: the table holds what is stored."
+            st.session_state["conf_agenda_version"] = version + 1
+            st.rerun()
+        if refused := st.session_state.pop("conf_agenda_refused", None):
+            st.warning(links.as_text(refused))
+        st.caption("Edit a reason or a time budget in the table, or give a case the place it moves to in Order "
+                   "(1 puts it first; the others move down); each change is saved at once. Labels stay with "
+                   "their cases.")
 
     left, right = st.columns(2)
     with left:

@@ -263,31 +263,58 @@ def move_item(store: Store, conference_id: int, client_id: str, step: int) -> No
 
 def apply_agenda_edits(store: Store, conference_id: int, edited: pl.DataFrame) -> list[str]:
     """Save what was changed in an edited agenda table (columns client_id, order, reason,
-    minutes): new reasons and time budgets, and the new order (by `order`, ties keeping
-    the old order). Returns what was saved, in words; nothing when nothing changed."""
+    minutes): new reasons and time budgets, and the new order. An order number is the
+    position the case moves to: 1 puts it first and the others move down one place
+    (`moved_order`). Returns what was saved, in words; nothing when nothing changed. An
+    edit that cannot be applied (an order left empty or beyond the agenda, an empty
+    reason) is refused with a sentence before anything is saved."""
     before = agenda(store, conference_id)
     merged = before.select("client_id", "position", "reason", "minutes").join(
         edited.select("client_id", pl.col("order").alias("new_order"), pl.col("reason").alias("new_reason"),
                       pl.col("minutes").alias("new_minutes")), on="client_id", how="inner")
     changes = []
     for row in merged.iter_rows(named=True):  # every change is checked before any is saved
+        if row["new_minutes"] is None:
+            raise ConferenceError(f"The time budget of {row['client_id']} was left empty; give it in minutes.")
         reason = row["new_reason"] if (row["new_reason"] or "").strip() != row["reason"] else None
-        minutes = row["new_minutes"] if row["new_minutes"] is not None and row["new_minutes"] != row["minutes"] \
-            else None
+        minutes = row["new_minutes"] if row["new_minutes"] != row["minutes"] else None
         if reason is not None or minutes is not None:
             changes.append((row["client_id"], None if reason is None else checked_text(reason, "reason"),
                             None if minutes is None else _checked_minutes(minutes)))
+    current = merged.sort("position")
+    order = moved_order(current["client_id"].to_list(),
+                        dict(zip(current["client_id"], current["new_order"])))
     done = []
     for client_id, reason, minutes in changes:
         update_item(store, conference_id, client_id, reason=reason, minutes=minutes)
         done.append(f"{client_id}: " + " and ".join(
             w for w, v in (("reason", reason), ("minutes", minutes)) if v is not None))
-    order = merged.with_columns(pl.col("new_order").fill_null(pl.col("position"))).sort(
-        ["new_order", "position"])["client_id"].to_list()
-    if order != merged.sort("position")["client_id"].to_list():
+    if order != current["client_id"].to_list():
         reorder(store, conference_id, order)
         done.append("the order")
     return done
+
+
+def moved_order(order: list[str], wanted: dict[str, int | None]) -> list[str]:
+    """The agenda `order` after each case whose number in `wanted` differs from its place
+    moves to that place (1 = first), the others keeping their order around it. Several
+    moves are applied from the lowest number up. A number left empty, or outside 1 to the
+    length of the agenda, is refused."""
+    moved = []
+    for place, client_id in enumerate(order, start=1):
+        to = wanted.get(client_id, place)
+        if to is None:
+            raise ConferenceError(f"The order number of {client_id} was left empty; give the place it moves to "
+                                  f"(1 to {len(order)}).")
+        if not 1 <= to <= len(order):
+            raise ConferenceError(f"{client_id} cannot move to place {to}: the agenda has {len(order)} case(s). "
+                                  f"Give a number from 1 to {len(order)}.")
+        if to != place:
+            moved.append((int(to), place, client_id))
+    staying = [c for c in order if c not in {m[2] for m in moved}]
+    for to, _, client_id in sorted(moved):
+        staying.insert(to - 1, client_id)
+    return staying
 
 
 def remove_item(store: Store, conference_id: int, position: int, *, by: str, why: str) -> None:
