@@ -229,6 +229,24 @@ def save_edit(entry: dict, field: str, widget_key: str) -> None:
         st.session_state["conf_note_error"] = str(err)
 
 
+def save_new(kind: str, conference_id: int, client_id: str, by: str | None, fields: dict[str, str]) -> None:
+    """on_click of a new note's or action's Save: save it and empty the form. A refused
+    one keeps everything typed (the sentence marks what was refused), so nothing is lost."""
+    if not by:
+        st.session_state[f"conf_new_{kind}_error"] = "Give your user id in the sidebar first: it is saved with " \
+                                                     "every change."
+        return
+    values = {field: st.session_state.get(key) for field, key in fields.items()}
+    try:
+        notes.save_entry(web.connection().store, conference_id, client_id, kind=kind, by=by, **values)
+    except ConferenceError as err:
+        st.session_state[f"conf_new_{kind}_error"] = str(err)
+        return
+    for key in fields.values():
+        st.session_state.pop(key, None)
+    st.toast("Saved.")
+
+
 def show_actions(frame: pl.DataFrame, key: str) -> None:
     """Action items with an editable status (saved as a new version)."""
     table = frame.select("entry_id", "client_id", "text", "owner", "due_on", "status")
@@ -258,30 +276,36 @@ if section == "Notes and decisions":
         st.stop()
     client = st.selectbox("Case", items["client_id"].to_list(), format_func=case_names.get, key="conf_notes_case")
     if error := st.session_state.pop("conf_note_error", None):
-        st.error(error)
+        st.error(links.as_text(error))
     current = notes.entries(store, conf_id, client, scope=web.scope())
     said = current.filter(pl.col("kind") == "note")
     st.subheader("Notes")
     if said.is_empty():
         st.caption("No notes on this case yet.")
-    for entry in said.iter_rows(named=True):
+    for n, entry in enumerate(said.iter_rows(named=True), start=1):
         with st.container(border=True):
             key = f"conf_note_{entry['entry_id']}_{entry['version']}"
             st.text_area(f"Note {entry['entry_id']}", value=entry["text"], key=key, label_visibility="collapsed",
                          on_change=save_edit, args=(entry, "text", key))
-            st.caption(f"Written by {entry['created_by']} at {entry['created_at']:%Y-%m-%d %H:%M}"
+            st.caption(f"Note {n}. Written by {entry['created_by']} at {entry['created_at']:%Y-%m-%d %H:%M}"
                        + (f"; version {entry['version']} by {entry['saved_by']} at {entry['saved_at']:%H:%M}"
                           if entry["version"] > 1 else "") + ". Saved as soon as you leave the field.")
-            with st.popover("Delete"):
+            # A pop-up of its own (keyed by the note): one left open never passes to the next note,
+            # and it goes with its note when that is deleted.
+            with st.popover(f"Delete note {n}", key=f"conf_del_pop_{entry['entry_id']}"):
+                st.text(f"Deletes note {n}: " + (entry["text"] if len(entry["text"]) <= 160
+                                                  else entry["text"][:160] + "..."))
                 why = st.text_input("Why", key=f"conf_del_why_{entry['entry_id']}")
                 if st.button("Delete this note", key=f"conf_del_{entry['entry_id']}") and need_user():
-                    if attempt(notes.delete_entry, store, entry["entry_id"], by=user, why=why, success="Deleted."):
+                    if attempt(notes.delete_entry, store, entry["entry_id"], by=user, why=why,
+                               success=f"Note {n} deleted."):
                         st.rerun()
-    with st.form("conf_note_form", clear_on_submit=True):
-        text = st.text_area("New note", key="conf_note_text", placeholder="What the group noticed or suggested.")
-        if st.form_submit_button("Save the note") and need_user():
-            if attempt(notes.save_entry, store, conf_id, client, kind="note", text=text, by=user, success="Saved."):
-                st.rerun()
+    with st.form("conf_note_form"):
+        st.text_area("New note", key="conf_note_text", placeholder="What the group noticed or suggested.")
+        st.form_submit_button("Save the note", on_click=save_new,
+                              args=("note", conf_id, client, user, {"text": "conf_note_text"}))
+    if error := st.session_state.pop("conf_new_note_error", None):
+        st.error(links.as_text(error))
 
     st.subheader("Decisions")
     actions = current.filter(pl.col("kind") == "action")
@@ -289,17 +313,17 @@ if section == "Notes and decisions":
         st.caption("No action items on this case yet.")
     else:
         show_actions(actions, f"conf_actions_{conf_id}_{client}_{st.session_state.get('conf_actions_v', 0)}")
-    with st.form("conf_action_form", clear_on_submit=True):
-        text = st.text_input("New action item", key="conf_action_text", placeholder="Who does what before next time.")
+    with st.form("conf_action_form"):
+        st.text_input("New action item", key="conf_action_text", placeholder="Who does what before next time.")
         c1, c2, c3 = st.columns(3)
-        owner = c1.text_input("Owner (user id)", key="conf_action_owner")
-        due = c2.date_input("Due at the conference of", value=info["date"] + dt.timedelta(days=7),
-                            key="conf_action_due")
-        status = c3.selectbox("Status", notes.STATUSES, key="conf_action_status")
-        if st.form_submit_button("Save the action") and need_user():
-            if attempt(notes.save_entry, store, conf_id, client, kind="action", text=text, owner=owner, due_on=due,
-                       status=status, by=user, success="Saved."):
-                st.rerun()
+        c1.text_input("Owner (user id)", key="conf_action_owner")
+        c2.date_input("Due at the conference of", value=info["date"] + dt.timedelta(days=7), key="conf_action_due")
+        c3.selectbox("Status", notes.STATUSES, key="conf_action_status")
+        st.form_submit_button("Save the action", on_click=save_new, args=(
+            "action", conf_id, client, user, {"text": "conf_action_text", "owner": "conf_action_owner",
+                                              "due_on": "conf_action_due", "status": "conf_action_status"}))
+    if error := st.session_state.pop("conf_new_action_error", None):
+        st.error(links.as_text(error))
 
     if st.toggle("Show the full history of this conference's notes and decisions", key="conf_history"):
         st.dataframe(notes.history(store, conf_id, scope=web.scope()).select(

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from core.catalog import default_catalog
-from core.conference import meetings
+from core.conference import meetings, notes
 from core.store import Store
-from tests.test_browser import (GRID_ROW_HEIGHT, _grid_header, _grid_rows, _observe, _open,  # noqa: F401
+from tests.test_browser import (GRID_ROW_HEIGHT, _grid_header, _grid_rows, _main_text, _observe, _open,  # noqa: F401
                                 _problems, _settled, browser, demo_store, pytestmark)
 
 
@@ -36,6 +36,53 @@ def _sign_in(page, user: str = "sup1") -> None:
     field.fill(user)
     field.press("Enter")
     _settled(page, "Conference")
+
+
+def _section(page, name: str) -> None:
+    page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button', has_text=name).click()
+    _settled(page, "Conference")
+
+
+def test_deleting_a_note_names_it_and_closes_its_pop_up(browser, conference, tmp_path):
+    path, made = conference
+    client = made["agenda"][0]["client_id"]
+    store = Store(path)
+    for text in ("The group noticed the rupture was never named.", "Try a repair conversation first."):
+        notes.save_entry(store, made["id"], client, kind="note", text=text, by="sup1")
+    store.close()
+    with _open(browser, path, tmp_path / "server", f"/conference?conference={made['id']}", "Conference") as (page,
+                                                                                                          watch):
+        _sign_in(page)
+        _section(page, "Notes and decisions")
+        main = page.locator('[data-testid="stMain"]')
+        main.locator('[data-testid="stPopover"] button').first.click()
+        body = page.locator('[data-testid="stPopoverBody"]')
+        body.wait_for()
+        assert "The group noticed the rupture was never named." in body.inner_text()  # it names the note
+        body.locator("input").fill("written twice")
+        body.locator("input").press("Tab")
+        body.get_by_role("button", name="Delete this note").click()
+        main.get_by_text("The group noticed the rupture was never named.").wait_for(state="detached")
+        _settled(page, "Conference")
+        assert page.locator('[data-testid="stPopoverBody"]').count() == 0, "a delete pop-up is still open"
+        left = [box.input_value() for box in main.locator('[data-testid="stTextArea"] textarea').all()]
+        assert left[:1] == ["Try a repair conversation first."] and "Note 2" not in _main_text(page)
+        assert _problems(_observe(page), watch) == []
+
+
+def test_a_refused_note_keeps_the_typed_text(browser, conference, tmp_path):
+    path, made = conference
+    typed = "The group thought the rupture was about the move. Her sister Mary Jones phoned on 07700 900123."
+    with _open(browser, path, tmp_path / "server", f"/conference?conference={made['id']}", "Conference") as (page,
+                                                                                                          watch):
+        _sign_in(page)
+        _section(page, "Notes and decisions")
+        box = page.locator('[data-testid="stMain"] textarea[aria-label="New note"]')
+        box.fill(typed)
+        page.get_by_role("button", name="Save the note").click()
+        page.locator('[data-testid="stAlertContentError"]', has_text="identifying details").wait_for()
+        _settled(page, "Conference")
+        assert box.input_value() == typed, "the refused paragraph was lost"
 
 
 def _order_cell(page, row: int):
