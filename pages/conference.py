@@ -185,7 +185,9 @@ if section == "Agenda":
             add_client = st.selectbox("Case", options, key="conf_add_client",
                                       format_func=lambda c: f"{c} (priority {priority[c]:g})")
             suggested = "; ".join(flags.filter(pl.col("client_id") == add_client)["reason"].head(2).to_list())
-            with st.form("conf_add_form", clear_on_submit=True):
+            # Not cleared on submit: a reason the privacy guard refuses stays to be corrected (its
+            # field is keyed by the case, so an added case leaves a fresh one behind).
+            with st.form("conf_add_form"):
                 reason = st.text_area("Why", value=suggested, key=f"conf_add_reason_{add_client}")
                 minutes = st.number_input("Minutes", 1, 240, cat.conference.minutes_per_case, key="conf_add_minutes")
                 if st.form_submit_button("Add to the agenda") and need_user():

@@ -118,3 +118,17 @@ def test_an_order_number_is_the_position_the_case_moves_to(browser, conference, 
         header = _grid_header(table)
         assert [r[header.index("Order")] for r in _grid_rows(table)] == ["1", "2", "3"]
         assert _problems(_observe(page), watch) == []
+
+
+def test_a_refused_reason_for_adding_a_case_keeps_the_typed_text(browser, conference, tmp_path):
+    path, made = conference
+    typed = "The therapist asked for time; the mother, Mrs Okafor, phoned on 07700 900123."
+    with _open(browser, path, tmp_path / "server", f"/conference?conference={made['id']}", "Conference") as (page,
+                                                                                                          watch):
+        _sign_in(page)
+        box = page.locator('[data-testid="stMain"] textarea[aria-label="Why"]')
+        box.fill(typed)
+        page.get_by_role("button", name="Add to the agenda").click()
+        page.locator('[data-testid="stAlertContentError"]', has_text="identifying details").wait_for()
+        _settled(page, "Conference")
+        assert box.input_value() == typed, "the refused reason was lost"
