@@ -58,3 +58,14 @@ def conference_id(value: str | None, known: Collection[int]) -> tuple[int | None
         return None, (f"There is no conference {_quoted(value)} in the store. No other conference is shown in "
                       "its place: check the link, or pick a conference.")
     return int(value), None
+
+
+def agenda_place(value: str | None, cases: int) -> tuple[int | None, str | None]:
+    """The address's place on an agenda of `cases` cases (`item`, 1 = the first case) as
+    (place, None), or (None, why it shows none). Absent: the first case."""
+    if value is None:
+        return 1, None
+    if not _NUMBER.match(value) or not 1 <= int(value) <= cases:
+        return None, (f"The link names case {_quoted(value)} of the agenda, which has {cases} case(s). No other "
+                      "case is shown in its place: start at the first case, or check the link.")
+    return int(value), None

@@ -46,15 +46,16 @@ if items.is_empty():
     st.info("This conference has no case on its agenda: add one on the Conference page.")
     st.stop()
 
-try:
-    index = min(max(int(st.query_params.get("item", "1")), 1), items.height)
-except ValueError:
-    index = 1
-
 
 def go(to: int) -> None:
     st.query_params["item"] = str(to)
 
+
+index, problem = links.agenda_place(st.query_params.get("item"), items.height)
+if problem:
+    st.warning(links.as_text(problem))
+    st.button("Start at the first case", key="present_first", on_click=go, args=(1,))
+    st.stop()
 
 item = items.row(index - 1, named=True)
 hide = st.sidebar.toggle("Hide the presenting therapist", value=True, key="present_hide",

@@ -251,6 +251,17 @@ def test_a_link_to_an_unknown_conference_names_it_and_shows_no_other(db, page, w
     assert not any("case(s)" in c.value for c in at.caption)  # no agenda of another conference
 
 
+@pytest.mark.parametrize("item", ["9", "0", "two"])
+def test_a_link_to_a_place_beyond_the_agenda_presents_no_other_case(db, item):
+    conference_id = make_conference(db, cases=3)
+    at = open_page(app(), "present", conference=str(conference_id), item=item)
+    assert not at.exception, [e.value for e in at.exception]
+    assert markdown_free(f"'{item}'") in warnings(at)
+    assert not at.header and not at.get("plotly_chart")
+    at = button(at, "Start at the first case").click().run()
+    assert at.header[0].value == "Case A" and not at.warning
+
+
 def test_a_new_conference_is_opened_and_confirmed(db):
     first = make_conference(db)
     at = sign_in(open_page(app(), "conference", conference=str(first)))
