@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--user", help="who prepares it (default: CASECONF_USER or the login name)")
     new.add_argument("--attendees", default="", metavar="ID,ID",
                      help="who will attend: pseudonymous user ids, separated by commas")
+    new.add_argument("--again", action="store_true",
+                     help="make it even when the group already has a conference on that date")
     new.add_argument("--json", action="store_true", help="print one JSON object with id and agenda")
     _common(new)
     export = conf_commands.add_parser("export", help="write a conference's handout (HTML) and its actions (CSV)")
@@ -203,7 +205,7 @@ def _existing_store(args):
 
 
 def _cmd_conference(args) -> int:
-    from .conference.meetings import ConferenceError, new_conference
+    from .conference.meetings import ConferenceError, SameDay, new_conference
     from .importer import _who as who
     if args.conference_command == "export":
         return _conference_export(args)
@@ -211,7 +213,10 @@ def _cmd_conference(args) -> int:
         store = _existing_store(args)
         scope = _system(who(args.user))
         made = new_conference(store, _catalog(args), args.group, scope=scope, held_on=args.date,
-                              cases=args.cases, attendees=[a.strip() for a in args.attendees.split(",") if a.strip()])
+                              cases=args.cases, attendees=[a.strip() for a in args.attendees.split(",") if a.strip()],
+                              another_same_day=args.again)
+    except SameDay as err:
+        raise CommandError(f"{err} To make a second one, add --again.") from None
     except ConferenceError as err:
         raise CommandError(str(err)) from None
     if args.json:

@@ -15,13 +15,13 @@ import polars as pl
 from pandera.errors import SchemaErrors
 
 from .catalog import Catalog
+from .links import ID_PATTERN  # one rule for an id, in an import and in a link
 
 # pandera imports its polars backend (its checks and, where it is installed, hypothesis)
 # inside the first validation; do it here with the other imports, so that the timing of
 # an import counts the import's own work.
 pa.DataFrameSchema.register_default_backends(pl.DataFrame)
 
-ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from core import charts, views, web
+from core import charts, links, views, web
 
 web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 cat = web.catalog()
@@ -12,14 +12,18 @@ st.title("Case")
 if not ids:
     web.stop_without_cases()
 
+# A link naming no known case opens none: never another case in its place.
 wanted = st.query_params.get("client")
+known = set(ids)
+problem = links.client_problem(wanted, known)
 if len(ids) <= 5000:
-    client = st.selectbox("Case", ids, index=ids.index(wanted) if wanted in ids else 0, key="case_client")
+    client = st.selectbox("Case", ids, index=None if problem else ids.index(wanted) if wanted else 0,
+                          key="case_client", placeholder="Pick a case")
 else:
-    client = st.text_input("Client id", value=wanted or ids[0], key="case_client_text").strip()
-if client not in set(ids):
-    st.warning("There is no case with this client id in the store (or you may not see it). Check the id, or "
-               "pick a case on the Caseload page.")
+    client = st.text_input("Client id", value="" if problem else wanted or ids[0], key="case_client_text").strip()
+    problem = links.client_problem(client, known) if client else problem
+if not client or problem:
+    st.warning(links.as_text(problem or "Pick a case, or open one from the Caseload page."))
     st.stop()
 st.query_params["client"] = client
 web.record_view(client)

@@ -10,9 +10,9 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from core import web
+from core import links, web
 from core.conference import followup, handout, meetings, notes
-from core.conference.meetings import ConferenceError
+from core.conference.meetings import ConferenceError, SameDay
 
 web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 cat = web.catalog()
@@ -34,7 +34,7 @@ def attempt(action, *args, success: str | None = None, **kwargs):
     try:
         action(*args, **kwargs)
     except ConferenceError as err:
-        st.error(str(err))
+        st.error(links.as_text(str(err)))  # it may quote what was typed: shown as text
         return False
     if success:
         st.toast(success)
@@ -50,16 +50,41 @@ def need_user() -> bool:
 
 
 # ----------------------------------------------------------------------------- which conference
-wanted = st.query_params.get("conference")
-wanted_group = None
-if wanted and wanted.isdigit():
-    try:
-        wanted_group = meetings.conference(store, int(wanted), scope)["group"]
-    except ConferenceError:
-        wanted = None
+# A link naming no known conference opens none: never another group's or another date's.
+every = meetings.conferences(store, scope)
+wanted, problem = links.conference_id(st.query_params.get("conference"), set(every["conference_id"].to_list()))
+notice = st.empty()
+if problem:
+    notice.warning(links.as_text(problem))
+wanted_group = meetings.conference(store, wanted, scope)["group"] if wanted else None
 group = st.selectbox("Supervision group", groups, key="conf_group",
                      index=groups.index(wanted_group) if wanted_group in groups else 0)
 existing = meetings.conferences(store, scope, group)
+
+
+def make_conference(request: dict, another_same_day: bool = False) -> None:
+    """Make the conference; open it with a sentence saying so. A second one for the same
+    group and date waits for a confirmation (`SameDay`)."""
+    try:
+        made = meetings.new_conference(store, cat, request["group"], scope=scope, held_on=request["held_on"],
+                                       cases=request["cases"], attendees=request["attendees"],
+                                       another_same_day=another_same_day)
+    except SameDay:
+        st.session_state["conf_same_day"] = request
+        return
+    except ConferenceError as err:
+        st.error(links.as_text(str(err)))
+        return
+    st.session_state.pop("conf_same_day", None)
+    n = len(made["agenda"])
+    st.session_state["conf_made"] = (
+        f"Conference No. {made['id']} of {made['group']} on {made['date']} is made and open below, with "
+        + (f"{n} case(s) from the triage on its agenda." if n else
+           "an empty agenda: no case of the group has a flag now. Add cases to its agenda below."))
+    st.session_state.pop(f"conf_pick_{request['group']}", None)  # the picker shows the new conference
+    st.query_params["conference"] = str(made["id"])
+    st.rerun()
+
 
 with st.expander("Make a new conference", expanded=existing.is_empty()):
     with st.form("conf_new_form"):
@@ -70,13 +95,19 @@ with st.expander("Make a new conference", expanded=existing.is_empty()):
                                   help="Pseudonymous user ids, separated by commas.")
         make = st.form_submit_button("Make the conference and fill its agenda from the triage")
     if make and need_user():
-        try:
-            made = meetings.new_conference(store, cat, group, scope=scope, held_on=held_on, cases=int(cases),
-                                           attendees=[a.strip() for a in attendees.split(",") if a.strip()])
-        except ConferenceError as err:
-            st.error(str(err))
-        else:
-            st.query_params["conference"] = str(made["id"])
+        make_conference({"group": group, "held_on": held_on, "cases": int(cases),
+                         "attendees": [a.strip() for a in attendees.split(",") if a.strip()]})
+    pending = st.session_state.get("conf_same_day")
+    if pending and pending["group"] == group:
+        twins = existing.filter(pl.col("held_on") == pending["held_on"])["conference_id"].to_list()
+        st.warning(links.as_text(f"{group} already has a conference on the same date, {pending['held_on']} (No. "
+                                 f"{', '.join(map(str, twins))}). Make a second one only if the group meets twice "
+                                 "that day; its follow-up compares with the last conference held before that date."))
+        again, cancel = st.columns(2)
+        if again.button("Make a second conference for this date", key="conf_same_day_again") and need_user():
+            make_conference(pending, another_same_day=True)
+        if cancel.button("Cancel", key="conf_same_day_cancel"):
+            st.session_state.pop("conf_same_day", None)
             st.rerun()
 
 if existing.is_empty():
@@ -87,9 +118,13 @@ if existing.is_empty():
 ids = existing["conference_id"].to_list()
 names = {r["conference_id"]: f"No. {r['conference_id']}, {r['held_on']} · {r['cases']} case(s) · "
                              f"made by {r['created_by']}" for r in existing.iter_rows(named=True)}
-chosen = int(wanted) if wanted and int(wanted) in ids else ids[0]
-conf_id = st.selectbox("Conference", ids, index=ids.index(chosen), format_func=names.get,
-                       key=f"conf_pick_{group}")
+conf_id = st.selectbox("Conference", ids, index=None if problem else ids.index(wanted) if wanted in ids else 0,
+                       format_func=names.get, key=f"conf_pick_{group}", placeholder="Pick a conference")
+if conf_id is None:
+    st.stop()
+notice.empty()
+if made := st.session_state.pop("conf_made", None):
+    st.success(made)
 st.query_params["conference"] = str(conf_id)
 info = meetings.conference(store, conf_id, scope)
 items = meetings.agenda(store, conf_id, scope=scope)
@@ -105,7 +140,12 @@ case_names = {r["client_id"]: f"{r['case_label']} ({r['client_id']})" for r in i
 # ----------------------------------------------------------------------------- agenda
 if section == "Agenda":
     version = st.session_state.setdefault("conf_agenda_version", 0)
-    if items.is_empty():
+    case_list, flags = web.read("group_triage", group)
+    candidates = case_list.filter(~pl.col("client_id").is_in(items["client_id"].implode()))
+    if case_list.is_empty():
+        st.info(f"The agenda is empty, and {group} has no cases in the store to add: import its therapists' "
+                "sessions on the Data page first.")
+    elif items.is_empty():
         st.info("The agenda is empty: add a case below.")
     else:
         table = items.select(pl.col("position").alias("order"), "case_label", "client_id", "reason", "minutes")
@@ -117,24 +157,30 @@ if section == "Agenda":
                            "reason": st.column_config.TextColumn("Why it is on the agenda", width="large"),
                            "minutes": st.column_config.NumberColumn("Minutes", min_value=1, max_value=240, step=1)})
         if not edited.equals(table) and need_user():
+            # Saved or not, the table then shows what is stored; an edit not applied says why.
             try:
                 saved = meetings.apply_agenda_edits(store, conf_id, edited, scope=scope)
             except ConferenceError as err:
-                st.error(str(err))
+                st.session_state["conf_agenda_refused"] = f"Not applied: {err}"
             else:
                 if saved:
-                    st.session_state["conf_agenda_version"] = version + 1
                     st.toast("Saved: " + "; ".join(saved))
-                    st.rerun()
-        st.caption("Edit a reason or a time budget in the table, or change the order numbers; each change is saved "
-                   "at once. Labels stay with their cases.")
+                else:
+                    st.session_state["conf_agenda_refused"] = "Nothing to save: the table holds what is stored."
+            st.session_state["conf_agenda_version"] = version + 1
+            st.rerun()
+        if refused := st.session_state.pop("conf_agenda_refused", None):
+            st.warning(links.as_text(refused))
+        st.caption("Edit a reason or a time budget in the table, or give a case the place it moves to in Order "
+                   "(1 puts it first; the others move down); each change is saved at once. Labels stay with "
+                   "their cases.")
 
     left, right = st.columns(2)
     with left:
         st.subheader("Add a case")
-        case_list, flags = web.read("group_triage", group)
-        candidates = case_list.filter(~pl.col("client_id").is_in(items["client_id"].implode()))
-        if candidates.is_empty():
+        if case_list.is_empty():
+            st.caption(f"{group} has no cases in the store.")
+        elif candidates.is_empty():
             st.caption("Every case of the group is on the agenda.")
         else:
             options = candidates["client_id"].to_list()
@@ -142,7 +188,9 @@ if section == "Agenda":
             add_client = st.selectbox("Case", options, key="conf_add_client",
                                       format_func=lambda c: f"{c} (priority {priority[c]:g})")
             suggested = "; ".join(flags.filter(pl.col("client_id") == add_client)["reason"].head(2).to_list())
-            with st.form("conf_add_form", clear_on_submit=True):
+            # Not cleared on submit: a reason the privacy guard refuses stays to be corrected (its
+            # field is keyed by the case, so an added case leaves a fresh one behind).
+            with st.form("conf_add_form"):
                 reason = st.text_area("Why", value=suggested, key=f"conf_add_reason_{add_client}")
                 minutes = st.number_input("Minutes", 1, 240, cat.conference.minutes_per_case, key="conf_add_minutes")
                 if st.form_submit_button("Add to the agenda") and need_user():
@@ -183,6 +231,21 @@ def save_edit(entry: dict, field: str, widget_key: str) -> None:
         st.session_state["conf_note_error"] = str(err)
 
 
+def save_new(kind: str, conference_id: int, client_id: str, author, fields: dict[str, str]) -> None:
+    """on_click of a new note's or action's Save, written by `author` (the signed-in
+    reader's scope): save it and empty the form. A refused one keeps everything typed (the
+    sentence marks what was refused), so nothing is lost."""
+    values = {field: st.session_state.get(key) for field, key in fields.items()}
+    try:
+        notes.save_entry(web.connection().store, conference_id, client_id, kind=kind, scope=author, **values)
+    except ConferenceError as err:
+        st.session_state[f"conf_new_{kind}_error"] = str(err)
+        return
+    for key in fields.values():
+        st.session_state.pop(key, None)
+    st.toast("Saved.")
+
+
 def show_actions(frame: pl.DataFrame, key: str) -> None:
     """Action items with an editable status (saved as a new version)."""
     table = frame.select("entry_id", "client_id", "text", "owner", "due_on", "status")
@@ -212,30 +275,36 @@ if section == "Notes and decisions":
         st.stop()
     client = st.selectbox("Case", items["client_id"].to_list(), format_func=case_names.get, key="conf_notes_case")
     if error := st.session_state.pop("conf_note_error", None):
-        st.error(error)
+        st.error(links.as_text(error))
     current = notes.entries(store, conf_id, client, scope=scope)
     said = current.filter(pl.col("kind") == "note")
     st.subheader("Notes")
     if said.is_empty():
         st.caption("No notes on this case yet.")
-    for entry in said.iter_rows(named=True):
+    for n, entry in enumerate(said.iter_rows(named=True), start=1):
         with st.container(border=True):
             key = f"conf_note_{entry['entry_id']}_{entry['version']}"
             st.text_area(f"Note {entry['entry_id']}", value=entry["text"], key=key, label_visibility="collapsed",
                          on_change=save_edit, args=(entry, "text", key))
-            st.caption(f"Written by {entry['created_by']} at {entry['created_at']:%Y-%m-%d %H:%M}"
+            st.caption(f"Note {n}. Written by {entry['created_by']} at {entry['created_at']:%Y-%m-%d %H:%M}"
                        + (f"; version {entry['version']} by {entry['saved_by']} at {entry['saved_at']:%H:%M}"
                           if entry["version"] > 1 else "") + ". Saved as soon as you leave the field.")
-            with st.popover("Delete"):
+            # A pop-up of its own (keyed by the note): one left open never passes to the next note,
+            # and it goes with its note when that is deleted.
+            with st.popover(f"Delete note {n}", key=f"conf_del_pop_{entry['entry_id']}"):
+                st.text(f"Deletes note {n}: " + (entry["text"] if len(entry["text"]) <= 160
+                                                  else entry["text"][:160] + "..."))
                 why = st.text_input("Why", key=f"conf_del_why_{entry['entry_id']}")
                 if st.button("Delete this note", key=f"conf_del_{entry['entry_id']}") and need_user():
-                    if attempt(notes.delete_entry, store, entry["entry_id"], scope=scope, why=why, success="Deleted."):
+                    if attempt(notes.delete_entry, store, entry["entry_id"], scope=scope, why=why,
+                               success=f"Note {n} deleted."):
                         st.rerun()
-    with st.form("conf_note_form", clear_on_submit=True):
-        text = st.text_area("New note", key="conf_note_text", placeholder="What the group noticed or suggested.")
-        if st.form_submit_button("Save the note") and need_user():
-            if attempt(notes.save_entry, store, conf_id, client, kind="note", text=text, scope=scope, success="Saved."):
-                st.rerun()
+    with st.form("conf_note_form"):
+        st.text_area("New note", key="conf_note_text", placeholder="What the group noticed or suggested.")
+        st.form_submit_button("Save the note", on_click=save_new,
+                              args=("note", conf_id, client, scope, {"text": "conf_note_text"}))
+    if error := st.session_state.pop("conf_new_note_error", None):
+        st.error(links.as_text(error))
 
     st.subheader("Decisions")
     actions = current.filter(pl.col("kind") == "action")
@@ -243,17 +312,17 @@ if section == "Notes and decisions":
         st.caption("No action items on this case yet.")
     else:
         show_actions(actions, f"conf_actions_{conf_id}_{client}_{st.session_state.get('conf_actions_v', 0)}")
-    with st.form("conf_action_form", clear_on_submit=True):
-        text = st.text_input("New action item", key="conf_action_text", placeholder="Who does what before next time.")
+    with st.form("conf_action_form"):
+        st.text_input("New action item", key="conf_action_text", placeholder="Who does what before next time.")
         c1, c2, c3 = st.columns(3)
-        owner = c1.text_input("Owner (user id)", key="conf_action_owner")
-        due = c2.date_input("Due at the conference of", value=info["date"] + dt.timedelta(days=7),
-                            key="conf_action_due")
-        status = c3.selectbox("Status", notes.STATUSES, key="conf_action_status")
-        if st.form_submit_button("Save the action") and need_user():
-            if attempt(notes.save_entry, store, conf_id, client, kind="action", text=text, owner=owner, due_on=due,
-                       status=status, scope=scope, success="Saved."):
-                st.rerun()
+        c1.text_input("Owner (user id)", key="conf_action_owner")
+        c2.date_input("Due at the conference of", value=info["date"] + dt.timedelta(days=7), key="conf_action_due")
+        c3.selectbox("Status", notes.STATUSES, key="conf_action_status")
+        st.form_submit_button("Save the action", on_click=save_new, args=(
+            "action", conf_id, client, scope, {"text": "conf_action_text", "owner": "conf_action_owner",
+                                              "due_on": "conf_action_due", "status": "conf_action_status"}))
+    if error := st.session_state.pop("conf_new_action_error", None):
+        st.error(links.as_text(error))
 
     if st.toggle("Show the full history of this conference's notes and decisions", key="conf_history"):
         st.dataframe(notes.history(store, conf_id, scope=scope).select(
@@ -264,20 +333,23 @@ if section == "Notes and decisions":
 # ----------------------------------------------------------------------------- follow-up
 if section == "Follow-up":
     follow = followup.follow_up(store, cat, conf_id, scope)
-    if follow["previous"] is None:
-        st.info("This is the group's first conference: the next one will show this one's decisions and what has "
-                "changed in each case since.")
+    prev = follow["previous"]
+    if prev is None:
+        st.info("No conference of the group was held before this one's date (this is its first conference): the "
+                "next one will show this one's decisions and what has changed in each case since.")
     else:
-        prev = follow["previous"]
-        st.subheader(f"Decisions of the conference of {prev['date']}")
+        # Named by number and date: it is the last conference held before this one's date,
+        # never a second conference of the same day.
+        st.subheader(f"Decisions of the conference of {prev['date']} (No. {prev['id']})")
         if follow["actions"].is_empty():
             st.caption("No action items were recorded then.")
         else:
             show_actions(follow["actions"], f"conf_follow_{conf_id}_{st.session_state.get('conf_actions_v', 0)}")
-        if follow["still_open"].height:
-            st.subheader("Still open from earlier conferences")
-            show_actions(follow["still_open"], f"conf_open_{conf_id}_{st.session_state.get('conf_actions_v', 0)}")
-        st.subheader(f"What changed in the data since {prev['date']}")
+    if follow["still_open"].height:
+        st.subheader("Still open from earlier conferences")
+        show_actions(follow["still_open"], f"conf_open_{conf_id}_{st.session_state.get('conf_actions_v', 0)}")
+    if prev is not None:
+        st.subheader(f"What changed in the data since {prev['date']} (No. {prev['id']})")
         changes = follow["changes"]
         shown = changes.filter(pl.col("on_agenda") | pl.col("changed"))
         if not shown.height:

@@ -10,7 +10,7 @@ import time
 import polars as pl
 import streamlit as st
 
-from core import views, web
+from core import links, views, web
 from core.conference import meetings, notes
 from core.conference.meetings import ConferenceError
 from core.conference.presentation import slide_title
@@ -31,8 +31,13 @@ wanted = st.query_params.get("conference")
 ids = every["conference_id"].to_list()
 names = {r["conference_id"]: f"No. {r['conference_id']}, {r['supervision_group']}, {r['held_on']} ({r['cases']} cases)"
          for r in every.iter_rows(named=True)}
-chosen = int(wanted) if wanted and wanted.isdigit() and int(wanted) in ids else ids[0]
-conf_id = st.selectbox("Conference", ids, index=ids.index(chosen), format_func=names.get, key="present_conference")
+# A link naming no known conference presents none: never another one in its place.
+chosen, problem = links.conference_id(wanted, set(ids))
+conf_id = st.selectbox("Conference", ids, index=None if problem else ids.index(chosen) if chosen else 0,
+                       format_func=names.get, key="present_conference", placeholder="Pick a conference")
+if conf_id is None:
+    st.warning(links.as_text(problem or "Pick a conference to present."))
+    st.stop()
 if str(conf_id) != wanted:
     st.query_params["conference"] = str(conf_id)
     st.query_params["item"] = "1"
@@ -44,15 +49,16 @@ if items.is_empty():
     st.info("This conference has no case on its agenda: add one on the Conference page.")
     st.stop()
 
-try:
-    index = min(max(int(st.query_params.get("item", "1")), 1), items.height)
-except ValueError:
-    index = 1
-
 
 def go(to: int) -> None:
     st.query_params["item"] = str(to)
 
+
+index, problem = links.agenda_place(st.query_params.get("item"), items.height)
+if problem:
+    st.warning(links.as_text(problem))
+    st.button("Start at the first case", key="present_first", on_click=go, args=(1,))
+    st.stop()
 
 item = items.row(index - 1, named=True)
 hide = cases.deidentified or st.sidebar.toggle("Hide the presenting therapist", value=True, key="present_hide",

@@ -14,7 +14,8 @@ from core.analytics.triage import triage
 from core.conference.followup import follow_up
 from core.conference.handout import HandoutError, write_handout
 from core.conference.meetings import (ConferenceError, add_item, agenda, apply_agenda_edits, case_label, conference,
-                                      group_scope, move_item, new_conference, remove_item, reorder, update_item)
+                                      group_scope, move_item, moved_order, new_conference, remove_item, reorder,
+                                      update_item)
 from core.conference.notes import delete_entry, entries, history, save_entry
 from core.conference.presentation import PRESENTER, group_views, slide_title, small_cell
 from core.importer import import_dataset, load_demo
@@ -342,3 +343,20 @@ def test_an_edited_agenda_table_saves_its_reasons_minutes_and_order(demo, catalo
     assert now.filter(pl.col("client_id") == third)["minutes"][0] == 20
     with pytest.raises(ConferenceError, match="identifying"):
         apply_agenda_edits(demo, made["id"], edited.with_columns(reason=pl.lit("Call 07700 900123")), scope=SYSTEM)
+
+
+@pytest.mark.parametrize("wanted, order", [
+    ({"c": 1}, ["c", "a", "b", "d"]),            # to the first place: the others move down
+    ({"c": 1, "a": 1}, ["c", "a", "b", "d"]),    # two 1s: the case given 1 goes first, not "1, 1"
+    ({"a": 3}, ["b", "c", "a", "d"]),
+    ({"a": 4, "b": 1}, ["b", "c", "d", "a"]),
+    ({}, ["a", "b", "c", "d"]),
+])
+def test_an_order_number_is_the_place_a_case_moves_to(wanted, order):
+    assert moved_order(["a", "b", "c", "d"], {"a": 1, "b": 2, "c": 3, "d": 4} | wanted) == order
+
+
+@pytest.mark.parametrize("number, why", [(None, "left empty"), (5, "has 4 case"), (0, "from 1 to 4")])
+def test_an_order_number_that_cannot_be_applied_says_so(number, why):
+    with pytest.raises(ConferenceError, match=why):
+        moved_order(["a", "b", "c", "d"], {"b": number})

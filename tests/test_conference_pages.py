@@ -59,11 +59,11 @@ def stored(db, sql: str, params=None) -> pl.DataFrame:
         store.close()
 
 
-def make_conference(db, group="group-north", cases=3) -> int:
+def make_conference(db, group="group-north", cases=3, held_on=None) -> int:
     close_all()
     store = Store(db)
-    made = meetings.new_conference(store, default_catalog(), group, cases=cases, 
-                                   attendees=["sup1", "th01"], scope=as_user("sup1"))
+    made = meetings.new_conference(store, default_catalog(), group, cases=cases, attendees=["sup1", "th01"],
+                                   held_on=held_on, scope=as_user("sup1"))
     store.close()
     return made["id"]
 
@@ -154,7 +154,8 @@ def test_notes_and_actions_are_saved_with_author_edited_into_versions_and_refuse
 
 
 def test_the_follow_up_shows_the_previous_decisions(db):
-    first = make_conference(db)
+    import datetime as dt
+    first = make_conference(db, held_on=dt.date.today() - dt.timedelta(days=7))
     close_all()
     store = Store(db)
     client = meetings.agenda(store, first, scope=SYSTEM)["client_id"][0]
@@ -227,3 +228,116 @@ def test_pages_of_the_conference_say_what_to_do_on_an_empty_store(tmp_path, monk
         assert "No conference to present yet" in at.info[0].value
     finally:
         close_all()
+
+
+# ----------------------------------------------------------------------------- never substitute silently
+
+def markdown_free(text: str) -> str:
+    """`text` as a Markdown source that shows it literally: every ASCII punctuation mark escaped."""
+    import re
+    return re.sub(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""", r"\\\1", text)
+
+
+def query(at: AppTest, name: str) -> str | None:
+    value = at.query_params.get(name)
+    return value[0] if isinstance(value, list) else value
+
+
+def warnings(at: AppTest) -> str:
+    return " ".join(w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("client", ["nope", "**c001**"])
+def test_a_link_to_an_unknown_client_names_it_and_opens_no_other_case(db, client):
+    at = open_page(app(), "case", client=client)
+    assert not at.exception, [e.value for e in at.exception]
+    assert markdown_free(client) in warnings(at)  # named, as text
+    assert query(at, "client") == client  # the address is not rewritten to another case
+    assert not at.metric and not at.get("plotly_chart") and not at.table
+
+
+@pytest.mark.parametrize("page", ["present", "conference"])
+@pytest.mark.parametrize("wanted", ["999", "abc", "1_*x*"])
+def test_a_link_to_an_unknown_conference_names_it_and_shows_no_other(db, page, wanted):
+    make_conference(db, group="group-east")  # conference 1, of the group the page opens first
+    at = open_page(app(), page, conference=wanted)
+    assert not at.exception, [e.value for e in at.exception]
+    assert markdown_free(wanted) in warnings(at)
+    assert query(at, "conference") == wanted
+    assert not at.header and not at.get("plotly_chart") and not at.get("arrow_data_frame")
+    assert not any("case(s)" in c.value for c in at.caption)  # no agenda of another conference
+
+
+@pytest.mark.parametrize("item", ["9", "0", "two"])
+def test_a_link_to_a_place_beyond_the_agenda_presents_no_other_case(db, item):
+    conference_id = make_conference(db, cases=3)
+    at = open_page(app(), "present", conference=str(conference_id), item=item)
+    assert not at.exception, [e.value for e in at.exception]
+    assert markdown_free(f"'{item}'") in warnings(at)
+    assert not at.header and not at.get("plotly_chart")
+    at = button(at, "Start at the first case").click().run()
+    assert at.header[0].value == "Case A" and not at.warning
+
+
+def test_a_new_conference_is_opened_and_confirmed(db):
+    first = make_conference(db)
+    at = sign_in(open_page(app(), "conference", conference=str(first)))
+    at.selectbox(key="conf_group").select("group-north")
+    at.date_input(key="conf_new_date").set_value(__import__("datetime").date.today()
+                                                 + __import__("datetime").timedelta(days=7))
+    at = button(at, "Make the conference and fill its agenda from the triage").click().run()
+    no_errors(at)
+    made = stored(db, "SELECT max(conference_id) AS id FROM conferences")["id"][0]
+    assert made != first
+    assert query(at, "conference") == str(made)
+    assert at.selectbox(key="conf_pick_group-north").value == made
+    assert any(f"No. {made}" in s.value for s in at.success), [s.value for s in at.success]
+
+
+def test_a_second_conference_for_the_same_group_and_date_needs_a_confirmation(db):
+    first = make_conference(db)  # today
+    at = sign_in(open_page(app(), "conference", conference=str(first)))
+    at = button(at, "Make the conference and fill its agenda from the triage").click().run()
+    assert stored(db, "SELECT count(*) AS n FROM conferences")["n"][0] == 1
+    assert markdown_free(f"(No. {first})") in warnings(at) and "same date" in warnings(at)
+    at = button(at, "Make a second conference for this date").click().run()
+    no_errors(at)
+    assert stored(db, "SELECT count(*) AS n FROM conferences")["n"][0] == 2
+    assert query(at, "conference") != str(first)
+
+
+def test_the_follow_up_of_a_duplicate_compares_with_the_last_conference_held_before_it(db):
+    import datetime as dt
+    close_all()
+    store = Store(db)
+    cat = default_catalog()
+    made = [meetings.new_conference(store, cat, "group-north", held_on=day, cases=2, scope=as_user("sup1"),
+                                    another_same_day=True)  # two duplicates of the 30th, as repeated clicks made
+            for day in (dt.date(2026, 11, 23), dt.date(2026, 11, 30), dt.date(2026, 11, 30), dt.date(2026, 11, 30))]
+    for conf, text in ((made[0], "Ask about the rupture."), (made[1], "Bring the recording.")):
+        notes.save_entry(store, conf["id"], conf["agenda"][0]["client_id"], kind="action", text=text, owner="th01",
+                         scope=as_user("sup1"))
+    store.close()
+    at = sign_in(open_page(app(), "conference", conference=str(made[3]["id"])))
+    at = at.segmented_control(key="conf_section").set_value("Follow-up").run()
+    no_errors(at)
+    headings = [s.value for s in at.subheader]
+    assert any(f"No. {made[0]['id']}" in h and "2026-11-23" in h for h in headings), headings
+    listed = " ".join(" ".join(map(str, d.value["text"])) for d in at.dataframe if "text" in d.value.columns)
+    assert "Ask about the rupture." in listed and "Bring the recording." in listed
+
+
+def test_a_group_without_cases_gets_no_conference_and_one_clear_sentence(db):
+    close_all()
+    store = Store(db)
+    with store.transaction() as cur:  # a new therapist whose cases are not imported yet
+        cur.execute("INSERT INTO therapists (therapist_id, supervision_group, batch_id) VALUES ('th99', 'group-new', 1)")
+    store.close()
+    at = open_page(app("admin1"), "conference")  # an admin: sup1 does not lead group-new
+    at.selectbox(key="conf_group").select("group-new").run()
+    at = button(at, "Make the conference and fill its agenda from the triage").click().run()
+    assert not at.exception
+    assert stored(db, "SELECT count(*) AS n FROM conferences")["n"][0] == 0
+    said = " ".join(m.value for m in [*at.error, *at.warning, *at.info, *at.caption])
+    assert "no cases" in said
+    assert not ("The agenda is empty" in said and "Every case of the group is on the agenda" in said)

@@ -20,11 +20,13 @@ from .notes import FINISHED, group_actions
 
 
 def previous_conference(store: Store, conference_id: int, scope: Scope) -> dict | None:
-    """The group's conference before this one (by date, then by id), or None."""
+    """The group's last conference held before this one's date (the latest made, if that
+    day had several), or None. Another conference on the same date is not a previous
+    meeting: it is a second one of that day (most often made by a repeated click)."""
     info = conference(store, conference_id, scope)
-    rows = store.query("SELECT conference_id FROM conferences WHERE supervision_group = $g AND "
-                       "(held_on, conference_id) < ($d, $id) ORDER BY held_on DESC, conference_id DESC LIMIT 1",
-                       {"g": info["group"], "d": info["date"], "id": conference_id}, scope=scope)
+    rows = store.query("SELECT conference_id FROM conferences WHERE supervision_group = $g AND held_on < $d "
+                       "ORDER BY held_on DESC, conference_id DESC LIMIT 1", {"g": info["group"], "d": info["date"]},
+                       scope=scope)
     return conference(store, rows["conference_id"][0], scope) if rows.height else None
 
 
@@ -57,19 +59,21 @@ def changes_since(store: Store, catalog: Catalog, conference_id: int, scope: Sco
 
 
 def follow_up(store: Store, catalog: Catalog, conference_id: int, scope: Scope) -> dict:
-    """For `conference_id`: the previous conference of its group (None if this is the
-    first), that conference's action items, the actions of earlier conferences still
-    open, and `changes_since` the previous conference."""
+    """For `conference_id`: the previous conference of its group (`previous_conference`;
+    None if none was held before), that conference's action items, the actions still open
+    of every other earlier conference (held before, or made earlier the same day), and
+    `changes_since` the previous conference."""
     previous = previous_conference(store, conference_id, scope)
-    if previous is None:
-        return {"previous": None, "actions": None, "still_open": None, "changes": None}
     info = conference(store, conference_id, scope)
-    actions = group_actions(store, info["group"], group_scope(store, scope, info["group"])).filter(
-        (pl.col("conference_date") < info["date"]) | (pl.col("conference_id") == previous["id"]))
+    earlier = group_actions(store, info["group"], group_scope(store, scope, info["group"])).filter(
+        (pl.col("conference_date") < info["date"])
+        | ((pl.col("conference_date") == info["date"]) & (pl.col("conference_id") < conference_id)))
+    still_open = earlier.filter(~pl.col("status").is_in(FINISHED))
+    if previous is None:
+        return {"previous": None, "actions": None, "still_open": still_open, "changes": None}
     return {
         "previous": previous,
-        "actions": actions.filter(pl.col("conference_id") == previous["id"]),
-        "still_open": actions.filter((pl.col("conference_id") != previous["id"])
-                                     & ~pl.col("status").is_in(FINISHED)),
+        "actions": earlier.filter(pl.col("conference_id") == previous["id"]),
+        "still_open": still_open.filter(pl.col("conference_id") != previous["id"]),
         "changes": changes_since(store, catalog, previous["id"], scope),
     }

@@ -25,6 +25,17 @@ class ConferenceError(ValueError):
     """A conference cannot be made or found; the message says why in a sentence."""
 
 
+class SameDay(ConferenceError):
+    """The group already has a conference on that date (`existing`: their ids): a second
+    one is made only when asked for, since a repeated click made duplicates whose
+    follow-up then compared against each other."""
+
+    def __init__(self, message: str, existing: list[int]):
+        super().__init__(message)
+        self.existing = existing
+
+
+
 def case_label(position: int) -> str:
     """1 -> "Case A", 26 -> "Case Z", 27 -> "Case AA": spreadsheet-style letters."""
     letters, n = "", position
@@ -99,25 +110,38 @@ def checked_text(text: str | None, what: str, *, required: bool = True, limit: i
 
 
 def new_conference(store: Store, catalog: Catalog, group: str, *, scope: Scope, held_on: dt.date | None = None,
-                   cases: int | None = None, attendees=()) -> dict:
+                   cases: int | None = None, attendees=(), another_same_day: bool = False) -> dict:
     """Create a conference for `group` with the `cases` highest-priority flagged cases of
     the group's therapists on its agenda; made by `scope`'s user, who must lead the group
-    (or be an admin). Returns {"id", "group", "date", "agenda": [...]}."""
-    checked_group(store, group, scope)
+    (or be an admin). Returns {"id", "group", "date", "agenda": [...]}.
+
+    Refused (`SameDay`) when the group already has a conference on that date, unless
+    `another_same_day`; refused when the group has no cases at all (its agenda could never
+    hold one). A group whose cases have no flag gets an empty agenda to add cases to."""
+    therapists = checked_group(store, group, scope)
     created_by = editor(scope, group)
     settings = catalog.conference
     cases = settings.cases if cases is None else cases
     if cases < 1:
         raise ConferenceError("A conference needs at least one case on its agenda (--cases 1 or more).")
+    held_on = held_on or dt.date.today()
     case_list, flags = triage(store, catalog, group_scope(store, scope, group))
+    if case_list.is_empty():
+        raise ConferenceError(f"The supervision group '{group}' has no cases yet: no session of its therapists "
+                              f"({', '.join(therapists)}) is in the store. Import their sessions first.")
     attendees = [checked_user(a) for a in attendees]
     chosen = case_list.filter(pl.col("priority") > 0).head(cases)
     reasons = (flags.filter(pl.col("client_id").is_in(chosen["client_id"].implode()))
                .group_by("client_id", maintain_order=True).agg(pl.col("reason").head(2).str.join("; ")))
     agenda = (chosen.select("client_id").join(reasons, on="client_id", how="left")
               .with_row_index("position", offset=1))
-    held_on = held_on or dt.date.today()
     with store.transaction() as cur:
+        existing = [r[0] for r in cur.execute("SELECT conference_id FROM conferences WHERE supervision_group = ? "
+                                              "AND held_on = ? ORDER BY 1", [group, held_on]).fetchall()]
+        if existing and not another_same_day:
+            raise SameDay(f"{group} already has a conference on {held_on} (No. "
+                          f"{', '.join(map(str, existing))}). Open it, or confirm that a second conference for the "
+                          "same group and date is wanted.", existing)
         conference_id = cur.execute("SELECT nextval('conference_ids')").fetchall()[0][0]
         generation = cur.execute("SELECT coalesce(max(batch_id), 0) FROM batches").fetchall()[0][0]
         cur.execute("INSERT INTO conferences (conference_id, supervision_group, held_on, created_by, created_at, "
@@ -273,8 +297,11 @@ def move_item(store: Store, conference_id: int, client_id: str, step: int, *, sc
 
 def apply_agenda_edits(store: Store, conference_id: int, edited: pl.DataFrame, *, scope: Scope) -> list[str]:
     """Save what was changed in an edited agenda table (columns client_id, order, reason,
-    minutes): new reasons and time budgets, and the new order (by `order`, ties keeping
-    the old order). Returns what was saved, in words; nothing when nothing changed."""
+    minutes): new reasons and time budgets, and the new order. An order number is the
+    position the case moves to: 1 puts it first and the others move down one place
+    (`moved_order`). Returns what was saved, in words; nothing when nothing changed. An
+    edit that cannot be applied (an order left empty or beyond the agenda, an empty
+    reason) is refused with a sentence before anything is saved."""
     editable(store, conference_id, scope)
     before = agenda(store, conference_id, scope=scope)
     merged = before.select("client_id", "position", "reason", "minutes").join(
@@ -282,23 +309,47 @@ def apply_agenda_edits(store: Store, conference_id: int, edited: pl.DataFrame, *
                       pl.col("minutes").alias("new_minutes")), on="client_id", how="inner")
     changes = []
     for row in merged.iter_rows(named=True):  # every change is checked before any is saved
+        if row["new_minutes"] is None:
+            raise ConferenceError(f"The time budget of {row['client_id']} was left empty; give it in minutes.")
         reason = row["new_reason"] if (row["new_reason"] or "").strip() != row["reason"] else None
-        minutes = row["new_minutes"] if row["new_minutes"] is not None and row["new_minutes"] != row["minutes"] \
-            else None
+        minutes = row["new_minutes"] if row["new_minutes"] != row["minutes"] else None
         if reason is not None or minutes is not None:
             changes.append((row["client_id"], None if reason is None else checked_text(reason, "reason"),
                             None if minutes is None else _checked_minutes(minutes)))
+    current = merged.sort("position")
+    order = moved_order(current["client_id"].to_list(),
+                        dict(zip(current["client_id"], current["new_order"])))
     done = []
     for client_id, reason, minutes in changes:
         update_item(store, conference_id, client_id, reason=reason, minutes=minutes, scope=scope)
         done.append(f"{client_id}: " + " and ".join(
             w for w, v in (("reason", reason), ("minutes", minutes)) if v is not None))
-    order = merged.with_columns(pl.col("new_order").fill_null(pl.col("position"))).sort(
-        ["new_order", "position"])["client_id"].to_list()
-    if order != merged.sort("position")["client_id"].to_list():
+    if order != current["client_id"].to_list():
         reorder(store, conference_id, order, scope=scope)
         done.append("the order")
     return done
+
+
+def moved_order(order: list[str], wanted: dict[str, int | None]) -> list[str]:
+    """The agenda `order` after each case whose number in `wanted` differs from its place
+    moves to that place (1 = first), the others keeping their order around it. Several
+    moves are applied from the lowest number up. A number left empty, or outside 1 to the
+    length of the agenda, is refused."""
+    moved = []
+    for place, client_id in enumerate(order, start=1):
+        to = wanted.get(client_id, place)
+        if to is None:
+            raise ConferenceError(f"The order number of {client_id} was left empty; give the place it moves to "
+                                  f"(1 to {len(order)}).")
+        if not 1 <= to <= len(order):
+            raise ConferenceError(f"{client_id} cannot move to place {to}: the agenda has {len(order)} case(s). "
+                                  f"Give a number from 1 to {len(order)}.")
+        if to != place:
+            moved.append((int(to), place, client_id))
+    staying = [c for c in order if c not in {m[2] for m in moved}]
+    for to, _, client_id in sorted(moved):
+        staying.insert(to - 1, client_id)
+    return staying
 
 
 def remove_item(store: Store, conference_id: int, position: int, *, scope: Scope, why: str) -> None:
