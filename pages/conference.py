@@ -221,14 +221,21 @@ if section == "Agenda":
 
 # ----------------------------------------------------------------------------- notes and decisions
 def save_edit(entry: dict, field: str, widget_key: str) -> None:
-    """on_change of an entry's field: save a new version at once."""
+    """on_change of an entry's field: save a new version at once, over the version shown
+    only (`base_version`): one changed meanwhile by someone else is kept, and both texts are
+    shown, the typed one still in its box."""
     values = {k: entry[k] for k in ("kind", "text", "owner", "due_on", "status")}
     values[field] = st.session_state[widget_key]
     try:
         notes.save_entry(web.connection().store, entry["conference_id"], entry["client_id"], scope=scope,
-                         entry_id=entry["entry_id"], **values)
+                         entry_id=entry["entry_id"], base_version=entry["version"], **values)
+    except notes.EditConflict as err:
+        st.session_state[f"conf_conflict_{entry['entry_id']}"] = {"theirs": err.theirs["text"], "yours": err.yours}
+        st.session_state["conf_note_error"] = str(err)
     except ConferenceError as err:
         st.session_state["conf_note_error"] = str(err)
+    else:
+        st.session_state.pop(f"conf_conflict_{entry['entry_id']}", None)
 
 
 def save_new(kind: str, conference_id: int, client_id: str, author, fields: dict[str, str]) -> None:
@@ -264,7 +271,7 @@ def show_actions(frame: pl.DataFrame, key: str) -> None:
         for row in current.iter_rows(named=True):
             attempt(notes.save_entry, store, row["conference_id"], row["client_id"], kind="action", text=row["text"],
                     owner=row["owner"], due_on=row["due_on"], status=statuses[row["entry_id"]], scope=scope,
-                    entry_id=row["entry_id"])
+                    entry_id=row["entry_id"], base_version=row["version"])
         st.session_state["conf_actions_v"] = st.session_state.get("conf_actions_v", 0) + 1
         st.rerun()
 
@@ -284,8 +291,13 @@ if section == "Notes and decisions":
     for n, entry in enumerate(said.iter_rows(named=True), start=1):
         with st.container(border=True):
             key = f"conf_note_{entry['entry_id']}_{entry['version']}"
-            st.text_area(f"Note {entry['entry_id']}", value=entry["text"], key=key, label_visibility="collapsed",
-                         on_change=save_edit, args=(entry, "text", key))
+            conflict = st.session_state.get(f"conf_conflict_{entry['entry_id']}")
+            if conflict:
+                st.text("Saved meanwhile by someone else (kept):\n" + conflict["theirs"])
+                st.caption("Your text is still in the box below, not saved. Change it and leave the field to save "
+                           "it over theirs, or copy what you need.")
+            st.text_area(f"Note {entry['entry_id']}", value=conflict["yours"] if conflict else entry["text"], key=key,
+                         label_visibility="collapsed", on_change=save_edit, args=(entry, "text", key))
             st.caption(f"Note {n}. Written by {entry['created_by']} at {entry['created_at']:%Y-%m-%d %H:%M}"
                        + (f"; version {entry['version']} by {entry['saved_by']} at {entry['saved_at']:%H:%M}"
                           if entry["version"] > 1 else "") + ". Saved as soon as you leave the field.")

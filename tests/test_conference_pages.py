@@ -341,3 +341,27 @@ def test_a_group_without_cases_gets_no_conference_and_one_clear_sentence(db):
     said = " ".join(m.value for m in [*at.error, *at.warning, *at.info, *at.caption])
     assert "no cases" in said
     assert not ("The agenda is empty" in said and "Every case of the group is on the agenda" in said)
+
+
+def test_a_note_changed_by_someone_else_meanwhile_is_not_overwritten_and_nothing_typed_is_lost(db):
+    conference_id = make_conference(db)
+    close_all()
+    store = Store(db)
+    client = meetings.agenda(store, conference_id, scope=SYSTEM)["client_id"][0]
+    entry = notes.save_entry(store, conference_id, client, kind="note", text="The first words.", scope=as_user("sup1"))
+    store.close()
+    mine = sign_in(open_page(app(), "conference", conference=str(conference_id)))
+    mine = mine.segmented_control(key="conf_section").set_value("Notes and decisions").run()
+    # Meanwhile an admin, on another screen, saves a new version of the same note.
+    close_all()
+    store = Store(db)
+    notes.save_entry(store, conference_id, client, kind="note", text="The admin's words.", entry_id=entry,
+                     base_version=1, scope=as_user("admin1"))
+    store.close()
+    close_all()
+    mine = mine.text_area(key=f"conf_note_{entry}_1").input("My words, typed over the first.").run()
+    assert any("was changed by admin1 since you opened it" in e.value for e in mine.error)
+    assert any("The admin's words." in t.value for t in mine.text)  # theirs, shown
+    assert mine.text_area(key=f"conf_note_{entry}_2").value == "My words, typed over the first."  # mine, kept
+    assert stored(db, "SELECT text FROM conference_entries WHERE entry_id = $e ORDER BY version",
+                  {"e": entry})["text"].to_list() == ["The first words.", "The admin's words."]
