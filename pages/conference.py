@@ -148,9 +148,13 @@ if section == "Agenda":
     elif items.is_empty():
         st.info("The agenda is empty: add a case below.")
     else:
-        table = items.select(pl.col("position").alias("order"), "case_label", "client_id", "reason", "minutes")
+        # The editor keeps the agenda as it was when it opened: an edit is saved over that
+        # state only, so a change someone made meanwhile is never overwritten unseen.
+        editor_key = f"conf_agenda_{conf_id}_{version}"
+        table = st.session_state.setdefault(editor_key + "_shown", items.select(
+            pl.col("position").alias("order"), "case_label", "client_id", "reason", "minutes"))
         edited = st.data_editor(
-            table, key=f"conf_agenda_{conf_id}_{version}", hide_index=True, disabled=["case_label", "client_id"],
+            table, key=editor_key, hide_index=True, disabled=["case_label", "client_id"],
             column_config={"order": st.column_config.NumberColumn("Order", min_value=1, step=1, width="small",
                                                                   help="Change a number to move the case."),
                            "case_label": "Case", "client_id": "Client",
@@ -159,7 +163,7 @@ if section == "Agenda":
         if not edited.equals(table) and need_user():
             # Saved or not, the table then shows what is stored; an edit not applied says why.
             try:
-                saved = meetings.apply_agenda_edits(store, conf_id, edited, scope=scope)
+                saved = meetings.apply_agenda_edits(store, conf_id, edited, scope=scope, shown=table)
             except ConferenceError as err:
                 st.session_state["conf_agenda_refused"] = f"Not applied: {err}"
             else:
@@ -168,6 +172,7 @@ if section == "Agenda":
                 else:
                     st.session_state["conf_agenda_refused"] = "Nothing to save: the table holds what is stored."
             st.session_state["conf_agenda_version"] = version + 1
+            st.session_state.pop(editor_key + "_shown", None)
             st.rerun()
         if refused := st.session_state.pop("conf_agenda_refused", None):
             st.warning(links.as_text(refused))

@@ -228,3 +228,21 @@ def test_users_and_audit_on_the_command_line(tmp_path, capsys):
     capsys.readouterr()
     assert main(["audit", "verify", "--db", db]) == 1
     assert "Entry 1" in capsys.readouterr().err
+
+
+def test_an_agenda_changed_since_it_was_opened_is_not_overwritten(clinic):
+    conf = meetings.conferences(clinic, SYSTEM, "group-north")["conference_id"][0]
+    items = meetings.agenda(clinic, conf, scope=SYSTEM)
+    shown = items.select(pl.col("position").alias("order"), "case_label", "client_id", "reason", "minutes")
+    first = shown["client_id"][0]
+    # Someone else changes the first case's reason after the editor opened.
+    meetings.update_item(clinic, conf, first, reason="Their newer reason.", scope=as_user("admin1"))
+    mine = shown.with_columns(reason=pl.when(pl.col("client_id") == first).then(pl.lit("My reason."))
+                              .otherwise(pl.col("reason")))
+    with pytest.raises(meetings.ConferenceError, match="changed by someone else.*My reason"):
+        meetings.apply_agenda_edits(clinic, conf, mine, scope=as_user("sup1"), shown=shown)
+    assert meetings.agenda(clinic, conf, scope=SYSTEM)["reason"][0] == "Their newer reason."
+    # Opened afresh, the same edit is saved.
+    fresh = meetings.agenda(clinic, conf, scope=SYSTEM).select(
+        pl.col("position").alias("order"), "case_label", "client_id", "reason", "minutes")
+    assert meetings.apply_agenda_edits(clinic, conf, mine, scope=as_user("sup1"), shown=fresh)

@@ -295,15 +295,21 @@ def move_item(store: Store, conference_id: int, client_id: str, step: int, *, sc
     reorder(store, conference_id, order, scope=scope)
 
 
-def apply_agenda_edits(store: Store, conference_id: int, edited: pl.DataFrame, *, scope: Scope) -> list[str]:
+def apply_agenda_edits(store: Store, conference_id: int, edited: pl.DataFrame, *, scope: Scope,
+                       shown: pl.DataFrame | None = None) -> list[str]:
     """Save what was changed in an edited agenda table (columns client_id, order, reason,
     minutes): new reasons and time budgets, and the new order. An order number is the
     position the case moves to: 1 puts it first and the others move down one place
     (`moved_order`). Returns what was saved, in words; nothing when nothing changed. An
     edit that cannot be applied (an order left empty or beyond the agenda, an empty
-    reason) is refused with a sentence before anything is saved."""
+    reason) is refused with a sentence before anything is saved.
+
+    With `shown` (the table as the editor showed it), an agenda changed by someone else
+    since then is not overwritten: the edit is refused, naming what was typed."""
     editable(store, conference_id, scope)
     before = agenda(store, conference_id, scope=scope)
+    if shown is not None:
+        _unchanged_since(before, shown, edited)
     merged = before.select("client_id", "position", "reason", "minutes").join(
         edited.select("client_id", pl.col("order").alias("new_order"), pl.col("reason").alias("new_reason"),
                       pl.col("minutes").alias("new_minutes")), on="client_id", how="inner")
@@ -328,6 +334,21 @@ def apply_agenda_edits(store: Store, conference_id: int, edited: pl.DataFrame, *
         reorder(store, conference_id, order, scope=scope)
         done.append("the order")
     return done
+
+
+def _unchanged_since(now: pl.DataFrame, shown: pl.DataFrame, edited: pl.DataFrame) -> None:
+    """A ConferenceError when the stored agenda is no longer the one the editor showed."""
+    columns = ["client_id", "order", "reason", "minutes"]
+    stored = now.select("client_id", pl.col("position").alias("order"), "reason", "minutes").sort("client_id")
+    if stored.cast({"order": pl.Int64, "minutes": pl.Int64}).equals(
+            shown.select(columns).cast({"order": pl.Int64, "minutes": pl.Int64}).sort("client_id")):
+        return
+    mine = edited.select(columns).join(shown.select(columns), on="client_id", how="left", suffix="_shown")
+    typed = [f"{r['client_id']}: " + ", ".join(f"{c} {r[c]!r}" for c in ("order", "reason", "minutes")
+                                                 if r[c] != r[c + "_shown"]) for r in mine.iter_rows(named=True)
+             if any(r[c] != r[c + "_shown"] for c in ("order", "reason", "minutes"))]
+    raise ConferenceError("The agenda was changed by someone else since you opened it, so your edit was not "
+                          "saved; the table now shows their version. Your edit: " + "; ".join(typed) + ".")
 
 
 def moved_order(order: list[str], wanted: dict[str, int | None]) -> list[str]:
