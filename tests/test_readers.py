@@ -97,6 +97,25 @@ def test_ragged_lines_become_row_problems_and_later_rows_keep_their_line(tmp_pat
     assert too_many.table == "sessions" and too_many.source == "sessions.csv"
 
 
+# A line longer than the parser's read buffer (four times the line limit) once came back
+# as bad_quoting with the previous line's text (quoted), or vanished (unquoted).
+HUGE = "x" * (4 * readers.MAX_LINE_BYTES + 1024)
+
+
+@pytest.mark.parametrize("note", [HUGE, f'"{HUGE}"', "y" * (readers.MAX_LINE_BYTES + 10)],
+                         ids=["unquoted", "quoted", "over the limit only"])
+def test_a_too_long_line_is_its_own_rule_with_its_line_and_no_other_lines_text(tmp_path, note):
+    path = write(tmp_path / "themes.csv", "client_id,session_number,kind,code,note\n"
+                 "c1,1,transference,hostile,PREVIOUS LINE\n"
+                 f"c1,2,transference,hostile,{note}\n"
+                 "c1,3,transference,hostile,next\n")
+    dataset = read_dataset(path)
+    assert rows(dataset, "themes", ["note", "_line"]) == [("PREVIOUS LINE", 2), ("next", 4)]
+    (problem,) = dataset.problems
+    assert (problem.line, problem.rule) == (3, "line_too_long")
+    assert "PREVIOUS" not in problem.raw and "Line 3 is longer than" in problem.message
+
+
 def test_quote_in_the_middle_of_a_value_is_a_row_problem(tmp_path):
     path = write(tmp_path / "sessions.csv", 'client_id,note\nC1,ok\n"C2"x,bad\nC3,ok\n')
     dataset = read_dataset(path)
