@@ -212,38 +212,86 @@ def _shape(dataset: Dataset, catalog: Catalog, masker: _Masker) -> tuple[dict[st
     return shaped, ignored
 
 
-def _session_dates(typed: pl.DataFrame, stored_first: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _day_0(typed: pl.DataFrame, failed: pl.Series, stored_first: pl.DataFrame) -> pl.DataFrame:
+    """Per dated client: the date and number of its lowest session among the rows that
+    pass (`_first_date`, `_first_session`), the lowest valid session number and line among
+    the rows that fail (`_failed_first`, `_failed_line`), and its lowest stored session.
+    A failing row never lends its date: its session number or date may be the fault."""
+    dated = typed.filter(pl.col("session_date").is_not_null()).get_column("client_id").unique()
+    clients = typed.filter(pl.col("client_id").is_in(dated.implode()))
+    passing = ~pl.col("_row").is_in(failed.implode())
+    number = pl.col("session_number")
+    first = clients.filter(passing).group_by("client_id").agg(
+        pl.col("session_date").sort_by("session_number").first().alias("_first_date"),
+        number.min().alias("_first_session"))
+    failing = clients.filter(~passing & number.is_between(0, validate.MAX_SESSION_NUMBER)).group_by("client_id").agg(
+        number.min().alias("_failed_first"), pl.col("_line").sort_by("session_number").first().alias("_failed_line"))
+    return first.join(failing, on="client_id", how="full", coalesce=True).join(
+        stored_first, on="client_id", how="left")
+
+
+def _session_dates(typed: pl.DataFrame, stored_first: pl.DataFrame,
+                   failed: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
     """session_date becomes days_since_intake, counted from the date of the client's first
     session; the date is dropped. The first session is the lowest session number of the
-    client in this file and in the store: it must be in this file and dated, else a dated
-    session has no day 0 and is quarantined (on a first import and a repeated one alike)."""
-    dated = typed.filter(pl.col("session_date").is_not_null())
-    if dated.height == 0:
-        return typed.drop("session_date"), empty_problems()
-    first = (typed.filter(pl.col("client_id").is_in(dated["client_id"].unique().implode()))
-             .group_by("client_id").agg(pl.col("session_date").sort_by("session_number").first().alias("_first_date"),
-                                        pl.col("session_number").min().alias("_first_session")))
-    typed = typed.join(first, on="client_id", how="left", maintain_order="left").join(
-        stored_first, on="client_id", how="left", maintain_order="left")
+    client in this file and in the store: it must be in this file, dated, and free of
+    problems (`failed` rows), else a dated session has no day 0 and is quarantined (on a
+    first import and a repeated one alike). Returns the frame, the problems and the rows
+    whose days were derived (a later rule that fails them says so)."""
+    if typed.get_column("session_date").null_count() == typed.height:
+        return typed.drop("session_date"), empty_problems(), pl.Series("_row", [], pl.Int64)
+    typed = typed.join(_day_0(typed, failed, stored_first), on="client_id", how="left", maintain_order="left")
     first_session = pl.min_horizontal("_first_session", "_stored_first")
-    no_anchor = (pl.col("session_date").is_not_null() & pl.col("days_since_intake").is_null()
-                 & (pl.col("_first_date").is_null() | (first_session < pl.col("_first_session"))))
-    problems = typed.filter(no_anchor).select(
+    failed_first = pl.col("_failed_first") < first_session.fill_null(validate.MAX_SESSION_NUMBER + 1)
+    own = pl.col("session_date").is_not_null() & pl.col("days_since_intake").is_null()
+    no_anchor = own & (pl.col("_first_date").is_null() | (first_session < pl.col("_first_session"))
+                       | failed_first.fill_null(False))
+    typed = typed.with_columns(no_anchor.alias("_no_anchor"), failed_first.fill_null(False).alias("_anchor_failed"),
+                               pl.col("_row").is_in(failed.implode()).alias("_failing"))
+    typed = typed.with_columns((own & ~pl.col("_no_anchor")).alias("_derived"))
+    typed = typed.with_columns(
+        pl.when("_derived").then((pl.col("session_date") - pl.col("_first_date")).dt.total_days())
+        .otherwise(pl.col("days_since_intake")).cast(pl.Int64).alias("days_since_intake"))
+    derived = typed.filter("_derived")
+    problems = pl.concat([_no_anchor_problems(typed), _derived_range_problems(derived)])
+    return (typed.drop("session_date", "_first_date", "_first_session", "_stored_first", "_failed_first",
+                       "_failed_line", "_no_anchor", "_anchor_failed", "_failing", "_derived"),
+            problems, derived.get_column("_row"))
+
+
+def _no_anchor_problems(typed: pl.DataFrame) -> pl.DataFrame:
+    first_session = pl.min_horizontal("_first_session", "_stored_first")
+    # A failing row is quarantined with its own reasons; the row that failed as the first
+    # session would only be told about itself.
+    rows = typed.filter(pl.col("_no_anchor") & ~(pl.col("_anchor_failed") & pl.col("_failing")))
+    return rows.select(
         "_row", pl.lit("session_date").alias("column"), pl.lit("(date)").alias("value"),
         pl.lit("intake in file").alias("rule"),
+        pl.when(pl.col("_anchor_failed")).then(pl.format(
+            "session_date is turned into days since intake from the date of the client's first session; the "
+            "client's first session ({}, line {}) was quarantined for its own problems. Fix that row and import "
+            "the file again.", "_failed_first", "_failed_line"))
         # Without a client id (reported on its own) there is no first session to name.
-        pl.coalesce(pl.format("session_date can only be turned into days since intake when the client's first "
-                              "session ({}) is in the same file with a date; give days_since_intake instead.",
-                              first_session),
-                    pl.lit("session_date can only be turned into days since intake when the row names its "
-                           "client and the client's first session is in the same file with a date; give "
-                           "days_since_intake instead.")).alias("message"),
+        .otherwise(pl.coalesce(pl.format(
+            "session_date can only be turned into days since intake when the client's first session ({}) is in "
+            "the same file with a date; give days_since_intake instead.", first_session),
+            pl.lit("session_date can only be turned into days since intake when the row names its client and the "
+                   "client's first session is in the same file with a date; give days_since_intake instead."))
+        ).alias("message"),
     ).cast(validate.PROBLEM_SCHEMA)
-    typed = typed.with_columns(
-        pl.when(pl.col("days_since_intake").is_null() & pl.col("session_date").is_not_null() & ~no_anchor)
-        .then((pl.col("session_date") - pl.col("_first_date")).dt.total_days())
-        .otherwise(pl.col("days_since_intake")).cast(pl.Int64).alias("days_since_intake"))
-    return typed.drop("session_date", "_first_date", "_first_session", "_stored_first"), problems
+
+
+def _derived_range_problems(derived: pl.DataFrame) -> pl.DataFrame:
+    """Derived days outside the contract's range: said to be derived, and from what, since
+    the file has no days_since_intake column to look at."""
+    days = pl.col("days_since_intake")
+    return derived.filter(~days.is_between(0, validate.MAX_DAYS)).select(
+        "_row", pl.lit("session_date").alias("column"), pl.lit("(date)").alias("value"),
+        pl.lit(f"between 0 and {validate.MAX_DAYS}").alias("rule"),
+        pl.format(f"days since intake, derived from the session_date column, is {{}}: outside the allowed range "
+                  f"(0 to {validate.MAX_DAYS}) counted from the date of the client's first session ({{}}). Check the dates "
+                  "of both sessions and import again.", days, "_first_session").alias("message"),
+    ).cast(validate.PROBLEM_SCHEMA)
 
 
 def _id_problems(typed: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
@@ -330,14 +378,12 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     stored_sessions = store.query(
         "SELECT client_id, session_number, days_since_intake FROM main.sessions WHERE client_id IN "
         "(SELECT unnest(?::VARCHAR[]))", [list(clients)])
+    derived = pl.Series("_row", [], pl.Int64)  # sessions whose days come from their dates
+
     def check(name: str, raw: pl.DataFrame) -> None:
+        nonlocal derived
         frame, type_problems = validate.parse(raw, name)
         problems[name].append(type_problems)
-        if name == "sessions":
-            stored_first = stored_sessions.group_by("client_id").agg(
-                pl.col("session_number").min().cast(pl.Int64).alias("_stored_first"))
-            frame, date_problems = _session_dates(frame, stored_first)
-            problems[name].append(date_problems)
         # A cell that is not of its type is already reported; its rules would only add
         # "is empty" for the null it became.
         problems[name].append(validate.check_rules(frame, name, catalog).join(
@@ -346,6 +392,12 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
         frame, text_problems, redacted[name] = _free_text(frame, name, redact)
         problems[name].append(text_problems)
         problems[name].append(validate.duplicate_keys(frame, KEYS[name], name))
+        if name == "sessions":  # last: day 0 is taken from rows that passed every other check
+            stored_first = stored_sessions.group_by("client_id").agg(
+                pl.col("session_number").min().cast(pl.Int64).alias("_stored_first"))
+            frame, date_problems, derived = _session_dates(
+                frame, stored_first, pl.concat(problems[name]).get_column("_row").unique())
+            problems[name].append(date_problems)
         typed[name] = frame
 
     # The tables are checked independently, two at a time: much of a table's checking is
@@ -370,7 +422,7 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     linked = [name for name in SESSION_TABLES if name in typed]
     with ThreadPoolExecutor(max_workers=2) as pool:
         order = pool.submit(validate.days_out_of_order, sessions_ok, stored_sessions.cast(
-            {"session_number": pl.Int64, "days_since_intake": pl.Int64}))
+            {"session_number": pl.Int64, "days_since_intake": pl.Int64}), derived)
         absent = validate.rows_without_session(local)
         elsewhere = dict(zip(linked, pool.map(lambda name: absent(typed[name]), linked)))
         out_of_order = order.result()
