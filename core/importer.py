@@ -24,6 +24,7 @@ import polars as pl
 from . import privacy, validate
 from .catalog import Catalog, default_catalog
 from .readers import Dataset, DatasetError, RawTable, read_dataset
+from .scratch import cleanup_stale_temp  # noqa: F401  (the app calls it from here as well)
 from .store import KEYS, Store, upsert
 from .validate import SPECS, empty_problems
 
@@ -349,6 +350,8 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     """Import one export (folder, .zip, .xlsx, or a single table file) into `store`."""
     catalog = catalog or default_catalog()
     progress = progress or (lambda fraction, text: None)
+    # An import that crashed left its unpacked export behind; the next one removes it.
+    cleanup_stale_temp()
     path = Path(path)
     masker = _Masker()
     file_name = masker(display_name or path.name)

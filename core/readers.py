@@ -26,7 +26,6 @@ import io
 import os
 import re
 import shutil
-import tempfile
 import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +36,8 @@ from pathlib import Path, PurePosixPath
 
 import duckdb
 import polars as pl
+
+from .scratch import create_private, private_dir
 
 TABLES = ("sessions", "ratings", "themes", "barriers", "events", "therapists")
 TABLE_SUFFIXES = (".csv", ".parquet")
@@ -183,7 +184,7 @@ def _read_zip(path: Path, shown: str) -> Dataset:
         if any(i.flag_bits & 0x1 for i, _, _ in found.values()):
             raise DatasetError(f"{shown} is password-protected; create the zip again without "
                                "a password and import again.")
-        with tempfile.TemporaryDirectory(prefix="caseconf-import-") as tmp:
+        with private_dir("caseconf-import-") as tmp:
             unpacked = []
             for table, (info, suffix, label) in found.items():
                 target = Path(tmp) / f"{table}{suffix}"
@@ -242,7 +243,7 @@ def _archive_risk(infos: list[zipfile.ZipInfo], max_bytes: int) -> str | None:
 def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, label: str) -> None:
     written = 0
     try:
-        with archive.open(info) as src, open(target, "wb") as out:
+        with archive.open(info) as src, create_private(target) as out:
             while chunk := src.read(1024 ** 2):
                 written += len(chunk)
                 if written > info.file_size:  # the directory lied about the size
@@ -309,7 +310,7 @@ def _read_csv(path: Path, table: str, source: str) -> tuple[RawTable, list[RowPr
     delimiter, header = _read_header(path, source)
     names = _normalise(header, source)
     marker = _long_line_marker(delimiter, len(names))
-    with tempfile.TemporaryDirectory(prefix="caseconf-import-") as tmp:
+    with private_dir("caseconf-import-") as tmp:
         if too_long:
             path = _drop_long_lines(path, Path(tmp) / "short.csv", marker)
         arrow, rejects, skipped = _parse_any_line_ends(path, Path(tmp), delimiter, len(names),
@@ -364,7 +365,7 @@ def _drop_long_lines(path: Path, target: Path, marker: str) -> Path:
     but misread: quoted, it came back as a quoting error carrying the previous line's
     text; unquoted, it vanished and shifted the row numbers after it. (A quoted record
     whose line breaks keep each line short is left to DuckDB's own limit.)"""
-    with open(path, "rb") as src, open(target, "wb") as out:
+    with open(path, "rb") as src, create_private(target) as out:
         head = src.read(_CHUNK)
         newline = b"\n" if b"\n" in head or b"\r" not in head else b"\r"
         stand_in = marker.encode() + newline
@@ -396,7 +397,7 @@ def _parse_csv(path: Path, delimiter: str, width: int, lines: int):
 
 def _uniform_line_ends(path: Path, target: Path) -> Path:
     carry = b""
-    with open(path, "rb") as src, open(target, "wb") as out:
+    with open(path, "rb") as src, create_private(target) as out:
         while chunk := src.read(_CHUNK):
             chunk = carry + chunk
             carry = b"\r" if chunk.endswith(b"\r") else b""
@@ -590,17 +591,18 @@ class _plain_path:
     def __enter__(self) -> Path:
         if not re.search(r"[*?\[\]{}]", str(self.path)):
             return self.path
-        self.tmp = tempfile.TemporaryDirectory(prefix="caseconf-import-")
-        link = Path(self.tmp.name) / ("table" + self.path.suffix.lower())
+        self.tmp = private_dir("caseconf-import-")
+        link = self.tmp.__enter__() / ("table" + self.path.suffix.lower())
         try:
             os.symlink(self.path.resolve(), link)
         except OSError:
-            shutil.copyfile(self.path, link)
+            with open(self.path, "rb") as src, create_private(link) as out:
+                shutil.copyfileobj(src, out)
         return link
 
     def __exit__(self, *exc) -> None:
         if self.tmp is not None:
-            self.tmp.cleanup()
+            self.tmp.__exit__(*exc)
 
 
 def _blank_lines(path: Path, delimiter: str) -> list[int]:

@@ -1,6 +1,5 @@
 """Data: import an export, read the row-level report, see the quarantine and the import history."""
 
-import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -9,6 +8,7 @@ import streamlit as st
 from core import web
 from core.export import csv_bytes
 from core.importer import ImportFailed, import_dataset, load_demo
+from core.scratch import private_dir, write_private
 from core.store import quarantine_rows
 
 PAGE_SIZE = 100
@@ -32,9 +32,8 @@ if submitted:
     else:
         bar = st.progress(0.0, text="Starting")
         result = None
-        with tempfile.TemporaryDirectory(prefix="caseconf-upload-") as tmp:
-            path = Path(tmp) / Path(upload.name).name
-            path.write_bytes(upload.getbuffer())
+        with private_dir("caseconf-upload-") as tmp:
+            path = write_private(tmp / Path(upload.name).name, upload.getbuffer())
             try:
                 result = import_dataset(path, conn.store, catalog=web.catalog(), redact=redact,
                                         imported_by=st.session_state.get("caseconf_user"), display_name=upload.name,
