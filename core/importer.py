@@ -21,11 +21,12 @@ from typing import Callable
 
 import polars as pl
 
-from . import privacy, validate
+from . import privacy, report as reports, validate
 from .catalog import Catalog, default_catalog
 from .readers import Dataset, DatasetError, RawTable, read_dataset
 from .scratch import cleanup_stale_temp  # noqa: F401  (the app calls it from here as well)
 from .store import KEYS, Store, upsert
+from .report import Masker as _Masker
 from .validate import SPECS, empty_problems
 
 IMPORT_ORDER = ("therapists", "sessions", "ratings", "themes", "barriers", "events")
@@ -68,16 +69,29 @@ class ImportResult:
     redacted: dict[str, int]
     ignored: list[dict[str, str]]
     ignored_files: list[str]
+    # The first examples of each kind of problem (report.REPORT_EXAMPLES per table, column
+    # and rule); every problem is counted in `problem_counts` and kept in the quarantine.
     problems: list[Problem] = field(default_factory=list)
+    problem_counts: list[dict] = field(default_factory=list)  # {"table", "column", "rule", "count"}
 
     @property
     def exit_code(self) -> int:
         return 1 if any(self.quarantined.values()) else 0
 
+    @property
+    def problem_total(self) -> int:
+        return sum(c["count"] for c in self.problem_counts)
+
+    @property
+    def problems_truncated(self) -> int:
+        """Problems counted but not listed in `problems`."""
+        return self.problem_total - len(self.problems)
+
     def to_json(self) -> dict:
         """The object `python -m core import --json` prints (CONTRACT.md), plus extras."""
         return {"batch": self.batch_id, "loaded": self.loaded, "quarantined": self.quarantined,
                 "ignored": self.ignored, "problems": [asdict(p) for p in self.problems],
+                "problem_counts": self.problem_counts, "problems_truncated": self.problems_truncated,
                 "inserted": self.inserted, "updated": self.updated, "redacted": self.redacted,
                 "ignored_files": self.ignored_files}
 
@@ -87,44 +101,16 @@ class ImportResult:
         parts = [f"Import {self.batch_id} of {self.file_name}: {loaded} rows loaded "
                  f"({sum(self.inserted.values())} new, {sum(self.updated.values())} updated)"]
         if quarantined:
-            parts.append(f"{quarantined} rows quarantined")
+            # Rows and problems are different counts (a row may break several rules): say which.
+            problems = self.problem_total
+            parts.append(f"{quarantined} rows quarantined" + (
+                f" with {problems} problems" if problems != quarantined else ""))
         if sum(self.redacted.values()):
             parts.append(f"{sum(self.redacted.values())} notes redacted")
         return ", ".join(parts) + "."
 
 
 # ----------------------------------------------------------------------------- privacy helpers
-
-class _Masker:
-    """Masks identifying text in values shown or stored; each distinct value is scanned once."""
-
-    def __init__(self):
-        self._seen: dict[str, str] = {}
-
-    def __call__(self, value):
-        if value is None:
-            return None
-        text = str(value)
-        if text not in self._seen:
-            findings = privacy.find_identifiers(text)
-            self._seen[text] = privacy.mask(text, findings) if findings else text
-        return self._seen[text]
-
-    def id(self, value):
-        """An id that looks identifying is hidden whole: partial masking could leave a name."""
-        if value is not None and privacy.id_problem(str(value)):
-            return "[identifying id]"
-        return self(value)
-
-    def line(self, raw):
-        """A raw line that could not be split into columns (a ragged line): each field that
-        looks like an identifying id is hidden whole, then the rest is masked as free text."""
-        if raw is None:
-            return None
-        fields = re.split(r"([,;\t])", str(raw))
-        return self("".join("[identifying id]" if k % 2 == 0 and f.strip() and privacy.id_problem(f.strip().strip('"'))
-                            else f for k, f in enumerate(fields)))
-
 
 def _fingerprint(path: Path) -> str:
     digest = hashlib.sha256()
@@ -387,11 +373,13 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
         nonlocal derived
         frame, type_problems = validate.parse(raw, name)
         problems[name].append(type_problems)
+        id_problems = _id_problems(frame, tuple(c.name for c in SPECS[name] if c.kind == "id"))
+        problems[name].append(id_problems)
         # A cell that is not of its type is already reported; its rules would only add
-        # "is empty" for the null it became.
+        # "is empty" for the null it became. An id that looks like a real identifier is
+        # reported as that once, not again as an invalid pseudonym (one row, one line).
         problems[name].append(validate.check_rules(frame, name, catalog).join(
-            type_problems.select("_row", "column"), on=["_row", "column"], how="anti"))
-        problems[name].append(_id_problems(frame, tuple(c.name for c in SPECS[name] if c.kind == "id")))
+            pl.concat([type_problems, id_problems]).select("_row", "column"), on=["_row", "column"], how="anti"))
         frame, text_problems, redacted[name] = _free_text(frame, name, redact)
         problems[name].append(text_problems)
         problems[name].append(validate.duplicate_keys(frame, KEYS[name], name))
@@ -439,12 +427,8 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
         problems[name].append(validate.missing_sessions(rows, stored))
 
     progress(0.6, "Preparing the report")
-    report: list[Problem] = [Problem(p.table, p.source, p.line, None, masker.line(p.raw), p.rule, p.message)
-                             for p in dataset.problems]
-    quarantine_rows: list[dict] = [{"table_name": p.table, "source": p.source, "line": p.line,
-                                    "raw": json.dumps({"line": masker.line(p.raw)}),
-                                    "problems": json.dumps([{"column": None, "rule": p.rule, "message": p.message}])}
-                                   for p in dataset.problems]
+    reader_quarantine, reader_report = reports.row_problems(dataset.problems, masker)
+    quarantines, found_reports = [reader_quarantine], [reader_report]
     quarantined = {name: sum(1 for p in dataset.problems if p.table == name) for name in IMPORT_ORDER}
     accepted: dict[str, pl.DataFrame] = {}
     for name in typed:
@@ -454,8 +438,13 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
         accepted[name] = typed[name] if found.height == 0 else typed[name].filter(
             ~pl.col("_row").is_in(found.get_column("_row").unique().implode()))
         if found.height:
-            _quarantine(name, shaped[name], found, masker, report, quarantine_rows)
-            quarantined[name] += found.get_column("_row").n_unique()
+            rows, found_report = reports.faulty_rows(name, shaped[name], found, masker)
+            quarantines.append(rows)
+            found_reports.append(found_report)
+            quarantined[name] += rows.height
+    quarantine_rows = pl.concat(quarantines)
+    examples, counts = reports.summarize(pl.concat(found_reports), IMPORT_ORDER)
+    del quarantines, found_reports
     # Only the accepted rows are written: the raw strings and the typed frames they were
     # filtered from go before the store's buffers fill.
     shaped.clear()
@@ -471,10 +460,8 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
                 progress(0.7 + 0.04 * step, f"Writing {name} to the store")
                 # Each table's rows go once written, while the store's buffers fill.
                 inserted[name], updated[name] = upsert(cur, name, accepted.pop(name), batch_id)
-        if quarantine_rows:
-            q = pl.DataFrame(quarantine_rows, schema={"table_name": pl.String, "source": pl.String,
-                                                      "line": pl.Int64, "raw": pl.String, "problems": pl.String})
-            cur.register("quarantine_rows", q)
+        if quarantine_rows.height:
+            cur.register("quarantine_rows", quarantine_rows)
             cur.execute("INSERT INTO quarantine SELECT ?, table_name, source, line, raw::JSON, problems::JSON "
                         "FROM quarantine_rows", [batch_id])
             cur.unregister("quarantine_rows")
@@ -483,10 +470,10 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
             json.dumps(loaded), json.dumps({k: v for k, v in quarantined.items() if v}),
             json.dumps(inserted), json.dumps(updated), json.dumps(ignored)])
     progress(1.0, "Done")
-    report.sort(key=lambda p: (IMPORT_ORDER.index(p.table), p.source, p.line or 0))
     return ImportResult(batch_id, file_name, loaded, {k: v for k, v in quarantined.items() if v or k in loaded},
                         inserted, updated, {k: v for k, v in redacted.items() if v}, ignored,
-                        [masker(f) for f in dataset.ignored_files], report)
+                        [masker(f) for f in dataset.ignored_files],
+                        [Problem(**row) for row in examples.iter_rows(named=True)], counts.to_dicts())
 
 
 def _who(imported_by: str | None) -> str:
@@ -506,46 +493,6 @@ def _stored_keys(store: Store, typed: dict[str, pl.DataFrame]) -> pl.DataFrame:
             clients.update(typed[name].get_column("client_id").drop_nulls().unique().to_list())
     return store.query("SELECT client_id, session_number::BIGINT AS session_number FROM main.sessions "
                        "WHERE client_id IN (SELECT unnest(?::VARCHAR[]))", [sorted(clients)])
-
-
-def _quarantine(name: str, raw: pl.DataFrame, found: pl.DataFrame, masker: _Masker,
-                report: list[Problem], rows: list[dict]) -> None:
-    """Keep each faulty row's raw values (masked) with all of its reasons."""
-    faulty = raw.join(found.select("_row").unique(), on="_row", how="semi")
-    value_cols = [c for c in faulty.columns if not c.startswith("_")]
-    by_row = {r: list(g) for r, g in _group_rows(found)}
-    for record in faulty.iter_rows(named=True):
-        reasons = by_row[record["_row"]]
-        raw_values = {c: masker.id(record[c]) if c in ID_COLUMNS else masker(record[c])
-                      for c in value_cols if record[c] is not None}
-        if record["_origin"]:
-            raw_values["column"] = masker(record["_origin"])
-        hidden_ids = [record[c] for c in ID_COLUMNS if record.get(c) and raw_values.get(c) == "[identifying id]"]
-
-        def clean(message: str) -> str:
-            for hidden in hidden_ids:
-                message = message.replace(hidden, "[identifying id]")
-            return masker(message)
-
-        for reason in reasons:
-            column = reason["column"]
-            if record["_origin"] and column in ("score", "instrument", "scale", "rater"):
-                column = record["_origin"]
-            # Show the value as written in the file, not as it was typed for checking.
-            value = raw_values.get(reason["column"]) or clean(reason["value"] or "") or None
-            report.append(Problem(name, record["_source"], record["_line"], column,
-                                  value, reason["rule"], clean(reason["message"])))
-        rows.append({"table_name": name, "source": record["_source"], "line": record["_line"],
-                     "raw": json.dumps(raw_values),
-                     "problems": json.dumps([{"column": reason["column"], "rule": reason["rule"],
-                                              "message": clean(reason["message"])} for reason in reasons])})
-
-
-def _group_rows(found: pl.DataFrame):
-    grouped: dict[int, list[dict]] = {}
-    for rec in found.unique().iter_rows(named=True):
-        grouped.setdefault(rec["_row"], []).append(rec)
-    return grouped.items()
 
 
 def load_demo(store: Store, *, only_if_empty: bool = False) -> ImportResult | None:

@@ -379,12 +379,16 @@ def check_rules(typed: pl.DataFrame, table: str, catalog: Catalog) -> pl.DataFra
     context_cols = [c for c in ("instrument", "scale", "kind") if c in frame.columns]
     context = frame.select("_row", *context_cols).with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
     failures = failures.with_columns(pl.col("index").cast(pl.Int64)).join(context, on="index", how="left")
-    rows = []
-    for rec in failures.iter_rows(named=True):
-        rows.append({"_row": rec["_row"], "column": rec["column"], "value": rec["failure_case"],
-                     "rule": rec["check"],
-                     "message": _message(table, rec["column"], rec["check"], rec["failure_case"], rec, catalog)})
-    return pl.DataFrame(rows, schema=PROBLEM_SCHEMA)
+    # A sentence is written once for each distinct failure (value and its context), not
+    # once a row: a million faulty rows hold few distinct faults.
+    keys = ["column", "check", "failure_case", *context_cols]
+    distinct = failures.select(keys).unique()
+    distinct = distinct.with_columns(pl.Series("message", [
+        _message(table, rec["column"], rec["check"], rec["failure_case"], rec, catalog)
+        for rec in distinct.iter_rows(named=True)], dtype=pl.String))
+    return failures.join(distinct, on=keys, how="left", nulls_equal=True).select(
+        "_row", "column", pl.col("failure_case").alias("value"), pl.col("check").alias("rule"), "message",
+    ).cast(PROBLEM_SCHEMA)
 
 
 # ----------------------------------------------------------------------------- cross-row rules
