@@ -1,5 +1,6 @@
 """Data: import an export, read the row-level report, see the quarantine and the import history."""
 
+from dataclasses import asdict
 from pathlib import Path
 
 import polars as pl
@@ -8,6 +9,7 @@ import streamlit as st
 from core import web
 from core.export import csv_bytes
 from core.importer import ImportFailed, import_dataset, load_demo
+from core.report import REPORT_EXAMPLES, REPORT_SCHEMA, quarantine_report
 from core.scratch import private_dir, write_private
 from core.store import quarantine_rows
 
@@ -52,16 +54,19 @@ if result is not None:
     (st.success if result.exit_code == 0 else st.warning)(result.summary())
     if result.problems:
         st.subheader("Validation report")
-        report = pl.DataFrame(
-            [{"table": p.table, "file": p.source, "line": p.line, "column": p.column, "value": p.value,
-              "rule": p.rule, "message": p.message} for p in result.problems],
-            schema={"table": pl.String, "file": pl.String, "line": pl.Int64, "column": pl.String,
-                    "value": pl.String, "rule": pl.String, "message": pl.String})
-        st.caption(f"{report.height:,} problem(s). Fix these rows in the export and import it again: rows are "
-                   "matched by their keys, so nothing is loaded twice.")
+        # Bounded: the count of each kind of problem and its first examples; the full list
+        # comes from the quarantine, built only when it is downloaded.
+        report = pl.DataFrame([asdict(p) for p in result.problems], schema=REPORT_SCHEMA).rename({"source": "file"})
+        st.caption(f"{result.problem_total:,} problem(s) in {sum(result.quarantined.values()):,} quarantined row(s)"
+                   + (f"; the first {REPORT_EXAMPLES} of each kind are listed" if result.problems_truncated else "")
+                   + ". Fix these rows in the export and import it again: rows are matched by their keys, so nothing "
+                   "is loaded twice.")
+        if result.problems_truncated:
+            st.dataframe(pl.DataFrame(result.problem_counts), hide_index=True)
         st.dataframe(report, hide_index=True, width="stretch")
-        st.download_button("Download the report (CSV)", csv_bytes(report),
-                           file_name=f"import-{result.batch_id}-report.csv", mime="text/csv")
+        batch = result.batch_id
+        st.download_button("Download the report (CSV)", file_name=f"import-{batch}-report.csv", mime="text/csv",
+                           data=lambda: csv_bytes(quarantine_report(conn.store, batch).rename({"source": "file"})))
     if result.ignored:
         st.info("Ignored columns (not part of the data contract): "
                 + ", ".join(f"{i['table']}.{i['column']}" for i in result.ignored))
