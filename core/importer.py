@@ -428,22 +428,29 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
 
     progress(0.6, "Preparing the report")
     reader_quarantine, reader_report = reports.row_problems(dataset.problems, masker)
+    # Each table's report is summarized as it is built: a million problems are counted,
+    # never held together.
     quarantines, found_reports = [reader_quarantine], [reader_report]
     quarantined = {name: sum(1 for p in dataset.problems if p.table == name) for name in IMPORT_ORDER}
     accepted: dict[str, pl.DataFrame] = {}
-    for name in typed:
-        found = pl.concat(problems[name])
+    for name in list(typed):
+        found = pl.concat(problems.pop(name))
         # Without a problem the typed rows are loaded as they are: a filtered copy of
-        # millions of rows would only cost time and memory.
-        accepted[name] = typed[name] if found.height == 0 else typed[name].filter(
+        # millions of rows would only cost time and memory. Each table's typed and raw
+        # rows go as soon as they are used, before the next table's report is built.
+        frame = typed.pop(name)
+        accepted[name] = frame if found.height == 0 else frame.filter(
             ~pl.col("_row").is_in(found.get_column("_row").unique().implode()))
+        del frame
+        raw = shaped.pop(name)
         if found.height:
-            rows, found_report = reports.faulty_rows(name, shaped[name], found, masker)
+            rows, found_report = reports.faulty_rows(name, raw, found, masker)
             quarantines.append(rows)
             found_reports.append(found_report)
             quarantined[name] += rows.height
+        del raw, found
     quarantine_rows = pl.concat(quarantines)
-    examples, counts = reports.summarize(pl.concat(found_reports), IMPORT_ORDER)
+    examples, counts = reports.merge(found_reports, IMPORT_ORDER)
     del quarantines, found_reports
     # Only the accepted rows are written: the raw strings and the typed frames they were
     # filtered from go before the store's buffers fill.

@@ -77,9 +77,9 @@ class Masker:
 
 
 def faulty_rows(table: str, raw: pl.DataFrame, found: pl.DataFrame,
-                masker: Masker) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The quarantine rows (QUARANTINE_SCHEMA) and the report (REPORT_SCHEMA, one row a
-    problem) of one table's rows that have problems. `raw` holds the rows as read (text,
+                masker: Masker) -> tuple[pl.DataFrame, tuple[pl.DataFrame, pl.DataFrame]]:
+    """The quarantine rows (QUARANTINE_SCHEMA) and the summarized report (`summarize`) of
+    one table's rows that have problems. `raw` holds the rows as read (text,
     `_row`, `_line`, `_source`, `_origin`), `found` their problems (validate.PROBLEM_SCHEMA)."""
     faulty = raw.join(found.select("_row").unique(), on="_row", how="semi").sort("_row")
     values = [c for c in faulty.columns if not c.startswith("_")]
@@ -87,11 +87,12 @@ def faulty_rows(table: str, raw: pl.DataFrame, found: pl.DataFrame,
                            *(masker.column(faulty.get_column(c), ids=c in ID_COLUMNS).alias(c) for c in values),
                            masker.column(faulty.get_column("_origin")).alias("_origin"))
     reasons = _reasons(found.unique(), faulty, masked, values, masker)
+    del faulty  # the masked copy is all that is kept
     quarantine = _quarantine_rows(table, masked, values, reasons)
     report = reasons.join(masked.select("_row", "_line", "_source"), on="_row").select(
         pl.lit(table).alias("table"), pl.col("_source").alias("source"), pl.col("_line").alias("line"),
         pl.col("_shown_column").alias("column"), "value", "rule", "message")
-    return quarantine, report.cast(REPORT_SCHEMA)
+    return quarantine, summarize(report.cast(REPORT_SCHEMA), (table,))
 
 
 def _reasons(found: pl.DataFrame, faulty: pl.DataFrame, masked: pl.DataFrame, values: list[str],
@@ -103,7 +104,10 @@ def _reasons(found: pl.DataFrame, faulty: pl.DataFrame, masked: pl.DataFrame, va
                                masker.column(found.get_column("value")).alias("value"))
     found = pl.concat([_with_written(part, column, masked, values)
                        for (column,), part in found.partition_by("column", as_dict=True).items()])
-    found = found.join(masked.select("_row", "_origin"), on="_row", how="left")
+    if masked.get_column("_origin").null_count() == masked.height:  # no wide ratings: spare a join
+        found = found.with_columns(pl.lit(None, pl.String).alias("_origin"))
+    else:
+        found = found.join(masked.select("_row", "_origin"), on="_row", how="left")
     wide = pl.col("_origin").is_not_null() & pl.col("column").is_in(WIDE_FIELDS)
     return found.select(
         "_row", "column", "rule", "message",
@@ -153,15 +157,19 @@ def _quarantine_rows(table: str, masked: pl.DataFrame, values: list[str], reason
         as_json = pl.col("_origin").replace_strict({o: json.dumps(o) for o in origins}, default=None)
         raw = pl.when(pl.col("_origin").is_not_null()).then(
             raw.str.strip_suffix("}") + pl.lit(',"column":') + as_json + pl.lit("}")).otherwise(raw)
-    problems = reasons.group_by("_row").agg(
-        pl.struct("column", "rule", "message", "value").struct.json_encode().alias("_problems"))
-    return masked.join(problems, on="_row", how="left").sort("_row").select(
+    problems = reasons.select("_row", pl.struct("column", "rule", "message", "value").struct.json_encode().alias("_p"))
+    # Most faulty rows break one rule: their list of reasons needs no grouping.
+    if problems.get_column("_row").n_unique() == problems.height:
+        problems = problems.select("_row", (pl.lit("[") + pl.col("_p") + pl.lit("]")).alias("_p"))
+    else:
+        problems = problems.group_by("_row").agg((pl.lit("[") + pl.col("_p").str.join(",") + pl.lit("]")).alias("_p"))
+    return masked.join(problems, on="_row", how="left", maintain_order="left").select(
         pl.lit(table).alias("table_name"), pl.col("_source").alias("source"), pl.col("_line").alias("line"),
-        raw.alias("raw"), (pl.lit("[") + pl.col("_problems").list.join(",") + pl.lit("]")).alias("problems"),
+        raw.alias("raw"), pl.col("_p").alias("problems"),
     ).cast(QUARANTINE_SCHEMA)
 
 
-def row_problems(problems: list[RowProblem], masker: Masker) -> tuple[pl.DataFrame, pl.DataFrame]:
+def row_problems(problems: list[RowProblem], masker: Masker) -> tuple[pl.DataFrame, tuple[pl.DataFrame, pl.DataFrame]]:
     """The quarantine rows and the report of the lines the readers could not split (one
     Python object each already, from the readers)."""
     shown = [masker.line(p.raw) for p in problems]
@@ -174,21 +182,32 @@ def row_problems(problems: list[RowProblem], masker: Masker) -> tuple[pl.DataFra
         "table": [p.table for p in problems], "source": [p.source for p in problems],
         "line": [p.line for p in problems], "column": [None] * len(problems), "value": shown,
         "rule": [p.rule for p in problems], "message": [p.message for p in problems]}, schema=REPORT_SCHEMA)
-    return quarantine, report
+    return quarantine, summarize(report, tuple(dict.fromkeys(p.table for p in problems)))
 
 
 def summarize(report: pl.DataFrame, tables: tuple[str, ...],
               examples: int = REPORT_EXAMPLES) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The first `examples` problems of each table, column and rule (in the tables' and
-    the file's order), and the count of each."""
-    place = pl.col("table").replace_strict({t: i for i, t in enumerate(tables)}, default=len(tables),
-                                           return_dtype=pl.Int64)
-    ordered = report.sort(place, "source", "line", "column", "rule", "message", "value", nulls_last=False)
+    the file's order), and the count of each (with where it first occurs, `_source` and
+    `_line`, so that counts summarized apart can be put in one order: `merge`)."""
+    ordered = report.sort(_place(tables), "source", "line", "column", "rule", "message", "value", nulls_last=False)
     kind = ["table", "column", "rule"]
-    counts = ordered.group_by(kind, maintain_order=True).len("count")
-    shown = ordered.with_columns(pl.int_range(pl.len()).over(kind).alias("_n")).filter(
-        pl.col("_n") < examples).drop("_n")
+    counts = ordered.group_by(kind, maintain_order=True).agg(
+        pl.len().alias("count"), pl.col("source").first().alias("_source"), pl.col("line").first().alias("_line"))
+    shown = ordered.filter(pl.int_range(pl.len()).over(kind) < examples)
     return shown, counts
+
+
+def merge(parts: list[tuple[pl.DataFrame, pl.DataFrame]], tables: tuple[str, ...]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One report's examples and counts from those of its parts (tables, the readers' lines)."""
+    shown, _ = summarize(pl.concat([p[0] for p in parts]), tables)  # each kind is in one part
+    counts = pl.concat([p[1] for p in parts]).sort(_place(tables), "_source", "_line", nulls_last=False)
+    return shown, counts.drop("_source", "_line")
+
+
+def _place(tables: tuple[str, ...]) -> pl.Expr:
+    return pl.col("table").replace_strict({t: i for i, t in enumerate(tables)}, default=len(tables),
+                                          return_dtype=pl.Int64)
 
 
 def quarantine_report(store, batch_id: int) -> pl.DataFrame:
