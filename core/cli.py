@@ -168,6 +168,11 @@ def _cmd_import(args) -> int:
         for problem in result.problems:
             where = f"{problem.source}, line {problem.line}" if problem.line else problem.source
             print(f"  {where}: {problem.message}")
+        if result.problems_truncated:
+            print(f"  ... {result.problems_truncated} more problems not listed (every row is in the quarantine); "
+                  "problems per table, column and rule:")
+            for count in result.problem_counts:
+                print(f"  {count['count']:>9}  {count['table']}, {count['column'] or 'the line'}: {count['rule']}")
     return result.exit_code
 
 

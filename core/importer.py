@@ -21,11 +21,13 @@ from typing import Callable
 
 import polars as pl
 
-from . import privacy, validate
+from . import privacy, report as reports, validate
 from .access import Scope
 from .catalog import Catalog, default_catalog
 from .readers import Dataset, DatasetError, RawTable, read_dataset
+from .scratch import cleanup_stale_temp  # noqa: F401  (the app calls it from here as well)
 from .store import KEYS, Store, upsert
+from .report import Masker as _Masker
 from .validate import SPECS, empty_problems
 
 IMPORT_ORDER = ("therapists", "sessions", "ratings", "themes", "barriers", "events")
@@ -71,16 +73,29 @@ class ImportResult:
     redacted: dict[str, int]
     ignored: list[dict[str, str]]
     ignored_files: list[str]
+    # The first examples of each kind of problem (report.REPORT_EXAMPLES per table, column
+    # and rule); every problem is counted in `problem_counts` and kept in the quarantine.
     problems: list[Problem] = field(default_factory=list)
+    problem_counts: list[dict] = field(default_factory=list)  # {"table", "column", "rule", "count"}
 
     @property
     def exit_code(self) -> int:
         return 1 if any(self.quarantined.values()) else 0
 
+    @property
+    def problem_total(self) -> int:
+        return sum(c["count"] for c in self.problem_counts)
+
+    @property
+    def problems_truncated(self) -> int:
+        """Problems counted but not listed in `problems`."""
+        return self.problem_total - len(self.problems)
+
     def to_json(self) -> dict:
         """The object `python -m core import --json` prints (CONTRACT.md), plus extras."""
         return {"batch": self.batch_id, "loaded": self.loaded, "quarantined": self.quarantined,
                 "ignored": self.ignored, "problems": [asdict(p) for p in self.problems],
+                "problem_counts": self.problem_counts, "problems_truncated": self.problems_truncated,
                 "inserted": self.inserted, "updated": self.updated, "redacted": self.redacted,
                 "ignored_files": self.ignored_files}
 
@@ -90,44 +105,16 @@ class ImportResult:
         parts = [f"Import {self.batch_id} of {self.file_name}: {loaded} rows loaded "
                  f"({sum(self.inserted.values())} new, {sum(self.updated.values())} updated)"]
         if quarantined:
-            parts.append(f"{quarantined} rows quarantined")
+            # Rows and problems are different counts (a row may break several rules): say which.
+            problems = self.problem_total
+            parts.append(f"{quarantined} rows quarantined" + (
+                f" with {problems} problems" if problems != quarantined else ""))
         if sum(self.redacted.values()):
             parts.append(f"{sum(self.redacted.values())} notes redacted")
         return ", ".join(parts) + "."
 
 
 # ----------------------------------------------------------------------------- privacy helpers
-
-class _Masker:
-    """Masks identifying text in values shown or stored; each distinct value is scanned once."""
-
-    def __init__(self):
-        self._seen: dict[str, str] = {}
-
-    def __call__(self, value):
-        if value is None:
-            return None
-        text = str(value)
-        if text not in self._seen:
-            findings = privacy.find_identifiers(text)
-            self._seen[text] = privacy.mask(text, findings) if findings else text
-        return self._seen[text]
-
-    def id(self, value):
-        """An id that looks identifying is hidden whole: partial masking could leave a name."""
-        if value is not None and privacy.id_problem(str(value)):
-            return "[identifying id]"
-        return self(value)
-
-    def line(self, raw):
-        """A raw line that could not be split into columns (a ragged line): each field that
-        looks like an identifying id is hidden whole, then the rest is masked as free text."""
-        if raw is None:
-            return None
-        fields = re.split(r"([,;\t])", str(raw))
-        return self("".join("[identifying id]" if k % 2 == 0 and f.strip() and privacy.id_problem(f.strip().strip('"'))
-                            else f for k, f in enumerate(fields)))
-
 
 def _fingerprint(path: Path) -> str:
     digest = hashlib.sha256()
@@ -216,38 +203,86 @@ def _shape(dataset: Dataset, catalog: Catalog, masker: _Masker) -> tuple[dict[st
     return shaped, ignored
 
 
-def _session_dates(typed: pl.DataFrame, stored_first: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _day_0(typed: pl.DataFrame, failed: pl.Series, stored_first: pl.DataFrame) -> pl.DataFrame:
+    """Per dated client: the date and number of its lowest session among the rows that
+    pass (`_first_date`, `_first_session`), the lowest valid session number and line among
+    the rows that fail (`_failed_first`, `_failed_line`), and its lowest stored session.
+    A failing row never lends its date: its session number or date may be the fault."""
+    dated = typed.filter(pl.col("session_date").is_not_null()).get_column("client_id").unique()
+    clients = typed.filter(pl.col("client_id").is_in(dated.implode()))
+    passing = ~pl.col("_row").is_in(failed.implode())
+    number = pl.col("session_number")
+    first = clients.filter(passing).group_by("client_id").agg(
+        pl.col("session_date").sort_by("session_number").first().alias("_first_date"),
+        number.min().alias("_first_session"))
+    failing = clients.filter(~passing & number.is_between(0, validate.MAX_SESSION_NUMBER)).group_by("client_id").agg(
+        number.min().alias("_failed_first"), pl.col("_line").sort_by("session_number").first().alias("_failed_line"))
+    return first.join(failing, on="client_id", how="full", coalesce=True).join(
+        stored_first, on="client_id", how="left")
+
+
+def _session_dates(typed: pl.DataFrame, stored_first: pl.DataFrame,
+                   failed: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
     """session_date becomes days_since_intake, counted from the date of the client's first
     session; the date is dropped. The first session is the lowest session number of the
-    client in this file and in the store: it must be in this file and dated, else a dated
-    session has no day 0 and is quarantined (on a first import and a repeated one alike)."""
-    dated = typed.filter(pl.col("session_date").is_not_null())
-    if dated.height == 0:
-        return typed.drop("session_date"), empty_problems()
-    first = (typed.filter(pl.col("client_id").is_in(dated["client_id"].unique().implode()))
-             .group_by("client_id").agg(pl.col("session_date").sort_by("session_number").first().alias("_first_date"),
-                                        pl.col("session_number").min().alias("_first_session")))
-    typed = typed.join(first, on="client_id", how="left", maintain_order="left").join(
-        stored_first, on="client_id", how="left", maintain_order="left")
+    client in this file and in the store: it must be in this file, dated, and free of
+    problems (`failed` rows), else a dated session has no day 0 and is quarantined (on a
+    first import and a repeated one alike). Returns the frame, the problems and the rows
+    whose days were derived (a later rule that fails them says so)."""
+    if typed.get_column("session_date").null_count() == typed.height:
+        return typed.drop("session_date"), empty_problems(), pl.Series("_row", [], pl.Int64)
+    typed = typed.join(_day_0(typed, failed, stored_first), on="client_id", how="left", maintain_order="left")
     first_session = pl.min_horizontal("_first_session", "_stored_first")
-    no_anchor = (pl.col("session_date").is_not_null() & pl.col("days_since_intake").is_null()
-                 & (pl.col("_first_date").is_null() | (first_session < pl.col("_first_session"))))
-    problems = typed.filter(no_anchor).select(
+    failed_first = pl.col("_failed_first") < first_session.fill_null(validate.MAX_SESSION_NUMBER + 1)
+    own = pl.col("session_date").is_not_null() & pl.col("days_since_intake").is_null()
+    no_anchor = own & (pl.col("_first_date").is_null() | (first_session < pl.col("_first_session"))
+                       | failed_first.fill_null(False))
+    typed = typed.with_columns(no_anchor.alias("_no_anchor"), failed_first.fill_null(False).alias("_anchor_failed"),
+                               pl.col("_row").is_in(failed.implode()).alias("_failing"))
+    typed = typed.with_columns((own & ~pl.col("_no_anchor")).alias("_derived"))
+    typed = typed.with_columns(
+        pl.when("_derived").then((pl.col("session_date") - pl.col("_first_date")).dt.total_days())
+        .otherwise(pl.col("days_since_intake")).cast(pl.Int64).alias("days_since_intake"))
+    derived = typed.filter("_derived")
+    problems = pl.concat([_no_anchor_problems(typed), _derived_range_problems(derived)])
+    return (typed.drop("session_date", "_first_date", "_first_session", "_stored_first", "_failed_first",
+                       "_failed_line", "_no_anchor", "_anchor_failed", "_failing", "_derived"),
+            problems, derived.get_column("_row"))
+
+
+def _no_anchor_problems(typed: pl.DataFrame) -> pl.DataFrame:
+    first_session = pl.min_horizontal("_first_session", "_stored_first")
+    # A failing row is quarantined with its own reasons; the row that failed as the first
+    # session would only be told about itself.
+    rows = typed.filter(pl.col("_no_anchor") & ~(pl.col("_anchor_failed") & pl.col("_failing")))
+    return rows.select(
         "_row", pl.lit("session_date").alias("column"), pl.lit("(date)").alias("value"),
         pl.lit("intake in file").alias("rule"),
+        pl.when(pl.col("_anchor_failed")).then(pl.format(
+            "session_date is turned into days since intake from the date of the client's first session; the "
+            "client's first session ({}, line {}) was quarantined for its own problems. Fix that row and import "
+            "the file again.", "_failed_first", "_failed_line"))
         # Without a client id (reported on its own) there is no first session to name.
-        pl.coalesce(pl.format("session_date can only be turned into days since intake when the client's first "
-                              "session ({}) is in the same file with a date; give days_since_intake instead.",
-                              first_session),
-                    pl.lit("session_date can only be turned into days since intake when the row names its "
-                           "client and the client's first session is in the same file with a date; give "
-                           "days_since_intake instead.")).alias("message"),
+        .otherwise(pl.coalesce(pl.format(
+            "session_date can only be turned into days since intake when the client's first session ({}) is in "
+            "the same file with a date; give days_since_intake instead.", first_session),
+            pl.lit("session_date can only be turned into days since intake when the row names its client and the "
+                   "client's first session is in the same file with a date; give days_since_intake instead."))
+        ).alias("message"),
     ).cast(validate.PROBLEM_SCHEMA)
-    typed = typed.with_columns(
-        pl.when(pl.col("days_since_intake").is_null() & pl.col("session_date").is_not_null() & ~no_anchor)
-        .then((pl.col("session_date") - pl.col("_first_date")).dt.total_days())
-        .otherwise(pl.col("days_since_intake")).cast(pl.Int64).alias("days_since_intake"))
-    return typed.drop("session_date", "_first_date", "_first_session", "_stored_first"), problems
+
+
+def _derived_range_problems(derived: pl.DataFrame) -> pl.DataFrame:
+    """Derived days outside the contract's range: said to be derived, and from what, since
+    the file has no days_since_intake column to look at."""
+    days = pl.col("days_since_intake")
+    return derived.filter(~days.is_between(0, validate.MAX_DAYS)).select(
+        "_row", pl.lit("session_date").alias("column"), pl.lit("(date)").alias("value"),
+        pl.lit(f"between 0 and {validate.MAX_DAYS}").alias("rule"),
+        pl.format(f"days since intake, derived from the session_date column, is {{}}: outside the allowed range "
+                  f"(0 to {validate.MAX_DAYS}) counted from the date of the client's first session ({{}}). Check the dates "
+                  "of both sessions and import again.", days, "_first_session").alias("message"),
+    ).cast(validate.PROBLEM_SCHEMA)
 
 
 def _id_problems(typed: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
@@ -305,6 +340,8 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     """Import one export (folder, .zip, .xlsx, or a single table file) into `store`."""
     catalog = catalog or default_catalog()
     progress = progress or (lambda fraction, text: None)
+    # An import that crashed left its unpacked export behind; the next one removes it.
+    cleanup_stale_temp()
     path = Path(path)
     masker = _Masker()
     file_name = masker(display_name or path.name)
@@ -334,22 +371,28 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     stored_sessions = store.query(
         "SELECT client_id, session_number, days_since_intake FROM sessions WHERE client_id IN "
         "(SELECT unnest(?::VARCHAR[]))", [list(clients)], scope=IMPORTER)
+    derived = pl.Series("_row", [], pl.Int64)  # sessions whose days come from their dates
+
     def check(name: str, raw: pl.DataFrame) -> None:
+        nonlocal derived
         frame, type_problems = validate.parse(raw, name)
         problems[name].append(type_problems)
-        if name == "sessions":
-            stored_first = stored_sessions.group_by("client_id").agg(
-                pl.col("session_number").min().cast(pl.Int64).alias("_stored_first"))
-            frame, date_problems = _session_dates(frame, stored_first)
-            problems[name].append(date_problems)
+        id_problems = _id_problems(frame, tuple(c.name for c in SPECS[name] if c.kind == "id"))
+        problems[name].append(id_problems)
         # A cell that is not of its type is already reported; its rules would only add
-        # "is empty" for the null it became.
+        # "is empty" for the null it became. An id that looks like a real identifier is
+        # reported as that once, not again as an invalid pseudonym (one row, one line).
         problems[name].append(validate.check_rules(frame, name, catalog).join(
-            type_problems.select("_row", "column"), on=["_row", "column"], how="anti"))
-        problems[name].append(_id_problems(frame, tuple(c.name for c in SPECS[name] if c.kind == "id")))
+            pl.concat([type_problems, id_problems]).select("_row", "column"), on=["_row", "column"], how="anti"))
         frame, text_problems, redacted[name] = _free_text(frame, name, redact)
         problems[name].append(text_problems)
         problems[name].append(validate.duplicate_keys(frame, KEYS[name], name))
+        if name == "sessions":  # last: day 0 is taken from rows that passed every other check
+            stored_first = stored_sessions.group_by("client_id").agg(
+                pl.col("session_number").min().cast(pl.Int64).alias("_stored_first"))
+            frame, date_problems, derived = _session_dates(
+                frame, stored_first, pl.concat(problems[name]).get_column("_row").unique())
+            problems[name].append(date_problems)
         typed[name] = frame
 
     # The tables are checked independently, two at a time: much of a table's checking is
@@ -374,7 +417,7 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     linked = [name for name in SESSION_TABLES if name in typed]
     with ThreadPoolExecutor(max_workers=2) as pool:
         order = pool.submit(validate.days_out_of_order, sessions_ok, stored_sessions.cast(
-            {"session_number": pl.Int64, "days_since_intake": pl.Int64}))
+            {"session_number": pl.Int64, "days_since_intake": pl.Int64}), derived)
         absent = validate.rows_without_session(local)
         elsewhere = dict(zip(linked, pool.map(lambda name: absent(typed[name]), linked)))
         out_of_order = order.result()
@@ -388,23 +431,31 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
         problems[name].append(validate.missing_sessions(rows, stored))
 
     progress(0.6, "Preparing the report")
-    report: list[Problem] = [Problem(p.table, p.source, p.line, None, masker.line(p.raw), p.rule, p.message)
-                             for p in dataset.problems]
-    quarantine_rows: list[dict] = [{"table_name": p.table, "source": p.source, "line": p.line,
-                                    "raw": json.dumps({"line": masker.line(p.raw)}),
-                                    "problems": json.dumps([{"column": None, "rule": p.rule, "message": p.message}])}
-                                   for p in dataset.problems]
+    reader_quarantine, reader_report = reports.row_problems(dataset.problems, masker)
+    # Each table's report is summarized as it is built: a million problems are counted,
+    # never held together.
+    quarantines, found_reports = [reader_quarantine], [reader_report]
     quarantined = {name: sum(1 for p in dataset.problems if p.table == name) for name in IMPORT_ORDER}
     accepted: dict[str, pl.DataFrame] = {}
-    for name in typed:
-        found = pl.concat(problems[name])
+    for name in list(typed):
+        found = pl.concat(problems.pop(name))
         # Without a problem the typed rows are loaded as they are: a filtered copy of
-        # millions of rows would only cost time and memory.
-        accepted[name] = typed[name] if found.height == 0 else typed[name].filter(
+        # millions of rows would only cost time and memory. Each table's typed and raw
+        # rows go as soon as they are used, before the next table's report is built.
+        frame = typed.pop(name)
+        accepted[name] = frame if found.height == 0 else frame.filter(
             ~pl.col("_row").is_in(found.get_column("_row").unique().implode()))
+        del frame
+        raw = shaped.pop(name)
         if found.height:
-            _quarantine(name, shaped[name], found, masker, report, quarantine_rows)
-            quarantined[name] += found.get_column("_row").n_unique()
+            rows, found_report = reports.faulty_rows(name, raw, found, masker)
+            quarantines.append(rows)
+            found_reports.append(found_report)
+            quarantined[name] += rows.height
+        del raw, found
+    quarantine_rows = pl.concat(quarantines)
+    examples, counts = reports.merge(found_reports, IMPORT_ORDER)
+    del quarantines, found_reports
     # Only the accepted rows are written: the raw strings and the typed frames they were
     # filtered from go before the store's buffers fill.
     shaped.clear()
@@ -420,10 +471,8 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
                 progress(0.7 + 0.04 * step, f"Writing {name} to the store")
                 # Each table's rows go once written, while the store's buffers fill.
                 inserted[name], updated[name] = upsert(cur, name, accepted.pop(name), batch_id)
-        if quarantine_rows:
-            q = pl.DataFrame(quarantine_rows, schema={"table_name": pl.String, "source": pl.String,
-                                                      "line": pl.Int64, "raw": pl.String, "problems": pl.String})
-            cur.register("quarantine_rows", q)
+        if quarantine_rows.height:
+            cur.register("quarantine_rows", quarantine_rows)
             cur.execute("INSERT INTO quarantine SELECT ?, table_name, source, line, raw::JSON, problems::JSON "
                         "FROM quarantine_rows", [batch_id])
             cur.unregister("quarantine_rows")
@@ -434,10 +483,10 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
         if not demo:  # real data: the store never again offers the demo sign-in
             cur.execute("INSERT OR REPLACE INTO store_info VALUES ('demo', 'false')")
     progress(1.0, "Done")
-    report.sort(key=lambda p: (IMPORT_ORDER.index(p.table), p.source, p.line or 0))
     return ImportResult(batch_id, file_name, loaded, {k: v for k, v in quarantined.items() if v or k in loaded},
                         inserted, updated, {k: v for k, v in redacted.items() if v}, ignored,
-                        [masker(f) for f in dataset.ignored_files], report)
+                        [masker(f) for f in dataset.ignored_files],
+                        [Problem(**row) for row in examples.iter_rows(named=True)], counts.to_dicts())
 
 
 def _who(imported_by: str | None) -> str:
@@ -457,46 +506,6 @@ def _stored_keys(store: Store, typed: dict[str, pl.DataFrame]) -> pl.DataFrame:
             clients.update(typed[name].get_column("client_id").drop_nulls().unique().to_list())
     return store.query("SELECT client_id, session_number::BIGINT AS session_number FROM sessions "
                        "WHERE client_id IN (SELECT unnest(?::VARCHAR[]))", [sorted(clients)], scope=IMPORTER)
-
-
-def _quarantine(name: str, raw: pl.DataFrame, found: pl.DataFrame, masker: _Masker,
-                report: list[Problem], rows: list[dict]) -> None:
-    """Keep each faulty row's raw values (masked) with all of its reasons."""
-    faulty = raw.join(found.select("_row").unique(), on="_row", how="semi")
-    value_cols = [c for c in faulty.columns if not c.startswith("_")]
-    by_row = {r: list(g) for r, g in _group_rows(found)}
-    for record in faulty.iter_rows(named=True):
-        reasons = by_row[record["_row"]]
-        raw_values = {c: masker.id(record[c]) if c in ID_COLUMNS else masker(record[c])
-                      for c in value_cols if record[c] is not None}
-        if record["_origin"]:
-            raw_values["column"] = masker(record["_origin"])
-        hidden_ids = [record[c] for c in ID_COLUMNS if record.get(c) and raw_values.get(c) == "[identifying id]"]
-
-        def clean(message: str) -> str:
-            for hidden in hidden_ids:
-                message = message.replace(hidden, "[identifying id]")
-            return masker(message)
-
-        for reason in reasons:
-            column = reason["column"]
-            if record["_origin"] and column in ("score", "instrument", "scale", "rater"):
-                column = record["_origin"]
-            # Show the value as written in the file, not as it was typed for checking.
-            value = raw_values.get(reason["column"]) or clean(reason["value"] or "") or None
-            report.append(Problem(name, record["_source"], record["_line"], column,
-                                  value, reason["rule"], clean(reason["message"])))
-        rows.append({"table_name": name, "source": record["_source"], "line": record["_line"],
-                     "raw": json.dumps(raw_values),
-                     "problems": json.dumps([{"column": reason["column"], "rule": reason["rule"],
-                                              "message": clean(reason["message"])} for reason in reasons])})
-
-
-def _group_rows(found: pl.DataFrame):
-    grouped: dict[int, list[dict]] = {}
-    for rec in found.unique().iter_rows(named=True):
-        grouped.setdefault(rec["_row"], []).append(rec)
-    return grouped.items()
 
 
 def load_demo(store: Store, *, only_if_empty: bool = False) -> ImportResult | None:

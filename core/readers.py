@@ -26,7 +26,6 @@ import io
 import os
 import re
 import shutil
-import tempfile
 import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +36,8 @@ from pathlib import Path, PurePosixPath
 
 import duckdb
 import polars as pl
+
+from .scratch import create_private, private_dir
 
 TABLES = ("sessions", "ratings", "themes", "barriers", "events", "therapists")
 TABLE_SUFFIXES = (".csv", ".parquet")
@@ -54,7 +55,7 @@ MAX_LINE_BYTES = 4 * 1024 ** 2           # one CSV record; notes are at most 2,0
 # one sentence helps more than a million row problems.
 BAD_LINES_MIN = 100
 
-_CHUNK = 4 * 1024 ** 2
+_CHUNK = 4 * 1024 ** 2  # at most MAX_LINE_BYTES (_check_utf8 relies on it)
 _HEADER_BYTES = 1024 ** 2
 _BOM = codecs.BOM_UTF8
 _BLANK_LINES = (b"\n\n", b"\n\r\n", b"\r\r")
@@ -183,7 +184,7 @@ def _read_zip(path: Path, shown: str) -> Dataset:
         if any(i.flag_bits & 0x1 for i, _, _ in found.values()):
             raise DatasetError(f"{shown} is password-protected; create the zip again without "
                                "a password and import again.")
-        with tempfile.TemporaryDirectory(prefix="caseconf-import-") as tmp:
+        with private_dir("caseconf-import-") as tmp:
             unpacked = []
             for table, (info, suffix, label) in found.items():
                 target = Path(tmp) / f"{table}{suffix}"
@@ -242,7 +243,7 @@ def _archive_risk(infos: list[zipfile.ZipInfo], max_bytes: int) -> str | None:
 def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, label: str) -> None:
     written = 0
     try:
-        with archive.open(info) as src, open(target, "wb") as out:
+        with archive.open(info) as src, create_private(target) as out:
             while chunk := src.read(1024 ** 2):
                 written += len(chunk)
                 if written > info.file_size:  # the directory lied about the size
@@ -303,31 +304,27 @@ def _read_table(table: str, file: Path, suffix: str, source: str) -> tuple[RawTa
 # -- CSV ---------------------------------------------------------------------------------
 
 def _read_csv(path: Path, table: str, source: str) -> tuple[RawTable, list[RowProblem]]:
-    lines = _check_utf8(path, source)
+    lines, too_long = _check_utf8(path, source)
     if lines == 0:
         return _raw_table(table, source, pl.DataFrame(), {}, []), []
     delimiter, header = _read_header(path, source)
     names = _normalise(header, source)
-    try:
-        arrow, rejects, skipped = _parse_csv(path, delimiter, len(names), lines)
-    except duckdb.Error:
-        # DuckDB's strict parser stops at mixed line ends (CRLF and LF in one file, as
-        # after a hand edit): read a copy with one kind of line end.
-        with tempfile.TemporaryDirectory(prefix="caseconf-import-") as tmp:
-            uniform = _uniform_line_ends(path, Path(tmp) / "table.csv")
-            try:
-                arrow, rejects, skipped = _parse_csv(uniform, delimiter, len(names),
-                                                     _check_utf8(uniform, source))
-            except duckdb.Error:
-                raise DatasetError(f"{source} could not be read as a CSV table; check that "
-                                   "it is comma- or semicolon-separated text and import "
-                                   "again.") from None
+    marker = _long_line_marker(delimiter, len(names))
+    with private_dir("caseconf-import-") as tmp:
+        if too_long:
+            path = _drop_long_lines(path, Path(tmp) / "short.csv", marker)
+        arrow, rejects, skipped = _parse_any_line_ends(path, Path(tmp), delimiter, len(names),
+                                                       lines, source)
     good = arrow.num_rows
     problems = []
     sep = "comma" if delimiter == "," else "semicolon"
     for line, errors in rejects.items():
         raw = errors[0][1].strip("\r\n")
-        if raw.strip():  # a line of spaces is an empty row, as in a spreadsheet
+        if raw == marker:  # the line itself is gone: report its number, not text
+            errors, raw = [("LINE SIZE OVER MAXIMUM", "", "")], ""
+            problems.append(_row_problem(table, source, line, errors, raw, delimiter,
+                                         len(names), sep))
+        elif raw.strip():  # a line of spaces is an empty row, as in a spreadsheet
             problems.append(_row_problem(table, source, line, errors, raw, delimiter,
                                          len(names), sep))
     if len(problems) >= BAD_LINES_MIN and len(problems) > good:
@@ -337,6 +334,53 @@ def _read_csv(path: Path, table: str, source: str) -> tuple[RawTable, list[RowPr
             "every line uses the header's separator (comma or semicolon) and import again.")
     return _raw_table(table, source, pl.from_arrow(arrow), names,
                       _line_numbers(good, skipped)), problems
+
+
+def _parse_any_line_ends(path: Path, tmp: Path, delimiter: str, width: int, lines: int,
+                         source: str):
+    try:
+        return _parse_csv(path, delimiter, width, lines)
+    except duckdb.Error:
+        pass
+    # DuckDB's strict parser stops at mixed line ends (CRLF and LF in one file, as after
+    # a hand edit): read a copy with one kind of line end.
+    uniform = _uniform_line_ends(path, tmp / "table.csv")
+    try:
+        return _parse_csv(uniform, delimiter, width, _check_utf8(uniform, source)[0])
+    except duckdb.Error:
+        raise DatasetError(f"{source} could not be read as a CSV table; check that it is "
+                           "comma- or semicolon-separated text and import again.") from None
+
+
+def _long_line_marker(delimiter: str, width: int) -> str:
+    """What stands in for a line too long to parse: one field more than the header, so the
+    parser always rejects it, under its own line number."""
+    return delimiter.join(["caseconf:line-too-long"] * (width + 1))
+
+
+def _drop_long_lines(path: Path, target: Path, marker: str) -> Path:
+    """A copy of `path` with each line longer than MAX_LINE_BYTES replaced by `marker`.
+
+    DuckDB reads through a buffer of 4 * MAX_LINE_BYTES; a longer line is not rejected
+    but misread: quoted, it came back as a quoting error carrying the previous line's
+    text; unquoted, it vanished and shifted the row numbers after it. (A quoted record
+    whose line breaks keep each line short is left to DuckDB's own limit.)"""
+    with open(path, "rb") as src, create_private(target) as out:
+        head = src.read(_CHUNK)
+        newline = b"\n" if b"\n" in head or b"\r" not in head else b"\r"
+        stand_in = marker.encode() + newline
+        line, dropping, chunk = b"", False, head
+        while chunk:
+            *complete, rest = chunk.split(newline)
+            for piece in complete:
+                long = dropping or len(line) + len(piece) > MAX_LINE_BYTES
+                out.write(stand_in if long else line + piece + newline)
+                line, dropping = b"", False
+            dropping = dropping or len(line) + len(rest) > MAX_LINE_BYTES
+            line = b"" if dropping else line + rest
+            chunk = src.read(_CHUNK)
+        out.write(stand_in if dropping else line)
+    return target
 
 
 def _parse_csv(path: Path, delimiter: str, width: int, lines: int):
@@ -353,7 +397,7 @@ def _parse_csv(path: Path, delimiter: str, width: int, lines: int):
 
 def _uniform_line_ends(path: Path, target: Path) -> Path:
     carry = b""
-    with open(path, "rb") as src, open(target, "wb") as out:
+    with open(path, "rb") as src, create_private(target) as out:
         while chunk := src.read(_CHUNK):
             chunk = carry + chunk
             carry = b"\r" if chunk.endswith(b"\r") else b""
@@ -363,11 +407,14 @@ def _uniform_line_ends(path: Path, target: Path) -> Path:
     return target
 
 
-def _check_utf8(path: Path, source: str) -> int:
+def _check_utf8(path: Path, source: str) -> tuple[int, bool]:
     """Validate the whole file as UTF-8 in chunks (cheap next to parsing). Returns the
-    number of text lines up to the last non-blank character (0: an empty file)."""
+    number of text lines up to the last non-blank character (0: an empty file), and
+    whether a line is longer than MAX_LINE_BYTES (looked for here, where every byte
+    passes anyway)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, newlines, lines, newline = 0, 0, 0, b"\n"
+    run, too_long = 0, False  # run: bytes since the last line end
     try:
         with open(path, "rb") as f:
             while chunk := f.read(_CHUNK):
@@ -387,6 +434,13 @@ def _check_utf8(path: Path, source: str) -> int:
                                     f"character is on line {line}")) from None
                 content = chunk.removeprefix(_BOM) if offset == 0 else chunk
                 count = chunk.count(newline)
+                # A chunk is no longer than the limit, so only a line running across
+                # chunk ends can exceed it.
+                if count:
+                    too_long = too_long or run + chunk.find(newline) > MAX_LINE_BYTES
+                    run = len(chunk) - chunk.rfind(newline) - 1
+                else:
+                    run += len(chunk)
                 if content.strip():
                     trailing = chunk[len(chunk.rstrip()):]
                     lines = newlines + count - trailing.count(newline) + 1
@@ -400,7 +454,7 @@ def _check_utf8(path: Path, source: str) -> int:
     except OSError:
         raise DatasetError(f"{source} could not be opened; check that the file may be read "
                            "and import again.") from None
-    return lines
+    return lines, too_long or run > MAX_LINE_BYTES
 
 
 def _may_have_blank_lines(path: Path) -> bool:
@@ -537,17 +591,18 @@ class _plain_path:
     def __enter__(self) -> Path:
         if not re.search(r"[*?\[\]{}]", str(self.path)):
             return self.path
-        self.tmp = tempfile.TemporaryDirectory(prefix="caseconf-import-")
-        link = Path(self.tmp.name) / ("table" + self.path.suffix.lower())
+        self.tmp = private_dir("caseconf-import-")
+        link = self.tmp.__enter__() / ("table" + self.path.suffix.lower())
         try:
             os.symlink(self.path.resolve(), link)
         except OSError:
-            shutil.copyfile(self.path, link)
+            with open(self.path, "rb") as src, create_private(link) as out:
+                shutil.copyfileobj(src, out)
         return link
 
     def __exit__(self, *exc) -> None:
         if self.tmp is not None:
-            self.tmp.cleanup()
+            self.tmp.__exit__(*exc)
 
 
 def _blank_lines(path: Path, delimiter: str) -> list[int]:
@@ -585,14 +640,15 @@ _MESSAGES = {
 
 def _row_problem(table, source, line, errors, raw, delimiter, width, sep) -> RowProblem:
     kinds = {kind for kind, _, _ in errors}
-    if "UNQUOTED VALUE" in kinds:
+    # A line over the limit is that first: its quotes or fields were never read whole.
+    if "LINE SIZE OVER MAXIMUM" in kinds:
+        rule = "line_too_long"
+    elif "UNQUOTED VALUE" in kinds:
         rule = "unclosed_quote" if raw.count('"') % 2 else "bad_quoting"
     elif "TOO MANY COLUMNS" in kinds:
         rule = "too_many_fields"
     elif "MISSING COLUMNS" in kinds:
         rule = "too_few_fields"
-    elif "LINE SIZE OVER MAXIMUM" in kinds:
-        rule = "line_too_long"
     elif "INVALID ENCODING" in kinds:
         rule = "invalid_utf8"
     else:

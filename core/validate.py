@@ -200,6 +200,7 @@ def _id(column: str) -> pa.Column:
 
 
 MAX_SESSION_NUMBER = 100_000
+MAX_DAYS = 36_500  # days_since_intake: a hundred years
 
 
 def _key_columns() -> dict[str, pa.Column]:
@@ -218,7 +219,7 @@ def schema_for(table: str, catalog: Catalog) -> pa.DataFrameSchema:
     voc = catalog.vocabularies
     if table == "sessions":
         cols = {**_key_columns(), "therapist_id": _id("therapist_id"),
-                "days_since_intake": pa.Column(pl.Int64, _between("days_since_intake", 0, 36_500), nullable=True),
+                "days_since_intake": pa.Column(pl.Int64, _between("days_since_intake", 0, MAX_DAYS), nullable=True),
                 "modality": pa.Column(pl.String, _in("modality", voc.modality), nullable=False),
                 "attended": pa.Column(pl.Boolean, nullable=False)}
     elif table == "ratings":
@@ -378,12 +379,16 @@ def check_rules(typed: pl.DataFrame, table: str, catalog: Catalog) -> pl.DataFra
     context_cols = [c for c in ("instrument", "scale", "kind") if c in frame.columns]
     context = frame.select("_row", *context_cols).with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
     failures = failures.with_columns(pl.col("index").cast(pl.Int64)).join(context, on="index", how="left")
-    rows = []
-    for rec in failures.iter_rows(named=True):
-        rows.append({"_row": rec["_row"], "column": rec["column"], "value": rec["failure_case"],
-                     "rule": rec["check"],
-                     "message": _message(table, rec["column"], rec["check"], rec["failure_case"], rec, catalog)})
-    return pl.DataFrame(rows, schema=PROBLEM_SCHEMA)
+    # A sentence is written once for each distinct failure (value and its context), not
+    # once a row: a million faulty rows hold few distinct faults.
+    keys = ["column", "check", "failure_case", *context_cols]
+    distinct = failures.select(keys).unique()
+    distinct = distinct.with_columns(pl.Series("message", [
+        _message(table, rec["column"], rec["check"], rec["failure_case"], rec, catalog)
+        for rec in distinct.iter_rows(named=True)], dtype=pl.String))
+    return failures.join(distinct, on=keys, how="left", nulls_equal=True).select(
+        "_row", "column", pl.col("failure_case").alias("value"), pl.col("check").alias("rule"), "message",
+    ).cast(PROBLEM_SCHEMA)
 
 
 # ----------------------------------------------------------------------------- cross-row rules
@@ -475,13 +480,14 @@ def _any_decrease(rows: pl.DataFrame) -> bool:
                           .fill_null(False).any()).item()
 
 
-def days_out_of_order(sessions: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
+def days_out_of_order(sessions: pl.DataFrame, stored: pl.DataFrame, derived: pl.Series | None = None) -> pl.DataFrame:
     """Sessions whose days_since_intake is earlier than that of a lower session number, or
     later than that of a higher stored session number.
 
     `sessions` are this import's accepted rows; `stored` the store's rows of the same
     clients (client_id, session_number, days_since_intake). Import rows win over stored
-    rows with the same key; only import rows are reported.
+    rows with the same key; only import rows are reported. `derived` rows had their days
+    from session_date: their problem names that column, which the file has.
     """
     mine = sessions.select("client_id", "session_number", "days_since_intake", "_row")
     others = stored.join(mine, on=["client_id", "session_number"], how="anti").with_columns(
@@ -500,15 +506,21 @@ def days_out_of_order(sessions: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFr
     earlier = pl.col("days_since_intake") < pl.col("_before")
     later = pl.col("days_since_intake") > pl.col("_after")
     bad = both.filter(pl.col("_row").is_not_null() & (earlier | later).fill_null(False))
+    if derived is None:
+        derived = pl.Series("_row", [], pl.Int64)
+    from_date = pl.col("_row").is_in(derived.implode())
+    days = pl.col("days_since_intake")
     return bad.select(
-        "_row", pl.lit("days_since_intake").alias("column"),
-        pl.col("days_since_intake").cast(pl.String).alias("value"),
+        "_row", pl.when(from_date).then(pl.lit("session_date")).otherwise(pl.lit("days_since_intake")).alias("column"),
+        pl.when(from_date).then(pl.lit("(date)")).otherwise(days.cast(pl.String)).alias("value"),
         pl.lit("non-decreasing").alias("rule"),
-        pl.when(earlier.fill_null(False))
-        .then(pl.format("days_since_intake {} of session {} is earlier than an earlier session's ({}); days "
-                        "must not decrease as session numbers rise.",
-                        "days_since_intake", "session_number", "_before"))
-        .otherwise(pl.format("days_since_intake {} of session {} is later than a later stored session's ({}); "
-                             "days must not decrease as session numbers rise.",
-                             "days_since_intake", "session_number", "_after")).alias("message"),
+        pl.concat_str(
+            pl.when(from_date)
+            .then(pl.format("days since intake, derived from the session_date column, is {} for session {}; that ",
+                            days, "session_number"))
+            .otherwise(pl.format("days_since_intake {} of session {} ", days, "session_number")),
+            pl.when(earlier.fill_null(False))
+            .then(pl.format("is earlier than an earlier session's ({}); ", "_before"))
+            .otherwise(pl.format("is later than a later stored session's ({}); ", "_after")),
+            pl.lit("days must not decrease as session numbers rise.")).alias("message"),
     ).cast(PROBLEM_SCHEMA)

@@ -53,6 +53,9 @@ class CaseStoreConnection(BaseConnection[Store]):
 
     def _connect(self, **kwargs: Any) -> Store:
         settings = {**kwargs, **self._secrets.to_dict()}  # the server's secrets.toml wins
+        # Unpacked uploads a crashed server left behind (unscanned notes among them) go first.
+        from .scratch import cleanup_stale_temp
+        cleanup_stale_temp()
         store = open_store(settings.get("path") or default_path())
         demo = settings.get("demo_if_empty", os.environ.get(DEMO_ENV, "1") not in ("0", "false", "no"))
         if demo:

@@ -1,6 +1,6 @@
 """Data: import an export, read the row-level report, see the quarantine and the import history."""
 
-import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import polars as pl
@@ -9,6 +9,8 @@ import streamlit as st
 from core import web
 from core.export import csv_bytes
 from core.importer import ImportFailed, import_dataset, load_demo
+from core.report import REPORT_EXAMPLES, REPORT_SCHEMA, quarantine_report
+from core.scratch import private_dir, write_private
 from core.store import quarantine_rows
 
 PAGE_SIZE = 100
@@ -32,9 +34,8 @@ if submitted:
     else:
         bar = st.progress(0.0, text="Starting")
         result = None
-        with tempfile.TemporaryDirectory(prefix="caseconf-upload-") as tmp:
-            path = Path(tmp) / Path(upload.name).name
-            path.write_bytes(upload.getbuffer())
+        with private_dir("caseconf-upload-") as tmp:
+            path = write_private(tmp / Path(upload.name).name, upload.getbuffer())
             try:
                 result = import_dataset(path, conn.store, catalog=web.catalog(), redact=redact,
                                         imported_by=web.current_user(), display_name=upload.name,
@@ -56,16 +57,21 @@ if result is not None:
     (st.success if result.exit_code == 0 else st.warning)(result.summary())
     if result.problems:
         st.subheader("Validation report")
-        report = pl.DataFrame(
-            [{"table": p.table, "file": p.source, "line": p.line, "column": p.column, "value": p.value,
-              "rule": p.rule, "message": p.message} for p in result.problems],
-            schema={"table": pl.String, "file": pl.String, "line": pl.Int64, "column": pl.String,
-                    "value": pl.String, "rule": pl.String, "message": pl.String})
-        st.caption(f"{report.height:,} problem(s). Fix these rows in the export and import it again: rows are "
-                   "matched by their keys, so nothing is loaded twice.")
+        # Bounded: the count of each kind of problem and its first examples; the full list
+        # comes from the quarantine, built only when it is downloaded.
+        report = pl.DataFrame([asdict(p) for p in result.problems], schema=REPORT_SCHEMA).rename({"source": "file"})
+        st.caption(f"{result.problem_total:,} problem(s) in {sum(result.quarantined.values()):,} quarantined row(s)"
+                   + (f"; the first {REPORT_EXAMPLES} of each kind are listed" if result.problems_truncated else "")
+                   + ". Fix these rows in the export and import it again: rows are matched by their keys, so nothing "
+                   "is loaded twice.")
+        if result.problems_truncated:
+            st.dataframe(pl.DataFrame(result.problem_counts), hide_index=True)
         st.dataframe(report, hide_index=True, width="stretch")
-        web.download_button("Download the report (CSV)", lambda: csv_bytes(report),
-                            f"import-{result.batch_id}-report.csv", "text/csv", f"batch {result.batch_id} report")
+        batch, reader = result.batch_id, web.scope()
+        web.download_button("Download the report (CSV)",
+                            lambda: csv_bytes(quarantine_report(conn.store, reader, batch)
+                                              .rename({"source": "file"})),
+                            f"import-{batch}-report.csv", "text/csv", f"batch {batch} report")
     if result.ignored:
         st.info("Ignored columns (not part of the data contract): "
                 + ", ".join(f"{i['table']}.{i['column']}" for i in result.ignored))

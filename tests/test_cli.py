@@ -94,3 +94,17 @@ def test_a_killed_import_leaves_the_store_as_it_was(tmp_path):
     assert store.scalar("SELECT count(*) FROM ratings", scope=SYSTEM) == 0
     assert store.scalar("SELECT count(*) FROM batches", scope=SYSTEM) == 1
     store.close()
+
+
+def test_import_json_bounds_its_problems_and_the_text_says_how_many_more(tmp_path):
+    from core.report import REPORT_EXAMPLES
+    many = REPORT_EXAMPLES + 7
+    write_csv(tmp_path / "x", "sessions", "client_id,therapist_id,session_number\n"
+              + "".join(f"c{i},t1,{'x' if i else 0}\n" for i in range(many + 1)))
+    out = run("import", str(tmp_path / "x"), "--db", str(tmp_path / "s.duckdb"), "--json")
+    report = json.loads(out.stdout)
+    assert len(report["problems"]) == REPORT_EXAMPLES and report["problems_truncated"] == 7
+    assert report["problem_counts"] == [{"table": "sessions", "column": "session_number", "rule": "type",
+                                         "count": many}]
+    text = run("import", str(tmp_path / "x"), "--db", str(tmp_path / "t.duckdb")).stdout
+    assert "7 more problems not listed" in text and text.count("is not a whole number") == REPORT_EXAMPLES

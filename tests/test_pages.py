@@ -156,3 +156,31 @@ def test_a_host_app_mounts_the_pages_under_its_prefix(demo_db, monkeypatch):
     no_errors(at)
     assert at.title[0].value == "Caseload"
     close_all()
+
+
+def test_data_page_draws_a_bounded_report_and_offers_the_whole_one(tmp_path, monkeypatch):
+    from core.report import REPORT_EXAMPLES
+    many = REPORT_EXAMPLES + 30
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "sessions.csv").write_text("client_id,therapist_id,session_number\n"
+                                         + "".join(f"c{i},t1,x\n" for i in range(many)) + "c0,t1,0\n")
+    db = tmp_path / "s.duckdb"
+    store = Store(db)
+    result = import_dataset(folder, store)
+    add_user(store, "admin1", "admin")
+    store.close()
+    monkeypatch.setenv("CASECONF_DB", str(db))
+    monkeypatch.setenv("CASECONF_DEMO", "0")
+    at = AppTest.from_file(APP, default_timeout=120)
+    signed_in(at, "admin1")
+    at.session_state["last_import"] = result
+    try:
+        at = open_page(at.run(), "data")
+        no_errors(at)
+        report = next(d.value for d in at.dataframe if "message" in d.value.columns)
+        assert len(report) == REPORT_EXAMPLES
+        assert f"{many} problem(s) in {many} quarantined row(s)" in caption_text(at)
+        assert [b.label for b in at.get("download_button")] == ["Download the report (CSV)"]
+    finally:
+        close_all()

@@ -97,6 +97,25 @@ def test_ragged_lines_become_row_problems_and_later_rows_keep_their_line(tmp_pat
     assert too_many.table == "sessions" and too_many.source == "sessions.csv"
 
 
+# A line longer than the parser's read buffer (four times the line limit) once came back
+# as bad_quoting with the previous line's text (quoted), or vanished (unquoted).
+HUGE = "x" * (4 * readers.MAX_LINE_BYTES + 1024)
+
+
+@pytest.mark.parametrize("note", [HUGE, f'"{HUGE}"', "y" * (readers.MAX_LINE_BYTES + 10)],
+                         ids=["unquoted", "quoted", "over the limit only"])
+def test_a_too_long_line_is_its_own_rule_with_its_line_and_no_other_lines_text(tmp_path, note):
+    path = write(tmp_path / "themes.csv", "client_id,session_number,kind,code,note\n"
+                 "c1,1,transference,hostile,PREVIOUS LINE\n"
+                 f"c1,2,transference,hostile,{note}\n"
+                 "c1,3,transference,hostile,next\n")
+    dataset = read_dataset(path)
+    assert rows(dataset, "themes", ["note", "_line"]) == [("PREVIOUS LINE", 2), ("next", 4)]
+    (problem,) = dataset.problems
+    assert (problem.line, problem.rule) == (3, "line_too_long")
+    assert "PREVIOUS" not in problem.raw and "Line 3 is longer than" in problem.message
+
+
 def test_quote_in_the_middle_of_a_value_is_a_row_problem(tmp_path):
     path = write(tmp_path / "sessions.csv", 'client_id,note\nC1,ok\n"C2"x,bad\nC3,ok\n')
     dataset = read_dataset(path)
@@ -548,3 +567,75 @@ def test_any_small_csv_shape_gives_a_dataset_or_a_dataset_error(tmp_path, lines,
         assert frame.schema["_line"] == pl.Int64
         lines_seen = frame["_line"].to_list() + [p.line for p in dataset.problems]
         assert len(lines_seen) == len(set(lines_seen)) and all(n >= 2 for n in lines_seen)
+
+
+# -- scratch folders ---------------------------------------------------------------------
+
+def _age(folder: Path, seconds: float) -> None:
+    import os
+    import time
+    past = time.time() - seconds
+    os.utime(folder, (past, past))
+
+
+def test_an_unpacked_export_is_readable_by_its_owner_only(tmp_path, monkeypatch):
+    export = tmp_path / "export.zip"
+    with zipfile.ZipFile(export, "w") as archive:
+        archive.writestr("sessions.csv", "client_id,session_number\nc1,1\n")
+    seen = []
+    real = readers._add_tables
+
+    def spy(dataset, tables):
+        for _, file, _, _ in tables:
+            seen.append((file.parent.stat().st_mode & 0o777, file.stat().st_mode & 0o777))
+        return real(dataset, tables)
+
+    monkeypatch.setattr(readers, "_add_tables", spy)
+    read_dataset(export)
+    assert seen == [(0o700, 0o600)]
+
+
+def test_scratch_folders_left_by_a_killed_process_are_removed_on_the_next_start(tmp_path):
+    import subprocess
+    import sys
+
+    from core.importer import cleanup_stale_temp
+    held = "import sys, time; from core.scratch import private_dir\n" \
+           "with private_dir('caseconf-import-') as d:\n    print(d, flush=True); time.sleep(600)\n"
+    env = {**__import__("os").environ, "TMPDIR": str(tmp_path)}
+    crashed = subprocess.Popen([sys.executable, "-c", held], stdout=subprocess.PIPE, text=True, env=env,
+                               cwd=Path(readers.__file__).parent.parent)
+    living = subprocess.Popen([sys.executable, "-c", held], stdout=subprocess.PIPE, text=True, env=env,
+                              cwd=Path(readers.__file__).parent.parent)
+    try:
+        dead_dir, live_dir = Path(crashed.stdout.readline().strip()), Path(living.stdout.readline().strip())
+        (dead_dir / "sessions.csv").write_text("unscanned notes")
+        crashed.kill()
+        crashed.wait()
+        old_upload = tmp_path / "caseconf-upload-abc"  # from a version without locks
+        old_upload.mkdir()
+        unrelated = tmp_path / "someone-else"
+        unrelated.mkdir()
+        for folder in (dead_dir, live_dir, old_upload, unrelated):
+            _age(folder, 2 * 3600)
+        assert cleanup_stale_temp(tmp_path) == 2
+        assert not dead_dir.exists() and not old_upload.exists()
+        assert live_dir.exists() and unrelated.exists()
+    finally:
+        living.kill()
+        living.wait()
+
+
+def test_an_import_starts_by_removing_stale_scratch_folders(tmp_path, monkeypatch):
+    from core import scratch
+    from core.importer import import_dataset
+    from core.store import Store
+    monkeypatch.setattr(scratch.tempfile, "gettempdir", lambda: str(tmp_path))
+    stale = tmp_path / "caseconf-import-old"
+    stale.mkdir()
+    _age(stale, 2 * 3600)
+    write(tmp_path / "x" / "sessions.csv", "client_id,therapist_id,session_number\nc1,t1,0\n")
+    store = Store(tmp_path / "s.duckdb")
+    import_dataset(tmp_path / "x", store)
+    store.close()
+    assert not stale.exists()
