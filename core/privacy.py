@@ -389,10 +389,11 @@ def _names(text: str, words: list[tuple[int, str]]) -> list[Finding]:
         first = last = None
         if key in _TITLES and i + 1 < n and adjacent(i, i + 1) and tokens[i + 1][2] not in _NOT_NAME:
             first, last = i, i + 1
-        elif key in given or ("-" in key and _double_barrelled(key)):
+        elif key in given:
             first = last = i
-        elif "-" in key and not _sentence_initial(text, start) and _hyphenated_proper_noun(key):
-            first = last = i
+        elif "-" in key and all(p[:1].isupper() and not p.isupper() for p in text[start:tokens[i][1]].split("-")) \
+                and (_double_barrelled(key) or not _sentence_initial(text, start) and _hyphenated_proper_noun(key)):
+            first = last = i  # each part capitalised: "Smith-Jones", not "HTML-like" or "Self-harm"
         elif key in surnames and not _sentence_initial(text, start):
             first = last = i
             if i > 0 and adjacent(i - 1, i) and tokens[i - 1][2] not in _NOT_NAME \
@@ -811,7 +812,7 @@ _NUMBER_TRIGGERS = (
 )
 _TRIGGERS = "|".join((*_NUMBER_TRIGGERS, "@", r"(?i: dot |\[dot\]|\(dot\)|://|www\.)",
                       f"(?i:{_URL_HINT.pattern})", r":[0-9A-Fa-f]{0,4}:", "|".join(sorted(_STREET_NAMES)),
-                      _DATE_SPELLED_HINT, r"[A-Z][A-Za-z'’]*-[A-Za-z]"))
+                      _DATE_SPELLED_HINT, r"[A-Z][A-Za-z'’]*[a-z][A-Za-z'’]*-[A-Z]"))
 
 
 @lru_cache(maxsize=1)
