@@ -78,6 +78,25 @@ class Instrument(_Model):
     cutoff: Cutoff | None = None
     reliable_change: ReliableChange | None = None
     alert_drop: float | None = None
+    # The smallest fall in points that counts as an alliance rupture (total scale).
+    rupture_min_drop: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _min_drop_not_below_reliable_change(self) -> "Instrument":
+        # A drop smaller than the instrument's reliable change can be measurement error.
+        rc = self.reliable_change
+        if self.rupture_min_drop is not None and rc is not None and self.rupture_min_drop < rc.threshold - 1e-9:
+            raise ValueError(f"rupture_min_drop {self.rupture_min_drop:g} is smaller than the reliable change "
+                             f"{rc.threshold:g} points: a drop within measurement error is no rupture")
+        return self
+
+    def min_drop(self, fraction: float, scale: str = "total") -> float:
+        """Points a rupture needs on `scale`: `rupture_min_drop` (or `fraction` of the total
+        range), in proportion to the scale's range for a subscale."""
+        low, high = self.scales["total"]
+        points = self.rupture_min_drop if self.rupture_min_drop is not None else fraction * (high - low)
+        s_low, s_high = self.scales.get(scale, (low, high))
+        return points * (s_high - s_low) / (high - low)
 
     @field_validator("scales")
     @classmethod
@@ -121,6 +140,7 @@ class RuptureDefaults(_Model):
     threshold: float = Field(gt=0)
     min_series: int = Field(ge=2)
     repair_window: int = Field(ge=1)
+    min_drop_fraction: float = Field(default=0.1, gt=0, le=1)
     discrepancy_fraction: float = Field(default=0.2, gt=0, le=1)
     source: str
 

@@ -121,11 +121,11 @@ def _rupture_flags(store, catalog, scope, clients, latest, lookback) -> list[pl.
     window = rp.repair_window
     return [
         _flags(found.filter(pl.col("repair") == "not repaired"), "rupture_not_repaired",
-               pl.concat_str(fell, pl.lit(f"; not repaired within {window} session{'s' if window != 1 else ''}")),
+               pl.concat_str(fell, pl.lit(f"; not repaired within the next {window} rating{'s' if window != 1 else ''}")),
                pl.col("session"), pl.col("params")),
         _flags(found.filter(pl.col("repair") == "pending"), "rupture_pending",
-               pl.concat_str(fell, pl.format("; not yet back to {} (window open until session {})",
-                                             num(pl.col("previous_score")), pl.col("session") + window)),
+               pl.concat_str(fell, pl.format("; not yet back to {} ({} of {} ratings since)",
+                                             num(pl.col("previous_score")), pl.col("ratings_since"), pl.lit(window))),
                pl.col("session"), pl.col("params")),
     ]
 
