@@ -67,6 +67,13 @@ class ReliableChange(_Model):
         return rc_threshold(self.sd, self.reliability, z=self.z)
 
 
+class SuddenGainCriterion(_Model):
+    """Criterion 1 of a sudden gain in points, where it differs from the reliable change
+    (Tang & DeRubeis' 7 BDI points)."""
+    points: float = Field(gt=0)
+    source: str = Field(min_length=1)
+
+
 class Instrument(_Model):
     key: str = ""
     name: str = Field(min_length=1)
@@ -77,6 +84,7 @@ class Instrument(_Model):
     scales: dict[str, tuple[float, float]]
     cutoff: Cutoff | None = None
     reliable_change: ReliableChange | None = None
+    sudden_gain: SuddenGainCriterion | None = None
     alert_drop: float | None = None
     # The smallest fall in points that counts as an alliance rupture (total scale).
     rupture_min_drop: float | None = Field(default=None, gt=0)
@@ -107,6 +115,13 @@ class Instrument(_Model):
             if not low < high:
                 raise ValueError(f"scale {name!r}: the maximum must be greater than the minimum")
         return scales
+
+    @property
+    def sudden_gain_points(self) -> float | None:
+        """Criterion 1 of a sudden gain: `sudden_gain.points`, else the reliable change."""
+        if self.sudden_gain is not None:
+            return self.sudden_gain.points
+        return self.reliable_change.threshold if self.reliable_change else None
 
     @property
     def sign(self) -> int:

@@ -7,8 +7,8 @@ frames); this module feeds them the store's scores with the catalog's settings:
   attended sessions only (a score whose attendance is unknown counts, as in `expected`);
 - change: the first and the last score of each client and instrument (Jacobson & Truax
   with the instrument's reliable change, its rule "gt" or "ge", and its cutoff);
-- sudden gains and losses: criterion 1 = the instrument's reliable change in points
-  unless a cutoff is given, 25 % and alpha .05 and intake excluded by default (the
+- sudden gains and losses: criterion 1 = the instrument's `sudden_gain.points` (the
+  BDI-II's 7, Tang & DeRubeis), else its reliable change in points, unless a cutoff is given, 25 % and alpha .05 and intake excluded by default (the
   catalog's [sudden_gains]); an instrument with no reliable change and no cutoff given
   is skipped (criterion 1 would have no number).
 """
@@ -95,7 +95,8 @@ def classify_ends(ends: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class SuddenGainParams:
-    """Criteria for sudden gains and losses; `cutoff` None = each instrument's reliable change."""
+    """Criteria for sudden gains and losses; `cutoff` None = each instrument's criterion 1
+    from the catalog (`sudden_gain.points`, else its reliable change)."""
     cutoff: float | None = None
     pct: float = 0.25
     alpha: float = 0.05
@@ -119,8 +120,7 @@ def sudden_changes(series: pl.DataFrame, catalog: Catalog, params: SuddenGainPar
     `magnitude` is positive in points; `params` says which criteria were used."""
     found = []
     for key, inst in catalog.instruments_of("outcome").items():
-        cutoff = params.cutoff if params.cutoff is not None else (
-            inst.reliable_change.threshold if inst.reliable_change else None)
+        cutoff = params.cutoff if params.cutoff is not None else inst.sudden_gain_points
         if cutoff is None:
             continue
         scores = series.filter(pl.col("instrument") == key).select("client_id", "session_number", "score")
