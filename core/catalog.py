@@ -147,6 +147,7 @@ class SuddenGainDefaults(_Model):
     pct: float = Field(gt=0, lt=1)
     alpha: float = Field(gt=0, lt=1)
     include_intake: bool
+    multiple: Literal["largest", "first"] = "largest"
     source: str
 
 

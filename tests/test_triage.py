@@ -191,7 +191,8 @@ def test_recent_scores_find_the_same_recent_sudden_changes_as_the_whole_series(t
     def recent(found):
         return (found.join(latest.select("client_id", "latest_session"), on="client_id")
                 .filter(pl.col("postgain_session") > pl.col("latest_session") - lookback)
-                .drop("latest_session").sort("client_id", "instrument", "kind", "pregain_session"))
+                .drop("latest_session", "found", "selected")  # counts over what each was given
+                .sort("client_id", "instrument", "kind", "pregain_session"))
 
     whole = recent(sudden_changes(series, catalog, sg))
     assert whole.height > 10
@@ -269,3 +270,16 @@ def test_a_one_point_wai_sr_drop_raises_no_alliance_drop_alert(store, catalog):
     add_series(store, "s1", {1: 38, 2: 37}, instrument="SRS")
     flags = triage_flags(store, catalog).filter(pl.col("code") == "alliance_drop")
     assert flags["client_id"].to_list() == ["s1"]
+
+
+def test_overlapping_sudden_gains_are_one_gain_per_client_as_the_per_person_table(store, catalog):
+    # BDI-II 35 35 35 35 25 25 17 17 16: gains at 4->5 (10 points) and 6->7 (8 points),
+    # whose windows overlap. suddengains' create_byperson keeps one per client (the
+    # catalog's [sudden_gains] multiple = "largest"): the 10-point gain, counted once.
+    from tests.test_ruptures import add_series
+    add_series(store, "g", dict(enumerate([35, 35, 35, 35, 25, 25, 17, 17, 16], start=1)), instrument="BDI-II")
+    flags = triage_flags(store, catalog).filter(pl.col("code") == "sudden_gain")
+    assert flags["reason"].to_list() == [
+        "Sudden gain on BDI-II between sessions 4 and 5: 35 to 25 (10 points): what helped?"]
+    gains = case_summaries(store, catalog, ["g"])[0]["sudden_gains"]
+    assert [(g["pregain_session"], g["magnitude"], g["found"], g["reversed"]) for g in gains] == [(4, 10, 2, False)]
