@@ -164,6 +164,9 @@ class RuptureDefaults(_Model):
 class NotOnTrackDefaults(_Model):
     min_sample: int = Field(ge=2)
     percentiles: tuple[float, float]
+    exact_leave_one_out_max: int = Field(default=40, ge=0, le=200)
+    folds: int = Field(default=2, ge=2, le=20)
+    max_fit_clients: int = Field(default=1000, ge=20)
     source: str
 
     @field_validator("percentiles")
