@@ -67,6 +67,13 @@ class ReliableChange(_Model):
         return rc_threshold(self.sd, self.reliability, z=self.z)
 
 
+class SuddenGainCriterion(_Model):
+    """Criterion 1 of a sudden gain in points, where it differs from the reliable change
+    (Tang & DeRubeis' 7 BDI points)."""
+    points: float = Field(gt=0)
+    source: str = Field(min_length=1)
+
+
 class Instrument(_Model):
     key: str = ""
     name: str = Field(min_length=1)
@@ -77,7 +84,27 @@ class Instrument(_Model):
     scales: dict[str, tuple[float, float]]
     cutoff: Cutoff | None = None
     reliable_change: ReliableChange | None = None
+    sudden_gain: SuddenGainCriterion | None = None
     alert_drop: float | None = None
+    # The smallest fall in points that counts as an alliance rupture (total scale).
+    rupture_min_drop: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _min_drop_not_below_reliable_change(self) -> "Instrument":
+        # A drop smaller than the instrument's reliable change can be measurement error.
+        rc = self.reliable_change
+        if self.rupture_min_drop is not None and rc is not None and self.rupture_min_drop < rc.threshold - 1e-9:
+            raise ValueError(f"rupture_min_drop {self.rupture_min_drop:g} is smaller than the reliable change "
+                             f"{rc.threshold:g} points: a drop within measurement error is no rupture")
+        return self
+
+    def min_drop(self, fraction: float, scale: str = "total") -> float:
+        """Points a rupture needs on `scale`: `rupture_min_drop` (or `fraction` of the total
+        range), in proportion to the scale's range for a subscale."""
+        low, high = self.scales["total"]
+        points = self.rupture_min_drop if self.rupture_min_drop is not None else fraction * (high - low)
+        s_low, s_high = self.scales.get(scale, (low, high))
+        return points * (s_high - s_low) / (high - low)
 
     @field_validator("scales")
     @classmethod
@@ -88,6 +115,13 @@ class Instrument(_Model):
             if not low < high:
                 raise ValueError(f"scale {name!r}: the maximum must be greater than the minimum")
         return scales
+
+    @property
+    def sudden_gain_points(self) -> float | None:
+        """Criterion 1 of a sudden gain: `sudden_gain.points`, else the reliable change."""
+        if self.sudden_gain is not None:
+            return self.sudden_gain.points
+        return self.reliable_change.threshold if self.reliable_change else None
 
     @property
     def sign(self) -> int:
@@ -113,6 +147,7 @@ class SuddenGainDefaults(_Model):
     pct: float = Field(gt=0, lt=1)
     alpha: float = Field(gt=0, lt=1)
     include_intake: bool
+    multiple: Literal["largest", "first"] = "largest"
     source: str
 
 
@@ -121,6 +156,7 @@ class RuptureDefaults(_Model):
     threshold: float = Field(gt=0)
     min_series: int = Field(ge=2)
     repair_window: int = Field(ge=1)
+    min_drop_fraction: float = Field(default=0.1, gt=0, le=1)
     discrepancy_fraction: float = Field(default=0.2, gt=0, le=1)
     source: str
 
@@ -128,6 +164,9 @@ class RuptureDefaults(_Model):
 class NotOnTrackDefaults(_Model):
     min_sample: int = Field(ge=2)
     percentiles: tuple[float, float]
+    exact_leave_one_out_max: int = Field(default=40, ge=0, le=200)
+    folds: int = Field(default=2, ge=2, le=20)
+    max_fit_clients: int = Field(default=1000, ge=20)
     source: str
 
     @field_validator("percentiles")

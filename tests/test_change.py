@@ -192,3 +192,25 @@ def test_bulk_equals_scalar_on_random_rows(rows):
 def test_threshold_scales_with_sd():
     assert rc_threshold(20, 0.8) == pytest.approx(2 * rc_threshold(10, 0.8))
     assert rc_threshold(10, 1.0) == 0 and not math.isnan(rc_threshold(0, 0.5))
+
+
+# --------------------------------------------------------------------------- issue 14: the BDI-II
+
+
+def test_bdi_ii_reliable_change_is_computed_from_a_sourced_sd_and_reliability(catalog):
+    # DOMAIN.md: the BDI-II's reliable change is computed from an SD and a reliability
+    # (Jacobson & Truax); Tang & DeRubeis' 7 points are a sudden-gains criterion only.
+    rc = catalog.instruments["BDI-II"].reliable_change
+    assert rc.sd is not None and rc.reliability is not None and "suddengains" in rc.source
+    # Written out by hand: 1.96 x sqrt(2) x SD x sqrt(1 - r); SD 10.5, r .931 -> 7.6451.
+    assert rc.threshold == pytest.approx(1.96 * math.sqrt(2) * rc.sd * math.sqrt(1 - rc.reliability))
+    assert rc.threshold == pytest.approx(7.6451, abs=1e-4) and rc.rule == "gt"
+
+
+def test_a_seven_point_bdi_ii_fall_is_no_reliable_change_but_stays_sudden_gain_criterion_1(catalog):
+    from core.analytics.outcomes import SuddenGainParams, change_table, sudden_changes
+    series = pl.DataFrame({"client_id": ["a"] * 7, "instrument": ["BDI-II"] * 7, "session_number": list(range(1, 8)),
+                           "score": [28.0, 29, 28, 21, 20, 21, 21]}, schema_overrides={"session_number": pl.Int32})
+    assert change_table(series, catalog)["category"].to_list() == ["unchanged"]  # 7 < 7.65
+    gains = sudden_changes(series, catalog, SuddenGainParams.from_catalog(catalog))
+    assert gains.select("kind", "pregain_session", "cutoff").rows() == [("gain", 3, 7.0)]

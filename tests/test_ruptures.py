@@ -67,7 +67,8 @@ def test_a_v_shaped_drop_is_found_with_its_repair(store, catalog):
     row = found.row(0, named=True)
     assert (row["session"], row["previous_session"], row["previous_score"], row["score"]) == (4, 3, 38, 30)
     assert row["drop"] == 8
-    assert row["threshold_points"] == pytest.approx(2 * np.std(scores, ddof=1))
+    # 2 SD of the scores before the drop is 1.15 points: the SRS's minimum drop, 4, decides.
+    assert row["threshold_points"] == max(2 * np.std(scores[:3], ddof=1), 4)
     assert row["repaired_at"] == 6  # 39 >= 38, the pre-rupture score; session 5's 34 is not enough
     assert row["repair"] == "repaired"
 
@@ -115,14 +116,14 @@ def test_a_decimal_drop_equal_to_the_threshold_counts_despite_binary_rounding(st
     assert detect_ruptures(store, catalog, RuptureParams("points", 2.2, 4, 3), scope=SYSTEM).height == 1
 
 
-def test_the_sd_threshold_is_the_sd_of_the_clients_whole_series(store, catalog):
+def test_the_sd_threshold_is_the_sd_of_the_clients_scores_before_the_drop(store, catalog):
     # Same drop of 4 points; the calm client's SD makes it a rupture, the volatile one's not.
     calm, volatile = [38, 38, 37, 33, 37, 38], [38, 30, 38, 34, 30, 38]
     add_series(store, "calm", numbered(*calm))
     add_series(store, "volatile", numbered(*volatile))
     found = detect_ruptures(store, catalog, SD2, scope=SYSTEM)
     assert found.filter(pl.col("session") == 4)["client_id"].to_list() == ["calm"]
-    assert 4 < 2 * np.std(volatile, ddof=1)
+    assert 4 < 2 * np.std(volatile[:3], ddof=1)
 
 
 def test_method_points_flags_a_fixed_drop(store, catalog):
@@ -174,14 +175,16 @@ def test_the_scope_excludes_other_therapists_clients(store, catalog):
     assert detect_ruptures(store, catalog, SD2, clients=["theirs"], scope=SYSTEM)["client_id"].to_list() == ["theirs"]
 
 
-def test_a_missing_session_is_a_gap_in_the_series_and_uses_up_the_repair_window(store, catalog):
+def test_a_missing_session_is_a_gap_in_the_series_and_the_window_counts_scores(store, catalog):
     # Sessions 4, 6 and 7 were missed. The drop is measured from session 3 (the previous
-    # score); the window after the rupture at 5 is sessions 6-8 by number, missed or not.
-    add_series(store, "back_in_time", {1: 38, 2: 39, 3: 38, 5: 30, 8: 38, 9: 38}, unattended=(4, 6, 7))
-    add_series(store, "too_late", {1: 38, 2: 39, 3: 38, 5: 30, 9: 38, 10: 38}, unattended=(4, 6, 7, 8))
+    # score); the window after the rupture at 5 is the series' next 3 scores, however
+    # many sessions were missed between them.
+    add_series(store, "back", {1: 38, 2: 39, 3: 38, 5: 30, 8: 38, 9: 38}, unattended=(4, 6, 7))
+    add_series(store, "later", {1: 38, 2: 39, 3: 38, 5: 30, 9: 31, 10: 32, 11: 38}, unattended=(4, 6, 7, 8))
+    add_series(store, "too_late", {1: 38, 2: 39, 3: 38, 5: 30, 9: 31, 10: 32, 11: 33, 12: 38})
     found = detect_ruptures(store, catalog, SD2, scope=SYSTEM)
     assert found.select("client_id", "session", "previous_session", "repaired_at").rows() == \
-        [("back_in_time", 5, 3, 8), ("too_late", 5, 3, None)]
+        [("back", 5, 3, 8), ("later", 5, 3, 11), ("too_late", 5, 3, None)]
 
 
 def test_a_score_of_an_unattended_session_is_left_out(store, catalog):
@@ -196,9 +199,9 @@ def test_every_finding_carries_its_method_and_parameters(store, catalog):
     params = RuptureParams.from_catalog(catalog)
     row = detect_ruptures(store, catalog, scope=SYSTEM).row(0, named=True)
     assert row["method"] == params.method == "sd"
-    assert row["params"] == params.describe() == (
-        "drop >= 2 SD of the client's own series from the previous session; series of >= 4 scores; "
-        "repair = back to the pre-rupture level within 3 sessions")
+    assert row["params"] == params.describe(catalog.instruments["SRS"]) == (
+        "drop >= 2 SD of the client's scores before it from the previous session and >= SRS's minimum drop; "
+        "series of >= 4 scores; repair = back to the pre-rupture level within the next 3 ratings")
 
 
 def test_parameters_come_from_the_catalogs_ruptures_section(catalog):
@@ -216,23 +219,26 @@ def test_an_empty_store_gives_an_empty_frame_with_the_columns(store, catalog):
     assert found.is_empty() and "repaired_at" in found.columns
 
 
-def _naive_ruptures(series: dict, params: RuptureParams, latest: dict) -> list[tuple]:
+def _naive_ruptures(series: dict, params: RuptureParams, latest: dict, min_drop: float = 4) -> list[tuple]:
     """The rules written out plainly, one client at a time, to check the bulk query against."""
     found = []
     for client, scores in series.items():
         numbers = sorted(scores)
         values = [scores[n] for n in numbers]
-        if len(values) < params.min_series or np.std(values, ddof=1) == 0:
+        if len(values) < params.min_series:
             continue
-        needed = params.threshold * np.std(values, ddof=1)
-        for k in range(1, len(numbers)):
+        for k in range(max(params.min_series - 1, 2), len(numbers)):
+            # The spread of the scores before the drop; at least the SRS's minimum drop.
+            needed = max(params.threshold * np.std(values[:k], ddof=1), min_drop)
             drop = values[k - 1] - values[k]
             if drop < needed - 1e-9:
                 continue
-            window = [n for n in numbers[k + 1:] if n <= numbers[k] + params.repair_window]
+            window = numbers[k + 1:k + 1 + params.repair_window]  # the next scores, not session numbers
             back = next((n for n in window if scores[n] >= values[k - 1]), None)
+            interval = max(int((numbers[-1] - numbers[0]) / (len(numbers) - 1) + 0.5), 1)  # half up, as SQL
             status = ("repaired" if back is not None else
-                      "pending" if latest[client] < numbers[k] + params.repair_window else "not repaired")
+                      "pending" if len(window) < params.repair_window
+                      and latest[client] < numbers[k] + params.repair_window * interval else "not repaired")
             found.append((client, numbers[k], numbers[k - 1], back, status))
     return found
 
@@ -339,9 +345,9 @@ def test_discrepancy_scales_limit_what_is_compared(store, catalog):
 
 
 def test_recent_keeps_the_late_ruptures_exactly_as_found_on_the_whole_series(store, catalog):
-    add_series(store, "c1", numbered(38, 38, 26, 38, 38, 39, 38, 38, 39, 38, 25, 26))
+    add_series(store, "c1", numbered(38, 38, 39, 26, 38, 39, 38, 38, 39, 38, 25, 26))
     every = detect_ruptures(store, catalog, SD2, scope=SYSTEM)
-    assert every["session"].to_list() == [3, 11]
+    assert every["session"].to_list() == [4, 11]
     late = detect_ruptures(store, catalog, SD2, recent=4, scope=SYSTEM)
     assert late.equals(every.filter(pl.col("session") > 12 - 4))
 
@@ -395,3 +401,46 @@ def test_recent_finds_what_the_whole_series_finds_in_its_last_sessions(store, ca
         assert found.drop("threshold_points").with_columns(text).equals(
             expected.drop("threshold_points").with_columns(text))
         assert ((found["threshold_points"] - expected["threshold_points"]).abs().fill_null(0) < 1e-9).all()
+
+
+# --------------------------------------------------------------------------- issue 14: reference spread, minimum drop, occasions
+
+
+def test_a_sustained_step_drop_is_a_rupture(store, catalog):
+    # SRS 38 x5 then 30 x7: the SD of the whole series (4.17, 2 SD = 8.3) includes the
+    # drop itself, so the fall of 8 was never flagged. The spread before the drop is 0,
+    # so the SRS's minimum drop (catalog, 4 points) decides: 8 >= 4.
+    for step in (5, 6, 7):
+        add_series(store, f"step{step}", numbered(*([38] * step + [30] * (12 - step))))
+    found = detect_ruptures(store, catalog, SD2, scope=SYSTEM)
+    assert found.select("client_id", "session", "threshold_points", "repair").rows() == [
+        (f"step{step}", step + 1, 4.0, "not repaired") for step in (5, 6, 7)]
+
+
+def test_the_reference_spread_is_the_sd_of_the_scores_before_the_drop(store, catalog):
+    scores = [38, 34, 39, 33, 38, 27, 30]
+    add_series(store, "c1", numbered(*scores))
+    row = detect_ruptures(store, catalog, SD2, scope=SYSTEM).filter(pl.col("session") == 6).row(0, named=True)
+    assert row["threshold_points"] == pytest.approx(2 * np.std(scores[:5], ddof=1))  # 5.41 < drop 11
+
+
+def test_a_one_point_wai_sr_fall_is_no_rupture(store, catalog):
+    # A calm WAI-SR series (SD 0.41) made a 1-point fall "2 SD" (demo cases c006, c058).
+    add_series(store, "c1", numbered(43, 43, 43, 43, 43, 42), instrument="WAI-SR")
+    assert detect_ruptures(store, catalog, SD2, scope=SYSTEM).is_empty()
+
+
+def test_the_repair_window_counts_the_instruments_rating_occasions(store, catalog):
+    # The WAI-SR rated every 4 sessions: back at the next occasion, 4 sessions later.
+    add_series(store, "c1", {4: 48, 8: 48, 12: 49, 16: 48, 20: 38, 24: 48},
+               instrument="WAI-SR")
+    row = detect_ruptures(store, catalog, SD2, scope=SYSTEM).row(0, named=True)
+    assert (row["session"], row["repaired_at"], row["repair"]) == (20, 24, "repaired")
+
+
+def test_a_minimum_drop_below_the_reliable_change_is_refused(tmp_path):
+    from core.catalog import CatalogError, load_catalog
+    extra = tmp_path / "clinic.toml"
+    extra.write_text("[instruments.ORS]\nrupture_min_drop = 2\n")
+    with pytest.raises(CatalogError, match="smaller than the reliable change 5"):
+        load_catalog(extra)

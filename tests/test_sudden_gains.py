@@ -572,3 +572,30 @@ def test_both_kinds_on_one_grid_equal_gains_and_losses_found_apart():
     both = identify_sudden_changes(data, kind="both", **options)
     assert both.height == 27  # the package's 24 gains and 3 losses
     assert both.sort("kind", "client_id", "pregain_session").equals(apart.sort("kind", "client_id", "pregain_session"))
+
+
+# --- issue 14: one gain per client, and reversals (create_bysg / create_byperson) --------
+
+
+def test_reversals_equal_the_packages_create_bysg_example():
+    # [T-bysg] df_bysg_expect: sg_reversal_value = post + magnitude / 2, and sg_reversal = 1
+    # when a score from the session after the postgain session on is strictly above it.
+    from core.analytics.sudden_gains import add_reversals
+    expected = {("1", 3): (28.5, True), ("1", 7): (23, False), ("3", 8): (30.5, False), ("4", 3): (27, True),
+                ("5", 3): (31, False), ("5", 8): (12.5, False), ("9", 3): (27.5, False), ("10", 2): (30, False),
+                ("10", 4): (21, False), ("12", 3): (27, True), ("13", 3): (29.5, False), ("13", 8): (14, False),
+                ("14", 2): (30, False), ("18", 3): (29.5, False)}
+    ratings = long(BYSG_DATA)
+    out = add_reversals(identify_sudden_changes(ratings, **BDI), ratings, direction=-1)
+    got = {(c, n): (v, r) for c, n, v, r in out.select("client_id", "pregain_session", "reversal_value",
+                                                       "reversed").iter_rows()}
+    assert got == expected
+
+
+def test_a_loss_reverses_when_more_than_half_of_it_is_regained():
+    # DOMAIN.md: losses mirror gains. A loss 10 -> 20 on a lower-is-better scale has the
+    # reversal value 15; a later 14 (strictly below) reverses it, a later 15 does not.
+    from core.analytics.sudden_gains import add_reversals
+    data = long({"a": [10, 11, 10, 20, 21, 20, 14], "b": [10, 11, 10, 20, 21, 20, 15]})
+    out = add_reversals(identify_sudden_changes(data, **BDI, kind="loss"), data, direction=-1)
+    assert out.select("client_id", "reversal_value", "reversed").rows() == [("a", 15.0, True), ("b", 15.0, False)]

@@ -19,8 +19,9 @@ from core.importer import import_dataset
 from tests.conftest import SYSTEM, write_csv
 from tests.test_cli import run
 
-# a1: SRS 38 38 39 38 38 29 30 31 31 - a drop of 9 at session 6 (sample SD of the series 4.24,
-#     so 2 SD = 8.49 points), never back to 38 within 3 sessions; PHQ-9 10 -> 17.
+# a1: SRS 38 38 39 38 38 29 30 31 31 - a drop of 9 at session 6 (sample SD of the five
+#     scores before it 0.45, so 2 SD = 0.89 points: the SRS's minimum drop of 4 points
+#     applies), never back to 38 within the next 3 ratings; PHQ-9 10 -> 17.
 # b2: PHQ-9 8 -> 15 (starts below the cutoff 10, ends above it).
 # c3: PHQ-9 10 10 9 9 17 17 18 18 at sessions 1-8: a sudden loss 4 -> 5.
 # d4: one unaddressed barrier of high severity at its latest session.
@@ -67,7 +68,7 @@ def test_every_planted_flag_is_found_with_its_numbers(clinic, catalog):
     flags = triage_flags(clinic, catalog, scope=SYSTEM)
     a1 = reasons(flags, "a1")
     assert a1["rupture_not_repaired"] == (
-        "SRS fell from 38 to 29 at session 6 (threshold 8.49 points); not repaired within 3 sessions")
+        "SRS fell from 38 to 29 at session 6 (threshold 4 points); not repaired within the next 3 ratings")
     assert a1["alliance_below_cutoff"] == "Latest SRS 31 (session 9) is below the cutoff 36"
     assert a1["deteriorated"] == "PHQ-9 went from 10 (session 0) to 17 (session 9): a reliable deterioration"
     assert reasons(flags, "b2")["harmed"] == (
@@ -190,7 +191,8 @@ def test_recent_scores_find_the_same_recent_sudden_changes_as_the_whole_series(t
     def recent(found):
         return (found.join(latest.select("client_id", "latest_session"), on="client_id")
                 .filter(pl.col("postgain_session") > pl.col("latest_session") - lookback)
-                .drop("latest_session").sort("client_id", "instrument", "kind", "pregain_session"))
+                .drop("latest_session", "found", "selected")  # counts over what each was given
+                .sort("client_id", "instrument", "kind", "pregain_session"))
 
     whole = recent(sudden_changes(series, catalog, sg))
     assert whole.height > 10
@@ -258,3 +260,26 @@ def test_the_narrow_reads_of_the_triage_equal_the_full_reads_filtered(tmp_path, 
     assert ordered.height > 0
     assert unordered.sort("client_id", "instrument", "session_number").equals(ordered)
     store.close()
+
+
+def test_a_one_point_wai_sr_drop_raises_no_alliance_drop_alert(store, catalog):
+    # The PCOMS / OpenFIT drop alert belongs to the SRS (DOMAIN.md): the catalog gives
+    # `alert_drop` to the SRS only, so a 1-point fall on the WAI-SR is no case.
+    from tests.test_ruptures import add_series
+    add_series(store, "w1", {1: 50, 2: 49}, instrument="WAI-SR")
+    add_series(store, "s1", {1: 38, 2: 37}, instrument="SRS")
+    flags = triage_flags(store, catalog, scope=SYSTEM).filter(pl.col("code") == "alliance_drop")
+    assert flags["client_id"].to_list() == ["s1"]
+
+
+def test_overlapping_sudden_gains_are_one_gain_per_client_as_the_per_person_table(store, catalog):
+    # BDI-II 35 35 35 35 25 25 17 17 16: gains at 4->5 (10 points) and 6->7 (8 points),
+    # whose windows overlap. suddengains' create_byperson keeps one per client (the
+    # catalog's [sudden_gains] multiple = "largest"): the 10-point gain, counted once.
+    from tests.test_ruptures import add_series
+    add_series(store, "g", dict(enumerate([35, 35, 35, 35, 25, 25, 17, 17, 16], start=1)), instrument="BDI-II")
+    flags = triage_flags(store, catalog, scope=SYSTEM).filter(pl.col("code") == "sudden_gain")
+    assert flags["reason"].to_list() == [
+        "Sudden gain on BDI-II between sessions 4 and 5: 35 to 25 (10 points): what helped?"]
+    gains = case_summaries(store, catalog, ["g"], scope=SYSTEM)[0]["sudden_gains"]
+    assert [(g["pregain_session"], g["magnitude"], g["found"], g["reversed"]) for g in gains] == [(4, 10, 2, False)]

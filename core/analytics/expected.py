@@ -47,7 +47,9 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 
+import numpy as np
 import polars as pl
 
 from ..access import Scope
@@ -58,7 +60,7 @@ SCALE, RATER = "total", "client"
 POOLED = "all intake bands"
 TERTILES = ("lowest-third", "middle-third", "highest-third")
 INTAKE_METHOD = "grey: intake, fewer than two scores"
-NO_REFERENCE = "grey: no clients in the reference at this session number"
+NO_REFERENCE = "grey: no clients with two or more scores on this instrument in the reference"
 
 BAND_SCHEMA = {"instrument": pl.String, "band": pl.String, "band_from": pl.Float64, "band_to": pl.Float64,
                "band_text": pl.String, "basis": pl.String}
@@ -251,7 +253,129 @@ def expected_bands(store, catalog: Catalog, scope: Scope, min_sample: int | None
             .sort("instrument", "band", "session_number"))
 
 
-_REFERENCES: dict[tuple, tuple[pl.DataFrame, pl.DataFrame]] = {}
+MODEL_SCHEMA = {"instrument": pl.String, "fold": pl.Int64, "folds": pl.Int64, "n": pl.Int64,
+                "max_since": pl.Int64, "coef": pl.List(pl.Float64), "method": pl.String}
+LOO_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "fold": pl.Int64}
+# t = log(1 + sessions since intake); no intercept, so the expected change at the intake is 0.
+TERMS = 3  # t, intake x t, sessions since intake
+
+
+def _fit_rows(store, catalog: Catalog, scope: Scope) -> pl.DataFrame:
+    """One row per client and outcome instrument of the reference, with two scores or more:
+    the intake (first score), one later score chosen by a hash of the client and session
+    (deterministic, so the same store gives the same fit), its sessions since intake and
+    improvement (change in the better direction), how far the client's series reaches
+    (`reach`, sessions from intake to the last score), and `h`, a hash of the client for
+    the folds and the sample. One row a client keeps the rows independent and the fit
+    small; a random later score, not the last one, keeps out the bias of clients who stop
+    when they feel better."""
+    bind: dict = {}
+    sql = _series_sql(catalog.instruments_of("outcome"), None, None, bind) + """
+    SELECT client_id, instrument, any_value(intake) AS intake,
+           arg_max(session_number, hash(client_id, session_number)) - any_value(intake_session) AS since,
+           any_value(sign) * (arg_max(score, hash(client_id, session_number)) - any_value(intake)) AS improvement,
+           any_value(last_session) - any_value(intake_session) AS reach, hash(client_id) AS h
+    FROM series WHERE session_number > intake_session
+    GROUP BY client_id, instrument
+    ORDER BY instrument, client_id
+    """
+    return store.query(sql, bind, scope=scope)
+
+
+def _design(intake: np.ndarray, since: np.ndarray) -> np.ndarray:
+    t = np.log1p(since)
+    return np.column_stack([t, intake * t, since])
+
+
+def _quantile_fit(x: np.ndarray, y: np.ndarray, quantiles) -> np.ndarray:
+    """Coefficients (len(quantiles) x TERMS) of statsmodels' QuantReg; a term without
+    variation in this sample (everyone with the same intake, or seen at the same session)
+    is left out (coefficient 0) instead of making the design singular."""
+    from statsmodels.regression.quantile_regression import QuantReg
+    intake_varies = np.ptp(x[:, 1] / x[:, 0]) > 1e-9
+    since_varies = np.ptp(x[:, 2]) > 1e-9
+    keep = [0] + ([1] if intake_varies else []) + ([2] if since_varies else [])
+    out = np.zeros((len(quantiles), TERMS))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # iteration and convergence notes of the IRLS solver
+        for i, q in enumerate(quantiles):
+            out[i, keep] = QuantReg(y, x[:, keep]).fit(q=q, max_iter=5000).params
+    return out
+
+
+def expected_model(store, catalog: Catalog, scope: Scope, min_sample: int | None = None,
+                   percentiles=None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The expected change from each client's own intake, fitted once per outcome
+    instrument on the clients in `scope` (normally the whole clinic).
+
+    Model: improvement (change from the first score, in the better direction) at a later
+    score ~ t + intake x t + k, with k the sessions since the intake and t = log(1 + k),
+    no intercept (no change at the intake itself; the curve flattens as most do), by
+    quantile regression (statsmodels QuantReg) at the median and the two `percentiles`. Intake severity enters as a number, not as cells: cells of 20 clients
+    were never reached in a clinic's caseload, so every band was pooled and the colour
+    followed severity (mild clients have less room to improve).
+
+    A client is left out of their own reference: with up to `exact_leave_one_out_max`
+    reference clients one fit per client without them (exact leave-one-out); with more,
+    the clients are split by a hash into `folds` folds and each client's band comes from
+    the fit on the other folds (cross-fitting, which approximates leave-one-out: the band
+    is made without the client and without the rest of their fold). Fits use at most
+    `max_fit_clients` clients, sampled by the same hash, so the cost stays flat.
+
+    Returns (model, loo): model has one row per instrument and fold: folds (how many), n
+    (clients in that fit), max_since (the furthest sessions since intake that at least
+    `min_sample` reference clients reached: beyond it, grey), coef (median, lower and
+    floor coefficients, TERMS each) and method (the sentence to show). loo maps a client
+    to its fold where folds are per client; there, fold -1 is the fit on every reference
+    client, for clients in scope outside the reference.
+    """
+    min_sample, percentiles = _settings(catalog, min_sample, percentiles)
+    p_lower, p_floor = _check(min_sample, percentiles)
+    settings = catalog.not_on_track
+    rows = _fit_rows(store, catalog, scope)
+    models, loo = [], []
+    quantiles = (0.5, p_lower, p_floor)
+    rule = f"median, {_ordinal(p_lower)} and {_ordinal(p_floor)} percentiles"
+    for (instrument,), part in rows.group_by("instrument", maintain_order=True):
+        n = part.height
+        reach = np.sort(part["reach"].to_numpy())[::-1]
+        max_since = int(reach[min_sample - 1]) if n >= min_sample else 0
+        if n <= settings.exact_leave_one_out_max:
+            folds, fold = n, np.arange(n)
+            loo += [(c, instrument, int(f)) for c, f in zip(part["client_id"], fold)]
+            how = "each client's band fitted without them"
+        else:
+            folds = settings.folds
+            fold = (part["h"].to_numpy() % np.uint64(folds)).astype(np.int64)
+            how = f"cross-fitted in {folds} folds: each client's band from the fold(s) without them"
+        sample = np.ones(n, bool)
+        if n > settings.max_fit_clients:  # the clients with the lowest hash (bits unrelated to the fold)
+            rank = np.argsort(np.argsort(part["h"].to_numpy() >> np.uint64(16)))
+            sample = rank < settings.max_fit_clients
+            how += f"; {settings.max_fit_clients} clients sampled for the fits"
+        x = _design(part["intake"].to_numpy().astype(float), part["since"].to_numpy().astype(float))
+        y = part["improvement"].to_numpy().astype(float)
+        # Fold -1 (exact leave-one-out only): the fit on every reference client, for the
+        # clients in scope who are not in the reference (nobody to leave out).
+        for f in ([-1] if folds == n else []) + list(range(folds)):
+            use = sample & (fold != f)
+            n_fit = int(use.sum())
+            if n_fit < min_sample:
+                coef = [None] * (3 * TERMS)
+                method = (f"grey: fewer than {min_sample} other clients with two or more {instrument} scores "
+                          f"({n_fit})")
+            else:
+                coef = _quantile_fit(x[use], y[use], quantiles).ravel().tolist()
+                method = (f"{rule} of change from the client's own first score among {n_fit} other clients of the "
+                          f"clinic with {instrument}: quantile regression on the first score (intake severity) and "
+                          f"the sessions since it, {how}; up to {max_since} sessions after the first score "
+                          f"({min_sample} or more clients reached it)")
+            models.append((instrument, f, folds, n_fit, max_since, coef, method))
+    model = pl.DataFrame(models, schema={**MODEL_SCHEMA, "coef": pl.List(pl.Float64)}, orient="row")
+    return model, pl.DataFrame(loo, schema=LOO_SCHEMA, orient="row")
+
+
+_REFERENCES: dict[tuple, tuple[pl.DataFrame, tuple[pl.DataFrame, pl.DataFrame]]] = {}
 _REFERENCES_LOCK = threading.Lock()
 # The reference is the whole clinic's, whoever reads: it leaves this module only as bands
 # (percentiles of change over many clients), never as a client's row.
@@ -259,11 +383,11 @@ CLINIC = Scope.system("the clinic's reference bands")
 
 
 def reference(store, catalog: Catalog, reference_scope: Scope, min_sample: int | None = None,
-              percentiles=None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(severity bands, expected bands) of the clinic, kept per process until the store's
+              percentiles=None) -> tuple[pl.DataFrame, tuple[pl.DataFrame, pl.DataFrame]]:
+    """(severity bands, expected model) of the clinic, kept per process until the store's
     data changes: the key holds the store file, its latest import, the reference scope and
     the catalog's outcome settings. Every page and the triage ask for the same reference;
-    it costs a scan of all outcome scores, so it is made once per import."""
+    it costs a scan of all outcome scores and a few small fits, so it is made once per import."""
     generation = store.scalar("SELECT coalesce(max(batch_id), 0) FROM batches", scope=CLINIC)
     settings = (tuple((k, i.model_dump_json()) for k, i in catalog.instruments_of("outcome").items()),
                 catalog.not_on_track.model_dump_json(), min_sample, tuple(percentiles) if percentiles else None)
@@ -272,7 +396,7 @@ def reference(store, catalog: Catalog, reference_scope: Scope, min_sample: int |
         found = _REFERENCES.get(key)
     if found is None:
         severity = severity_bands(store, catalog, reference_scope)
-        found = (severity, expected_bands(store, catalog, reference_scope, min_sample, percentiles, severity))
+        found = (severity, expected_model(store, catalog, reference_scope, min_sample, percentiles))
         with _REFERENCES_LOCK:
             if len(_REFERENCES) >= 8:
                 _REFERENCES.pop(next(iter(_REFERENCES)))
@@ -303,49 +427,64 @@ def track_colours(store, catalog: Catalog, scope: Scope, clients=None, *, min_sa
         return pl.DataFrame(schema=TRACK_SCHEMA)
     if severity is None:
         if bands is not None:
-            raise ValueError("Pass the severity bands the expected bands were made with (severity=...), "
+            raise ValueError("Pass the severity bands the expected model was made with (severity=...), "
                              "so every client is put in the same intake band as the reference.")
         severity, bands = reference(store, catalog, reference_scope or CLINIC, min_sample, percentiles)
     if bands is None:
-        bands = expected_bands(store, catalog, reference_scope or CLINIC, min_sample, percentiles, severity)
-    # The reference joins in DuckDB as two small tables bound as parameters; each row's
-    # sentence comes back as an index into `methods` (a categorical), not as a million
-    # copies of a string.
-    methods = [INTAKE_METHOD, NO_REFERENCE, *bands["method"].unique().sort().to_list()]
+        bands = expected_model(store, catalog, reference_scope or CLINIC, min_sample, percentiles)
+    model, loo = bands
+    # The model joins in DuckDB as small tables bound as parameters; each row's sentence
+    # comes back as an index into `methods` (a categorical), not as a million copies.
+    beyond = {i: (f"grey: beyond {m} sessions after the first score, fewer than {min_sample} clients of the clinic "
+                  f"with {i} were seen that long") for i, m in model.group_by("instrument").agg(
+                      pl.col("max_since").first()).iter_rows()}
+    methods = [INTAKE_METHOD, NO_REFERENCE, *sorted(set(model["method"]) | set(beyond.values()))]
     index = {m: i for i, m in enumerate(methods)}
-    numbered = bands.with_columns(pl.col("method").replace_strict(index, return_dtype=pl.Int32).alias("cell"))
+    rows = [(r["instrument"], r["fold"], r["folds"], r["max_since"], index[r["method"]], index[beyond[r["instrument"]]],
+             *(r["coef"] if r["coef"] is not None and r["coef"][0] is not None else [None] * (3 * TERMS)))
+            for r in model.iter_rows(named=True)]
     bind: dict = {"tol": TOLERANCE}
     series = _series_sql(instruments, severity, clients, bind, latest_only)
-    columns, types = ["instrument", "session_number", "expected", "lower", "floor", "cell"], \
-        ["VARCHAR", "INTEGER", "DOUBLE", "DOUBLE", "DOUBLE", "INTEGER"]
-    band_rows = numbered.filter(pl.col("band") != POOLED)
-    pooled_rows = numbered.filter(pl.col("band") == POOLED)
-    cells = bound_table("cells", ["band", *columns], ["VARCHAR", *types],
-                        band_rows.select("band", *columns).rows(), bind)
-    pooled = bound_table("pooled", columns, types, pooled_rows.select(columns).rows(), bind)
+    coef_names = [f"c{j}" for j in range(3 * TERMS)]
+    fits = bound_table("fits", ["instrument", "fold", "folds", "max_since", "cell", "beyond", *coef_names],
+                       ["VARCHAR", "BIGINT", "BIGINT", "BIGINT", "INTEGER", "INTEGER", *["DOUBLE"] * (3 * TERMS)],
+                       rows, bind)
+    own = bound_table("own", ["client_id", "instrument", "fold"], ["VARCHAR", "VARCHAR", "BIGINT"],
+                      loo.rows() or [(None, None, None)], bind)
     ends = latest_only and with_ends
     ends_in = " s.intake_session, s.scores," if ends else ""
     ends_out = ", intake_session::INTEGER AS first_session, scores::UINTEGER AS scores" if ends else ""
-    # A client whose band has no cell at a session (possible when the reference is
-    # narrower than the scope) gets the pooled numbers.
-    pick = {c: f"CASE WHEN c.cell IS NOT NULL THEN c.{c} ELSE p.{c} END"
-            for c in ("expected", "lower", "floor", "cell")}
+
+    def predicted(q: int) -> str:  # the q-th fitted quantile of improvement, as change (score - intake)
+        c = [f"f.c{q * TERMS + j}" for j in range(TERMS)]
+        return f"s.sign * (({c[0]} + {c[1]} * s.intake) * ln(1 + since) + {c[2]} * since)"
     sql = series + f""",
-    {cells},
-    {pooled},
+    {fits},
+    {own},
+    nfolds AS (SELECT instrument, any_value(folds) AS folds, bool_or(fold = -1) AS has_all FROM fits
+               GROUP BY instrument),
+    placed AS (
+        SELECT s.*, s.session_number - s.intake_session AS since,
+               coalesce(o.fold, CASE WHEN n.has_all THEN -1 ELSE hash(s.client_id) % n.folds END) AS fold
+        FROM series s
+        LEFT JOIN nfolds n ON n.instrument = s.instrument
+        LEFT JOIN own o ON o.client_id = s.client_id AND o.instrument = s.instrument
+        {"WHERE s.session_number = s.last_session" if latest_only else ""}
+    ),
     picked AS (
         SELECT s.client_id, s.instrument, s.session_number, s.score, s.intake, s.score - s.intake AS change,
                s.band,{ends_in} s.sign, s.session_number = s.intake_session AS is_intake,
-               {pick["expected"]} AS expected, {pick["lower"]} AS lower, {pick["floor"]} AS floor,
-               {pick["cell"]} AS cell
-        FROM series s
-        LEFT JOIN cells c ON c.instrument = s.instrument AND c.band = s.band AND c.session_number = s.session_number
-        LEFT JOIN pooled p ON p.instrument = s.instrument AND p.session_number = s.session_number
-        {"WHERE s.session_number = s.last_session" if latest_only else ""}
+               s.since > f.max_since AS too_far,
+               {predicted(0)} AS expected, {predicted(1)} AS lower, {predicted(2)} AS floor,
+               CASE WHEN s.since > f.max_since THEN f.beyond ELSE f.cell END AS cell
+        FROM placed s
+        LEFT JOIN fits f ON f.instrument = s.instrument AND f.fold = s.fold
     )
     SELECT client_id, instrument, session_number::INTEGER AS session_number, score, intake, change, band,
-           expected, lower, floor,
-           CASE WHEN is_intake OR lower IS NULL OR floor IS NULL THEN 'grey'
+           CASE WHEN too_far THEN NULL ELSE expected END AS expected,
+           CASE WHEN too_far THEN NULL ELSE lower END AS lower,
+           CASE WHEN too_far THEN NULL ELSE floor END AS floor,
+           CASE WHEN is_intake OR too_far OR lower IS NULL OR floor IS NULL THEN 'grey'
                 WHEN sign * change >= sign * lower - $tol THEN 'green'
                 WHEN sign * change >= sign * floor - $tol THEN 'orange'
                 ELSE 'red' END AS colour,

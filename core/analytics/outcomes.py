@@ -7,8 +7,8 @@ frames); this module feeds them the store's scores with the catalog's settings:
   attended sessions only (a score whose attendance is unknown counts, as in `expected`);
 - change: the first and the last score of each client and instrument (Jacobson & Truax
   with the instrument's reliable change, its rule "gt" or "ge", and its cutoff);
-- sudden gains and losses: criterion 1 = the instrument's reliable change in points
-  unless a cutoff is given, 25 % and alpha .05 and intake excluded by default (the
+- sudden gains and losses: criterion 1 = the instrument's `sudden_gain.points` (the
+  BDI-II's 7, Tang & DeRubeis), else its reliable change in points, unless a cutoff is given, 25 % and alpha .05 and intake excluded by default (the
   catalog's [sudden_gains]); an instrument with no reliable change and no cutoff given
   is skipped (criterion 1 would have no number).
 """
@@ -23,7 +23,7 @@ from ..access import Scope
 from ..catalog import Catalog
 from .change import classify_frame
 from .ruptures import NOT_ATTENDED, bound_table, client_clause, recent_join
-from .sudden_gains import identify_sudden_changes
+from .sudden_gains import add_reversals, identify_sudden_changes
 
 SERIES_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "session_number": pl.Int32, "score": pl.Float64}
 CHANGE_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "first_session": pl.Int32,
@@ -33,7 +33,11 @@ CHANGE_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "first_session
                  "reliable": pl.Boolean, "category": pl.String}
 SUDDEN_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "kind": pl.String, "pregain_session": pl.Int32,
                  "postgain_session": pl.Int32, "pregain_score": pl.Float64, "postgain_score": pl.Float64,
-                 "magnitude": pl.Float64, "cutoff": pl.Float64, "params": pl.String}
+                 "magnitude": pl.Float64, "cutoff": pl.Float64, "params": pl.String, "found": pl.UInt32,
+                 "selected": pl.Boolean, "reversal_value": pl.Float64, "reversed": pl.Boolean}
+# How suddengains' create_byperson picks one gain per client (multiple_sg_select).
+ONE_PER_CLIENT = {"largest": ([pl.col("magnitude"), pl.col("pregain_session")], [True, False]),
+                  "first": ([pl.col("pregain_session")], [False])}
 
 
 def outcome_series(store, catalog: Catalog, scope: Scope, clients=None,
@@ -95,32 +99,42 @@ def classify_ends(ends: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class SuddenGainParams:
-    """Criteria for sudden gains and losses; `cutoff` None = each instrument's reliable change."""
+    """Criteria for sudden gains and losses; `cutoff` None = each instrument's criterion 1
+    from the catalog (`sudden_gain.points`, else its reliable change)."""
     cutoff: float | None = None
     pct: float = 0.25
     alpha: float = 0.05
     include_intake: bool = False
+    multiple: str = "largest"  # one per client and instrument: "largest" or "first" (create_byperson)
+
+    def __post_init__(self):
+        if self.multiple not in ONE_PER_CLIENT:
+            raise ValueError(f"multiple must be one of {', '.join(ONE_PER_CLIENT)}, got {self.multiple!r}.")
 
     @classmethod
     def from_catalog(cls, catalog: Catalog, **overrides) -> "SuddenGainParams":
         d = catalog.sudden_gains
-        base = cls(None, d.pct, d.alpha, d.include_intake)
+        base = cls(None, d.pct, d.alpha, d.include_intake, d.multiple)
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
     def describe(self, cutoff: float) -> str:
         intake = "intake included (first interval 1->2)" if self.include_intake else "intake excluded"
         return (f"Tang & DeRubeis criteria: change >= {cutoff:g} points, >= {self.pct:.0%} of the pregain score, "
-                f"pre/post means differ at alpha {self.alpha:g}; {intake}")
+                f"pre/post means differ at alpha {self.alpha:g}; {intake}; one per client and instrument, "
+                f"the {self.multiple} (suddengains create_byperson); reversed when a later score is beyond "
+                "the postgain score plus half the change (create_bysg)")
 
 
 def sudden_changes(series: pl.DataFrame, catalog: Catalog, params: SuddenGainParams) -> pl.DataFrame:
     """Every sudden gain and sudden loss of every client, per outcome instrument (one call
     per instrument, over all clients at once). `kind` is "gain" or "loss";
-    `magnitude` is positive in points; `params` says which criteria were used."""
+    `magnitude` is positive in points; `params` says which criteria were used; `found`:
+    how many the client has of that kind on that instrument; `selected`: the one the
+    per-person table keeps (`params.multiple`, see `one_per_client`); `reversal_value`
+    and `reversed` as suddengains' create_bysg."""
     found = []
     for key, inst in catalog.instruments_of("outcome").items():
-        cutoff = params.cutoff if params.cutoff is not None else (
-            inst.reliable_change.threshold if inst.reliable_change else None)
+        cutoff = params.cutoff if params.cutoff is not None else inst.sudden_gain_points
         if cutoff is None:
             continue
         scores = series.filter(pl.col("instrument") == key).select("client_id", "session_number", "score")
@@ -129,8 +143,21 @@ def sudden_changes(series: pl.DataFrame, catalog: Catalog, params: SuddenGainPar
         hits = identify_sudden_changes(scores, cutoff=cutoff, direction=inst.sign, kind="both", pct=params.pct,
                                        alpha=params.alpha, include_intake=params.include_intake)
         if hits.height:
+            hits = add_reversals(hits, scores, direction=inst.sign)
             found.append(hits.with_columns(instrument=pl.lit(key), cutoff=pl.lit(cutoff),
-                                           params=pl.lit(params.describe(cutoff))).select(list(SUDDEN_SCHEMA)))
+                                           params=pl.lit(params.describe(cutoff)), found=pl.col("n_in_client"),
+                                           selected=pl.lit(True)).select(list(SUDDEN_SCHEMA)))
     if not found:
         return pl.DataFrame(schema=SUDDEN_SCHEMA)
-    return pl.concat(found).cast(SUDDEN_SCHEMA).sort("client_id", "instrument", "kind", "pregain_session")
+    every = pl.concat(found).cast(SUDDEN_SCHEMA).sort("client_id", "instrument", "kind", "pregain_session")
+    return every.with_columns(selected=one_per_client(every, params.multiple))
+
+
+def one_per_client(changes: pl.DataFrame, multiple: str) -> pl.Series:
+    """True for the one sudden change per client, instrument and kind that suddengains'
+    create_byperson keeps: the largest magnitude (ties: the earliest) or the first."""
+    by, descending = ONE_PER_CLIENT[multiple]
+    rows = changes.with_row_index("_row")
+    chosen = (rows.sort(by, descending=descending)
+              .group_by("client_id", "instrument", "kind", maintain_order=True).agg(pl.col("_row").first()))
+    return rows["_row"].is_in(chosen["_row"]).alias("selected")

@@ -22,13 +22,22 @@ Why the defaults (data/catalog.toml, section [ruptures])
   use the client's mean instead; the literature has not settled which, so the method is
   a parameter and "points" (a fixed drop) and "cutoff" (crossing the instrument's
   concern cutoff, as PCOMS/OpenFIT alert on the SRS) are offered alongside.
+- reference spread ("sd"): the SD of the client's scores *before* the drop. An SD over
+  the whole series includes the drop itself: a sustained step down (SRS 38 x5, then 30
+  x7) inflated it past the drop, so the clearest ruptures were the ones never found.
+- minimum drop: the drop must also reach the instrument's `rupture_min_drop` points
+  (catalog; else `min_drop_fraction` of its range, in proportion for a subscale): a calm
+  series' SD can be a fraction of a point, and a 1-point WAI-SR fall is noise. It may not
+  be smaller than the instrument's reliable change where the catalog has one. The
+  "points" method uses the clinic's own number as given.
 - min_series 4: an SD of two or three scores means little. The same minimum applies to
   every method, so changing the method changes only the rule, not which clients are
-  looked at.
-- repair_window 3: how soon the score must come back is not settled either; three
-  sessions (about three weeks of weekly therapy, enough for a V) is this project's
-  default, not a published figure, and is a setting. Repair means back to at least the
-  score before the drop; nothing is subtracted for measurement error.
+  looked at; for "sd" the first drop examined is the series' min_series-th score.
+- repair_window 3: how soon the score must come back is not settled either; the next
+  three ratings of that instrument (three weeks of weekly SRS, enough for a V; a WAI-SR
+  rated every 4th session gets its next three occasions) is this project's default, not
+  a published figure, and is a setting. Repair means back to at least the score before
+  the drop; nothing is subtracted for measurement error.
 
 Every finding carries `method` and `params` (a sentence from `RuptureParams.describe`),
 so a page shows the rule beside the flag.
@@ -81,7 +90,10 @@ class RuptureParams:
     def describe(self, instrument: Instrument | None = None) -> str:
         """The rule in one sentence, to show beside every finding."""
         if self.method == "sd":
-            rule = f"drop >= {self.threshold:g} SD of the client's own series from the previous session"
+            least = (f" and >= {instrument.key}'s minimum drop" if instrument is not None
+                     else " and >= the instrument's minimum drop")
+            rule = (f"drop >= {self.threshold:g} SD of the client's scores before it from the previous session"
+                    f"{least}")
         elif self.method == "points":
             rule = f"drop >= {self.threshold:g} points from the previous session"
         elif instrument is not None and instrument.cutoff is not None:
@@ -91,7 +103,7 @@ class RuptureParams:
         else:
             rule = "score crosses to the concern side of the instrument's cutoff from the previous session"
         return (f"{rule}; series of >= {self.min_series} scores; repair = back to the pre-rupture level "
-                f"within {self.repair_window} session{'s' if self.repair_window != 1 else ''}")
+                f"within the next {self.repair_window} rating{'s' if self.repair_window != 1 else ''}")
 
 
 def bound_table(name: str, columns: list[str], types: list[str], rows: list[tuple], params: dict) -> str:
@@ -134,7 +146,8 @@ def recent_join(alias: str, recent: int, bind: dict) -> str:
 RUPTURE_SCHEMA = {
     "client_id": pl.String, "instrument": pl.String, "scale": pl.String, "rater": pl.String,
     "session": pl.Int32, "previous_session": pl.Int32, "previous_score": pl.Float64, "score": pl.Float64,
-    "drop": pl.Float64, "threshold_points": pl.Float64, "repaired_at": pl.Int32, "repair": pl.String,
+    "drop": pl.Float64, "threshold_points": pl.Float64, "repaired_at": pl.Int32, "ratings_since": pl.Int32,
+    "repair": pl.String,
     "method": pl.String, "params": pl.Categorical,
 }
 
@@ -146,22 +159,26 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
     A series is one client's scores on one alliance instrument, scale and rater, ordered
     by session number. A session without a score is a gap: the drop is measured from the
     previous *scored* session (shown as `previous_session`), and the repair window counts
-    session numbers, so missing sessions use it up.
+    the series' next scores (rating occasions), not session numbers.
 
     - `drop`: the fall from the previous score in the worse direction (positive = worse);
-    - `threshold_points`: the drop needed, in points (threshold x SD for "sd", the sample
-      SD of the client's whole series, later sessions included, as Stiles et al. did, so
-      a finding can change when new scores arrive; null for "cutoff", whose rule is the
-      crossing);
-    - `repaired_at`: the first session within `repair_window` session numbers after the
-      rupture whose score is back to at least the pre-rupture score (exactly back counts;
-      nothing is subtracted for measurement error), else null;
-    - `repair`: "repaired", "not repaired", or "pending" when the client's latest recorded
-      session lies before the end of the window (it may still come).
+    - `threshold_points`: the drop needed, in points (for "sd", threshold x the sample SD
+      of the client's scores before the drop, at least the instrument's minimum drop; null
+      for "cutoff", whose rule is the crossing);
+    - `repaired_at`: the first of the next `repair_window` scores after the rupture that
+      is back to at least the pre-rupture score (exactly back counts; nothing is
+      subtracted for measurement error), else null;
+    - `ratings_since`: the scores of the series after the rupture (in the lists: with
+      `recent`, at most `repair_window` of them are counted);
+    - `repair`: "repaired", "not repaired", or "pending" when fewer than `repair_window`
+      scores have followed and the client's latest recorded session lies before the
+      window's expected end (`repair_window` x the series' mean interval between scores,
+      rounded).
 
     `scales` limits the series to those scales (e.g. ["total"]); None = every scale.
     `recent` keeps only ruptures at sessions after the series' last session - `recent`
-    (the SD still comes from the whole series, so what is found there is unchanged).
+    (the spread still comes from every score before the drop, so what is found there is
+    unchanged).
     """
     params = params or RuptureParams.from_catalog(catalog)
     alliance = catalog.instruments_of("alliance")
@@ -172,9 +189,12 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
     bind: dict = {"min_series": params.min_series, "window": params.repair_window, "method": params.method}
     if params.method != "cutoff":
         bind.update(threshold=float(params.threshold), tol=TOLERANCE)
-    meta = bound_table("meta", ["instrument", "sign", "cutoff", "concern"], ["VARCHAR", "INTEGER", "DOUBLE", "VARCHAR"],
-                       [(key, inst.sign, inst.cutoff.value if inst.cutoff else None,
-                         inst.cutoff.clinical if inst.cutoff else None) for key, inst in alliance.items()], bind)
+    fraction = catalog.ruptures.min_drop_fraction
+    meta = bound_table("meta", ["instrument", "scale", "sign", "cutoff", "concern", "min_drop"],
+                       ["VARCHAR", "VARCHAR", "INTEGER", "DOUBLE", "VARCHAR", "DOUBLE"],
+                       [(key, scale, inst.sign, inst.cutoff.value if inst.cutoff else None,
+                         inst.cutoff.clinical if inst.cutoff else None, inst.min_drop(fraction, scale))
+                        for key, inst in alliance.items() for scale in inst.scales], bind)
 
     def concern(score: str) -> str:
         return ("CASE concern " + " ".join(f"WHEN '{rule}' THEN {score} {op} cutoff" for rule, op in SQL_RULES.items())
@@ -182,18 +202,20 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
 
     # Each series becomes two lists ordered by session (numbers ss, scores sc), so the
     # previous score and the repair search are list look-ups: no window sort, no self-join.
-    # n is the length of the lists.
+    # n is the length of the lists; total, tsum, tsq, first_session: the count, sum, sum of
+    # squares and first session of the whole series (the lists may hold only its end).
     since = ""
     numbers = "list(r.session_number ORDER BY r.session_number)"
     scores = "list(r.score ORDER BY r.session_number)"
     if recent is not None:
-        bind["recent"], bind["keep"] = int(recent), int(recent) + 1
+        bind["recent"], bind["keep"] = int(recent), int(recent) + int(params.repair_window) + 1
         since = "ss[i] > ss[n] - $recent AND "
         # Session numbers rise by at least 1, so only the last `recent` scores can qualify,
         # and each needs the score before it: the lists keep the last `recent` + 1 scores
         # (max_by's top n, highest session first, reversed). For speed: far cheaper than
         # ordering every score of the series into a list. The repair search looks only
-        # after a rupture, so it stays inside these lists too.
+        # after a rupture, so it stays inside these lists too; the spread before a drop
+        # comes from the whole series' sums less the listed scores from the drop on.
         numbers = "list_reverse(max_by(r.session_number, r.session_number, $keep))"
         scores = "list_reverse(max_by(r.score, r.session_number, $keep))"
     scale_clause = ""
@@ -201,45 +223,71 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
         bind["scales"] = [str(x) for x in scales]
         scale_clause = " AND list_contains($scales::VARCHAR[], r.scale)"
     previous, current = "sc[i - 1]", "sc[i]"
+    # The reference spread (method "sd") is the SD of the scores before the drop: an SD
+    # over the whole series includes the drop itself, so a sustained step down (38 x5,
+    # then 30 x7) inflated it past the drop and was never found. Sums of the scores before
+    # the drop: the series' totals less the listed scores from the drop on (k scores).
+    k = "(n - i + 1)"
+    n_before = f"(total - {k})"
+    s_before = "(tsum - list_sum(sc[i:]))"
+    q_before = "(tsq - list_sum(list_transform(sc[i:], lambda v: v * v)))"
+    sd_before = (f"sqrt(greatest(({q_before} - {s_before} * {s_before} / {n_before}) / ({n_before} - 1), 0))")
+    fall = f"sign * ({previous} - {current})"
     if params.method == "sd":
-        needed, rule = "$threshold * sd", f"sd > 0 AND sign * ({previous} - {current}) >= $threshold * sd - $tol"
+        # A drop must reach the instrument's minimum in points too: the SD of a calm series
+        # can be a fraction of a point (a 1-point WAI-SR fall was "2 SD").
+        needed = f"greatest($threshold * {sd_before}, min_drop)"
+        # The first drop looked at is the series' `min_series`-th score (as before), its
+        # spread from the scores before it (at least 2).
+        rule = (f"{n_before} >= greatest($min_series - 1, 2) AND {fall} >= min_drop - $tol "
+                f"AND {fall} >= {needed} - $tol")
     elif params.method == "points":
-        needed, rule = "$threshold", f"sign * ({previous} - {current}) >= $threshold - $tol"
+        # The clinic's own fixed drop in points: used as given.
+        needed, rule = "$threshold", f"{fall} >= $threshold - $tol"
     else:
         # The cutoff belongs to the total scale (36 on the SRS's 0-40), not to item scales.
         needed = "NULL::DOUBLE"
         rule = f"scale = 'total' AND NOT ({concern(previous)}) AND ({concern(current)})"
+    # The repair window counts the instrument's rating occasions (the series' next
+    # `window` scores), not session numbers: a WAI-SR rated every 4th session could never
+    # come back within 3 sessions. Pending: fewer than `window` scores have followed and
+    # the client's latest session lies before the window's expected end (`window` x the
+    # series' mean interval between scores, rounded: 1 for a weekly SRS with a missed
+    # session, 4 for a WAI-SR rated every 4th): a client who stopped coming is not pending.
+    window_end = "ss[i] + $window * greatest(round((ss[n] - first_session) / (total - 1)), 1)"
     sql = f"""
     WITH {meta},
     series AS (
         SELECT r.client_id, r.instrument, r.scale, r.rater,
                any_value(m.sign) AS sign, any_value(m.cutoff) AS cutoff, any_value(m.concern) AS concern,
-               {numbers} AS ss, {scores} AS sc,
-               stddev_samp(r.score) AS sd, len(ss) AS n
+               any_value(m.min_drop) AS min_drop,
+               {numbers} AS ss, {scores} AS sc, len(ss) AS n,
+               count(*) AS total, sum(r.score) AS tsum, sum(r.score * r.score) AS tsq,
+               min(r.session_number) AS first_session
         FROM ratings r
-        JOIN meta m ON m.instrument = r.instrument
+        JOIN meta m ON m.instrument = r.instrument AND m.scale = r.scale
         {NOT_ATTENDED}
         WHERE r.score IS NOT NULL{client_clause('r.client_id', clients, bind)}{scale_clause}
         GROUP BY r.client_id, r.instrument, r.scale, r.rater
         HAVING count(*) >= $min_series
     ),
     found AS (
-        SELECT * EXCLUDE (i), i,
-               -- Session numbers rise by at least 1, so the window holds at most `window` scores.
+        SELECT * EXCLUDE (i), i, {needed} AS needed,
                list_filter(range(i + 1, least(n, i + $window) + 1),
-                           lambda j: ss[j] <= ss[i] + $window AND sign * sc[j] >= sign * sc[i - 1])[1] AS back
+                           lambda j: sign * sc[j] >= sign * sc[i - 1])[1] AS back
         FROM (SELECT *, unnest(list_filter(range(2, n + 1), lambda i: {since}{rule})) AS i FROM series)
     ),
     latest AS (
         SELECT client_id, max(session_number) AS latest FROM sessions
-        WHERE client_id IN (SELECT client_id FROM found WHERE back IS NULL AND ss[n] < ss[i] + $window)
+        WHERE client_id IN (SELECT client_id FROM found WHERE back IS NULL AND n - i < $window)
         GROUP BY client_id
     )
     SELECT f.client_id, f.instrument, f.scale, f.rater, ss[i]::INTEGER AS session,
            ss[i - 1]::INTEGER AS previous_session, sc[i - 1] AS previous_score, sc[i] AS score,
-           sign * (sc[i - 1] - sc[i]) AS drop, {needed} AS threshold_points, ss[back]::INTEGER AS repaired_at,
+           sign * (sc[i - 1] - sc[i]) AS drop, needed AS threshold_points, ss[back]::INTEGER AS repaired_at,
+           (n - i)::INTEGER AS ratings_since,
            CASE WHEN back IS NOT NULL THEN 'repaired'
-                WHEN coalesce(l.latest, ss[n]) < ss[i] + $window THEN 'pending'
+                WHEN n - i < $window AND coalesce(l.latest, ss[n]) < {window_end} THEN 'pending'
                 ELSE 'not repaired' END AS repair,
            $method AS method
     FROM found f LEFT JOIN latest l USING (client_id)

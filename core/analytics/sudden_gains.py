@@ -350,3 +350,29 @@ def select_one_per_client(
     return changes.sort(list(cols), descending=list(desc)).group_by("client_id", maintain_order=True).first().sort(
         "client_id"
     )
+
+
+def add_reversals(changes: pl.DataFrame, ratings: pl.DataFrame, *, direction: int) -> pl.DataFrame:
+    """Add ``reversal_value`` and ``reversed`` to sudden gains or losses (a ``kind``
+    column, or all gains), as the package's ``create_bysg``: reversal value = postgain
+    score + magnitude / 2 towards the pregain score, and a change is reversed when any
+    score from the session after the postgain session on lies strictly beyond it (more
+    than half the change lost). Losses mirror gains (DOMAIN.md, "Sudden-gain
+    reversals"). ``ratings``: the client_id, session_number, score the changes came from.
+    """
+    if direction not in (1, -1):
+        raise ValueError(f"direction must be +1 (higher is better) or -1 (lower is better), got {direction!r}.")
+    kind = pl.col("kind") if "kind" in changes.columns else pl.lit("gain")
+    # +1 when the change was a decrease (a gain where lower is better, a loss where higher is).
+    sign = pl.when((kind == "gain") == (direction == -1)).then(1.0).otherwise(-1.0)
+    marked = changes.with_row_index("_row").with_columns(
+        reversal_value=pl.col("postgain_score") + sign * pl.col("magnitude") / 2, _sign=sign)
+    later = (marked.select("_row", "client_id", "postgain_session", "reversal_value", "_sign")
+             .join(ratings.select("client_id", "session_number", "score").filter(pl.col("score").is_not_null()),
+                   on="client_id")
+             .filter(pl.col("session_number") > pl.col("postgain_session"))
+             .group_by("_row")
+             .agg(reversed=(pl.col("_sign") * (pl.col("score") - pl.col("reversal_value")) > 0).any()))
+    return (marked.join(later, on="_row", how="left")
+            .with_columns(pl.col("reversed").fill_null(False))
+            .sort("_row").drop("_row", "_sign"))

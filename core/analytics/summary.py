@@ -69,9 +69,11 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
     flags = _by_client(triage_flags(store, catalog, scope, ids, sg=sg, case_list=case_list, series=series),
                        ["code", "reason", "session", "params", "weight"])
     change = change_table(series, catalog)
-    sudden = sudden_changes(series, catalog, sg)
+    # The per-person table (suddengains' create_byperson): one gain or loss per client and
+    # instrument, with how many met the criteria (`found`) and whether it reversed.
+    sudden = sudden_changes(series, catalog, sg).filter(pl.col("selected"))
     sudden_cols = ["instrument", "pregain_session", "postgain_session", "magnitude", "pregain_score",
-                   "postgain_score", "params"]
+                   "postgain_score", "found", "reversed", "reversal_value", "params"]
     gains = _by_client(sudden.filter(pl.col("kind") == "gain"), sudden_cols)
     losses = _by_client(sudden.filter(pl.col("kind") == "loss"), sudden_cols)
     ruptures = _by_client(detect_ruptures(store, catalog, scope=scope, clients=ids),
@@ -104,7 +106,7 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
             "flags": client_flags,
             "change": changes.get(cid, {}),
             "sudden_gain_params": {"cutoff": sg.cutoff, "pct": sg.pct, "alpha": sg.alpha,
-                                   "include_intake": sg.include_intake},
+                                   "include_intake": sg.include_intake, "multiple": sg.multiple},
             "sudden_gains": gains.get(cid, []), "sudden_losses": losses.get(cid, []),
             "ruptures": ruptures.get(cid, []), "coded_events": events.get(cid, []),
             "themes": themes.get(cid, []),
@@ -130,7 +132,9 @@ def summary_text(summary: dict) -> str:
     for key, word in (("sudden_gains", "Sudden gain"), ("sudden_losses", "Sudden loss")):
         for g in s[key]:
             lines.append(f"{word}: {g['instrument']} sessions {g['pregain_session']} -> {g['postgain_session']}, "
-                         f"{g['pregain_score']:g} -> {g['postgain_score']:g} ({g['magnitude']:g} points)")
+                         f"{g['pregain_score']:g} -> {g['postgain_score']:g} ({g['magnitude']:g} points)"
+                         + (f"; {g['found']} met the criteria, the {s['sudden_gain_params']['multiple']} shown"
+                            if g["found"] > 1 else "") + ("; reversed" if g["reversed"] else ""))
     if s["ruptures"]:
         lines.append("Ruptures detected:")
         for r in s["ruptures"]:

@@ -11,7 +11,7 @@ over all clients (see the analytics modules); nothing loops per client.
 | harmed, deteriorated | `outcomes.change_table` | reliable deterioration first -> last score (harmed: into the clinical range) |
 | no_reliable_change | same | unchanged after `stalled_after_sessions` attended sessions |
 | not_on_track, behind_expected | `expected.latest_colour` | latest outcome colour red / orange |
-| sudden_loss, sudden_gain | `outcomes.sudden_changes` | Tang & DeRubeis criteria, within `lookback_sessions` |
+| sudden_loss, sudden_gain | `outcomes.sudden_changes` | Tang & DeRubeis criteria, within `lookback_sessions`; one per client and instrument (`[sudden_gains] multiple`, as suddengains' create_byperson), reversal noted |
 | rupture_not_repaired, rupture_pending | `ruptures.detect_ruptures` | on `rupture_scales`, within `lookback_sessions` |
 | coded_rupture_not_repaired | `ruptures.coded_events` | a coded rupture with no coded repair, within `lookback_sessions` |
 | alliance_below_cutoff | latest client-rated alliance total | on the concern side of the instrument's cutoff |
@@ -35,7 +35,7 @@ from ..access import Scope
 from ..catalog import Catalog
 from .change import clinical_expr
 from .expected import latest_colour
-from .outcomes import SuddenGainParams, change_table, classify_ends, outcome_series, sudden_changes
+from .outcomes import SuddenGainParams, change_table, classify_ends, one_per_client, outcome_series, sudden_changes
 from .ruptures import NOT_ATTENDED, WORDS, RuptureParams, alliance_discrepancy, bound_table, client_clause, \
     coded_events, detect_ruptures, recent_join
 from .themes import MAIN_THERAPIST_CTE, pervasiveness
@@ -121,11 +121,11 @@ def _rupture_flags(store, catalog, scope, clients, latest, lookback) -> list[pl.
     window = rp.repair_window
     return [
         _flags(found.filter(pl.col("repair") == "not repaired"), "rupture_not_repaired",
-               pl.concat_str(fell, pl.lit(f"; not repaired within {window} session{'s' if window != 1 else ''}")),
+               pl.concat_str(fell, pl.lit(f"; not repaired within the next {window} rating{'s' if window != 1 else ''}")),
                pl.col("session"), pl.col("params")),
         _flags(found.filter(pl.col("repair") == "pending"), "rupture_pending",
-               pl.concat_str(fell, pl.format("; not yet back to {} (window open until session {})",
-                                             num(pl.col("previous_score")), pl.col("session") + window)),
+               pl.concat_str(fell, pl.format("; not yet back to {} ({} of {} ratings since)",
+                                             num(pl.col("previous_score")), pl.col("ratings_since"), pl.lit(window))),
                pl.col("session"), pl.col("params")),
     ]
 
@@ -255,11 +255,16 @@ def _recent_scores(series: pl.DataFrame, latest: pl.DataFrame, lookback: int) ->
     return keep.filter(pl.col("session_number") > pl.col("latest_session") - lookback - 3).drop("latest_session")
 
 
-def _sudden_flags(sudden: pl.DataFrame, latest, lookback) -> list[pl.DataFrame]:
+def _sudden_flags(sudden: pl.DataFrame, latest, lookback, multiple: str) -> list[pl.DataFrame]:
     recent = _recent(sudden, latest, lookback, "postgain_session")
-    text = pl.format("{} between sessions {} and {}: {} to {} ({} points)", pl.col("instrument"),
+    # One per client, instrument and kind among the recent ones, as suddengains'
+    # create_byperson: gains whose windows overlap are one event, not two flags' worth.
+    recent = recent.filter(one_per_client(recent, multiple))
+    text = pl.format("{} between sessions {} and {}: {} to {} ({} points{})", pl.col("instrument"),
                      pl.col("pregain_session"), pl.col("postgain_session"), num(pl.col("pregain_score")),
-                     num(pl.col("postgain_score")), num(pl.col("magnitude")))
+                     num(pl.col("postgain_score")), num(pl.col("magnitude")),
+                     pl.when(pl.col("reversed")).then(pl.lit("; since reversed: more than half of it lost"))
+                     .otherwise(pl.lit("")))
     return [
         _flags(recent.filter(pl.col("kind") == "loss"), "sudden_loss",
                pl.concat_str(pl.lit("Sudden loss on "), text), pl.col("postgain_session"), pl.col("params")),
@@ -351,7 +356,7 @@ def _case_list_and_flags(store, catalog: Catalog, scope: Scope, clients, sg: Sud
             # The recent scores as `_recent_scores` keeps them; read only those when no series is given.
             recent = (_recent_scores(series, latest(), lookback) if series is not None
                       else outcome_series(store, catalog, scope, clients, recent=lookback + 3, ordered=False))
-            return [_sudden_flags(sudden_changes(recent, catalog, sg), latest, lookback)]
+            return [_sudden_flags(sudden_changes(recent, catalog, sg), latest, lookback, sg.multiple)]
 
         # Each job gives its flags in groups, the groups in the order they were always
         # concatenated (ties in the sort below keep that order): rupture, coded rupture,
