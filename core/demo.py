@@ -435,6 +435,14 @@ def _course(kind: str, n: int, rng, at: int | None) -> np.ndarray:
     return rng.uniform(0.25, 1.0) * (1 - np.exp(-s / rng.uniform(3, 9)))
 
 
+def _criterion_1(spec: dict) -> float:
+    """An instrument's sudden-gain criterion 1 in points (the catalog's [sudden_gain], else
+    its reliable change in points): what the planted courses are made to exceed. For the
+    BDI-II this is Tang & DeRubeis' 7 points, below its computed reliable change (7.64), so
+    a deteriorating course (1.8 x 7 points) still crosses the reliable change."""
+    return float(spec.get("sudden_gain", {}).get("points") or spec["reliable_change"]["points"])
+
+
 def _tang_derubeis(x: dict[int, int], at: int, rc: float, lower_better: bool, loss: bool) -> bool:
     """Do sessions at -> at+1 meet the three criteria (25 %, cutoff, full 3+3 windows)?"""
     sign = (1 if lower_better else -1) * (-1 if loss else 1)
@@ -462,14 +470,14 @@ def _outcomes(case: _Case, instruments: tuple[str, ...], course: str) -> None:
         intake = max(intake, cutoff + 2) if lower_better else min(intake, cutoff - 3)
         course_here = p
         if course == "deteriorating":       # worse by well over the reliable change, whatever the intake
-            rc = spec["reliable_change"]["points"]
+            rc = _criterion_1(spec)
             course_here = p * max(1.0, 1.8 * rc / abs(p[-1] * (functional - intake)))
         for _ in range(100):
             x = {s: int(np.clip(np.rint(intake + course_here[s] * (functional - intake) + rng.normal(0, noise)),
                                 low, high))
                  for s in scored}
             planted = course in ("sudden_gain", "sudden_loss") and position == 0
-            if not planted or _tang_derubeis(x, at, spec["reliable_change"]["points"], lower_better,
+            if not planted or _tang_derubeis(x, at, _criterion_1(spec), lower_better,
                                              course == "sudden_loss"):
                 break
         else:
