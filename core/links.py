@@ -18,14 +18,14 @@ ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 _ID = re.compile(ID_PATTERN)
 _NUMBER = re.compile(r"^[0-9]{1,9}$")
 _SHOWN = 64  # characters of a malformed value quoted back
-_MARKDOWN_PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
+MARKDOWN_PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
 
 
 def as_text(sentence: str) -> str:
     """`sentence` as Markdown that shows it literally: every ASCII punctuation mark is
     backslash-escaped, so no emphasis, link, HTML, LaTeX or Streamlit directive comes out
     of a quoted value (for `st.warning`, `st.error` and the other Markdown elements)."""
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", sentence)
+    return MARKDOWN_PUNCTUATION.sub(r"\\\1", sentence)
 
 
 def _quoted(value: str) -> str:

@@ -29,7 +29,7 @@ import streamlit as st
 from streamlit.connections import BaseConnection
 
 from . import charts, views
-from . import audit, identity
+from . import audit, identity, links
 from .access import AccessDenied, Scope
 from .analytics import barriers as barrier_analytics
 from .analytics import expected, ruptures, themes, triage
@@ -421,7 +421,6 @@ def clear_cache() -> None:
     _figure.clear()
 
 
-_MARKDOWN_PUNCTUATION = r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])"""
 
 
 def text_table(frame: pl.DataFrame) -> None:
@@ -430,7 +429,7 @@ def text_table(frame: pl.DataFrame) -> None:
     Markdown shows an escaped mark as itself): no emphasis, link, HTML, LaTeX or
     Streamlit directive can come out of a cell."""
     texts = [name for name, dtype in frame.schema.items() if dtype == pl.String]
-    st.table(frame.with_columns(pl.col(texts).str.replace_all(_MARKDOWN_PUNCTUATION, r"\$1")) if texts else frame,
+    st.table(frame.with_columns(pl.col(texts).str.replace_all(links.MARKDOWN_PUNCTUATION.pattern, r"\$1")) if texts else frame,
              hide_index=True)
 
 
