@@ -29,7 +29,7 @@ CONFERENCE_CLIENT_TABLES = ("agenda_items", "conference_snapshots", "conference_
 # server-side sign-in sessions and the purge tombstones.
 ADMIN_TABLES = ("batches", "quarantine", "history", "audit_log", "auth_sessions", "purges")
 # Tables that name no client, therapist or person.
-PUBLIC_TABLES = ("schema_info", "store_info")
+PUBLIC_TABLES = ("schema_info", "store_info", "snapshot_info")
 # Each user's own rows.
 USER_TABLES = ("users", "user_groups")
 # Table functions a scoped query may use (they read no table and no file).
@@ -165,8 +165,14 @@ def _literal_list(values) -> str:
     return quoted or "NULL"
 
 
-def _rules(scope: Scope) -> dict[str, str]:
-    """Each table's scoped definition, in dependency order (a later one may read an earlier)."""
+_ON_DATA_SIDE = object()  # the client rule reads the scoped `sessions` in the same query
+
+
+def _rules(scope: Scope, visible_clients=_ON_DATA_SIDE) -> dict[str, str]:
+    """Each table's scoped definition, in dependency order (a later one may read an earlier).
+
+    `visible_clients`: on the state side (a file without sessions) the clients the scope
+    may see, as the store looked them up (None: every client)."""
     t_ids = None if scope.therapist_ids is None else _literal_list(scope.therapist_ids)
     c_ids = None if scope.client_ids is None else _literal_list(scope.client_ids)
     g_ids = None if scope.groups is None else _literal_list(scope.groups)
@@ -176,6 +182,11 @@ def _rules(scope: Scope) -> dict[str, str]:
     def where(*conditions):
         kept = [c for c in conditions if c]
         return " WHERE " + " AND ".join(kept) if kept else ""
+
+    def client_rule(column: str) -> str | None:
+        if visible_clients is _ON_DATA_SIDE:
+            return f"{column} IN (SELECT client_id FROM sessions)"
+        return None if visible_clients is None else f"{column} IN ({_literal_list(visible_clients)})"
 
     rules = {table: f"SELECT * FROM main.{table}" for table in PUBLIC_TABLES}
     rules["sessions"] = "SELECT * FROM main.sessions" + where(
@@ -187,11 +198,11 @@ def _rules(scope: Scope) -> dict[str, str]:
         t_ids and f"therapist_id IN ({t_ids})", c_ids and "therapist_id IN (SELECT therapist_id FROM sessions)")
     rules["conferences"] = "SELECT * FROM main.conferences" + where(g_ids and f"supervision_group IN ({g_ids})")
     for table in CONFERENCE_CLIENT_TABLES:
-        rules[table] = (f"SELECT t.* FROM main.{table} t WHERE t.conference_id IN "
-                        "(SELECT conference_id FROM conferences) AND t.client_id IN (SELECT client_id FROM sessions)")
+        rules[table] = (f"SELECT t.* FROM main.{table} t" + where(
+            "t.conference_id IN (SELECT conference_id FROM conferences)", client_rule("t.client_id")))
     # A trainee sees their groups' exercises on any of the group's cases (they rate it blind);
     # everyone else the exercises on cases they may see.
-    own_cases = None if scope.role == "trainee" else "client_id IN (SELECT client_id FROM sessions)"
+    own_cases = None if scope.role == "trainee" else client_rule("client_id")
     if admin and t_ids is None and c_ids is None:
         own_cases = None
     rules["calibration_exercises"] = "SELECT * FROM main.calibration_exercises" + where(
@@ -267,22 +278,28 @@ def checked_sql(sql: str) -> frozenset[str]:
     return tables
 
 
-def scoped_sql(sql: str, scope: Scope) -> str:
-    """Return `sql` so that it reads only what `scope` may see."""
+def scoped_sql(sql: str, scope: Scope, visible_clients=_ON_DATA_SIDE) -> str:
+    """Return `sql` so that it reads only what `scope` may see.
+
+    `visible_clients`: for a query on the state side, the clients `scope` may see (None:
+    all), since the state holds no sessions to look them up in."""
     if not isinstance(scope, Scope):
         raise AccessDenied("A read without a scope was refused: every read names its reader's scope.")
     tables = checked_sql(sql)
     if scope.is_everything:
         return sql
-    rules = _rules(scope)
+    rules = _rules(scope, visible_clients)
     # Only the tables the query reads, with those their rules read in turn.
     needed = set(tables)
-    if needed & (set(SESSION_TABLES) | set(CONFERENCE_CLIENT_TABLES) | {"therapists", "calibration_exercises"}):
+    data_tables = set(SESSION_TABLES) | {"therapists"}
+    if visible_clients is _ON_DATA_SIDE:
+        data_tables |= set(CONFERENCE_CLIENT_TABLES) | {"calibration_exercises"}
+    if needed & data_tables:
         needed.add("sessions")
     if needed & set(CONFERENCE_CLIENT_TABLES):
         needed.add("conferences")
     if "calibration_answers" in needed:
-        needed |= {"calibration_exercises", "sessions"}
+        needed |= {"calibration_exercises"} | ({"sessions"} if visible_clients is _ON_DATA_SIDE else set())
     ctes = [f"{name} AS ({body})" for name, body in rules.items() if name in needed]
     if not ctes:
         return sql

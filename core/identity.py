@@ -170,8 +170,7 @@ def is_demo_store(store: Store) -> bool:
     """True while the store holds nothing but the bundled demo data (and its demo users)."""
     return bool(store.scalar(
         "SELECT NOT EXISTS (SELECT 1 FROM store_info WHERE key = 'demo' AND value = 'false') "
-        "AND EXISTS (SELECT 1 FROM users WHERE issuer = 'demo') AND EXISTS (SELECT 1 FROM sessions)",
-        scope=SYSTEM))
+        "AND EXISTS (SELECT 1 FROM users WHERE issuer = 'demo')", scope=SYSTEM)) and not store.is_empty()
 
 
 def demo_users(store: Store) -> list[Identity]:

@@ -462,15 +462,13 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     typed.clear()
     del sessions_ok, local
 
-    with store.transaction() as cur:
-        batch_id = cur.execute("SELECT nextval('batch_ids')").fetchall()[0][0]
-        inserted, updated = {}, {}
-        loaded = {name: frame.height for name, frame in accepted.items()}
-        for step, name in enumerate(IMPORT_ORDER):
-            if name in accepted:
-                progress(0.7 + 0.04 * step, f"Writing {name} to the store")
-                # Each table's rows go once written, while the store's buffers fill.
-                inserted[name], updated[name] = upsert(cur, name, accepted.pop(name), batch_id)
+    # The data go into a new snapshot; its batch, quarantine and the switch to it are one
+    # state transaction (`Store.publish`): readers see all of the import or none of it.
+    batch_id = store.next_batch_id()
+    inserted, updated = {}, {}
+    loaded = {name: frame.height for name, frame in accepted.items()}
+
+    def record(cur) -> None:
         if quarantine_rows.height:
             cur.register("quarantine_rows", quarantine_rows)
             cur.execute("INSERT INTO quarantine SELECT ?, table_name, source, line, raw::JSON, problems::JSON "
@@ -482,6 +480,13 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
             json.dumps(inserted), json.dumps(updated), json.dumps(ignored)])
         if not demo:  # real data: the store never again offers the demo sign-in
             cur.execute("INSERT OR REPLACE INTO store_info VALUES ('demo', 'false')")
+
+    with store.publish(after=record) as cur:
+        for step, name in enumerate(IMPORT_ORDER):
+            if name in accepted:
+                progress(0.7 + 0.04 * step, f"Writing {name} to the store")
+                # Each table's rows go once written, while the store's buffers fill.
+                inserted[name], updated[name] = upsert(cur, name, accepted.pop(name), batch_id)
     progress(1.0, "Done")
     return ImportResult(batch_id, file_name, loaded, {k: v for k, v in quarantined.items() if v or k in loaded},
                         inserted, updated, {k: v for k, v in redacted.items() if v}, ignored,

@@ -1,23 +1,39 @@
-"""The store: one embedded DuckDB file, its schema and its migrations.
+"""The store: what people write, in one small *state* file, and the data, in snapshot files.
 
-One connection per process (DuckDB refuses concurrent use of one connection), a cursor
-per query or transaction. Every read goes through `Store.query`, which applies the
-reader's scope (see `access`). Writes happen only inside `Store.transaction`, so a
-process killed half-way leaves the file as it was.
+- The **state** (a DuckDB file, `data/caseconf.duckdb` by default) holds what people
+  write: users, conferences, notes, calibration, the audit log, the import batches and
+  their quarantine. No process keeps it open: each opens it when it reads or writes and
+  lets it go once idle (`IDLE_S`) or after `HOLD_S` of continuous use, so the command line
+  can work while the app serves; a process that finds it held waits, bounded, for its turn.
+- The **data** (sessions, ratings, themes, barriers, events, therapists and the history
+  of what imports replaced) lives in immutable DuckDB *snapshot* files beside it
+  (`caseconf.snapshots/`). An import (one at a time) writes a complete new snapshot and
+  switches the state's pointer to it in the same state transaction that records its batch;
+  every process reads snapshots read-only and moves to the new one at its next `refresh`
+  (the app: every rerun). Old snapshots are removed after a grace period.
+
+Every read goes through `Store.query`, which applies the reader's scope (see `access`)
+and runs on the side that holds the tables it names. Writes happen only inside
+`Store.transaction` (state) or `Store.publish` (data), so a process killed half-way leaves
+both as they were.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import threading
+import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from .access import Scope, scoped_sql
+from .access import AccessDenied, Scope, checked_sql, scoped_sql
 
 ENV_VAR = "CASECONF_DB"
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "caseconf.duckdb"
@@ -56,7 +72,20 @@ def _data_table_ddl(table: str) -> str:
     return f"CREATE TABLE {table} (\n  {cols},\n  batch_id INTEGER NOT NULL,\n  updated_batch INTEGER\n)"
 
 
-# Each migration takes the store from version i to i + 1, in one transaction.
+HISTORY_DDL = """CREATE TABLE history (
+    batch_id INTEGER NOT NULL,
+    table_name VARCHAR NOT NULL,
+    key JSON NOT NULL,
+    action VARCHAR NOT NULL,
+    before JSON
+)"""
+
+# The tables that live in snapshot files; every other table is the state's.
+ANALYTIC_TABLES = frozenset((*TABLES, "history", "snapshot_info"))
+
+# Each migration takes the state from version i to i + 1, in one transaction. Versions 1 to 4
+# date from when one file held everything; version 5 (`_split_out_data`, in Python) moves
+# the data tables into the first snapshot file.
 MIGRATIONS: list[list[str]] = [
     [
         "CREATE TABLE schema_info (version INTEGER NOT NULL)",
@@ -86,13 +115,7 @@ MIGRATIONS: list[list[str]] = [
             problems JSON NOT NULL
         )""",
         # What an update replaced: the key and the values before, per batch.
-        """CREATE TABLE history (
-            batch_id INTEGER NOT NULL,
-            table_name VARCHAR NOT NULL,
-            key JSON NOT NULL,
-            action VARCHAR NOT NULL,
-            before JSON
-        )""",
+        HISTORY_DDL,
         *[_data_table_ddl(t) for t in TABLES],
     ],
     # Version 2: case conferences and their agendas (core/conference/meetings.py).
@@ -234,56 +257,214 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE store_info (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
     ],
 ]
-SCHEMA_VERSION = len(MIGRATIONS)
+SCHEMA_VERSION = len(MIGRATIONS) + 1
+
+# Each snapshot migration takes a snapshot file from version i to i + 1; a new snapshot is
+# built from a copy of the current one, so it is migrated before anything is written to it.
+SNAPSHOT_MIGRATIONS: list[list[str]] = [
+    [
+        "CREATE TABLE snapshot_info (version INTEGER NOT NULL)",
+        "INSERT INTO snapshot_info VALUES (0)",
+        *[_data_table_ddl(t) for t in TABLES],
+        HISTORY_DDL,
+    ],
+]
+SNAPSHOT_VERSION = len(SNAPSHOT_MIGRATIONS)
+
+IDLE_S = 0.5          # a process lets the state file go after this long unused
+HOLD_S = 1.0          # ... and after this long held without a pause, at its next pause
+LOCK_WAIT_S = 60.0    # how long a read or write waits for another process to let it go
+PUBLISH_WAIT_S = 900.0  # how long an import waits for another import to finish
+GRACE_S = 600.0       # a replaced snapshot is removed this long after its successor appeared
+SNAPSHOT_GLOB = "snapshot-*.duckdb"
 
 
 class StoreError(Exception):
-    """The store cannot be opened or is newer than this software; a sentence."""
+    """The store cannot be opened, is busy, or is newer than this software; a sentence."""
 
 
 def default_path() -> Path:
     return Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
 
 
-class Store:
-    """The DuckDB file of one clinic. Create through `open_store` (one per process)."""
+def default_snapshots(path: str | os.PathLike) -> Path:
+    """The snapshot folder beside a state file: `caseconf.duckdb` -> `caseconf.snapshots/`."""
+    path = Path(path)
+    return path.with_name(path.stem + ".snapshots")
 
-    def __init__(self, path: str | os.PathLike):
+
+def _is_lock_conflict(err: Exception) -> bool:
+    text = str(err).lower()
+    return "could not set lock" in text or "conflicting lock" in text
+
+
+def _connect(path: Path, *, read_only: bool = False, wait_s: float = LOCK_WAIT_S) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to `path`, waiting (bounded) while another process holds the file."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.005
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as err:
+            if not _is_lock_conflict(err):
+                raise StoreError(f"The database file {path.name} cannot be opened: {err}") from None
+            if time.monotonic() >= deadline:
+                raise StoreError(f"The database file {path.name} is busy: another program has held it for "
+                                 f"{wait_s:.0f} seconds. Try again in a minute; if it stays busy, a program "
+                                 "that opened the file directly is holding it.") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
+
+
+class _StateFile:
+    """One process's connection to the state file: opened on demand, let go when idle.
+
+    Many threads share it (a cursor each). Once nobody in the process has used it for
+    `idle_s`, or it has been held `hold_s` without a pause, a janitor thread closes it at
+    the next moment nobody uses it, so other processes get their turn; after such a forced
+    pause this process waits a moment before taking the file again.
+    """
+
+    def __init__(self, path: Path, idle_s: float = IDLE_S, hold_s: float = HOLD_S):
+        self.path, self.idle_s, self.hold_s = path, idle_s, hold_s
+        self._lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._users = 0
+        self._opened = self._last = self._released = 0.0
+        self._janitor: threading.Thread | None = None
+
+    @contextmanager
+    def cursor(self):
+        with self._lock:
+            if self._con is None:
+                pause = self._released + min(0.05, self.idle_s) - time.monotonic()
+                if pause > 0:  # just let go for others: give a waiting process the first chance
+                    time.sleep(pause)
+                self._con = _connect(self.path)
+                self._opened = time.monotonic()
+                if self._janitor is None or not self._janitor.is_alive():
+                    self._janitor = threading.Thread(target=self._watch, daemon=True, name="caseconf-state")
+                    self._janitor.start()
+            self._users += 1
+            con = self._con
+        cur = con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+            with self._lock:
+                self._users -= 1
+                self._last = time.monotonic()
+                if self._users == 0 and self.idle_s <= 0:
+                    self._close_locked()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(max(min(self.idle_s, self.hold_s) / 4, 0.01))
+            with self._lock:
+                if self._con is None:
+                    self._janitor = None
+                    return
+                now = time.monotonic()
+                if self._users == 0 and (now - self._last >= self.idle_s or now - self._opened >= self.hold_s):
+                    self._close_locked()
+
+    def _close_locked(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+            self._released = time.monotonic()
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_locked()
+
+
+class Store:
+    """One clinic's store: its state file and its snapshot folder. Create through
+    `open_store` (one per process and file)."""
+
+    def __init__(self, path: str | os.PathLike, snapshots: str | os.PathLike | None = None, *,
+                 idle_s: float = IDLE_S, grace_s: float = GRACE_S):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._con = duckdb.connect(str(self.path))
-        except duckdb.Error as err:
-            raise StoreError(f"The database file {self.path.name} cannot be opened: {err}") from None
+        self.snapshots = Path(snapshots) if snapshots else default_snapshots(self.path)
+        self.grace_s = grace_s
+        self._state = _StateFile(self.path, idle_s)
         self._write_lock = threading.Lock()
+        self._readers: dict[str, duckdb.DuckDBPyConnection] = {}
+        self._readers_lock = threading.Lock()
+        self._visible: dict[tuple, frozenset[str]] = {}
+        self._current: str | None = None
         self.closed = False
         self._migrate()
+        self.refresh()
+        if self._snapshot_version() < SNAPSHOT_VERSION:
+            with self.publish():  # a snapshot from an older version of this software: migrate a copy
+                pass
+        self.collect_garbage()
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        return self._con.cursor()
+    # ------------------------------------------------------------------ the state file
+    @contextmanager
+    def state_cursor(self):
+        """A cursor on the state file, around the scoper: for migrations, tests and the
+        store's own bookkeeping; every reader goes through `query`."""
+        with self._state.cursor() as cur:
+            yield cur
 
     def version(self) -> int:
-        cur = self.cursor()
-        exists = cur.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_info'").fetchall()[0][0]
-        return cur.execute("SELECT version FROM schema_info").fetchall()[0][0] if exists else 0
+        with self.state_cursor() as cur:
+            exists = cur.execute("SELECT count(*) FROM information_schema.tables "
+                                 "WHERE table_name = 'schema_info' AND table_schema = 'main'").fetchall()[0][0]
+            return cur.execute("SELECT version FROM schema_info").fetchall()[0][0] if exists else 0
 
     def _migrate(self) -> None:
         current = self.version()
         if current > SCHEMA_VERSION:
             raise StoreError(f"The database {self.path.name} was written by a newer version of this "
                              f"software (schema {current}); update the software before opening it.")
-        for version in range(current, SCHEMA_VERSION):
+        for version in range(current, len(MIGRATIONS)):
             with self.transaction() as cur:
                 for statement in MIGRATIONS[version]:
                     cur.execute(statement)
                 cur.execute("UPDATE schema_info SET version = ?", [version + 1])
+        if current < SCHEMA_VERSION:
+            self._split_out_data()
+
+    def _split_out_data(self) -> None:
+        """Version 5: copy the data tables into the first snapshot, then drop them here.
+
+        A crash before the state's commit leaves the state at version 4 with its data (the
+        next open does it again) and at most an unused file, which garbage collection removes.
+        """
+        self.snapshots.mkdir(parents=True, exist_ok=True)
+        building = self._building_path()
+        with self.state_cursor() as cur:
+            cur.execute(f"ATTACH '{_sql_path(building)}' AS snap")
+            try:
+                for statement in SNAPSHOT_MIGRATIONS[0]:
+                    cur.execute(statement.replace("CREATE TABLE ", "CREATE TABLE snap.", 1)
+                                .replace("INSERT INTO ", "INSERT INTO snap.", 1))
+                cur.execute(f"UPDATE snap.snapshot_info SET version = {len(SNAPSHOT_MIGRATIONS[:1])}")
+                for table in (*TABLES, "history"):
+                    cur.execute(f"INSERT INTO snap.{table} BY NAME SELECT * FROM main.{table}")
+            finally:
+                cur.execute("DETACH snap")
+        name = self._place(building)
+        try:
+            with self.transaction() as cur:
+                for table in (*TABLES, "history"):
+                    cur.execute(f"DROP TABLE main.{table}")
+                cur.execute("INSERT OR REPLACE INTO store_info VALUES ('snapshot', ?)", [name])
+                cur.execute("UPDATE schema_info SET version = ?", [SCHEMA_VERSION])
+        except BaseException:
+            (self.snapshots / name).unlink(missing_ok=True)
+            raise
 
     @contextmanager
     def transaction(self):
-        """A cursor inside BEGIN ... COMMIT; any exception rolls everything back."""
-        with self._write_lock:
-            cur = self.cursor()
+        """A cursor on the state file inside BEGIN ... COMMIT; any exception rolls everything back."""
+        with self._write_lock, self.state_cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur
@@ -292,24 +473,211 @@ class Store:
                 raise
             else:
                 cur.execute("COMMIT")
+
+    def next_batch_id(self) -> int:
+        """A new import's number (numbers of imports that fail are not used again)."""
+        with self.state_cursor() as cur:
+            return int(cur.execute("SELECT nextval('batch_ids')").fetchall()[0][0])
+
+    # ------------------------------------------------------------------ the snapshots
+    def refresh(self) -> str:
+        """Move to the state's current snapshot (another process may have published one);
+        returns its name, which changes with every import (the data's generation)."""
+        with self.state_cursor() as cur:
+            found = cur.execute("SELECT value FROM store_info WHERE key = 'snapshot'").fetchall()
+        if not found:
+            raise StoreError(f"The database {self.path.name} names no data snapshot; it was not made by this "
+                             "software, or its state file was replaced without its snapshot folder.")
+        name = found[0][0]
+        if name != self._current:
+            self._current = name
+            self._visible.clear()
+            self._close_readers(keep=name)
+        return name
+
+    def generation(self) -> str:
+        """The data's generation: the current snapshot's name, read again from the state."""
+        return self.refresh()
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.snapshots / (self._current or self.refresh())
+
+    def _reader(self) -> duckdb.DuckDBPyConnection:
+        name = self._current or self.refresh()
+        with self._readers_lock:
+            con = self._readers.get(name)
+            if con is None:
+                path = self.snapshots / name
+                if not path.exists():
+                    raise StoreError(f"The data snapshot {name} is missing from {self.snapshots.name}: the "
+                                     "snapshot folder must be kept (and backed up) with the database file.")
+                con = self._readers[name] = _connect(path, read_only=True)
+            return con
+
+    def _close_readers(self, keep: str | None = None) -> None:
+        with self._readers_lock:
+            for name in [n for n in self._readers if n != keep]:
+                # A query running on it keeps its own cursor; DuckDB closes the file after it.
+                self._readers.pop(name).close()
+
+    @contextmanager
+    def snapshot_cursor(self):
+        """A cursor on the current snapshot (read-only), around the scoper: for tests and
+        the importer's own checks; every reader goes through `query`."""
+        cur = self._reader().cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def _snapshot_version(self) -> int:
+        with self.snapshot_cursor() as cur:
+            return cur.execute("SELECT version FROM snapshot_info").fetchall()[0][0]
+
+    def _building_path(self) -> Path:
+        return self.snapshots / f".building-{os.getpid()}-{uuid.uuid4().hex[:12]}.duckdb"
+
+    def _place(self, building: Path) -> str:
+        """Make a finished snapshot file durable under its final name; returns the name."""
+        _fsync(building)
+        name = f"snapshot-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}.duckdb"
+        os.replace(building, self.snapshots / name)
+        _fsync(self.snapshots)
+        return name
+
+    @contextmanager
+    def _publish_lock(self):
+        """One importer at a time, across processes (an advisory lock on a file in the folder)."""
+        self.snapshots.mkdir(parents=True, exist_ok=True)
+        with open(self.snapshots / ".publish.lock", "a+") as handle:
+            deadline = time.monotonic() + PUBLISH_WAIT_S
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StoreError("Another import has been running for 15 minutes; try again when it "
+                                         "has finished.") from None
+                    time.sleep(0.1)
+            try:
+                yield
             finally:
-                cur.close()
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextmanager
+    def publish(self, after=None):
+        """Write to the data tables: a cursor inside a transaction on a copy of the current
+        snapshot. On success the copy becomes the current snapshot, switched in one state
+        transaction that also runs `after(state_cursor)` (the import's batch and quarantine);
+        on any exception nothing is published and nothing of the state changes."""
+        with self._publish_lock():
+            base = self.snapshots / self.refresh()
+            building = self._building_path()
+            try:
+                shutil.copyfile(base, building)
+                con = duckdb.connect(str(building))
+                try:
+                    _migrate_snapshot(con)
+                    cur = con.cursor()
+                    cur.execute("BEGIN TRANSACTION")
+                    try:
+                        yield cur
+                    except BaseException:
+                        cur.execute("ROLLBACK")
+                        raise
+                    cur.execute("COMMIT")
+                    cur.close()
+                    con.execute("CHECKPOINT")
+                finally:
+                    con.close()
+                name = self._place(building)
+                try:
+                    with self.transaction() as state:
+                        if after is not None:
+                            after(state)
+                        state.execute("INSERT OR REPLACE INTO store_info VALUES ('snapshot', ?)", [name])
+                except BaseException:
+                    (self.snapshots / name).unlink(missing_ok=True)
+                    raise
+            finally:
+                building.unlink(missing_ok=True)
+            self.refresh()
+        self.collect_garbage()
+
+    def collect_garbage(self) -> list[str]:
+        """Remove snapshots replaced more than `grace_s` ago (a process still reading one
+        keeps its open file until it moves on) and builds a crashed import left; returns
+        the names removed."""
+        if not self.snapshots.exists():
+            return []
+        now, removed = time.time(), []
+        current = self._current
+        files = sorted(self.snapshots.glob(SNAPSHOT_GLOB), key=lambda p: (p.stat().st_mtime, p.name))
+        newer_since = {older.name: newer.stat().st_mtime for older, newer in zip(files, files[1:])}
+        for path in files:
+            replaced_at = newer_since.get(path.name)
+            if path.name != current and replaced_at is not None and now - replaced_at > self.grace_s:
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
+        for path in self.snapshots.glob(".building-*"):
+            try:
+                stale = now - path.stat().st_mtime > max(self.grace_s, 3600)
+            except FileNotFoundError:
+                continue
+            if stale:
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
+        return removed
+
+    # ------------------------------------------------------------------ reading
+    def _route(self, sql: str, scope: Scope) -> tuple[str, str]:
+        """Which side holds the tables `sql` reads, and `sql` as `scope` may see it there."""
+        if not isinstance(scope, Scope):
+            raise AccessDenied("A read without a scope was refused: every read names its reader's scope.")
+        tables = checked_sql(sql)
+        data = tables & ANALYTIC_TABLES
+        if data and tables - ANALYTIC_TABLES:
+            raise StoreError("A query reads both data tables (" + ", ".join(sorted(data)) + ") and the state ("
+                             + ", ".join(sorted(tables - ANALYTIC_TABLES)) + "); they live in different files: "
+                             "read them in two queries.")
+        if data:
+            return "data", scoped_sql(sql, scope)
+        return "state", scoped_sql(sql, scope, visible_clients=self.visible_clients(scope))
+
+    def visible_clients(self, scope: Scope) -> frozenset[str] | None:
+        """The clients whose data `scope` may see (None: every client): the state's rules
+        name them, since the state file holds no sessions to look them up in."""
+        if scope.therapist_ids is None and scope.client_ids is None:
+            return None
+        key = (self._current, scope.key())
+        found = self._visible.get(key)
+        if found is None:
+            with self.snapshot_cursor() as cur:
+                found = frozenset(row[0] for row in cur.execute(
+                    scoped_sql("SELECT DISTINCT client_id FROM sessions", scope)).fetchall())
+            if len(self._visible) > 1024:
+                self._visible.clear()
+            self._visible[key] = found
+        return found
+
+    @contextmanager
+    def _cursor_for(self, side: str):
+        with (self.snapshot_cursor() if side == "data" else self.state_cursor()) as cur:
+            yield cur
 
     def query(self, sql: str, params=None, *, scope: Scope) -> pl.DataFrame:
         """Run a read query as `scope` may see it; the result as a polars frame."""
-        cur = self.cursor()
-        try:
-            return cur.sql(scoped_sql(sql, scope), params=params or None).pl()
-        finally:
-            cur.close()
+        side, text = self._route(sql, scope)
+        with self._cursor_for(side) as cur:
+            return cur.sql(text, params=params or None).pl()
 
     def scalar(self, sql: str, params=None, *, scope: Scope):
-        cur = self.cursor()
-        try:
-            rows = cur.execute(scoped_sql(sql, scope), params or []).fetchall()
+        side, text = self._route(sql, scope)
+        with self._cursor_for(side) as cur:
+            rows = cur.execute(text, params or []).fetchall()
             return rows[0][0] if rows else None
-        finally:
-            cur.close()
 
     def is_empty(self) -> bool:
         """True when the store holds no session at all (whoever asks: it names no case)."""
@@ -317,7 +685,54 @@ class Store:
 
     def close(self) -> None:
         self.closed = True
-        self._con.close()
+        self._state.close()
+        self._close_readers()
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _migrate_snapshot(con: duckdb.DuckDBPyConnection) -> None:
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'snapshot_info' "
+                         "AND table_schema = 'main'").fetchall()[0][0]
+    current = con.execute("SELECT version FROM snapshot_info").fetchall()[0][0] if exists else 0
+    if current > SNAPSHOT_VERSION:
+        raise StoreError(f"A data snapshot was written by a newer version of this software (snapshot schema "
+                         f"{current}); update the software before importing.")
+    for version in range(current, SNAPSHOT_VERSION):
+        con.execute("BEGIN TRANSACTION")
+        for statement in SNAPSHOT_MIGRATIONS[version]:
+            con.execute(statement)
+        con.execute("UPDATE snapshot_info SET version = ?", [version + 1])
+        con.execute("COMMIT")
+
+
+def copy_store(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Copy a store (its state file and its current snapshot) to `target`, e.g. for a
+    backup or a test server; the source must not be written meanwhile. Returns `target`."""
+    source, target = Path(source), Path(target)
+    original = Store(source)
+    try:
+        name = original.refresh()
+        snapshot = original.snapshots / name
+        original.close()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        folder = default_snapshots(target)
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(snapshot, folder / name)
+    finally:
+        original.close()
+    return target
 
 
 _stores: dict[Path, Store] = {}
@@ -329,7 +744,7 @@ def open_store(path: str | os.PathLike | None = None) -> Store:
     resolved = Path(path or default_path()).resolve()
     with _stores_lock:
         store = _stores.get(resolved)
-        if store is None:
+        if store is None or store.closed:
             store = _stores[resolved] = Store(resolved)
         return store
 

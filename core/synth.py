@@ -281,7 +281,7 @@ def build_synthetic_store(path: str | Path, n_sessions: int, seed: int = 7) -> d
     store = Store(path)
     counts = {}
     try:
-        with store.transaction() as cur:
+        with store.publish() as cur:
             for name, frame in generate_synthetic_frames(n_sessions, seed).items():
                 upsert(cur, name, frame, 1)
                 counts[name] = frame.height

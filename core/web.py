@@ -69,11 +69,11 @@ class CaseStoreConnection(BaseConnection[Store]):
             self.reset()
         return self._instance
 
-    def generation(self) -> int:
-        """The latest import's batch number: changes whenever the data does (a number that
-        names nothing, read as the store's owner for every reader's cache key)."""
-        return int(self.store.scalar("SELECT coalesce(max(batch_id), 0) FROM batches",
-                                     scope=Scope.system("the store's generation")) or 0)
+    def generation(self) -> str:
+        """The data's generation (the current snapshot's name): read again from the store
+        on every rerun, so an import made by the command line or another server shows at
+        this session's next rerun, and no cached read outlives the data it came from."""
+        return self.store.generation()
 
     def query(self, sql: str, params=None, *, scope: Scope) -> pl.DataFrame:
         return self.store.query(sql, params, scope)
@@ -365,11 +365,11 @@ READS: dict[str, Callable] = {
 
 
 @st.cache_data(show_spinner=False, max_entries=512, ttl=3600)
-def _cached(name: str, path: str, generation: int, scope_key: tuple, args: tuple, kwargs: tuple):
+def _cached(name: str, path: str, generation: str, scope_key: tuple, args: tuple, kwargs: tuple):
     return READS[name](open_store(path), catalog(), Scope.from_key(scope_key), *args, **dict(kwargs))
 
 
-def _cache_key() -> tuple[str, int, tuple]:
+def _cache_key() -> tuple[str, str, tuple]:
     """What every cached read depends on: the store file, its generation, the reader's
     whole scope (role, user, therapists, clients, groups), so no reader is ever served
     another's cached rows."""
@@ -403,7 +403,7 @@ FIGURES: dict[str, tuple[str, Callable]] = {
 
 
 @st.cache_data(show_spinner=False, max_entries=128, ttl=3600)
-def _figure(name: str, path: str, generation: int, scope_key: tuple, read_kwargs: tuple, chart_kwargs: tuple):
+def _figure(name: str, path: str, generation: str, scope_key: tuple, read_kwargs: tuple, chart_kwargs: tuple):
     read_name, build = FIGURES[name]
     return build(_cached(read_name, path, generation, scope_key, (), read_kwargs), catalog(), **dict(chart_kwargs))
 

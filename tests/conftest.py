@@ -99,11 +99,9 @@ def as_user(user: str) -> Scope:
     return Scope.system("tests", user=user)
 
 
-def raw(store, sql: str):
-    """A read of the store's own catalog (information_schema), around the scoper on purpose:
-    what the file holds, not what a reader may see."""
-    cur = store.cursor()
-    try:
+def raw(store, sql: str, side: str = "state"):
+    """A read of one of the store's files as it is (its information_schema, its tables),
+    around the scoper on purpose: what the file holds, not what a reader may see.
+    `side`: "state" (what people write) or "data" (the current snapshot)."""
+    with (store.state_cursor() if side == "state" else store.snapshot_cursor()) as cur:
         return cur.sql(sql).pl()
-    finally:
-        cur.close()

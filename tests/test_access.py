@@ -55,8 +55,10 @@ def therapist_clients(store) -> dict[str, set[str]]:
 
 
 def test_every_table_of_the_store_has_a_rule(clinic):
-    cur = clinic.cursor()  # the catalog of the file itself, around the scoper on purpose
-    tables = {r[0] for r in cur.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    tables = set()
+    for side in (clinic.state_cursor, clinic.snapshot_cursor):  # both files, around the scoper on purpose
+        with side() as cur:
+            tables |= {r[0] for r in cur.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     assert tables and tables <= KNOWN_TABLES, tables - KNOWN_TABLES
 
 
@@ -146,17 +148,23 @@ def test_a_scoped_query_that_reads_around_the_scope_is_refused(clinic):
         clinic.query("SELECT count(*) FROM sessions")  # no default: every read names its scope
 
 
+def tamper(store, sql: str) -> None:
+    """Someone with the file edits it directly, around everything."""
+    with store.state_cursor() as cur:
+        cur.execute(sql)
+
+
 def test_the_audit_chain_detects_an_edited_entry(tmp_path):
     store = Store(tmp_path / "a.duckdb")
     admin = Scope.admin("admin1")
     for client in ("c001", "c002", "c003"):
         audit.record(store, admin, "view_case", client, session_id="s1")
     assert audit.verify(store, admin)[0]
-    store.cursor().execute("UPDATE audit_log SET target = 'c009' WHERE seq = 2")
+    tamper(store, "UPDATE audit_log SET target = 'c009' WHERE seq = 2")
     intact, sentence = audit.verify(store, admin)
     assert not intact and "Entry 2" in sentence
-    store.cursor().execute("UPDATE audit_log SET target = 'c002' WHERE seq = 2")
-    store.cursor().execute("DELETE FROM audit_log WHERE seq = 1")
+    tamper(store, "UPDATE audit_log SET target = 'c002' WHERE seq = 2")
+    tamper(store, "DELETE FROM audit_log WHERE seq = 1")
     intact, sentence = audit.verify(store, admin)
     assert not intact and "Entry 1 is missing" in sentence
     with pytest.raises(AccessDenied):
@@ -221,7 +229,7 @@ def test_users_and_audit_on_the_command_line(tmp_path, capsys):
     assert len(entries) == 2 and {"time", "user", "role", "action", "target", "outcome"} <= set(entries[0])
     assert main(["audit", "verify", "--db", db]) == 0
     store = Store(db)
-    store.cursor().execute("UPDATE audit_log SET outcome = 'changed' WHERE seq = 1")
+    tamper(store, "UPDATE audit_log SET outcome = 'changed' WHERE seq = 1")
     store.close()
     from core.store import close_all
     close_all()

@@ -25,7 +25,7 @@ def fill(store, sessions, barriers=(), srs=()):
     s = [(c, n, t, 7 * n, "individual", True) for c, n, t in sessions]
     b = [(c, n, cat, sev, addr, rest[0] if rest else "note") for c, n, cat, sev, addr, *rest in barriers]
     r = [(c, n, "SRS", "total", "client", float(x)) for c, n, x in srs]
-    with store.transaction() as cur:
+    with store.publish() as cur:
         if s:
             upsert(cur, "sessions", pl.DataFrame(s, schema=SESSION_SCHEMA, orient="row"), 1)
         if b:

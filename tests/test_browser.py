@@ -23,7 +23,6 @@ import csv
 import io
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -37,6 +36,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from core.store import copy_store
 from tests.conftest import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -106,7 +106,7 @@ class Server:
         """`more_secrets(port)`: more of secrets.toml (e.g. an [auth] section naming the port)."""
         folder.mkdir(parents=True, exist_ok=True)
         self.store = folder / "caseconf.duckdb"
-        shutil.copyfile(store, self.store)
+        copy_store(store, self.store)  # its state file and its current data snapshot
         self.port = _free_port()
         # The secrets file wins over CASECONF_DB, so a developer's .streamlit/secrets.toml
         # (which may name the clinic's real store) is replaced by one naming the copy.
@@ -597,7 +597,7 @@ def conference_store(demo_store, tmp_path_factory) -> tuple[Path, int, list[str]
     """The demo store with a conference of group-north (three cases), made as a scheduled
     job would make it; returns the store, the conference id and its client ids."""
     path = tmp_path_factory.mktemp("conference") / "demo.duckdb"
-    shutil.copyfile(demo_store, path)
+    copy_store(demo_store, path)
     out = subprocess.run([sys.executable, "-m", "core", "conference", "new", "--group", "group-north", "--cases", "3",
                           "--user", "sup1", "--db", str(path), "--json"], cwd=ROOT, check=True, capture_output=True,
                          text=True, timeout=120)

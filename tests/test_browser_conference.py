@@ -5,14 +5,13 @@ the browser and their helpers are tests/test_browser.py's."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from core.catalog import default_catalog
 from core.conference import meetings, notes
-from core.store import Store
+from core.store import Store, copy_store
 from tests.conftest import as_user
 from tests.test_browser import (GRID_ROW_HEIGHT, _grid_header, _grid_rows, _main_text, _observe, _open,  # noqa: F401
                                 _problems, _settled, browser, demo_store, pytestmark)
@@ -23,7 +22,7 @@ def conference(demo_store, tmp_path) -> tuple[Path, dict]:
     """A copy of the demo store with a conference of group-north (three cases)."""
     path = tmp_path / "store" / "demo.duckdb"
     path.parent.mkdir()
-    shutil.copyfile(demo_store, path)
+    copy_store(demo_store, path)
     store = Store(path)
     try:
         made = meetings.new_conference(store, default_catalog(), "group-north", cases=3, scope=as_user("sup1"))

@@ -330,7 +330,7 @@ def test_the_follow_up_of_a_duplicate_compares_with_the_last_conference_held_bef
 def test_a_group_without_cases_gets_no_conference_and_one_clear_sentence(db):
     close_all()
     store = Store(db)
-    with store.transaction() as cur:  # a new therapist whose cases are not imported yet
+    with store.publish() as cur:  # a new therapist whose cases are not imported yet
         cur.execute("INSERT INTO therapists (therapist_id, supervision_group, batch_id) VALUES ('th99', 'group-new', 1)")
     store.close()
     at = open_page(app("admin1"), "conference")  # an admin: sup1 does not lead group-new

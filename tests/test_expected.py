@@ -36,7 +36,7 @@ def add_outcomes(store, series):
                                                                                              "session_number"])
     ratings = pl.DataFrame(ratings, schema=["client_id", "session_number", "instrument", "scale", "rater", "score"],
                            orient="row")
-    with store.transaction() as cur:
+    with store.publish() as cur:
         upsert(cur, "sessions", sessions, 1)
         upsert(cur, "ratings", ratings, 1)
 
@@ -227,7 +227,7 @@ def test_the_latest_colours_equal_the_last_rows_of_the_whole_track(store, catalo
     from tests.conftest import gappy_clinic
     frames = gappy_clinic(6_000, seed=4, gaps_seed=8, unattended=0.1, dropped=0.2)
     sessions, ratings = frames["sessions"], frames["ratings"]
-    with store.transaction() as cur:
+    with store.publish() as cur:
         upsert(cur, "sessions", sessions, 1)
         upsert(cur, "ratings", ratings, 1)
     scoped = Scope.therapists(sessions["therapist_id"].unique().sort().head(2).to_list())

@@ -502,8 +502,9 @@ def fresh_store():
 
 
 def table_names(store: Store) -> list[str]:
-    return sorted(raw(store, "SELECT table_name FROM information_schema.tables "
-                             "WHERE table_schema = 'main'").get_column("table_name").to_list())
+    """Every table of both files of the store: the state and the current data snapshot."""
+    sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+    return sorted(name for side in ("state", "data") for name in raw(store, sql, side).get_column("table_name"))
 
 
 def snapshot(store: Store) -> dict[str, list[tuple]]:

@@ -35,7 +35,7 @@ def add_series(store, client, scores, *, therapist="t1", instrument="SRS", scale
     ratings = pl.DataFrame({"client_id": client, "session_number": list(scored), "instrument": instrument,
                             "scale": scale, "rater": rater, "score": [float(s) for s in scored.values()]},
                            schema_overrides={"session_number": pl.Int64})
-    with store.transaction() as cur:
+    with store.publish() as cur:
         upsert(cur, "sessions", sessions, 1)
         if ratings.height:
             upsert(cur, "ratings", ratings, 1)
@@ -51,7 +51,7 @@ def add_events(store, rows, therapist="t1"):
     sessions = events.select("client_id", "session_number").unique().with_columns(
         therapist_id=pl.lit(therapist), days_since_intake=pl.lit(0), modality=pl.lit("individual"),
         attended=pl.lit(True))
-    with store.transaction() as cur:
+    with store.publish() as cur:
         upsert(cur, "sessions", sessions, 1)
         upsert(cur, "events", events, 1)
 
@@ -189,7 +189,7 @@ def test_a_missing_session_is_a_gap_in_the_series_and_the_window_counts_scores(s
 
 def test_a_score_of_an_unattended_session_is_left_out(store, catalog):
     add_series(store, "c1", numbered(38, 39, 38, 30, 38, 38))
-    with store.transaction() as cur:
+    with store.publish() as cur:
         cur.execute("UPDATE sessions SET attended = false WHERE session_number = 4")
     assert detect_ruptures(store, catalog, RuptureParams("points", 5, 4, 3), scope=SYSTEM).is_empty()
 
@@ -255,7 +255,7 @@ def test_the_bulk_query_agrees_with_the_rules_written_out_client_by_client(store
         latest[client] = int(booked.max())
         sessions += [(client, int(n), "t1", 7 * int(n), "individual", bool(n in scored)) for n in booked]
         ratings += [(client, n, "SRS", "total", "client", v) for n, v in series[client].items()]
-    with store.transaction() as cur:
+    with store.publish() as cur:
         upsert(cur, "sessions", pl.DataFrame(sessions, schema=["client_id", "session_number", "therapist_id",
                                                                "days_since_intake", "modality", "attended"],
                                              orient="row"), 1)
@@ -365,7 +365,7 @@ def test_the_unattended_filter_keeps_the_same_ratings_as_an_anti_join_on_the_ses
     sessions = sessions.with_columns(attended=pl.when(pl.lit(draw) < 0.1).then(False)
                                      .when(pl.lit(draw) < 0.15).then(None).otherwise(pl.col("attended")))
     sessions = sessions.filter(pl.lit(rng.random(sessions.height)) > 0.05)
-    with store.transaction() as cur:
+    with store.publish() as cur:
         upsert(cur, "sessions", sessions, 1)
         upsert(cur, "ratings", frames["ratings"], 1)
     plain = ("ANTI JOIN (SELECT client_id, session_number FROM sessions WHERE attended = false) u "
@@ -387,7 +387,7 @@ def test_recent_finds_what_the_whole_series_finds_in_its_last_sessions(store, ca
     from core.synth import generate_synthetic_frames
     frames = generate_synthetic_frames(4_000, seed=3)
     ratings = frames["ratings"].filter(pl.lit(np.random.default_rng(2).random(frames["ratings"].height)) > 0.15)
-    with store.transaction() as cur:
+    with store.publish() as cur:
         upsert(cur, "sessions", frames["sessions"], 1)
         upsert(cur, "ratings", ratings, 1)
     every = detect_ruptures(store, catalog, params, scope=SYSTEM)

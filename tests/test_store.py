@@ -1,11 +1,13 @@
 """The store: schema and migrations, transactions, upsert by natural key, the scope choke point."""
 
+import time
+
 import polars as pl
 import pytest
 
 from core.access import Scope
 from core.store import SCHEMA_VERSION, Store, StoreError, upsert
-from tests.conftest import SYSTEM
+from tests.conftest import SYSTEM, raw
 
 
 def _sessions(rows):
@@ -22,7 +24,7 @@ def test_a_new_store_is_migrated_to_the_current_schema(store):
 def test_reopening_a_store_keeps_its_data(tmp_path):
     path = tmp_path / "s.duckdb"
     first = Store(path)
-    with first.transaction() as cur:
+    with first.publish() as cur:
         upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True)]), 1)
     first.close()
     again = Store(path)
@@ -42,17 +44,17 @@ def test_a_store_from_a_newer_version_is_refused_with_a_sentence(tmp_path):
 
 def test_a_failed_transaction_leaves_nothing(store):
     with pytest.raises(RuntimeError):
-        with store.transaction() as cur:
+        with store.publish() as cur:
             upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True)]), 1)
             raise RuntimeError("disk full")
     assert store.is_empty()
 
 
 def test_upsert_inserts_updates_by_key_and_records_history(store):
-    with store.transaction() as cur:
+    with store.publish() as cur:
         assert upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True),
                                                   ("c1", 1, "t1", 7, "individual", True)]), 1) == (2, 0)
-    with store.transaction() as cur:
+    with store.publish() as cur:
         assert upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True),
                                                   ("c1", 1, "t1", 8, "individual", True)]), 2) == (0, 1)
     assert store.scalar("SELECT days_since_intake FROM sessions WHERE session_number = 1", scope=SYSTEM) == 8
@@ -64,16 +66,16 @@ def test_upsert_inserts_updates_by_key_and_records_history(store):
 
 def test_upsert_of_identical_rows_changes_nothing(store):
     rows = _sessions([("c1", 0, "t1", None, "individual", True)])
-    with store.transaction() as cur:
+    with store.publish() as cur:
         upsert(cur, "sessions", rows, 1)
-    with store.transaction() as cur:
+    with store.publish() as cur:
         assert upsert(cur, "sessions", rows, 2) == (0, 0)
     assert store.scalar("SELECT count(*) FROM history", scope=SYSTEM) == 0
     assert store.scalar("SELECT updated_batch FROM sessions", scope=SYSTEM) is None
 
 
 def test_a_scope_sees_only_its_therapists_cases(store):
-    with store.transaction() as cur:
+    with store.publish() as cur:
         upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True),
                                            ("c2", 0, "t2", 0, "individual", True)]), 1)
         ratings = pl.DataFrame({"client_id": ["c1", "c2"], "session_number": [0, 0], "instrument": ["SRS", "SRS"],
@@ -89,9 +91,10 @@ def test_a_scope_sees_only_its_therapists_cases(store):
 
 
 def test_a_scope_sees_only_the_conference_rows_of_its_cases(store):
-    with store.transaction() as cur:
+    with store.publish() as cur:
         upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True),
                                            ("c2", 0, "t2", 0, "individual", True)]), 1)
+    with store.transaction() as cur:
         cur.execute("INSERT INTO conferences VALUES (1, 'g', DATE '2026-12-01', 'sup1', now(), [], 1)")
         for client in ("c1", "c2"):
             cur.execute("INSERT INTO agenda_items (conference_id, position, case_label, client_id, reason, minutes) "
@@ -110,27 +113,115 @@ def test_a_scope_sees_only_the_conference_rows_of_its_cases(store):
 
 
 def test_a_scope_cannot_be_escaped_by_quotes_in_an_id(store):
-    with store.transaction() as cur:
+    with store.publish() as cur:
         upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True)]), 1)
     sneaky = Scope.therapists({"x') OR true OR ('1"})
     assert store.scalar("SELECT count(*) FROM sessions", scope=sneaky) == 0
 
 
-def test_a_version_1_store_is_migrated_to_the_conference_tables_and_entries(tmp_path):
+def test_a_version_1_store_is_migrated_and_its_data_move_into_the_first_snapshot(tmp_path):
+    """A store from the days when one file held everything (version 1, with data) opens
+    at the current version: the conference tables exist, and its sessions, history and
+    batches are all still there, the data now in a snapshot beside the state file."""
+    import duckdb
+
+    from core.store import MIGRATIONS, default_snapshots
     path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    for statement in MIGRATIONS[0]:
+        con.execute(statement)
+    con.execute("UPDATE schema_info SET version = 1")
+    con.execute("INSERT INTO sessions VALUES ('c1', 0, 't1', 0, 'individual', true, 1, NULL)")
+    con.execute("INSERT INTO history VALUES (1, 'sessions', '{}', 'update', '{}')")
+    con.execute("INSERT INTO batches VALUES (1, now(), 'x', 'f.csv', 'ab', false, '{}', '{}', '{}', '{}', '[]')")
+    con.close()
     store = Store(path)
-    with store.transaction() as cur:
-        for table in ("calibration_answers", "calibration_exercises", "conference_entries", "conference_snapshots",
-                      "agenda_items", "conferences", "users", "user_groups", "auth_sessions", "audit_log", "purges",
-                      "store_info"):
-            cur.execute(f"DROP TABLE {table}")
-        for sequence in ("exercise_ids", "entry_ids", "conference_ids"):
-            cur.execute(f"DROP SEQUENCE {sequence}")
-        cur.execute("UPDATE schema_info SET version = 1")
-    store.close()
-    store = Store(path)
-    assert store.version() == SCHEMA_VERSION == 4
+    assert store.version() == SCHEMA_VERSION == 5
     for table in ("agenda_items", "conference_entries", "conference_snapshots", "calibration_exercises",
-                  "calibration_answers", "users", "user_groups", "auth_sessions", "audit_log", "purges", "store_info"):
+                  "calibration_answers", "users", "user_groups", "auth_sessions", "audit_log", "purges"):
         assert store.scalar(f"SELECT count(*) FROM {table}", scope=SYSTEM) == 0
+    assert store.scalar("SELECT count(*) FROM sessions", scope=SYSTEM) == 1
+    assert store.scalar("SELECT count(*) FROM history", scope=SYSTEM) == 1
+    assert store.scalar("SELECT count(*) FROM batches", scope=SYSTEM) == 1
+    state_tables = set(raw(store, "SELECT table_name FROM information_schema.tables")["table_name"])
+    assert not state_tables & {"sessions", "ratings", "history", "therapists"}  # moved, not copied
+    assert [p.name for p in default_snapshots(path).glob("snapshot-*.duckdb")] == [store.snapshot_path.name]
+    store.close()
+
+
+# ----------------------------------------------------------------------------- snapshots
+
+
+def test_a_failed_publish_changes_neither_the_data_nor_the_state_and_leaves_no_file(store):
+    before = store.snapshot_path.name
+    batch = store.next_batch_id()
+
+    def record(cur):
+        cur.execute("INSERT INTO store_info VALUES ('x', 'y')")
+
+    with pytest.raises(RuntimeError):
+        with store.publish(after=record) as cur:
+            upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True)]), batch)
+            raise RuntimeError("the disk is full")
+    assert store.refresh() == before and store.is_empty()
+    assert store.scalar("SELECT count(*) FROM store_info WHERE key = 'x'", scope=SYSTEM) == 0
+    assert sorted(p.name for p in store.snapshots.iterdir() if not p.name.startswith(".publish")) == [before]
+
+
+def test_a_state_write_that_fails_publishes_nothing(store):
+    before = store.snapshot_path.name
+
+    def record(cur):
+        cur.execute("INSERT INTO no_such_table VALUES (1)")
+
+    with pytest.raises(Exception, match="no_such_table"):
+        with store.publish(after=record) as cur:
+            upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True)]), 1)
+    assert store.refresh() == before and store.is_empty()
+    assert [p.name for p in store.snapshots.glob("snapshot-*")] == [before]
+
+
+def test_another_process_sees_a_publication_at_its_next_refresh_and_old_snapshots_go_after_the_grace(tmp_path):
+    reader, writer = Store(tmp_path / "s.duckdb"), Store(tmp_path / "s.duckdb")
+    first = reader.snapshot_path.name
+    with writer.publish() as cur:
+        upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True)]), 1)
+    assert reader.is_empty()  # still on the snapshot it had: a rerun sees one generation
+    assert reader.refresh() != first and not reader.is_empty()
+    assert (writer.snapshots / first).exists()  # replaced just now: within the grace period
+    writer.grace_s = 0
+    time.sleep(0.05)
+    assert writer.collect_garbage() == [first]
+    assert [p.name for p in writer.snapshots.glob("snapshot-*")] == [reader.snapshot_path.name]
+    reader.close()
+    writer.close()
+
+
+def test_a_missing_snapshot_is_a_sentence(tmp_path):
+    store = Store(tmp_path / "s.duckdb")
+    name = store.snapshot_path.name
+    store.close()
+    (tmp_path / "s.snapshots" / name).unlink()
+    with pytest.raises(StoreError, match="snapshot folder must be kept"):
+        Store(tmp_path / "s.duckdb")
+
+
+def test_a_query_that_reads_both_files_is_refused_with_a_sentence(store):
+    with pytest.raises(StoreError, match="two queries"):
+        store.query("SELECT * FROM sessions JOIN agenda_items USING (client_id)", scope=SYSTEM)
+
+
+def test_the_state_file_is_let_go_when_idle_so_another_process_can_write(tmp_path):
+    """Held by this process only while used: another process can open it within a second."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    store = Store(tmp_path / "s.duckdb")
+    store.scalar("SELECT count(*) FROM users", scope=SYSTEM)
+    out = subprocess.run([sys.executable, "-c", "import sys; from core.store import Store; from core.access import "
+                          "Scope; s = Store(sys.argv[1]); print(s.scalar('SELECT count(*) FROM users', "
+                          "scope=Scope.system('x')))", str(tmp_path / "s.duckdb")], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "0", out.stderr
     store.close()

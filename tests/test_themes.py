@@ -29,7 +29,7 @@ def fill(store, sessions, themes=()):
     s = [(c, n, t, 7 * n, "individual", rest[0] if rest else True) for c, n, t, *rest in sessions]
     th = [(c, n, k, code, (rest[1] if len(rest) > 1 else "therapist"), (rest[0] if rest else None), None)
           for c, n, k, code, *rest in themes]
-    with store.transaction() as cur:
+    with store.publish() as cur:
         upsert(cur, "sessions", pl.DataFrame(s, schema=SESSION_SCHEMA, orient="row"), 1)
         if th:
             upsert(cur, "themes", pl.DataFrame(th, schema=THEME_SCHEMA, orient="row"), 1)

@@ -210,7 +210,7 @@ def test_the_flags_are_the_same_with_the_whole_outcome_series_and_without(tmp_pa
     frames = gappy_clinic(15_000, seed=9, gaps_seed=3, unattended=0.08, dropped=0.1)
     sessions = frames["sessions"]
     store = Store(tmp_path / "s.duckdb")
-    with store.transaction() as cur:
+    with store.publish() as cur:
         for name, frame in frames.items():
             upsert(cur, name, frame, 1)
     some = sessions["client_id"].unique().sort().head(40).to_list()
@@ -235,7 +235,7 @@ def test_the_narrow_reads_of_the_triage_equal_the_full_reads_filtered(tmp_path, 
     from tests.conftest import gappy_clinic
     frames = gappy_clinic(15_000, seed=5, gaps_seed=2, unattended=0.08, dropped=0.1)
     store = Store(tmp_path / "s.duckdb")
-    with store.transaction() as cur:
+    with store.publish() as cur:
         for name, frame in frames.items():
             upsert(cur, name, frame, 1)
     latest = cases(store, scope=SYSTEM).select("client_id", "latest_session")
