@@ -153,6 +153,21 @@ def test_the_app_refuses_a_database_that_was_not_migrated(pg_server):
         PgState(db.web)
 
 
+def test_the_app_refuses_a_login_that_may_not_act_as_the_app_role(pg_server):
+    db = new_db(pg_server)
+    with pytest.raises(PgStateError, match=f"may not act as {APP_ROLE}: .*GRANT {APP_ROLE} TO {OWNER}"):
+        PgState(db.owner)  # the owner would read around the policies
+
+
+def test_even_a_superuser_login_reads_through_the_policies(pg_server):
+    db = new_db(pg_server, seeded=True)
+    state = PgState(pg_server.dsn("postgres", db.name), max_size=1)
+    try:
+        assert column(state, "SELECT client_id FROM agenda_items", TRAINEE, {"c001"}) == ["c001"]
+    finally:
+        state.close()
+
+
 def test_an_unreachable_server_is_a_sentence():
     with pytest.raises(PgStateError, match="cannot be reached.*postgres"):
         migrate("postgresql://nobody@127.0.0.1:1/none", timeout=2)

@@ -206,9 +206,13 @@ def migrate(dsn: str, *, timeout: float = 10.0) -> list[int]:
 # -------------------------------------------------------------------------- the app's connection
 
 def _configure(conn: psycopg.Connection) -> None:
-    # The app acts as the group role whatever else its login may do: the policies apply.
+    # The app acts as the group role whatever else its login may do (even a superuser's
+    # login): the policies apply.
     conn.execute(f"SET ROLE {APP_ROLE}")
     conn.execute(f"SET search_path TO {SCHEMA}")
+    # A transaction left open (a stuck rerun) would hold its locks, the audit log's among
+    # them, and stall every other server's writes: the server ends it instead.
+    conn.execute("SET idle_in_transaction_session_timeout = '60s'")
 
 
 class PgState:
@@ -219,7 +223,8 @@ class PgState:
         self._check(dsn, timeout)
         self._pool = ConnectionPool(dsn, min_size=1, max_size=max_size, timeout=timeout, open=False,
                                     kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout))},
-                                    configure=_configure, name="caseconf-state")
+                                    configure=_configure, check=ConnectionPool.check_connection,
+                                    name="caseconf-state")
         try:
             self._pool.open(wait=True, timeout=timeout)
         except PoolTimeout as err:
