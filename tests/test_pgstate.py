@@ -13,7 +13,7 @@ import pytest
 from core.access import AccessDenied, Scope
 from core.cli import main
 from core.pg import (APP_ROLE, SCHEMA_VERSION, STATE_TABLES, PgConflict, PgDenied, PgScope, PgState, PgStateError,
-                     append_audit, default_dsn, migrate, next_id)
+                     append_audit, default_dsn, migrate, next_id, verify_audit)
 from tests.pgserver import OWNER, WEB, PgServer, pg_server  # noqa: F401  (the session's server)
 
 ADMIN = Scope.admin("admin1")
@@ -315,6 +315,36 @@ def test_the_app_appends_to_the_audit_log_but_never_changes_it(fresh):
         with state.transaction(TRAINEE, {"c001"}) as cur:
             append_audit(cur, ADMIN, "view_case", "client c002")
     assert count(state, "audit_log", ADMIN) == 2
+
+
+def test_appends_from_two_servers_at_once_keep_one_unbroken_chain(fresh):
+    db, state = fresh
+    db.as_owner("DELETE FROM audit_log")  # the seeded entry is not chained
+    other = PgState(db.web, max_size=2)  # a second app server
+    writers = [(state, TRAINEE, {"c001"}), (other, SUP, SUP_CLIENTS)] * 2
+    failures = []
+
+    def append_many(server: PgState, scope: Scope, clients) -> None:
+        try:
+            for n in range(10):
+                with server.transaction(scope, clients) as cur:
+                    append_audit(cur, scope, "view_case", f"client c00{n % 3 + 1}")
+        except Exception as err:  # reported below: a thread's exception would be lost
+            failures.append(err)
+
+    threads = [threading.Thread(target=append_many, args=writer) for writer in writers]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        other.close()
+    assert not failures
+    assert verify_audit(state, ADMIN) == (True, "The audit log's 40 entries verify.")
+    db.as_owner("UPDATE audit_log SET target = 'client c999' WHERE seq = 7")
+    intact, sentence = verify_audit(state, ADMIN)
+    assert not intact and sentence.startswith("Entry 7 (view_case by ")
 
 
 # ----------------------------------------------------------------------------- concurrent saves

@@ -13,7 +13,6 @@ sentence: a write that lost a race is a `PgConflict`, one the scope does not all
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import tomllib
 from contextlib import contextmanager
@@ -307,22 +306,3 @@ def next_id(cur: psycopg.Cursor, sequence: str) -> int:
     if sequence not in SEQUENCES:
         raise ValueError(f"unknown sequence {sequence!r}")
     return cur.execute("SELECT nextval(%s)", [sequence]).fetchone()[0]
-
-
-def append_audit(cur: psycopg.Cursor, scope: Scope, action: str, target: str = "", *, outcome: str = "ok",
-                 session_id: str = "") -> int:
-    """Append one audit entry inside the transaction of the write it describes; its seq.
-    The chain is core/audit.py's, so `audit.verify` checks either store the same way."""
-    from .. import audit
-    if action not in audit.ACTIONS:
-        raise ValueError(f"unknown audit action {action!r}")
-    seq, prev_hash = cur.execute("SELECT seq, hash FROM audit_tail()").fetchone()
-    seq, prev_hash = (seq + 1, prev_hash) if seq is not None else (1, audit.GENESIS)
-    at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    entry = {"seq": seq, "at": at.isoformat(sep=" "), "user_id": scope.user, "role": scope.role,
-             "scope": scope.describe(), "action": action, "target": str(target)[:500], "session_id": session_id,
-             "outcome": outcome}
-    cur.execute("INSERT INTO audit_log VALUES (%s, %s::timestamp AT TIME ZONE 'UTC', %s, %s, %s, %s, %s, %s, %s, "
-                "%s, %s)", [seq, entry["at"], entry["user_id"], entry["role"], entry["scope"], action,
-                            entry["target"], session_id, outcome, prev_hash, audit._digest(prev_hash, entry)])
-    return seq
