@@ -147,6 +147,12 @@ def test_a_database_from_a_newer_version_is_refused_with_a_sentence(pg_server):
         PgState(db.web)
 
 
+def test_migrating_as_the_apps_login_is_refused_with_a_sentence(pg_server):
+    db = new_db(pg_server, migrated=False)
+    with pytest.raises(PgStateError, match=f"The login '{WEB}' may not change .*migrate as the role that owns it"):
+        migrate(db.web)
+
+
 def test_the_app_refuses_a_database_that_was_not_migrated(pg_server):
     db = new_db(pg_server, migrated=False)
     with pytest.raises(PgStateError, match="python -m core migrate"):

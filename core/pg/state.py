@@ -193,9 +193,14 @@ def migrate(dsn: str, *, timeout: float = 10.0) -> list[int]:
                 applied.append(migration.version)
                 migration = None
     except psycopg.Error as err:
-        if isinstance(err, errors.InsufficientPrivilege) and "role" in (err.diag.message_primary or ""):
-            raise PgStateError(f"The role {APP_ROLE} does not exist and the migrating login may not create it: as a "
-                               f"superuser run CREATE ROLE {APP_ROLE} NOLOGIN, then migrate again.") from err
+        primary = err.diag.message_primary or ""
+        if isinstance(err, errors.InsufficientPrivilege):
+            if "create role" in primary:
+                raise PgStateError(f"The role {APP_ROLE} does not exist and the migrating login may not create it: "
+                                   f"as a superuser run CREATE ROLE {APP_ROLE} NOLOGIN, then migrate again.") from err
+            raise PgStateError(f"The login '{conninfo_to_dict(dsn).get('user', '')}' may not change the state "
+                               f"database {where} ({primary}): migrate as the role that owns it, --dsn "
+                               "postgresql://OWNER@HOST/DATABASE.") from err
         if migration is not None and err.sqlstate:
             raise PgStateError(f"Migration {migration.version} ({migration.name}) of the state database {where} "
                                f"failed and was rolled back: {err.diag.message_primary or err}.") from err
