@@ -272,9 +272,14 @@ def test_a_trainee_reads_only_their_own_answers_until_two_raters_completed_the_e
     _, state = fresh
     assert column(state, "SELECT DISTINCT rater FROM calibration_answers", TRAINEE, {"c001"}) == ["th02"]
     assert count(state, "calibration_answers", SUP, SUP_CLIENTS) == 3  # the supervisor is not blind
-    state.execute("INSERT INTO calibration_answers VALUES (1, 'th02', 2, 31, NULL, now())", scope=TRAINEE,
-                  clients={"c001"})
-    assert set(column(state, "SELECT rater FROM calibration_answers", TRAINEE, {"c001"})) == {"th02", "th03"}
+    answer = ("INSERT INTO calibration_answers VALUES (1, 'th02', %s, %s, NULL, now()) ON CONFLICT "
+              "(exercise_id, rater, session_number) DO UPDATE SET score = excluded.score, saved_at = excluded.saved_at")
+    assert state.execute(answer, [1, 32], scope=TRAINEE, clients={"c001"}) == 1  # a new answer replaces one's own
+    assert count(state, "calibration_answers", TRAINEE, {"c001"}) == 1
+    state.execute(answer, [2, 31], scope=TRAINEE, clients={"c001"})
+    answers = state.frame("SELECT rater, session_number, score FROM calibration_answers ORDER BY 1, 2",
+                          scope=TRAINEE, clients={"c001"})
+    assert answers.rows() == [("th02", 1, 32.0), ("th02", 2, 31.0), ("th03", 1, 34.0), ("th03", 2, 36.0)]
 
 
 def test_nobody_answers_for_another_rater(fresh):
