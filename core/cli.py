@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd.add_argument("--json", action="store_true", help="print one JSON array of objects")
     audit_cmd.add_argument("--db", metavar="FILE", help="the DuckDB file (default: CASECONF_DB or data/caseconf.duckdb)")
 
+    migrate = commands.add_parser("migrate", help="bring the PostgreSQL state database to this software's schema")
+    migrate.add_argument("--dsn", metavar="URL", help="postgresql://OWNER@HOST:PORT/DATABASE, as the role that owns it "
+                         "(default: CASECONF_POSTGRES or [connections.caseconf] postgres in secrets.toml)")
+
     bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
     bench.add_argument("what", choices=["import", "analytics", "pages"])
     bench.add_argument("--sessions", type=int, default=100_000)
@@ -312,13 +316,31 @@ def _login_name() -> str:
     return who(None)
 
 
+def _cmd_migrate(args) -> int:
+    from .pg import SCHEMA_VERSION, PgStateError, default_dsn, describe, migrate
+    try:
+        dsn = args.dsn or default_dsn()
+        if not dsn:
+            raise CommandError("Name the PostgreSQL database: --dsn, CASECONF_POSTGRES, or [connections.caseconf] "
+                               "postgres in .streamlit/secrets.toml.")
+        applied = migrate(dsn)
+    except PgStateError as err:
+        raise CommandError(str(err)) from None
+    if applied:
+        print(f"Migrated the state database {describe(dsn)} to schema {SCHEMA_VERSION} (applied "
+              f"{', '.join(map(str, applied))}).")
+    else:
+        print(f"The state database {describe(dsn)} is already at schema {SCHEMA_VERSION}; nothing to do.")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     from . import bench
     return bench.run(args.what, sessions=args.sessions)
 
 
 COMMANDS = {"import": _cmd_import, "demo": _cmd_demo, "case": _cmd_case, "conference": _cmd_conference,
-            "bench": _cmd_bench, "users": _cmd_users, "audit": _cmd_audit}
+            "bench": _cmd_bench, "users": _cmd_users, "audit": _cmd_audit, "migrate": _cmd_migrate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
