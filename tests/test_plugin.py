@@ -353,3 +353,9 @@ def test_the_host_keeps_its_page_and_session_state_while_the_plugin_is_used(brow
     finally:
         context.close()
         server.stop()
+
+
+def test_pages_asks_for_a_prefix_that_can_be_part_of_a_url():
+    for wrong in ("", "case conference", "conf/erence"):
+        with pytest.raises(ValueError, match="cannot be part of a URL"):
+            core.pages(prefix=wrong)
