@@ -359,3 +359,22 @@ def test_pages_asks_for_a_prefix_that_can_be_part_of_a_url():
     for wrong in ("", "case conference", "conf/erence"):
         with pytest.raises(ValueError, match="cannot be part of a URL"):
             core.pages(prefix=wrong)
+
+
+def test_page_scripts_import_the_package_only_in_forms_the_build_can_rename():
+    """`from core... import x` becomes `from caseconf... import x` in the wheel; a bare
+    `import core.x` would leave `core.x.f()` calls naming a module the host may not have."""
+    for path in sorted((ROOT / "pages").glob("*.py")):
+        bare = re.findall(r"^\s*import\s+core\b.*$", path.read_text(encoding="utf-8"), re.MULTILINE)
+        assert not bare, f"{path.name}: {bare}"
+
+
+def test_page_scripts_draw_nothing_through_streamlits_magic():
+    """A host app may leave `runner.magicEnabled` on: then a bare expression in a page (a
+    variable, a conditional expression) would be drawn. Calls and docstrings are not."""
+    import ast
+    for path in sorted((ROOT / "pages").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Expr) and not isinstance(node.value, (ast.Call, ast.Await, ast.Yield)):
+                assert isinstance(node.value, ast.Constant) and isinstance(node.value.value, str), \
+                    f"{path.name}:{node.lineno}: {ast.unparse(node)[:80]}"
