@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import HOME
+
 TABLES = ("therapists", "sessions", "ratings", "themes", "barriers", "events")
 REPEATS = 5  # runs of each side of the import benchmark
 
@@ -68,7 +70,7 @@ def _child_import(folder: str, db: str) -> dict:
 
 
 def _in_child(kind: str, *paths: Path) -> dict:
-    out = subprocess.run([sys.executable, "-m", "core.bench", kind, *map(str, paths)],
+    out = subprocess.run([sys.executable, "-m", f"{__package__}.bench", kind, *map(str, paths)],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -188,12 +190,11 @@ def _child_page(db: str, name: str) -> dict:
     os.environ["CASECONF_DB"] = db
     os.environ["CASECONF_DEMO"] = "0"
     from streamlit.testing.v1 import AppTest
-    import core.charts  # noqa: F401  (imports, as in a running server)
-    import core.web  # noqa: F401
+    from . import charts, web  # noqa: F401  (imports, as in a running server)
     # Streamlit's one-time start-up, with the modules it loads on first use (pandas, for
     # its first table), which a running server has loaded since its first page.
     AppTest.from_string("import streamlit as st\nst.text('warm-up')\nst.dataframe({'a': [1]})").run()
-    app = str(Path(__file__).resolve().parent.parent / "app.py")
+    app = str(HOME / "app.py")
     at = AppTest.from_file(app, default_timeout=600)
     signed_in(at, BENCH_ADMIN)
     if name != "caseload":
@@ -229,6 +230,10 @@ BENCHES = {"import": bench_import, "analytics": bench_analytics, "pages": bench_
 
 
 def run(what: str, sessions: int) -> int:
+    if what == "pages" and not (HOME / "app.py").exists():
+        print("The page benchmark runs the standalone app (app.py): run it in a checkout of the repository, "
+              "not from the installed package.", file=sys.stderr)
+        return 2
     print(json.dumps(BENCHES[what](sessions)))
     return 0
 

@@ -16,9 +16,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import DATA_DIR
 from .analytics.change import rc_threshold
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "catalog.toml"
+DEFAULT_PATH = DATA_DIR / "catalog.toml"
 ENV_VAR = "CASECONF_CATALOG"
 
 Rule = Literal["ge", "gt", "le", "lt"]

@@ -31,7 +31,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="Supervision case-conference tool: "
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}", description="Supervision case-conference tool: "
                                      "import data, load the demo, summarise cases, run benchmarks.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

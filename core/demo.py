@@ -82,12 +82,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from . import DATA_DIR
 from .catalog import DEFAULT_PATH
 
 DEFAULT_SEED = 20261125
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_FOLDER = ROOT / "data" / "demo"
-EXAMPLES_FOLDER = ROOT / "data" / "examples"
+DEMO_FOLDER = DATA_DIR / "demo"
+EXAMPLES_FOLDER = DATA_DIR / "examples"
 TABLES = ("sessions", "ratings", "themes", "barriers", "events", "therapists")
 
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {

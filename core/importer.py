@@ -21,7 +21,7 @@ from typing import Callable
 
 import polars as pl
 
-from . import privacy, report as reports, validate
+from . import DATA_DIR, privacy, report as reports, validate
 from .access import Scope
 from .catalog import Catalog, default_catalog
 from .readers import Dataset, DatasetError, RawTable, read_dataset
@@ -517,7 +517,7 @@ def load_demo(store: Store, *, only_if_empty: bool = False) -> ImportResult | No
     """Load the bundled demo dataset (data/demo) into `store`."""
     if only_if_empty and not store.is_empty():
         return None
-    folder = Path(__file__).resolve().parent.parent / "data" / "demo"
+    folder = DATA_DIR / "demo"
     empty = store.is_empty()
     result = import_dataset(folder, store, imported_by="demo", display_name="demo dataset", demo=True)
     if empty:  # a store that holds nothing but the demo: its demo users can sign in

@@ -31,10 +31,11 @@ import string
 from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Iterable
 
 import polars as pl
+
+from . import DATA_DIR
 
 KINDS: tuple[str, ...] = ("email", "phone", "address", "date", "record_number", "url",
                           "ip_address", "name", "town")
@@ -44,7 +45,7 @@ KINDS: tuple[str, ...] = ("email", "phone", "address", "date", "record_number", 
 _PRIORITY = {k: i for i, k in enumerate(("email", "url", "ip_address", "phone",
                                           "record_number", "date", "address", "town", "name"))}
 
-NAMES_DIR = Path(__file__).resolve().parent.parent / "data" / "names"
+NAMES_DIR = DATA_DIR / "names"
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from . import DATA_DIR, INSTALLED
 from .access import AccessDenied, Scope, checked_sql, scoped_sql
 
 ENV_VAR = "CASECONF_DB"
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "caseconf.duckdb"
+# Installed as a plugin the package folder is no place for a clinic's data: the working folder is.
+DEFAULT_PATH = Path("caseconf.duckdb") if INSTALLED else DATA_DIR / "caseconf.duckdb"
 
 # The natural key of each contract table: what an import upserts by.
 KEYS: dict[str, tuple[str, ...]] = {

@@ -28,7 +28,7 @@ import polars as pl
 import streamlit as st
 from streamlit.connections import BaseConnection
 
-from . import charts, views
+from . import PAGES_DIR, charts, views
 from . import audit, identity, links
 from .access import AccessDenied, Scope
 from .analytics import barriers as barrier_analytics
@@ -37,7 +37,6 @@ from .catalog import Catalog, default_catalog
 from .conference import meetings, presentation
 from .store import Store, batches, default_path, open_store
 
-PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 DEMO_ENV = "CASECONF_DEMO"
 
 
@@ -241,7 +240,7 @@ def _sign_in_screen(store) -> None:
                 st.rerun()
         return
     st.warning("Sign-in is not configured. Admin: add an [auth] section to .streamlit/secrets.toml (see "
-               "secrets.toml.example) and add users with 'python -m core users add'.")
+               f"secrets.toml.example) and add users with 'python -m {__package__} users add'.")
 
 
 def _sign_out_button(key: str) -> None:
@@ -455,6 +454,7 @@ PAGES = (  # name (= file stem = URL path), title, icon
     ("admin", "Admin", ":material/admin_panel_settings:"),
 )
 _registry: dict[str, st.Page] = {}
+_hosted: list[str] = []  # the URL prefix, when a host app mounts the pages
 
 
 def pages(prefix: str = "") -> list[st.Page]:
@@ -468,6 +468,7 @@ def pages(prefix: str = "") -> list[st.Page]:
     `ensure_navigation`). Streamlit serves the default page at "/" only, so /caseload
     would be "Page not found" too: the default page is a hidden one that opens Caseload."""
     made = []
+    _hosted[:] = [prefix] if prefix else []
     for name, title, icon in PAGES:
         url = f"{prefix}-{name}" if prefix else name
         page = st.Page(PAGES_DIR / f"{name}.py", title=title, icon=icon, url_path=url)
@@ -515,6 +516,8 @@ def ensure_navigation(page_file: str | None = None) -> SignedIn:
         st.navigation(pages(), position="hidden")
         st.rerun()
     signed = sign_in()
+    if _hosted:  # in a host app the host's menu lists the pages; who is signed in goes below it
+        user_panel(signed)
     name = Path(page_file).stem if page_file else None
     if name and not may_open(name):
         record("denied", f"page {name}", outcome="refused")

@@ -1,8 +1,9 @@
-"""A host app that mounts the case-conference pages under its own URL prefix (the plugin)."""
+"""A host app that mounts the case-conference pages under its own URL prefix (the plugin),
+through the package's public function (`caseconf.pages` once installed)."""
 
 import streamlit as st
 
-from core import web
+import core
 
 
 def home():
@@ -11,4 +12,4 @@ def home():
 
 
 st.navigation({"Clinic": [st.Page(home, title="Home", url_path="home", default=True)],
-               "Case conference": web.pages(prefix="conference")}).run()
+               "Case conference": core.pages(prefix="conference")}).run()
