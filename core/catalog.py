@@ -222,6 +222,34 @@ class ConferenceDefaults(_Model):
     source: str
 
 
+class CalibrationSettings(_Model):
+    """The calibration exercise's agreement: the ICC's confidence level and Koo & Li's bands,
+    read from the interval."""
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    icc_bands: list[tuple[float, str]] = [(0.5, "moderate"), (0.75, "good"), (0.9, "excellent")]
+    below_bands: str = "poor"
+    source: str = ("McGraw & Wong 1996 (interval, as R irr::icc); Koo & Li 2016, J Chiropr Med 15(2):155-163 "
+                   "(bands, read from the 95 % interval)")
+
+
+class SuppressionSettings(_Model):
+    """Small cells (CMS cell size suppression policy): a count from `min_cell` to `max_cell`
+    is never shown, nor one that such a count could be derived from."""
+    min_cell: int = Field(default=1, ge=1)
+    max_cell: int = Field(default=10, ge=1)
+    source: str = "CMS cell size suppression policy (ResDAC 2024): no cell of 1-10, nor one from which it can be derived"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SuppressionSettings":
+        if self.max_cell < self.min_cell:
+            raise ValueError("max_cell must be at least min_cell")
+        return self
+
+    def hidden(self, count) -> bool:
+        """True when `count` is a small cell."""
+        return count is not None and self.min_cell <= count <= self.max_cell
+
+
 class PrivacySettings(_Model):
     max_note_chars: int = Field(gt=0)
 
@@ -241,6 +269,8 @@ class Catalog(_Model):
     triage: TriageSettings
     conference: ConferenceDefaults
     privacy: PrivacySettings
+    calibration: CalibrationSettings = CalibrationSettings()
+    suppression: SuppressionSettings = SuppressionSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> "Catalog":
