@@ -30,6 +30,7 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 
 from ..access import Scope
+from ..analytics.suppression import count_words
 from ..catalog import Catalog
 from ..export import csv_bytes
 from ..privacy import find_identifiers, mask
@@ -197,8 +198,9 @@ def build_handout(store: Store, catalog: Catalog, conference_id: int, *, scope: 
         body.append("<h3>What changed in the data</h3>" + _table(changes, {
             "client_id": "Case", "new_sessions": "New sessions", "flags_resolved": "Flags resolved",
             "new_flags": "New flags"}))
-        if deidentify and others:
-            body.append(f"<p class='meta'>{others} other case(s) of the group changed too.</p>")
+        if deidentify and others:  # a count of 1-10 cases is a small cell (catalog [suppression])
+            body.append(f"<p class='meta'>{_e(count_words(others, catalog.suppression, 'other case'))} of the group "
+                        "changed too.</p>")
 
     # One section per case
     for item in items.iter_rows(named=True):
