@@ -327,6 +327,26 @@ def test_a_deidentified_handout_names_cases_by_label_only(demo, catalog, tmp_pat
     assert "client_id" not in csv.splitlines()[0] and "th02" not in csv
 
 
+def test_a_deidentified_handout_labels_ids_in_texts_and_keeps_owners_as_user_ids(demo, catalog, tmp_path):
+    from core.identity import add_user
+    made = new_conference(demo, catalog, "group-north", cases=2, scope=as_user("sup1"))
+    client, other = (i["client_id"] for i in made["agenda"])
+    therapist = demo.scalar("SELECT any_value(therapist_id) FROM sessions WHERE client_id = $c", {"c": client},
+                            scope=SYSTEM)
+    add_user(demo, "oidc-subject-7", "trainee", name="trainee7", therapist_id=therapist, groups=["group-north"])
+    save_entry(demo, made["id"], client, kind="action", text=f"Discuss {client} with {therapist}", owner=therapist,
+               scope=as_user("sup1"))
+    save_entry(demo, made["id"], other, kind="action", text="Bring the scores.", owner="sup1", scope=as_user("sup1"))
+    write_handout(demo, catalog, made["id"], tmp_path / "h.html", tmp_path / "a.csv", deidentify=True, scope=SYSTEM)
+    page = (tmp_path / "h.html").read_text(encoding="utf-8")
+    assert "Discuss Case A with the therapist of Case A" in page
+    csv = (tmp_path / "a.csv").read_text(encoding="utf-8-sig")
+    # The owner is a pseudonymous user id: the therapist's own user, not "a therapist".
+    assert "Case A,Discuss Case A with the therapist of Case A,trainee7" in csv
+    assert "Case B,Bring the scores.,sup1" in csv and "a therapist" not in csv
+    assert therapist not in csv and client not in csv
+
+
 def test_the_privacy_guard_stops_a_handout_before_anything_is_written(demo, catalog, tmp_path):
     made = new_conference(demo, catalog, "group-east", cases=1, scope=as_user("sup1"))
     client = made["agenda"][0]["client_id"]

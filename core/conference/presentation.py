@@ -22,7 +22,9 @@ from ..access import Scope
 from ..analytics import barriers, themes
 from ..catalog import Catalog
 from ..store import Store
-from .meetings import group_scope
+from .labels import id_labels
+from .meetings import agenda, group_scope
+from .notes import entries
 
 PRESENTER = "presenting therapist"
 
@@ -86,6 +88,32 @@ def group_views(store: Store, catalog: Catalog, group: str, therapist_id: str | 
                            "Alliance change in sessions with a communication barrier against sessions "
                            "without, across the group's cases."))
     return views
+
+
+@dataclass(frozen=True)
+class SlideTexts:
+    reason: str
+    notes: list[str]
+    actions: pl.DataFrame        # text, owner, due_on, status
+
+
+def slide_texts(store: Store, conference_id: int, item: dict, therapist_id: str | None, *, scope: Scope,
+                hide_therapist: bool = True) -> SlideTexts:
+    """What a slide prints of the free text: the agenda reason, the notes and the actions of
+    the case, every client id as its label ("Case B", "another case") and, unless the
+    presenting therapist is shown, every therapist id as words (`labels`). An action's owner
+    stays the user id it is, except the hidden presenter's own, which becomes "the presenting
+    therapist"."""
+    items = agenda(store, conference_id, scope=scope)
+    words = id_labels(store, items, presenting=therapist_id, hide_presenter=hide_therapist,
+                      therapists=hide_therapist)
+    said = entries(store, conference_id, item["client_id"], scope=scope)
+    notes = [words.sub(t) for t in said.filter(pl.col("kind") == "note")["text"].to_list()]
+    actions = (said.filter(pl.col("kind") == "action").select("text", "owner", "due_on", "status")
+               .with_columns(pl.col("text").map_elements(words.sub, return_dtype=pl.String),
+                             pl.col("owner").map_elements(words.person if hide_therapist else words.sub,
+                                                          return_dtype=pl.String)))
+    return SlideTexts(words.sub(item["reason"]), notes, actions)
 
 
 def slide_title(item: dict, hide_therapist: bool, therapist_id: str | None, labels_only: bool = True) -> str:
