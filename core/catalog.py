@@ -74,6 +74,27 @@ class SuddenGainCriterion(_Model):
     source: str = Field(min_length=1)
 
 
+class ItemScales(_Model):
+    """Item-level ratings (`scale` = item1 ... itemN in the ratings table, the contract's
+    extension): how many items and each item's range."""
+    count: int = Field(ge=1, le=200)
+    range: tuple[float, float]
+    source: str = Field(min_length=1)
+
+
+class RiskItem(_Model):
+    """An item a supervisor must never miss (e.g. PHQ-9 item 9): its wording, the answer
+    that raises the `risk` flag (`rule` against `value`), and the sources and caveats."""
+    text: str = Field(min_length=1)
+    rule: Rule = "gt"
+    value: float = 0
+    source: str = Field(min_length=1)
+    caveat: str = ""
+
+    def alerts(self, score: float) -> bool:
+        return compare(score, self.rule, self.value)
+
+
 class Instrument(_Model):
     key: str = ""
     name: str = Field(min_length=1)
@@ -88,6 +109,28 @@ class Instrument(_Model):
     alert_drop: float | None = None
     # The smallest fall in points that counts as an alliance rupture (total scale).
     rupture_min_drop: float | None = Field(default=None, gt=0)
+    items: ItemScales | None = None
+    risk_items: dict[str, RiskItem] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _item_scales(cls, data):
+        # Items are scales of their own (item1 ... itemN), so the ratings table and the
+        # wide form (PHQ-9:item9) accept them with their range like any other scale.
+        if isinstance(data, dict) and isinstance(data.get("items"), dict) and isinstance(data.get("scales"), dict):
+            spec = data["items"]
+            count, bounds = spec.get("count"), spec.get("range")
+            if isinstance(count, int) and isinstance(bounds, (list, tuple)) and len(bounds) == 2:
+                data = {**data, "scales": {**data["scales"],
+                                           **{f"item{i}": tuple(bounds) for i in range(1, count + 1)}}}
+        return data
+
+    @model_validator(mode="after")
+    def _risk_items_are_items(self) -> "Instrument":
+        unknown = [name for name in self.risk_items if name not in self.scales]
+        if unknown:
+            raise ValueError(f"risk item(s) {', '.join(unknown)} are not items of the instrument (give items.count)")
+        return self
 
     @model_validator(mode="after")
     def _min_drop_not_below_reliable_change(self) -> "Instrument":
@@ -184,9 +227,10 @@ def check_percentiles(value) -> tuple[float, float]:
     return float(lower), float(floor)
 
 
-FLAG_CODES = ("harmed", "deteriorated", "not_on_track", "rupture_not_repaired", "coded_rupture_not_repaired",
+FLAG_CODES = ("risk", "harmed", "deteriorated", "not_on_track", "rupture_not_repaired", "coded_rupture_not_repaired",
               "sudden_loss", "alliance_below_cutoff", "behind_expected", "rupture_pending", "alliance_discrepancy",
-              "countertransference", "barriers_unaddressed", "alliance_drop", "no_reliable_change", "sudden_gain")
+              "countertransference", "barriers_unaddressed", "alliance_drop", "no_reliable_change", "sudden_gain",
+              "attendance", "lost_contact")
 
 
 class TriageSettings(_Model):
@@ -213,6 +257,16 @@ class TriageSettings(_Model):
         if any(w < 0 for w in weights.values()):
             raise ValueError("weights must be >= 0")
         return weights
+
+
+class AttendanceSettings(_Model):
+    """Missed sessions and lost contact, from the sessions' `attended` (false = a no-show or
+    a late cancellation, the contract)."""
+    min_missed: int = Field(default=2, ge=1)       # missed sessions within the lookback before a flag
+    lost_contact_days: int = Field(default=28, ge=1)
+    source: str = ("Dropout definitions disagree (Swift & Greenberg 2012): a missed session within the lookback "
+                   "and no attended session for N days while sessions are still booked are this project's "
+                   "settings (unconfirmed).")
 
 
 class ConferenceDefaults(_Model):
@@ -270,6 +324,7 @@ class Catalog(_Model):
     conference: ConferenceDefaults
     privacy: PrivacySettings
     calibration: CalibrationSettings = CalibrationSettings()
+    attendance: AttendanceSettings = AttendanceSettings()
     suppression: SuppressionSettings = SuppressionSettings()
 
     @model_validator(mode="after")

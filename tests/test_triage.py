@@ -283,3 +283,61 @@ def test_overlapping_sudden_gains_are_one_gain_per_client_as_the_per_person_tabl
         "Sudden gain on BDI-II between sessions 4 and 5: 35 to 25 (10 points): what helped?"]
     gains = case_summaries(store, catalog, ["g"], scope=SYSTEM)[0]["sudden_gains"]
     assert [(g["pregain_session"], g["magnitude"], g["found"], g["reversed"]) for g in gains] == [(4, 10, 2, False)]
+
+
+# ----------------------------------------------------------------------------- risk items and attendance
+
+def _risk_clinic(store, catalog, tmp_path):
+    folder = tmp_path / "risk-export"
+    # r1: PHQ-9 item 9 answered 2 at session 3 (wide form), otherwise quiet.
+    # m2: sessions 4 and 5 missed (attended false), within the lookback.
+    # l3: attended up to session 2 (day 14), then three booked sessions missed until day 56.
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number,days_since_intake,attended,PHQ-9,PHQ-9:item9\n"
+              "r1,t1,0,0,true,12,0\nr1,t1,1,7,true,11,0\nr1,t1,2,14,true,11,1\nr1,t1,3,21,true,10,2\n"
+              "m2,t1,0,0,true,,\nm2,t1,1,7,true,,\nm2,t1,2,14,true,,\nm2,t1,3,21,true,,\nm2,t1,4,28,false,,\n"
+              "m2,t1,5,35,false,,\n"
+              "l3,t1,0,0,true,,\nl3,t1,1,7,true,,\nl3,t1,2,14,true,,\nl3,t1,3,28,false,,\nl3,t1,4,42,false,,\n"
+              "l3,t1,5,56,false,,\n")
+    write_csv(folder, "ratings", "client_id,session_number,instrument,scale,score\n"
+              "m2,1,SRS,total,30\nm2,2,SRS,total,31\nm2,3,SRS,total,30\nm2,1,PHQ-9,item9,4\n")
+    write_csv(folder, "therapists", "therapist_id,supervision_group\nt1,g1\n")
+    return import_dataset(folder, store, catalog=catalog)
+
+
+def test_a_risk_item_raises_a_flag_that_sorts_first_with_item_score_and_session(store, catalog, tmp_path):
+    result = _risk_clinic(store, catalog, tmp_path)
+    # An item answer outside its range (0-3) is quarantined like any score.
+    assert result.quarantined.get("ratings") == 1
+    cases, flags = triage(store, catalog, scope=SYSTEM)
+    assert reasons(flags, "r1")["risk"] == (
+        "PHQ-9 item 9 ('Thoughts that you would be better off dead or of hurting yourself in some way') answered 2 "
+        "at session 3: assess the risk now (and 1 more)")
+    params = flags.filter(pl.col("code") == "risk")["params"][0]
+    assert "71.6 %" in params and "Louzon" in params  # the caveat: no flag is no safety
+    # r1 has one flag of weight 10; heavier cases would still come after it.
+    heavy = catalog.model_copy(update={"triage": catalog.triage.model_copy(update={"weights": {
+        **catalog.triage.weights, "risk": 0.5, "lost_contact": 50}})})
+    assert triage(store, heavy, scope=SYSTEM)[0]["client_id"][0] == "r1"
+
+
+def test_missed_sessions_and_lost_contact_are_flagged(store, catalog, tmp_path):
+    _risk_clinic(store, catalog, tmp_path)
+    flags = triage_flags(store, catalog, scope=SYSTEM)
+    assert reasons(flags, "m2")["attendance"] == (
+        "2 of the last 6 sessions missed (no-show or late cancellation): session(s) 4, 5")
+    assert "lost_contact" not in reasons(flags, "m2")  # 21 days since the last attended session
+    assert reasons(flags, "l3")["lost_contact"] == (
+        "No attended session for 42 days (last at session 2); 3 booked session(s) since, none attended")
+    assert "attendance" in reasons(flags, "l3") and reasons(flags, "r1").keys() == {"risk"}
+
+
+def test_the_case_summary_gains_attendance_and_risk_items(store, catalog, tmp_path):
+    _risk_clinic(store, catalog, tmp_path)
+    r1, m2 = case_summaries(store, catalog, ["r1", "m2"], SYSTEM)
+    assert r1["flags"][0]["code"] == "risk" and r1["flags"][0]["reason"]
+    assert r1["risk_items"][0] == {"instrument": "PHQ-9", "item": "item9", "score": 2.0, "session": 3, "alert": True,
+                                   "text": "Thoughts that you would be better off dead or of hurting yourself in "
+                                           "some way"}
+    assert [r["score"] for r in r1["risk_items"]] == [2.0, 1.0, 0.0, 0.0]
+    assert m2["attendance"] == {"attended": 4, "no_show": 2, "cancelled_late": 0, "cancelled": 0}
+    assert m2["risk_items"] == []

@@ -15,6 +15,7 @@ import polars as pl
 
 from ..access import Scope
 from ..catalog import Catalog
+from .attendance import attendance, risk_answers
 from .barriers import barrier_summary
 from .outcomes import SuddenGainParams, change_table, outcome_series, sudden_changes
 from .ruptures import coded_events, detect_ruptures
@@ -57,7 +58,8 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
 
     Keys (CONTRACT.md, `python -m core case`): client_id, therapist_id, sessions, flags,
     change, sudden_gains, sudden_losses, ruptures, themes, barriers; and also
-    supervision_group, latest_session, priority, sudden_gain_params, coded_events, ccrt.
+    supervision_group, latest_session, priority, sudden_gain_params, coded_events, ccrt,
+    attendance (counts by kind) and risk_items (item, score, session).
     """
     ids = list(dict.fromkeys(str(c) for c in client_ids))
     case_list = cases(store, scope, ids)
@@ -93,6 +95,10 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
             "first": row["first"], "last": row["last"], "threshold": row["threshold"], "category": row["category"],
             "first_session": row["first_session"], "last_session": row["last_session"], "change": row["change"],
             "reliable": row["reliable"], "rule": row["rc_rule"], "cutoff": row["cutoff"]}
+    risk = _by_client(risk_answers(store, catalog, scope, ids),
+                      ["instrument", "item", "score", "session_number", "alert", "text"])
+    came = {row["client_id"]: row for row in attendance(store, scope, ids, catalog.triage.lookback_sessions)
+            .iter_rows(named=True)}
     info = {row["client_id"]: row for row in case_list.iter_rows(named=True)}
     out = []
     for cid in ids:
@@ -112,6 +118,13 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
             "themes": themes.get(cid, []),
             "ccrt": {part: (best or {}).get(part) for part in ("wish", "ro", "rs")},
             "barriers": barriers.get(cid, []),
+            # Counts by kind (CONTRACT.md: attended = false without an attendance column reads as no_show).
+            "attendance": {"attended": (came.get(cid) or {}).get("attended", 0),
+                           "no_show": (came.get(cid) or {}).get("no_show", 0), "cancelled_late": 0, "cancelled": 0},
+            # Every answer to a risk item, latest first: item, score, session (alert: on the item's alert side).
+            "risk_items": [{"instrument": r["instrument"], "item": r["item"], "score": r["score"],
+                            "session": r["session_number"], "alert": r["alert"], "text": r["text"]}
+                           for r in risk.get(cid, [])],
         }))
     return out
 
@@ -124,6 +137,13 @@ def summary_text(summary: dict) -> str:
              + f" - {s['sessions']} sessions attended, latest session {s['latest_session']}",
              f"Priority {s['priority']:g}" + (":" if s["flags"] else ": no flags")]
     lines += [f"  [{f['code']}] {f['reason']}" for f in s["flags"]]
+    alerts = [r for r in s.get("risk_items", []) if r["alert"]]
+    if alerts:
+        lines.append("Risk items: " + "; ".join(f"{r['instrument']} {r['item']} = {r['score']:g} at session "
+                                                f"{r['session']}" for r in alerts))
+    a = s.get("attendance")
+    if a:
+        lines.append(f"Attendance: {a['attended']} attended, {a['no_show']} missed (no-show or late cancellation)")
     if s["change"]:
         lines.append("Change (first -> last score):")
         for inst, ch in s["change"].items():
