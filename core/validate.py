@@ -352,7 +352,9 @@ def _message(table: str, column: str, check: str, value: str | None, row: dict, 
         return f"{column} '{shown}' is not in {what} ({', '.join(allowed)})."
     if check == "scale":
         ins = catalog.instruments[row["instrument"]]
-        return f"scale '{shown}' is not a scale of {ins.key} ({', '.join(ins.scales)})."
+        named = [name for name in ins.scales if not (ins.items and name.startswith("item"))]
+        items = [f"item1-item{ins.items.count}"] if ins.items else []
+        return f"scale '{shown}' is not a scale of {ins.key} ({', '.join(named + items)})."
     if check == "rater":
         ins = catalog.instruments[row["instrument"]]
         return f"rater '{shown}' does not rate {ins.key} (its raters: {', '.join(ins.raters)})."
