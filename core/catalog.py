@@ -241,6 +241,9 @@ class TriageSettings(_Model):
     barrier_high_severity: int = Field(ge=1, le=3)
     countertransference_codes: list[str]
     countertransference_share: float = Field(gt=0, le=1)
+    # The flag's share of the attended sessions (coding is often sparse; the share of the
+    # coded sessions is shown beside it). Project default, unconfirmed.
+    countertransference_share_attended: float = Field(default=0.25, gt=0, le=1)
     countertransference_min_sessions: int = Field(ge=1)
     weights: dict[str, float]
     source: str
@@ -257,6 +260,14 @@ class TriageSettings(_Model):
         if any(w < 0 for w in weights.values()):
             raise ValueError("weights must be >= 0")
         return weights
+
+
+class ThemeSettings(_Model):
+    """Transference evidence: a CCRT from fewer coded sessions than `ccrt_min_sessions` is
+    labelled tentative."""
+    ccrt_min_sessions: int = Field(default=10, ge=1)
+    source: str = ("Minimum relationship episodes for a reliable CCRT, often quoted as about 10: unconfirmed "
+                   "(Luborsky & Crits-Christoph 1998, ch. 6, not read); here sessions stand for episodes.")
 
 
 class AttendanceSettings(_Model):
@@ -325,6 +336,7 @@ class Catalog(_Model):
     privacy: PrivacySettings
     calibration: CalibrationSettings = CalibrationSettings()
     attendance: AttendanceSettings = AttendanceSettings()
+    themes: ThemeSettings = ThemeSettings()
     suppression: SuppressionSettings = SuppressionSettings()
 
     @model_validator(mode="after")

@@ -797,18 +797,25 @@ def theme_timeline_chart(timeline: pl.DataFrame, catalog: Catalog | None = None)
     return _compose(f"Themes over the sessions{_client_suffix(timeline)}", [panel])
 
 
-def ccrt_chart(ccrt: pl.DataFrame, pervasiveness: pl.DataFrame | None = None) -> go.Figure:
+def ccrt_chart(ccrt: pl.DataFrame, pervasiveness: pl.DataFrame | None = None,
+               min_sessions: int | None = None) -> go.Figure:
     """A client's CCRT: the most pervasive wish, response of other and response of self.
 
     With `ccrt` alone (one row of `themes.ccrt`) one bar per component; with the client's
     `pervasiveness` rows as well, every coded category of each component, the CCRT one
-    coloured and the others grey."""
+    coloured and the others grey. With `min_sessions` (the catalog's `[themes]
+    ccrt_min_sessions`), a CCRT from fewer coded sessions is titled tentative."""
     if not _is_empty(pervasiveness):
         pervasiveness = pervasiveness.filter(pl.col("kind").is_in([kind for _, kind, _, _ in CCRT_PARTS]))
     if _is_empty(ccrt) and _is_empty(pervasiveness):
         return empty_figure("No CCRT coding for this client yet: code wishes (ccrt_wish), responses of other "
                             "(ccrt_ro) and responses of self (ccrt_rs) in the themes table.")
     title = f"Core conflictual relationship theme{_client_suffix(ccrt, pervasiveness)}"
+    if min_sessions is not None and not _is_empty(ccrt):
+        counts = [v for c, _, _, _ in CCRT_PARTS if (v := ccrt.row(0, named=True).get(f"{c}_sessions_scored"))]
+        if counts and min(counts) < min_sessions:
+            title += (f"<br><sup>Tentative: from {int(min(counts))} coded sessions, fewer than {min_sessions} "
+                      "(catalog [themes])</sup>")
     axis = dict(title_text="Share of coded sessions (%)", range=[0, 105], ticksuffix=" %")
     if not _is_empty(pervasiveness):
         fig = make_subplots(rows=1, cols=3, subplot_titles=[name for _, _, name, _ in CCRT_PARTS],

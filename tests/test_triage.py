@@ -341,3 +341,38 @@ def test_the_case_summary_gains_attendance_and_risk_items(store, catalog, tmp_pa
     assert [r["score"] for r in r1["risk_items"]] == [2.0, 1.0, 0.0, 0.0]
     assert m2["attendance"] == {"attended": 4, "no_show": 2, "cancelled_late": 0, "cancelled": 0}
     assert m2["risk_items"] == []
+
+
+def test_countertransference_flags_on_the_attended_sessions_and_shows_both_shares(store, catalog, tmp_path):
+    folder = tmp_path / "ct-export"
+    # k1: 10 attended sessions, 'helpless' coded in 3 of the 4 coded ones (75 % coded, 30 % attended): flagged.
+    # k2: 20 attended sessions, coded only 3 times, each with 'helpless' (100 % coded, 15 % attended): not flagged.
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number\n"
+              + "".join(f"k1,t1,{n}\n" for n in range(1, 11)) + "".join(f"k2,t1,{n}\n" for n in range(1, 21)))
+    write_csv(folder, "themes", "client_id,session_number,kind,code\n"
+              "k1,2,countertransference,helpless_inadequate\nk1,5,countertransference,helpless_inadequate\n"
+              "k1,8,countertransference,helpless_inadequate\nk1,9,countertransference,positive\n"
+              "k2,3,countertransference,helpless_inadequate\nk2,11,countertransference,helpless_inadequate\n"
+              "k2,19,countertransference,helpless_inadequate\n")
+    assert import_dataset(folder, store, catalog=catalog).exit_code == 0
+    flags = triage_flags(store, catalog, scope=SYSTEM)
+    assert reasons(flags, "k1")["countertransference"] == (
+        "Countertransference 'Helpless / inadequate' coded in 3 of 10 attended sessions (30%; 3 of 4 coded "
+        "sessions, 75%), last at session 8")
+    assert "countertransference" not in reasons(flags, "k2")
+
+
+def test_a_ccrt_from_fewer_sessions_than_the_minimum_is_tentative(store, catalog, tmp_path):
+    folder = tmp_path / "ccrt-export"
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number\n" + "".join(f"w1,t1,{n}\n" for n in range(1, 5)))
+    write_csv(folder, "themes", "client_id,session_number,kind,code\n" + "".join(
+        f"w1,{n},ccrt_wish,be_close_accepting\nw1,{n},ccrt_ro,rejecting_opposing\nw1,{n},ccrt_rs,anxious_ashamed\n"
+        for n in range(1, 5)))
+    assert import_dataset(folder, store, catalog=catalog).exit_code == 0
+    (summary,) = case_summaries(store, catalog, ["w1"], SYSTEM)
+    assert summary["ccrt"]["wish"] == "be_close_accepting"
+    assert (summary["ccrt"]["sessions"], summary["ccrt"]["tentative"], summary["ccrt"]["min_sessions"]) == (4, True, 10)
+    from core import charts
+    from core.analytics.themes import ccrt
+    fig = charts.ccrt_chart(ccrt(store, catalog, SYSTEM, ["w1"]), min_sessions=catalog.themes.ccrt_min_sessions)
+    assert "Tentative: from 4 coded sessions, fewer than 10" in fig.layout.title.text

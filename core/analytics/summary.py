@@ -44,6 +44,16 @@ def _clean(value):
     return value
 
 
+def _ccrt(best: dict | None, minimum: int) -> dict:
+    """The CCRT's three parts, the coded sessions it rests on (the fewest of its parts) and
+    whether that is fewer than the catalog's minimum (`[themes] ccrt_min_sessions`): tentative."""
+    best = best or {}
+    parts = {part: best.get(part) for part in ("wish", "ro", "rs")}
+    counts = [best.get(f"{part}_sessions_scored") for part in parts if best.get(part)]
+    sessions = int(min(counts)) if counts else 0
+    return {**parts, "sessions": sessions, "tentative": bool(counts) and sessions < minimum, "min_sessions": minimum}
+
+
 def _by_client(frame: pl.DataFrame, columns: list[str]) -> dict[str, list[dict]]:
     grouped: dict[str, list[dict]] = defaultdict(list)
     for row in frame.select("client_id", *columns).iter_rows(named=True):
@@ -116,7 +126,7 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
             "sudden_gains": gains.get(cid, []), "sudden_losses": losses.get(cid, []),
             "ruptures": ruptures.get(cid, []), "coded_events": events.get(cid, []),
             "themes": themes.get(cid, []),
-            "ccrt": {part: (best or {}).get(part) for part in ("wish", "ro", "rs")},
+            "ccrt": _ccrt(best, catalog.themes.ccrt_min_sessions),
             "barriers": barriers.get(cid, []),
             # Counts by kind (CONTRACT.md: attended = false without an attendance column reads as no_show).
             "attendance": {"attended": (came.get(cid) or {}).get("attended", 0),
@@ -161,9 +171,11 @@ def summary_text(summary: dict) -> str:
             where = f"{r['instrument']} {r['scale']} ({r['rater']})"
             lines.append(f"  session {r['session']}: {where} fell {r['drop']:g} points; {r['repair']}"
                          + (f" at session {r['repaired_at']}" if r["repaired_at"] is not None else ""))
-    ccrt_parts = {k: v for k, v in s["ccrt"].items() if v}
+    ccrt_parts = {k: s["ccrt"].get(k) for k in ("wish", "ro", "rs") if s["ccrt"].get(k)}
     if ccrt_parts:
-        lines.append("CCRT: " + "; ".join(f"{k.upper()} {v}" for k, v in ccrt_parts.items()))
+        lines.append("CCRT: " + "; ".join(f"{k.upper()} {v}" for k, v in ccrt_parts.items())
+                     + (f" (tentative: from {s['ccrt']['sessions']} coded sessions, fewer than "
+                        f"{s['ccrt']['min_sessions']})" if s["ccrt"].get("tentative") else ""))
     if s["barriers"]:
         lines.append("Barriers: " + "; ".join(f"{b['label']} {b['count']} ({b['unaddressed']} unaddressed)"
                                               for b in s["barriers"]))

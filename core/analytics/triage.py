@@ -21,7 +21,7 @@ over all clients (see the analytics modules); nothing loops per client.
 | alliance_drop | same | fell by at least the instrument's `alert_drop` from the previous score (PCOMS / OpenFIT) |
 | alliance_discrepancy | `ruptures.alliance_discrepancy` | flagged on the total scale, within `lookback_sessions` |
 | barriers_unaddressed | barriers | unaddressed notes within `lookback_sessions`: `barrier_min_unaddressed`, or one of high severity |
-| countertransference | `themes.pervasiveness` | a listed code in >= `countertransference_share` of the coded sessions |
+| countertransference | `themes.pervasiveness` | a listed code in >= `countertransference_share_attended` of the attended sessions (the share of coded sessions shown beside it) |
 
 When one client has several findings of one code (two unrepaired ruptures, say), the
 flag names the most recent and says how many more there are.
@@ -299,18 +299,29 @@ def _barrier_flags(store, catalog, scope, clients) -> pl.DataFrame:
 
 
 def _countertransference_flags(store, catalog, scope, clients) -> pl.DataFrame:
+    # Two denominators (issue 14): the share of the coded sessions says how often the code
+    # is chosen when coding happens; the share of the attended sessions says how much of the
+    # therapy it marks, and does not grow when coding is sparse. The flag follows the second.
     t = catalog.triage
-    found = pervasiveness(store, catalog, scope, clients, kinds=["countertransference"],
-                          codes=t.countertransference_codes, therapist=False).filter(
-        (pl.col("pervasiveness") >= t.countertransference_share)
+    kw = dict(kinds=["countertransference"], codes=t.countertransference_codes, therapist=False)
+    attended = pervasiveness(store, catalog, scope, clients, denominator="attended", **kw)
+    coded = pervasiveness(store, catalog, scope, clients, **kw).select(
+        "client_id", "code", pl.col("sessions_scored").alias("sessions_coded"),
+        pl.col("pervasiveness").alias("share_coded"))
+    found = attended.join(coded, on=["client_id", "code"], how="left").filter(
+        (pl.col("pervasiveness") >= t.countertransference_share_attended)
         & (pl.col("sessions_with_code") >= t.countertransference_min_sessions))
     return _flags(found, "countertransference",
-                  pl.format("Countertransference '{}' coded in {} of {} coded sessions ({}%), last at session {}",
+                  pl.format("Countertransference '{}' coded in {} of {} attended sessions ({}%; {} of {} coded "
+                            "sessions, {}%), last at session {}",
                             pl.col("label"), pl.col("sessions_with_code"), pl.col("sessions_scored"),
-                            (pl.col("pervasiveness") * 100).round(0).cast(pl.Int64), pl.col("last_session")),
+                            (pl.col("pervasiveness") * 100).round(0).cast(pl.Int64), pl.col("sessions_with_code"),
+                            pl.col("sessions_coded"), (pl.col("share_coded") * 100).round(0).cast(pl.Int64),
+                            pl.col("last_session")),
                   pl.col("last_session"),
-                  f"share of coded sessions >= {t.countertransference_share:.0%}, at least "
-                  f"{t.countertransference_min_sessions} sessions (Betan et al. 2005 factors)")
+                  f"share of attended sessions >= {t.countertransference_share_attended:.0%}, at least "
+                  f"{t.countertransference_min_sessions} sessions (Betan et al. 2005 factors); the share of coded "
+                  "sessions is shown beside it")
 
 
 def _risk_flags(store, catalog, scope, clients, latest, lookback) -> pl.DataFrame:
