@@ -230,7 +230,7 @@ def check_percentiles(value) -> tuple[float, float]:
 FLAG_CODES = ("risk", "harmed", "deteriorated", "not_on_track", "rupture_not_repaired", "coded_rupture_not_repaired",
               "sudden_loss", "alliance_below_cutoff", "behind_expected", "rupture_pending", "alliance_discrepancy",
               "countertransference", "barriers_unaddressed", "alliance_drop", "no_reliable_change", "sudden_gain",
-              "attendance", "lost_contact")
+              "attendance", "lost_contact", "boundary")
 
 
 class TriageSettings(_Model):

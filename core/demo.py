@@ -59,6 +59,7 @@ Stories built on purpose
 | c024, c029, c051 | | a risk item answered above 0 at the latest score (CORE-10 item 6, PHQ-9 item 9) |
 | c007, c019 | | two missed sessions (no-show or late cancellation) after the last attended one |
 | c014, c025 | | lost contact: three booked sessions over more than four weeks, none attended |
+| c008, c017 | | a boundary violation coded by the supervisor in the latest attended session; c003 a crossing |
 
 Patterns that follow a therapist across cases:
 
@@ -603,6 +604,11 @@ def _case(number: int, rng: np.random.Generator, catalog: dict) -> _Case:
 # Added after each case is made, without drawing from the random generator, so every other
 # story stays as it was: (instrument, risk item, the latest answer).
 RISK_STORIES = {"c024": ("CORE-10", "item6", 1), "c029": ("PHQ-9", "item9", 1), "c051": ("PHQ-9", "item9", 2)}
+# A boundary event coded by the supervisor in the latest attended session.
+BOUNDARY_STORIES = {"c003": ("boundary_crossing", "The therapist accepted a small gift at the end of treatment and "
+                                                  "talked about what it meant."),
+                    "c008": ("boundary_violation", "The therapist met the client socially between sessions."),
+                    "c017": ("boundary_violation", "The therapist shared personal troubles at length in the session.")}
 # Booked sessions after the last one, not attended: days after it.
 MISSED_STORIES = {"c007": (7, 14), "c019": (7, 14), "c014": (7, 21, 42), "c025": (10, 24, 38)}
 
@@ -615,6 +621,9 @@ def _added_stories(case: _Case) -> None:
         for session in scored[-4:-1]:
             case.rows["ratings"].append((case.client, session, instrument, item, "client", 0))
         case.rows["ratings"].append((case.client, scored[-1], instrument, item, "client", answer))
+    if case.client in BOUNDARY_STORIES:
+        event, note = BOUNDARY_STORIES[case.client]
+        case.rows["events"].append((case.client, case.attended_sessions()[-1], event, "supervisor", note))
     if case.client in MISSED_STORIES:
         last = max(case.rows["sessions"], key=lambda r: r[1])
         for k, after in enumerate(MISSED_STORIES[case.client], start=1):

@@ -40,7 +40,8 @@ CODEBOOKS = {  # CONTRACT.md "Default catalog"
 }
 BARRIER_CATEGORIES = {"communication_style", "cultural", "language", "reluctance_to_share",
                       "resistance_to_vulnerability", "boundary", "other"}
-EVENTS = {"rupture_withdrawal", "rupture_confrontation", "repair"}
+EVENTS = {"rupture_withdrawal", "rupture_confrontation", "repair",
+          "boundary_crossing", "boundary_violation"}  # CONTRACT.md extension (Gutheil & Gabbard)
 LANGUAGES = {"Arabic", "English", "Farsi"}
 
 
@@ -344,7 +345,7 @@ def test_each_new_flag_is_raised_by_at_least_two_demo_cases(tmp_path, catalog):
     store = Store(tmp_path / "demo.duckdb")
     load_demo(store)
     cases, flags = triage(store, catalog, SYSTEM)
-    for code in ("risk", "attendance", "lost_contact"):
+    for code in ("risk", "attendance", "lost_contact", "boundary"):
         assert flags.filter(pl.col("code") == code)["client_id"].n_unique() >= 2, code
     risky = set(flags.filter(pl.col("code") == "risk")["client_id"])
     assert set(cases.head(len(risky))["client_id"]) == risky

@@ -376,3 +376,17 @@ def test_a_ccrt_from_fewer_sessions_than_the_minimum_is_tentative(store, catalog
     from core.analytics.themes import ccrt
     fig = charts.ccrt_chart(ccrt(store, catalog, SYSTEM, ["w1"]), min_sessions=catalog.themes.ccrt_min_sessions)
     assert "Tentative: from 4 coded sessions, fewer than 10" in fig.layout.title.text
+
+
+def test_a_boundary_violation_raises_a_flag_and_a_crossing_does_not(store, catalog, tmp_path):
+    folder = tmp_path / "boundary-export"
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number\n"
+              + "".join(f"{c},t1,{n}\n" for c in ("v1", "x2") for n in range(1, 6)))
+    write_csv(folder, "events", "client_id,session_number,event,rater\n"
+              "v1,4,boundary_violation,supervisor\nx2,4,boundary_crossing,supervisor\n")
+    assert import_dataset(folder, store, catalog=catalog).exit_code == 0
+    flags = triage_flags(store, catalog, scope=SYSTEM)
+    assert reasons(flags, "v1") == {"boundary": "Boundary violation coded at session 4 by the supervisor"}
+    assert reasons(flags, "x2") == {}
+    (summary,) = case_summaries(store, catalog, ["x2"], SYSTEM)
+    assert [e["event"] for e in summary["coded_events"]] == ["boundary_crossing"]  # on the case's axis

@@ -11,6 +11,7 @@ over all clients (see the analytics modules); nothing loops per client.
 | risk | `attendance.risk_answers` | a risk item (catalog `risk_items`, e.g. PHQ-9 item 9) answered on its alert side within `lookback_sessions`; always sorts first |
 | attendance | `attendance.attendance` | `[attendance] min_missed` missed sessions (no-show or late cancellation) within `lookback_sessions` |
 | lost_contact | same | sessions still booked, none attended for more than `[attendance] lost_contact_days` |
+| boundary | `ruptures.coded_events` | a coded `boundary_violation` within `lookback_sessions` (crossings raise none) |
 | harmed, deteriorated | `outcomes.change_table` | reliable deterioration first -> last score (harmed: into the clinical range) |
 | no_reliable_change | same | unchanged after `stalled_after_sessions` attended sessions |
 | not_on_track, behind_expected | `expected.latest_colour` | latest outcome colour red / orange |
@@ -324,6 +325,17 @@ def _countertransference_flags(store, catalog, scope, clients) -> pl.DataFrame:
                   "sessions is shown beside it")
 
 
+def _boundary_flags(store, catalog, scope, clients, latest, lookback) -> pl.DataFrame:
+    events = coded_events(store, scope, clients, catalog=catalog)
+    found = _recent(events.filter(pl.col("event") == "boundary_violation"), latest, lookback, "session_number")
+    return _flags(found, "boundary",
+                  pl.format("Boundary violation coded at session {} by the {}", pl.col("session_number"),
+                            pl.col("rater")),
+                  pl.col("session_number"),
+                  "a coded boundary violation within the lookback (Gutheil & Gabbard 1998: violations harm the "
+                  "client; crossings, which can serve the work, raise no flag)")
+
+
 def _risk_flags(store, catalog, scope, clients, latest, lookback) -> pl.DataFrame:
     found = risk_answers(store, catalog, scope, clients).filter(pl.col("alert"))
     found = _recent(found, latest, lookback, "session_number")
@@ -426,6 +438,7 @@ def _case_list_and_flags(store, catalog: Catalog, scope: Scope, clients, sg: Sud
             ((7,), lambda: [[_barrier_flags(store, catalog, scope, clients)]]),
             ((9,), lambda: [[_risk_flags(store, catalog, scope, clients, latest, lookback)]]),
             ((10,), lambda: [_attendance_flags(store, catalog, scope, clients, lookback)]),
+            ((11,), lambda: [[_boundary_flags(store, catalog, scope, clients, latest, lookback)]]),
         ]
         running = [(places, pool.submit(job)) for places, job in jobs]
     groups = {place: group for places, future in running for place, group in zip(places, future.result())}
