@@ -184,6 +184,8 @@ class Vocabularies(_Model):
     coding_raters: list[str]
     therapist_levels: list[str]
     theme_kinds: list[str]
+    # sessions.attendance (CONTRACT.md extension); attended is true only for "attended".
+    attendance: list[str] = ["attended", "no_show", "cancelled_late", "cancelled"]
 
 
 class SuddenGainDefaults(_Model):

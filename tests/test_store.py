@@ -129,8 +129,24 @@ def test_a_version_1_store_is_migrated_to_the_conference_tables_and_entries(tmp_
         cur.execute("UPDATE schema_info SET version = 1")
     store.close()
     store = Store(path)
-    assert store.version() == SCHEMA_VERSION == 4
+    assert store.version() == SCHEMA_VERSION == 5
     for table in ("agenda_items", "conference_entries", "conference_snapshots", "calibration_exercises",
                   "calibration_answers", "users", "user_groups", "auth_sessions", "audit_log", "purges", "store_info"):
         assert store.scalar(f"SELECT count(*) FROM {table}", scope=SYSTEM) == 0
+    store.close()
+
+
+def test_a_store_made_before_the_attendance_column_reads_attended_false_as_a_no_show(tmp_path):
+    path = tmp_path / "old.duckdb"
+    store = Store(path)
+    with store.transaction() as cur:
+        upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True),
+                                           ("c1", 1, "t1", 7, "individual", False)]), 1)
+        cur.execute("ALTER TABLE sessions DROP COLUMN attendance")
+        cur.execute("UPDATE schema_info SET version = 4")
+    store.close()
+    store = Store(path)
+    assert store.version() == SCHEMA_VERSION
+    assert store.query("SELECT attendance FROM sessions ORDER BY session_number",
+                       scope=SYSTEM)["attendance"].to_list() == ["attended", "no_show"]
     store.close()

@@ -390,3 +390,33 @@ def test_a_boundary_violation_raises_a_flag_and_a_crossing_does_not(store, catal
     assert reasons(flags, "x2") == {}
     (summary,) = case_summaries(store, catalog, ["x2"], SYSTEM)
     assert [e["event"] for e in summary["coded_events"]] == ["boundary_crossing"]  # on the case's axis
+
+
+def test_an_attendance_column_counts_by_kind_and_a_timely_cancellation_is_not_missed(store, catalog, tmp_path):
+    folder = tmp_path / "attendance-export"
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number,attendance\n"
+              "p1,t1,0,attended\np1,t1,1,attended\np1,t1,2,cancelled\np1,t1,3,cancelled\np1,t1,4,attended\n"
+              "q2,t1,0,attended\nq2,t1,1,no_show\nq2,t1,2,Cancelled_Late\nq2,t1,3,attended\n")
+    write_csv(folder, "therapists", "therapist_id,supervision_group\nt1,g1\n")
+    assert import_dataset(folder, store, catalog=catalog).exit_code == 0
+    stored = store.query("SELECT client_id, session_number, attended, attendance FROM sessions ORDER BY 1, 2",
+                         scope=SYSTEM)
+    assert stored.filter(pl.col("client_id") == "q2")["attended"].to_list() == [True, False, False, True]
+    flags = triage_flags(store, catalog, scope=SYSTEM)
+    assert "attendance" not in reasons(flags, "p1")  # cancelled in time: not missed
+    assert reasons(flags, "q2")["attendance"].startswith("2 of the last 6 sessions missed")
+    p1, q2 = case_summaries(store, catalog, ["p1", "q2"], SYSTEM)
+    assert p1["attendance"] == {"attended": 3, "no_show": 0, "cancelled_late": 0, "cancelled": 2}
+    assert q2["attendance"] == {"attended": 2, "no_show": 1, "cancelled_late": 1, "cancelled": 0}
+
+
+def test_attended_and_attendance_must_agree(store, catalog, tmp_path):
+    folder = tmp_path / "disagree-export"
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number,attended,attendance\n"
+              "z1,t1,0,true,attended\nz1,t1,1,true,no_show\nz1,t1,2,false,\nz1,t1,3,false,sometimes\n")
+    result = import_dataset(folder, store, catalog=catalog)
+    assert result.quarantined.get("sessions") == 2
+    rules = {(p.column, p.rule) for p in result.problems}
+    assert ("attendance", "attendance agrees") in rules and ("attendance", "vocabulary") in rules
+    assert store.query("SELECT attendance FROM sessions WHERE session_number = 2",
+                       scope=SYSTEM)["attendance"].to_list() == ["no_show"]

@@ -4,9 +4,10 @@
   ratings (`scale` = item9, the contract's extension), each answer checked against the
   item's rule. A positive answer calls for a risk assessment; an answer of 0 is no safety
   (the catalog's caveat says why), so the flag never claims one.
-- Attendance: a session with `attended` = false is a no-show or a late cancellation (the
-  contract). Missed sessions within the triage's lookback, and lost contact: sessions are
-  still booked but none attended for more than `[attendance] lost_contact_days`.
+- Attendance: `sessions.attendance` (attended, no_show, cancelled_late, cancelled; without
+  it, attended = false reads as a no-show, the contract). Missed sessions (no-shows and
+  late cancellations) within the triage's lookback, and lost contact: sessions are still
+  booked but none attended for more than `[attendance] lost_contact_days`.
 
 Every function is one bulk query over the clients in scope.
 """
@@ -52,29 +53,38 @@ def risk_answers(store, catalog: Catalog, scope: Scope, clients=None) -> pl.Data
     return store.query(sql, bind, scope=scope).cast(RISK_SCHEMA)
 
 
+MISSED = ("no_show", "cancelled_late")  # what the `attendance` flag counts; a timely cancellation is not missed
+
 ATTENDANCE_SCHEMA = {"client_id": pl.String, "attended": pl.UInt32, "no_show": pl.UInt32,
+                     "cancelled_late": pl.UInt32, "cancelled": pl.UInt32,
                      "missed_recent": pl.UInt32, "missed_sessions": pl.List(pl.Int32),
                      "last_session": pl.Int32, "last_attended_session": pl.Int32, "last_attended_day": pl.Int32,
                      "last_booked_day": pl.Int32, "booked_since": pl.UInt32}
 
 
 def attendance(store, scope: Scope, clients=None, lookback: int = 6) -> pl.DataFrame:
-    """Per client: sessions attended and missed (`no_show`: attended = false, a no-show or
-    a late cancellation), the missed ones within the last `lookback` sessions, the last
-    attended session and its day, the last booked day and the sessions booked since the
-    last attended one."""
-    bind: dict = {"lookback": lookback}
+    """Per client: sessions by kind (attended, no_show, cancelled_late, cancelled), the
+    missed ones (no-shows and late cancellations) within the last `lookback` sessions, the
+    last attended session and its day, the last booked day and the sessions booked since
+    the last attended one."""
+    bind: dict = {"lookback": lookback, "missed": list(MISSED)}
     sql = f"""
     WITH s AS (
         SELECT client_id, session_number, days_since_intake AS day, attended IS DISTINCT FROM false AS came,
+               coalesce(attendance, CASE WHEN attended IS DISTINCT FROM false THEN 'attended' ELSE 'no_show' END)
+                   AS kind,
                max(session_number) OVER (PARTITION BY client_id) AS last_session
         FROM sessions WHERE TRUE{client_clause('client_id', clients, bind)}),
     c AS (
         SELECT client_id, any_value(last_session) AS last_session,
-               count(*) FILTER (WHERE came) AS attended, count(*) FILTER (WHERE NOT came) AS no_show,
-               count(*) FILTER (WHERE NOT came AND session_number > last_session - $lookback) AS missed_recent,
+               count(*) FILTER (WHERE came) AS attended, count(*) FILTER (WHERE kind = 'no_show') AS no_show,
+               count(*) FILTER (WHERE kind = 'cancelled_late') AS cancelled_late,
+               count(*) FILTER (WHERE kind = 'cancelled') AS cancelled,
+               count(*) FILTER (WHERE list_contains($missed, kind) AND session_number > last_session - $lookback)
+                   AS missed_recent,
                coalesce(list(session_number ORDER BY session_number)
-                        FILTER (WHERE NOT came AND session_number > last_session - $lookback), []) AS missed_sessions,
+                        FILTER (WHERE list_contains($missed, kind) AND session_number > last_session - $lookback),
+                        []) AS missed_sessions,
                max(session_number) FILTER (WHERE came) AS last_attended_session,
                max(day) AS last_booked_day
         FROM s GROUP BY client_id)

@@ -129,8 +129,8 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
             "ccrt": _ccrt(best, catalog.themes.ccrt_min_sessions),
             "barriers": barriers.get(cid, []),
             # Counts by kind (CONTRACT.md: attended = false without an attendance column reads as no_show).
-            "attendance": {"attended": (came.get(cid) or {}).get("attended", 0),
-                           "no_show": (came.get(cid) or {}).get("no_show", 0), "cancelled_late": 0, "cancelled": 0},
+            "attendance": {kind: (came.get(cid) or {}).get(kind, 0)
+                           for kind in ("attended", "no_show", "cancelled_late", "cancelled")},
             # Every answer to a risk item, latest first: item, score, session (alert: on the item's alert side).
             "risk_items": [{"instrument": r["instrument"], "item": r["item"], "score": r["score"],
                             "session": r["session_number"], "alert": r["alert"], "text": r["text"]}
@@ -153,7 +153,8 @@ def summary_text(summary: dict) -> str:
                                                 f"{r['session']}" for r in alerts))
     a = s.get("attendance")
     if a:
-        lines.append(f"Attendance: {a['attended']} attended, {a['no_show']} missed (no-show or late cancellation)")
+        lines.append(f"Attendance: {a['attended']} attended, {a['no_show']} no-show(s), {a['cancelled_late']} late "
+                     f"cancellation(s), {a['cancelled']} cancelled in time")
     if s["change"]:
         lines.append("Change (first -> last score):")
         for inst, ch in s["change"].items():
