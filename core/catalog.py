@@ -75,6 +75,27 @@ class SuddenGainCriterion(_Model):
     source: str = Field(min_length=1)
 
 
+class ItemScales(_Model):
+    """Item-level ratings (`scale` = item1 ... itemN in the ratings table, the contract's
+    extension): how many items and each item's range."""
+    count: int = Field(ge=1, le=200)
+    range: tuple[float, float]
+    source: str = Field(min_length=1)
+
+
+class RiskItem(_Model):
+    """An item a supervisor must never miss (e.g. PHQ-9 item 9): its wording, the answer
+    that raises the `risk` flag (`rule` against `value`), and the sources and caveats."""
+    text: str = Field(min_length=1)
+    rule: Rule = "gt"
+    value: float = 0
+    source: str = Field(min_length=1)
+    caveat: str = ""
+
+    def alerts(self, score: float) -> bool:
+        return compare(score, self.rule, self.value)
+
+
 class Instrument(_Model):
     key: str = ""
     name: str = Field(min_length=1)
@@ -89,6 +110,28 @@ class Instrument(_Model):
     alert_drop: float | None = None
     # The smallest fall in points that counts as an alliance rupture (total scale).
     rupture_min_drop: float | None = Field(default=None, gt=0)
+    items: ItemScales | None = None
+    risk_items: dict[str, RiskItem] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _item_scales(cls, data):
+        # Items are scales of their own (item1 ... itemN), so the ratings table and the
+        # wide form (PHQ-9:item9) accept them with their range like any other scale.
+        if isinstance(data, dict) and isinstance(data.get("items"), dict) and isinstance(data.get("scales"), dict):
+            spec = data["items"]
+            count, bounds = spec.get("count"), spec.get("range")
+            if isinstance(count, int) and isinstance(bounds, (list, tuple)) and len(bounds) == 2:
+                data = {**data, "scales": {**data["scales"],
+                                           **{f"item{i}": tuple(bounds) for i in range(1, count + 1)}}}
+        return data
+
+    @model_validator(mode="after")
+    def _risk_items_are_items(self) -> "Instrument":
+        unknown = [name for name in self.risk_items if name not in self.scales]
+        if unknown:
+            raise ValueError(f"risk item(s) {', '.join(unknown)} are not items of the instrument (give items.count)")
+        return self
 
     @model_validator(mode="after")
     def _min_drop_not_below_reliable_change(self) -> "Instrument":
@@ -142,6 +185,8 @@ class Vocabularies(_Model):
     coding_raters: list[str]
     therapist_levels: list[str]
     theme_kinds: list[str]
+    # sessions.attendance (CONTRACT.md extension); attended is true only for "attended".
+    attendance: list[str] = ["attended", "no_show", "cancelled_late", "cancelled"]
 
 
 class SuddenGainDefaults(_Model):
@@ -185,9 +230,10 @@ def check_percentiles(value) -> tuple[float, float]:
     return float(lower), float(floor)
 
 
-FLAG_CODES = ("harmed", "deteriorated", "not_on_track", "rupture_not_repaired", "coded_rupture_not_repaired",
+FLAG_CODES = ("risk", "harmed", "deteriorated", "not_on_track", "rupture_not_repaired", "coded_rupture_not_repaired",
               "sudden_loss", "alliance_below_cutoff", "behind_expected", "rupture_pending", "alliance_discrepancy",
-              "countertransference", "barriers_unaddressed", "alliance_drop", "no_reliable_change", "sudden_gain")
+              "countertransference", "barriers_unaddressed", "alliance_drop", "no_reliable_change", "sudden_gain",
+              "attendance", "lost_contact", "boundary")
 
 
 class TriageSettings(_Model):
@@ -198,6 +244,9 @@ class TriageSettings(_Model):
     barrier_high_severity: int = Field(ge=1, le=3)
     countertransference_codes: list[str]
     countertransference_share: float = Field(gt=0, le=1)
+    # The flag's share of the attended sessions (coding is often sparse; the share of the
+    # coded sessions is shown beside it). Project default, unconfirmed.
+    countertransference_share_attended: float = Field(default=0.25, gt=0, le=1)
     countertransference_min_sessions: int = Field(ge=1)
     weights: dict[str, float]
     source: str
@@ -216,11 +265,57 @@ class TriageSettings(_Model):
         return weights
 
 
+class ThemeSettings(_Model):
+    """Transference evidence: a CCRT from fewer coded sessions than `ccrt_min_sessions` is
+    labelled tentative."""
+    ccrt_min_sessions: int = Field(default=10, ge=1)
+    source: str = ("Minimum relationship episodes for a reliable CCRT, often quoted as about 10: unconfirmed "
+                   "(Luborsky & Crits-Christoph 1998, ch. 6, not read); here sessions stand for episodes.")
+
+
+class AttendanceSettings(_Model):
+    """Missed sessions and lost contact, from the sessions' `attended` (false = a no-show or
+    a late cancellation, the contract)."""
+    min_missed: int = Field(default=2, ge=1)       # missed sessions within the lookback before a flag
+    lost_contact_days: int = Field(default=28, ge=1)
+    source: str = ("Dropout definitions disagree (Swift & Greenberg 2012): a missed session within the lookback "
+                   "and no attended session for N days while sessions are still booked are this project's "
+                   "settings (unconfirmed).")
+
+
 class ConferenceDefaults(_Model):
     cases: int = Field(ge=1, le=50)
     minutes_per_case: int = Field(ge=1, le=240)
     min_group_clients: int = Field(ge=1)
     source: str
+
+
+class CalibrationSettings(_Model):
+    """The calibration exercise's agreement: the ICC's confidence level and Koo & Li's bands,
+    read from the interval."""
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    icc_bands: list[tuple[float, str]] = [(0.5, "moderate"), (0.75, "good"), (0.9, "excellent")]
+    below_bands: str = "poor"
+    source: str = ("McGraw & Wong 1996 (interval, as R irr::icc); Koo & Li 2016, J Chiropr Med 15(2):155-163 "
+                   "(bands, read from the 95 % interval)")
+
+
+class SuppressionSettings(_Model):
+    """Small cells (CMS cell size suppression policy): a count from `min_cell` to `max_cell`
+    is never shown, nor one that such a count could be derived from."""
+    min_cell: int = Field(default=1, ge=1)
+    max_cell: int = Field(default=10, ge=1)
+    source: str = "CMS cell size suppression policy (ResDAC 2024): no cell of 1-10, nor one from which it can be derived"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SuppressionSettings":
+        if self.max_cell < self.min_cell:
+            raise ValueError("max_cell must be at least min_cell")
+        return self
+
+    def hidden(self, count) -> bool:
+        """True when `count` is a small cell."""
+        return count is not None and self.min_cell <= count <= self.max_cell
 
 
 class PrivacySettings(_Model):
@@ -242,6 +337,10 @@ class Catalog(_Model):
     triage: TriageSettings
     conference: ConferenceDefaults
     privacy: PrivacySettings
+    calibration: CalibrationSettings = CalibrationSettings()
+    attendance: AttendanceSettings = AttendanceSettings()
+    themes: ThemeSettings = ThemeSettings()
+    suppression: SuppressionSettings = SuppressionSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> "Catalog":

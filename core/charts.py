@@ -40,7 +40,8 @@ from plotly.subplots import make_subplots
 from .analytics.barriers import AllianceEffect
 from .analytics.ruptures import REPAIR_EVENT, RUPTURE_PREFIX
 from .analytics.ruptures import WORDS as CLINICAL_WORDS
-from .catalog import Catalog, Cutoff, Instrument
+from .analytics.suppression import share_hidden
+from .catalog import Catalog, Cutoff, Instrument, SuppressionSettings
 
 TEMPLATE = "caseconf"
 MAX_POINTS = 100_000
@@ -796,18 +797,25 @@ def theme_timeline_chart(timeline: pl.DataFrame, catalog: Catalog | None = None)
     return _compose(f"Themes over the sessions{_client_suffix(timeline)}", [panel])
 
 
-def ccrt_chart(ccrt: pl.DataFrame, pervasiveness: pl.DataFrame | None = None) -> go.Figure:
+def ccrt_chart(ccrt: pl.DataFrame, pervasiveness: pl.DataFrame | None = None,
+               min_sessions: int | None = None) -> go.Figure:
     """A client's CCRT: the most pervasive wish, response of other and response of self.
 
     With `ccrt` alone (one row of `themes.ccrt`) one bar per component; with the client's
     `pervasiveness` rows as well, every coded category of each component, the CCRT one
-    coloured and the others grey."""
+    coloured and the others grey. With `min_sessions` (the catalog's `[themes]
+    ccrt_min_sessions`), a CCRT from fewer coded sessions is titled tentative."""
     if not _is_empty(pervasiveness):
         pervasiveness = pervasiveness.filter(pl.col("kind").is_in([kind for _, kind, _, _ in CCRT_PARTS]))
     if _is_empty(ccrt) and _is_empty(pervasiveness):
         return empty_figure("No CCRT coding for this client yet: code wishes (ccrt_wish), responses of other "
                             "(ccrt_ro) and responses of self (ccrt_rs) in the themes table.")
     title = f"Core conflictual relationship theme{_client_suffix(ccrt, pervasiveness)}"
+    if min_sessions is not None and not _is_empty(ccrt):
+        counts = [v for c, _, _, _ in CCRT_PARTS if (v := ccrt.row(0, named=True).get(f"{c}_sessions_scored"))]
+        if counts and min(counts) < min_sessions:
+            title += (f"<br><sup>Tentative: from {int(min(counts))} coded sessions, fewer than {min_sessions} "
+                      "(catalog [themes])</sup>")
     axis = dict(title_text="Share of coded sessions (%)", range=[0, 105], ticksuffix=" %")
     if not _is_empty(pervasiveness):
         fig = make_subplots(rows=1, cols=3, subplot_titles=[name for _, _, name, _ in CCRT_PARTS],
@@ -843,10 +851,15 @@ def ccrt_chart(ccrt: pl.DataFrame, pervasiveness: pl.DataFrame | None = None) ->
     return _finish(fig)
 
 
-def pervasiveness_chart(frame: pl.DataFrame, catalog: Catalog | None = None, kind: str | None = None) -> go.Figure:
+def pervasiveness_chart(frame: pl.DataFrame, catalog: Catalog | None = None, kind: str | None = None,
+                        suppression: SuppressionSettings | None = None) -> go.Figure:
     """Caseload pervasiveness per code, from `themes.pervasiveness` (one row per client
     and code): for each code the mean pervasiveness over the clients coded for its kind
-    (a client without the code counts 0), and in how many of them it occurs."""
+    (a client without the code counts 0), and in how many of them it occurs.
+
+    With `suppression` (a group-level figure shown to a group), a code that 1 to 10 of the
+    clients have, or 1 to 10 lack, is left out: its count, and its mean (which times the
+    clients gives one client's share), could single a client out."""
     if not _is_empty(frame) and kind is not None:
         frame = frame.filter(pl.col("kind") == kind)
     if _is_empty(frame):
@@ -860,6 +873,13 @@ def pervasiveness_chart(frame: pl.DataFrame, catalog: Catalog | None = None, kin
     kinds = list(catalog.vocabularies.theme_kinds) if catalog is not None else sorted(per_code["kind"].unique())
     rows = sorted(per_code.to_dicts(), key=lambda r: (kinds.index(r["kind"]) if r["kind"] in kinds else len(kinds),
                                                       -r["mean"], r["code"]))
+    left_out = 0
+    if suppression is not None:
+        shown = [r for r in rows if not share_hidden(r["clients"], r["clients_coded"], suppression)]
+        left_out, rows = len(rows) - len(shown), shown
+        if not rows:
+            return empty_figure(f"Not shown: every code is present or absent in 1 to {suppression.max_cell} of the "
+                                "clients, a small cell that could single a client out.")
     colour_of = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(dict.fromkeys(r["kind"] for r in rows))}
     fig = go.Figure()
     for k, colour in colour_of.items():
@@ -872,8 +892,10 @@ def pervasiveness_chart(frame: pl.DataFrame, catalog: Catalog | None = None, kin
             hovertext=[f"{_esc(r['label'])}: occurs with {r['clients']} of {r['clients_coded']} clients coded for "
                        f"{_esc(_kind_short(catalog, k))}<br>Mean pervasiveness {_pct(r['mean'])}" for r in part],
             hovertemplate="%{hovertext}<extra></extra>"))
+    note = (f"<br><sup>{left_out} code(s) not shown: present or absent in 1 to {suppression.max_cell} clients "
+            "(small cells)</sup>" if left_out else "")
     fig.update_layout(template=TEMPLATE, height=160 + 30 * len(rows),
-                      title=dict(text="Pervasiveness across the caseload"),
+                      title=dict(text=f"Pervasiveness across the caseload{note}"),
                       xaxis=dict(title_text="Mean share of coded sessions (%)", ticksuffix=" %",
                                  range=[0, 110]),
                       yaxis=dict(autorange="reversed", categoryorder="array",
@@ -883,10 +905,11 @@ def pervasiveness_chart(frame: pl.DataFrame, catalog: Catalog | None = None, kin
 
 
 def therapist_pattern_chart(frame: pl.DataFrame, catalog: Catalog | None = None,
-                            max_therapists: int = 200) -> go.Figure:
+                            max_therapists: int = 200, suppression: SuppressionSettings | None = None) -> go.Figure:
     """Therapist by code heatmap from `themes.therapist_patterns`: the share of each
     therapist's coded clients with the code; the cell reads "clients with it / clients
-    coded", bold where the analytics call it a recurring pattern."""
+    coded", bold where the analytics call it a recurring pattern. With `suppression`, a
+    cell whose clients with or without the code number 1 to 10 is blank, its numbers unsaid."""
     if _is_empty(frame):
         return empty_figure("No coded themes to compare across therapists yet: import a themes table with "
                             "countertransference codes.")
@@ -904,6 +927,11 @@ def therapist_pattern_chart(frame: pl.DataFrame, catalog: Catalog | None = None,
     hover = [[""] * len(codes) for _ in shown]
     for r in frame.to_dicts():
         i, j = row[r["therapist_id"]], col[r["code"]]
+        if suppression is not None and share_hidden(r["clients_with_code"], r["clients_coded"], suppression):
+            text[i][j] = "·"
+            hover[i][j] = (f"{_esc(r['label'])}: not shown, present or absent in 1 to {suppression.max_cell} "
+                           "clients (small cell)")
+            continue
         z[i][j] = 100 * r["share_of_clients"]
         count = f"{r['clients_with_code']}/{r['clients_coded']}"
         text[i][j] = f"<b>{count}</b>" if r["recurring"] else count
@@ -1107,13 +1135,15 @@ def _client_markers(fig: go.Figure, both: pl.DataFrame) -> None:
 
 
 def barrier_alliance_chart(effect: AllianceEffect | pl.DataFrame, instrument: Instrument | None = None,
-                           scale: str = "total") -> go.Figure:
+                           scale: str = "total", per_client_panel: bool = True) -> go.Figure:
     """Alliance change in sessions with a barrier versus without (`barrier_alliance_effect`).
 
     Left: the mean change from the previous session, pooled over sessions. Right: each
     client's own difference (with - without), sorted (a histogram of them above
     PER_CLIENT_MARKERS clients); below zero the alliance fared worse in that client's
-    barrier sessions. Positive change is always an improvement."""
+    barrier sessions. Positive change is always an improvement. Without `per_client_panel` (a
+    group-level figure shown to a group) only the pooled panel is drawn: one marker per
+    client is a cell of one."""
     per_client = effect.per_client if isinstance(effect, AllianceEffect) else effect
     overall = effect.overall if isinstance(effect, AllianceEffect) else None
     if _is_empty(per_client) or per_client.select(pl.col("n_with").sum()).item() == 0:
@@ -1122,8 +1152,10 @@ def barrier_alliance_chart(effect: AllianceEffect | pl.DataFrame, instrument: In
     unit = f"{_esc(instrument.key)} points" if instrument is not None else "points"
     if instrument is not None and scale != "total":
         unit = f"{_esc(instrument.key)} {_esc(scale)} points"
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.35, 0.65], horizontal_spacing=0.14,
-                        subplot_titles=["All sessions", "Each client with both kinds of session"])
+    fig = make_subplots(rows=1, cols=2 if per_client_panel else 1,
+                        column_widths=[0.35, 0.65] if per_client_panel else None, horizontal_spacing=0.14,
+                        subplot_titles=["All sessions", "Each client with both kinds of session"]
+                        if per_client_panel else ["All sessions"])
     if overall is not None and overall.height:
         o = overall.row(0, named=True)
         means = [o["mean_change_with"], o["mean_change_without"]]
@@ -1139,7 +1171,7 @@ def barrier_alliance_chart(effect: AllianceEffect | pl.DataFrame, instrument: In
         hovertext=[f"{n}: mean change {_num(m)} over {c} sessions" for n, m, c in zip(names, means, counts)],
         hovertemplate="%{hovertext}<extra></extra>"), row=1, col=1)
     both = per_client.filter(pl.col("difference").is_not_null()).sort("difference")
-    if both.height > PER_CLIENT_MARKERS:
+    if per_client_panel and both.height > PER_CLIENT_MARKERS:
         # A large caseload: the distribution of the clients' differences, not one marker
         # each (tens of thousands of markers with hover texts cost seconds and say less).
         fig.add_trace(go.Histogram(
@@ -1149,7 +1181,7 @@ def barrier_alliance_chart(effect: AllianceEffect | pl.DataFrame, instrument: In
         fig.add_vline(x=0, line=dict(color=INK, width=1.5), row=1, col=2)
         fig.update_xaxes(title_text=f"With − without ({unit}); below 0: worse with a barrier", row=1, col=2)
         fig.update_yaxes(title_text="Clients", row=1, col=2)
-    else:
+    elif per_client_panel:
         _client_markers(fig, both)
         fig.add_hline(y=0, line=dict(color=INK, width=1.5), row=1, col=2)
         fig.update_yaxes(title_text=f"With − without ({unit})", row=1, col=2)

@@ -56,6 +56,10 @@ Stories built on purpose
 | c057 | th09 | client and therapist disagree: client WAI-SR high, therapist's low |
 | c058 | th10 | recovered on ORS |
 | c060 | th12 | transference compliant, turning withdrawn |
+| c024, c029, c051 | | a risk item answered above 0 at the latest score (CORE-10 item 6, PHQ-9 item 9) |
+| c007, c019 | | two missed sessions (no-show or late cancellation) after the last attended one |
+| c014, c025 | | lost contact: three booked sessions over more than four weeks, none attended |
+| c008, c017 | | a boundary violation coded by the supervisor in the latest attended session; c003 a crossing |
 
 Patterns that follow a therapist across cases:
 
@@ -593,7 +597,37 @@ def _case(number: int, rng: np.random.Generator, catalog: dict) -> _Case:
     _themes(case)
     _events(case)
     _barriers(case)
+    _added_stories(case)
     return case
+
+
+# Added after each case is made, without drawing from the random generator, so every other
+# story stays as it was: (instrument, risk item, the latest answer).
+RISK_STORIES = {"c024": ("CORE-10", "item6", 1), "c029": ("PHQ-9", "item9", 1), "c051": ("PHQ-9", "item9", 2)}
+# A boundary event coded by the supervisor in the latest attended session.
+BOUNDARY_STORIES = {"c003": ("boundary_crossing", "The therapist accepted a small gift at the end of treatment and "
+                                                  "talked about what it meant."),
+                    "c008": ("boundary_violation", "The therapist met the client socially between sessions."),
+                    "c017": ("boundary_violation", "The therapist shared personal troubles at length in the session.")}
+# Booked sessions after the last one, not attended: days after it.
+MISSED_STORIES = {"c007": (7, 14), "c019": (7, 14), "c014": (7, 21, 42), "c025": (10, 24, 38)}
+
+
+def _added_stories(case: _Case) -> None:
+    if case.client in RISK_STORIES:
+        instrument, item, answer = RISK_STORIES[case.client]
+        scored = sorted(r[1] for r in case.rows["ratings"]
+                        if r[2] == instrument and r[3] == "total" and r[4] == "client")
+        for session in scored[-4:-1]:
+            case.rows["ratings"].append((case.client, session, instrument, item, "client", 0))
+        case.rows["ratings"].append((case.client, scored[-1], instrument, item, "client", answer))
+    if case.client in BOUNDARY_STORIES:
+        event, note = BOUNDARY_STORIES[case.client]
+        case.rows["events"].append((case.client, case.attended_sessions()[-1], event, "supervisor", note))
+    if case.client in MISSED_STORIES:
+        last = max(case.rows["sessions"], key=lambda r: r[1])
+        for k, after in enumerate(MISSED_STORIES[case.client], start=1):
+            case.rows["sessions"].append((case.client, last[1] + k, case.therapist, last[3] + after, last[4], False))
 
 
 def catalog_data() -> dict:

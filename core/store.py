@@ -53,7 +53,8 @@ KEYS: dict[str, tuple[str, ...]] = {
 # Stored columns of each contract table (absolute dates are never stored).
 COLUMNS: dict[str, dict[str, str]] = {
     "sessions": {"client_id": "VARCHAR", "session_number": "INTEGER", "therapist_id": "VARCHAR",
-                 "days_since_intake": "INTEGER", "modality": "VARCHAR", "attended": "BOOLEAN"},
+                 "days_since_intake": "INTEGER", "modality": "VARCHAR", "attended": "BOOLEAN",
+                 "attendance": "VARCHAR"},
     "ratings": {"client_id": "VARCHAR", "session_number": "INTEGER", "instrument": "VARCHAR",
                 "scale": "VARCHAR", "rater": "VARCHAR", "score": "DOUBLE"},
     "themes": {"client_id": "VARCHAR", "session_number": "INTEGER", "kind": "VARCHAR",
@@ -66,6 +67,7 @@ COLUMNS: dict[str, dict[str, str]] = {
 }
 
 TABLES = tuple(COLUMNS)
+ADDED_COLUMNS = {"sessions": ("attendance",)}  # optional columns added after the first schema
 
 
 def _data_table_ddl(table: str) -> str:
@@ -269,6 +271,13 @@ SNAPSHOT_MIGRATIONS: list[list[str]] = [
         "INSERT INTO snapshot_info VALUES (0)",
         *[_data_table_ddl(t) for t in TABLES],
         HISTORY_DDL,
+    ],
+    [
+        # sessions.attendance (CONTRACT.md extension): data imported before it read their
+        # attended = false as a no-show, as an import without the column does.
+        "ALTER TABLE sessions ADD COLUMN IF NOT EXISTS attendance VARCHAR",
+        "UPDATE sessions SET attendance = CASE WHEN attended IS DISTINCT FROM false THEN 'attended' ELSE 'no_show' END "
+        "WHERE attendance IS NULL",
     ],
 ]
 SNAPSHOT_VERSION = len(SNAPSHOT_MIGRATIONS)
@@ -766,7 +775,10 @@ def upsert(cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, batch
     """
     keys = KEYS[table]
     values = [c for c in COLUMNS[table] if c not in keys]
-    staged = rows.select(list(COLUMNS[table]))
+    # A column added to the contract later (sessions.attendance) may be absent from rows
+    # built by code rather than by an import: it is stored empty.
+    staged = rows.with_columns(pl.lit(None, pl.String).alias(c) for c in ADDED_COLUMNS.get(table, ())
+                               if c not in rows.columns).select(list(COLUMNS[table]))
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     differs = (f"row({', '.join('t.' + v for v in values)}) IS DISTINCT FROM "
                f"row({', '.join('s.' + v for v in values)})")

@@ -42,7 +42,7 @@ KEY_COLS = (Col("client_id", "id", True), Col("session_number", "int", True))
 SPECS: dict[str, tuple[Col, ...]] = {
     "sessions": (*KEY_COLS, Col("therapist_id", "id", True), Col("days_since_intake", "int"),
                  Col("session_date", "date"), Col("modality", "text", default="individual"),
-                 Col("attended", "bool", default=True)),
+                 Col("attended", "bool", default=True), Col("attendance", "text")),
     "ratings": (*KEY_COLS, Col("instrument", "text", True), Col("scale", "text", default="total"),
                 Col("rater", "text", default="client"), Col("score", "number", True)),
     "themes": (*KEY_COLS, Col("kind", "text", True), Col("code", "text", True),
@@ -151,8 +151,23 @@ def parse(raw: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
             value = value.fill_null(pl.lit(col.default, dtype=_dtype(col.kind)))
         exprs.append(value.alias(col.name))
     typed = both.select(exprs)
+    if table == "sessions":
+        typed = _attendance(typed, attended_given=any(c.name == "attended" for c in present))
     problems = pl.concat([empty_problems(), *(f.cast(PROBLEM_SCHEMA) for f in failures)])
     return typed, problems
+
+
+def _attendance(typed: pl.DataFrame, attended_given: bool) -> pl.DataFrame:
+    """`attended` and `attendance` filled from each other (CONTRACT.md extension): without
+    `attendance`, attended = false reads as a no-show; without `attended`, it is true only
+    for `attended`. Where both are given they are checked to agree (`schema_for`)."""
+    kind = pl.col("attendance").str.to_lowercase()
+    if attended_given:
+        attended = pl.col("attended")
+    else:
+        attended = pl.when(kind.is_null()).then(pl.lit(True)).otherwise(kind == "attended")
+    derived = pl.when(attended.fill_null(True)).then(pl.lit("attended")).otherwise(pl.lit("no_show"))
+    return typed.with_columns(attended.alias("attended"), pl.coalesce(kind, derived).alias("attendance"))
 
 
 # The characters the regular expressions' \s and strip_chars take for white space (the
@@ -221,7 +236,11 @@ def schema_for(table: str, catalog: Catalog) -> pa.DataFrameSchema:
         cols = {**_key_columns(), "therapist_id": _id("therapist_id"),
                 "days_since_intake": pa.Column(pl.Int64, _between("days_since_intake", 0, MAX_DAYS), nullable=True),
                 "modality": pa.Column(pl.String, _in("modality", voc.modality), nullable=False),
-                "attended": pa.Column(pl.Boolean, nullable=False)}
+                "attended": pa.Column(pl.Boolean, nullable=False),
+                "attendance": pa.Column(pl.String, [_in("attendance", voc.attendance), _check(
+                    pl.col("attendance").is_null() | ~pl.col("attendance").is_in(voc.attendance)
+                    | (pl.col("attended") == (pl.col("attendance") == "attended")), "attendance agrees")],
+                    nullable=False)}
     elif table == "ratings":
         cols = {**_key_columns(),
                 "instrument": pa.Column(pl.String, _in("instrument", catalog.instruments), nullable=False),
@@ -343,6 +362,7 @@ def _message(table: str, column: str, check: str, value: str | None, row: dict, 
     if check == "vocabulary":
         allowed = {
             "modality": catalog.vocabularies.modality, "rater": (catalog.vocabularies.coding_raters),
+            "attendance": catalog.vocabularies.attendance,
             "kind": catalog.vocabularies.theme_kinds, "level": catalog.vocabularies.therapist_levels,
             "instrument": list(catalog.instruments),
             "category": list(catalog.codebooks["barrier_categories"].codes),
@@ -352,7 +372,9 @@ def _message(table: str, column: str, check: str, value: str | None, row: dict, 
         return f"{column} '{shown}' is not in {what} ({', '.join(allowed)})."
     if check == "scale":
         ins = catalog.instruments[row["instrument"]]
-        return f"scale '{shown}' is not a scale of {ins.key} ({', '.join(ins.scales)})."
+        named = [name for name in ins.scales if not (ins.items and name.startswith("item"))]
+        items = [f"item1-item{ins.items.count}"] if ins.items else []
+        return f"scale '{shown}' is not a scale of {ins.key} ({', '.join(named + items)})."
     if check == "rater":
         ins = catalog.instruments[row["instrument"]]
         return f"rater '{shown}' does not rate {ins.key} (its raters: {', '.join(ins.raters)})."
@@ -360,6 +382,9 @@ def _message(table: str, column: str, check: str, value: str | None, row: dict, 
         low, high = catalog.instruments[row["instrument"]].scales[row["scale"]]
         return (f"score {shown} is outside the {row['instrument']} {row['scale']} range "
                 f"{low:g} to {high:g}.")
+    if check == "attendance agrees":
+        return (f"attendance '{shown}' disagrees with the row's attended: attended is true only for 'attended' "
+                "(a no-show or a cancellation is attended = false); correct one of them.")
     if check == "codebook":
         codes = catalog.codebooks[row["kind"]].codes
         return f"code '{shown}' is not in the {row['kind']} codebook ({', '.join(codes)})."

@@ -132,8 +132,13 @@ if result["divergence"].is_empty():
     st.info(result["interpretation"])
     st.stop()
 c1, c2, c3, c4 = st.columns(4)
-c1.metric(result["statistic"], "-" if result["value"] is None else f"{result['value']:.2f}")
-c2.metric("Agreement", result["band"] or "-")
+interval = result.get("interval")
+c1.metric(result["statistic"], "-" if result["value"] is None else f"{result['value']:.2f}",
+          None if interval is None else f"{result['level']:.0%} CI {interval[0]:.2f} to {interval[1]:.2f}",
+          delta_color="off", delta_arrow="off")
+c2.metric("Agreement", result.get("interval_band") or result["band"] or "-",
+          None if interval is None else "read from the interval (Koo & Li 2016)", delta_color="off",
+          delta_arrow="off")
 c3.metric("Raters", len(result["raters"]))
 c4.metric("Sessions", result["targets"])
 st.caption(result["interpretation"])
@@ -142,6 +147,10 @@ if result["left_out"]:
 st.dataframe(pl.DataFrame({"statistic": list(result["values"]), "value": list(result["values"].values())}),
              hide_index=True, column_config={"statistic": "Statistic",
                                              "value": st.column_config.NumberColumn("Value", format="%.3f")})
+if rating and result.get("mean_abs_difference") is not None:
+    st.metric("Mean distance from the session's mean", f"{result['mean_abs_difference']:.1f} points",
+              help="Absolute agreement in the scale's own points: how far each score lies from the mean of the "
+                   "group's scores for that session, on average.")
 if rating:
     st.caption("ICC(2,1): two-way random effects, absolute agreement, one rater: would another trainee give the "
                "same score? ICC(3,1) asks only whether the raters rank the sessions alike; the (k) forms are for "

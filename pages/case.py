@@ -80,8 +80,8 @@ with outcome_tab:
             st.caption(f"Expected band: {scores['method'].cast(pl.String).to_list()[-1]}")
 with themes_tab:
     web.chart(charts.theme_timeline_chart(timeline, cat), "case_theme_timeline")
-    web.chart(charts.ccrt_chart(web.read("ccrt", clients=(client,)), web.read("pervasiveness", clients=(client,))),
-              "case_ccrt")
+    web.chart(charts.ccrt_chart(web.read("ccrt", clients=(client,)), web.read("pervasiveness", clients=(client,)),
+                                min_sessions=cat.themes.ccrt_min_sessions), "case_ccrt")
 with barriers_tab:
     web.chart(charts.barrier_timeline_chart(barrier_rows, cat), "case_barriers")
     if barrier_rows.height:

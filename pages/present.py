@@ -7,13 +7,12 @@ catalog's minimum are not shown; next and previous; a timer against the case's b
 
 import time
 
-import polars as pl
 import streamlit as st
 
 from core import links, views, web
-from core.conference import meetings, notes
+from core.conference import meetings
 from core.conference.meetings import ConferenceError
-from core.conference.presentation import slide_title
+from core.conference.presentation import slide_texts, slide_title
 
 web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 cat = web.catalog()
@@ -73,7 +72,9 @@ next_col.button("Next", key="present_next", disabled=index == items.height, on_c
 parts = web.read_in(cases, "case_parts", item["client_id"])
 therapist = parts["case"]["therapist_id"]
 st.header(slide_title(item, hide, therapist))
-st.text(item["reason"])
+# Free text as the room sees it: client ids as labels, therapist ids as words unless shown.
+texts = slide_texts(store, conf_id, item, therapist, scope=cases, hide_therapist=hide)
+st.text(texts.reason)
 
 
 @st.fragment(run_every=1)
@@ -115,16 +116,13 @@ for n, view in enumerate(context):
         st.caption(view.note + f" Built from {view.clients} clients.")
         web.chart(view.figure, f"present_group_{n}")
 
-decided = notes.entries(store, conf_id, item["client_id"], scope=cases)
-if decided.height:
+if texts.notes or texts.actions.height:
     st.subheader("Noted so far")
-    for entry in decided.filter(pl.col("kind") == "note").iter_rows(named=True):
-        st.text(entry["text"])
-    actions = decided.filter(pl.col("kind") == "action")
-    if hide and therapist:
-        actions = actions.with_columns(pl.col("owner").replace(therapist, "presenting therapist"))
+    for text in texts.notes:
+        st.text(text)
+    actions = texts.actions
     if actions.height:
-        st.dataframe(actions.select("text", "owner", "due_on", "status"), hide_index=True, width="stretch",
+        st.dataframe(actions, hide_index=True, width="stretch",
                      column_config={"text": st.column_config.TextColumn("Action", width="large"), "owner": "Owner",
                                     "due_on": "Due", "status": "Status"})
 if web.may_open("conference"):

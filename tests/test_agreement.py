@@ -66,3 +66,46 @@ def test_a_rater_who_rated_twice_is_refused_with_a_sentence():
         icc(ratings.vstack(ratings.head(1)))
     with pytest.raises(ValueError, match="at least 2 targets"):
         icc(ratings.filter(pl.col("target") == 1))
+
+
+def test_icc_intervals_equal_the_published_examples():
+    # Stata's icc on the same Shrout & Fleiss judges data (webuse judges): one-way random,
+    # individual ICC .1657418, 95 % CI -.1329323 to .7225601 (stata.com, "Intraclass
+    # correlation coefficients"); two-way random, absolute agreement, individual .2897638,
+    # 95 % CI .0187865 to .7610844 (Stata manual [R] icc). Both use McGraw & Wong (1996).
+    result = icc(long_ratings(SHROUT_FLEISS))
+    assert result.values["ICC(1,1)"] == pytest.approx(0.1657418, abs=1e-7)
+    assert result.intervals["ICC(1,1)"] == pytest.approx((-0.1329323, 0.7225601), abs=1e-7)
+    assert result.values["ICC(2,1)"] == pytest.approx(0.2897638, abs=1e-7)
+    assert result.intervals["ICC(2,1)"] == pytest.approx((0.0187865, 0.7610844), abs=1e-7)
+    assert result.level == 0.95
+
+
+def test_the_agreement_interval_equals_an_independent_computation():
+    """The mean squares from statsmodels' two-way ANOVA, then DOMAIN.md's formula with
+    scipy's F quantiles, on a table unlike Shrout & Fleiss' (5 raters, 9 targets)."""
+    import numpy as np
+    from scipy import stats
+    from statsmodels.formula.api import ols
+    from statsmodels.stats.anova import anova_lm
+
+    rng = np.random.default_rng(7)
+    truth = rng.normal(30, 6, size=9)
+    table = np.round(truth[:, None] + rng.normal([0, 1, -2, 0.5, 3], 2.5, size=(9, 5)))
+    frame = long_ratings(table.tolist())
+    fit = anova_lm(ols("score ~ C(target) + C(rater)", data=frame.to_pandas()).fit())
+    msr, msc, mse = fit["mean_sq"].iloc[0], fit["mean_sq"].iloc[1], fit["mean_sq"].iloc[2]
+    n, k = table.shape
+    rho = (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
+    a, b = k * rho / (n * (1 - rho)), 1 + k * rho * (n - 1) / (n * (1 - rho))
+    v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1)))
+    fl, fu = stats.f.isf(0.025, n - 1, v), stats.f.isf(0.025, v, n - 1)
+    lower = n * (msr - fl * mse) / (fl * (k * msc + (k * n - k - n) * mse) + n * msr)
+    upper = n * (fu * msr - mse) / (k * msc + (k * n - k - n) * mse + n * fu * msr)
+    result = icc(frame)
+    assert result.values["ICC(2,1)"] == pytest.approx(rho)
+    assert result.intervals["ICC(2,1)"] == pytest.approx((lower, upper))
+    assert lower < rho < upper
+    deviations = np.abs(table - table.mean(axis=1, keepdims=True))
+    assert result.mean_abs_difference == pytest.approx(deviations.mean())
+    assert icc(frame, level=0.9).intervals["ICC(2,1)"][0] > lower  # a narrower interval at 90 %

@@ -321,3 +321,16 @@ def test_a_refused_answer_shows_the_reason_as_text(app):
     assert not at.exception
     assert [e.value for e in at.error] == ["The exercise was not created."]
     assert any("at least 2 sessions" in t.value for t in at.text)
+
+
+def test_the_icc_comes_with_its_interval_and_the_band_read_from_it(demo, catalog):
+    exercise_id = rating_exercise(demo, catalog)
+    fill(demo, catalog, exercise_id, SHROUT_FLEISS)
+    result = calib.agreement(demo, exercise_id, scope=SYSTEM)
+    assert result["interval"] == pytest.approx((0.0187865, 0.7610844), abs=1e-6) and result["level"] == 0.95
+    # Koo & Li read the band from the interval: .02 to .76 spans poor, moderate and good.
+    assert result["interval_band"] == "poor to good"
+    assert result["mean_abs_difference"] == pytest.approx(1.9583333)
+    assert "95% confidence interval 0.02 to 0.76" in result["interpretation"]
+    assert calib.interval_band(0.83, 0.97, catalog.calibration) == "good to excellent"  # Koo & Li's example
+    assert calib.interval_band(0.91, 0.97, catalog.calibration) == "excellent"

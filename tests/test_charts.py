@@ -511,3 +511,16 @@ def test_barrier_alliance_chart_shows_a_distribution_for_a_large_caseload():
     (histogram,) = [t for t in fig.data if t.type == "histogram"]
     assert sorted(histogram.x) == sorted(per_client["difference"].to_list())
     assert not [t for t in fig.data if t.type == "scatter"]
+
+
+def test_a_group_pervasiveness_chart_leaves_out_the_codes_of_small_cells(catalog):
+    # 30 clients coded: code a with 15 (shown), b with 3 (small), c with 25 (5 lack it: small), d with 30.
+    rows = [{"client_id": f"k{i}", "kind": "transference", "code": code, "label": code.upper(), "pervasiveness": 0.5}
+            for code, n in (("hostile", 15), ("compliant", 3), ("dependent", 25), ("withdrawn", 30))
+            for i in range(n)]
+    frame = pl.DataFrame(rows)
+    open_chart = charts.pervasiveness_chart(frame, catalog, kind="transference")
+    assert "3 of 30" in str(open_chart.data[0].text)  # the caseload page, for the reader's own cases
+    fig = charts.pervasiveness_chart(frame, catalog, kind="transference", suppression=catalog.suppression)
+    assert list(fig.data[0].text) == ["30 of 30", "15 of 30"]
+    assert "2 code(s) not shown" in fig.layout.title.text

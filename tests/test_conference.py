@@ -256,6 +256,37 @@ def test_slides_suppress_small_group_figures_and_can_hide_the_therapist(demo, ca
     assert slide_title(item, False, therapist) == f"Case B, presented by {therapist}"
 
 
+def _shown_counts(figure) -> list[tuple[int, int]]:
+    """Every "k of N" or "k/N" a figure's texts show."""
+    texts = " ".join(str(t) for trace in figure.data for key in ("text", "hovertext")
+                     for t in (getattr(trace, key, None) or []) if t is not None)
+    texts += " " + " ".join(str(t) for trace in figure.data for row in (getattr(trace, "text", None) or [])
+                            if isinstance(row, (list, tuple)) for t in row)
+    return [(int(k), int(n)) for k, n in re.findall(r"(\d+)(?: of |/)(\d+)", texts)]
+
+
+def test_no_group_figure_of_a_slide_shows_a_small_cell_or_a_marker_per_client(demo, catalog):
+    therapist = demo.query(
+        "SELECT therapist_id FROM themes JOIN sessions USING (client_id, session_number) JOIN therapists "
+        "USING (therapist_id) WHERE kind = 'countertransference' AND supervision_group = 'group-north' "
+        "GROUP BY 1 ORDER BY count(DISTINCT client_id) DESC, 1 LIMIT 1", scope=SYSTEM).item()
+    lenient = catalog.model_copy(update={"conference": catalog.conference.model_copy(update={"min_group_clients": 1})})
+    views = {v.title: v for v in group_views(demo, lenient, "group-north", therapist, hide_therapist=True,
+                                             scope=SYSTEM)}
+    themes = views["The group's transference themes"].figure
+    assert views["The group's transference themes"].clients == 14
+    for k, n in _shown_counts(themes):  # neither the clients with the code nor those without are 1 to 10
+        assert not 1 <= k <= 10 and not 1 <= n - k <= 10, (k, n)
+    # In the demo each transference code occurs with 1 to 6 of the group's 14 clients.
+    said = themes.layout.annotations[0].text.replace("<br>", " ")
+    assert "Not shown" in said and "1 to 10" in said
+    pattern = views["The therapist's countertransference across their cases"].figure
+    for k, n in _shown_counts(pattern):
+        assert not 1 <= k <= 10 and not 1 <= n - k <= 10, (k, n)
+    barrier = views["Barriers and the alliance across the group"].figure
+    assert not [t for t in barrier.data if t.type in ("scatter", "histogram")]  # no marker per client
+
+
 # ----------------------------------------------------------------------------- handout
 
 def test_the_handout_is_one_offline_html_file_and_a_safe_actions_csv(demo, catalog, tmp_path):
@@ -294,6 +325,26 @@ def test_a_deidentified_handout_names_cases_by_label_only(demo, catalog, tmp_pat
     assert "Compare with Case B and with another case; a therapist agrees." in text
     csv = (tmp_path / "a.csv").read_text(encoding="utf-8-sig")
     assert "client_id" not in csv.splitlines()[0] and "th02" not in csv
+
+
+def test_a_deidentified_handout_labels_ids_in_texts_and_keeps_owners_as_user_ids(demo, catalog, tmp_path):
+    from core.identity import add_user
+    made = new_conference(demo, catalog, "group-north", cases=2, scope=as_user("sup1"))
+    client, other = (i["client_id"] for i in made["agenda"])
+    therapist = demo.scalar("SELECT any_value(therapist_id) FROM sessions WHERE client_id = $c", {"c": client},
+                            scope=SYSTEM)
+    add_user(demo, "oidc-subject-7", "trainee", name="trainee7", therapist_id=therapist, groups=["group-north"])
+    save_entry(demo, made["id"], client, kind="action", text=f"Discuss {client} with {therapist}", owner=therapist,
+               scope=as_user("sup1"))
+    save_entry(demo, made["id"], other, kind="action", text="Bring the scores.", owner="sup1", scope=as_user("sup1"))
+    write_handout(demo, catalog, made["id"], tmp_path / "h.html", tmp_path / "a.csv", deidentify=True, scope=SYSTEM)
+    page = (tmp_path / "h.html").read_text(encoding="utf-8")
+    assert "Discuss Case A with the therapist of Case A" in page
+    csv = (tmp_path / "a.csv").read_text(encoding="utf-8-sig")
+    # The owner is a pseudonymous user id: the therapist's own user, not "a therapist".
+    assert "Case A,Discuss Case A with the therapist of Case A,trainee7" in csv
+    assert "Case B,Bring the scores.,sup1" in csv and "a therapist" not in csv
+    assert therapist not in csv and client not in csv
 
 
 def test_the_privacy_guard_stops_a_handout_before_anything_is_written(demo, catalog, tmp_path):

@@ -365,3 +365,33 @@ def test_a_note_changed_by_someone_else_meanwhile_is_not_overwritten_and_nothing
     assert mine.text_area(key=f"conf_note_{entry}_2").value == "My words, typed over the first."  # mine, kept
     assert stored(db, "SELECT text FROM conference_entries WHERE entry_id = $e ORDER BY version",
                   {"e": entry})["text"].to_list() == ["The first words.", "The admin's words."]
+
+
+def test_presentation_mode_names_no_id_in_reasons_notes_or_actions(db):
+    conference_id = make_conference(db, cases=2)
+    close_all()
+    store = Store(db)
+    items = meetings.agenda(store, conference_id, scope=SYSTEM)
+    first, second = items["client_id"].to_list()
+    therapist = store.scalar("SELECT any_value(therapist_id) FROM sessions WHERE client_id = $c", {"c": first},
+                             scope=SYSTEM)
+    other = store.scalar("SELECT min(therapist_id) FROM therapists WHERE therapist_id <> $t", {"t": therapist},
+                         scope=SYSTEM)
+    # Ids are pseudonyms: the privacy guard lets them through, so the slide must label them.
+    meetings.apply_agenda_edits(store, conference_id, items.select(
+        pl.col("position").alias("order"), "case_label", "client_id",
+        pl.when(pl.col("client_id") == first).then(pl.lit(f"Discuss {first} with {therapist}; compare {second}"))
+        .otherwise(pl.col("reason")).alias("reason"), "minutes"), scope=as_user("sup1"))
+    notes.save_entry(store, conference_id, first, kind="note", text=f"Discuss {first} with {therapist} and {other}.",
+                     scope=as_user("sup1"))
+    notes.save_entry(store, conference_id, first, kind="action", text=f"{therapist} to ask {first} about {second}",
+                     owner="sup1", scope=as_user("sup1"))
+    store.close()
+    at = open_page(app(), "present", conference=str(conference_id))
+    no_errors(at)
+    shown = " ".join([t.value for t in at.text] + [str(d.value.to_dict()) for d in at.dataframe])
+    for found in (first, second, therapist, other):
+        assert found not in shown, found
+    assert "Discuss Case A with the presenting therapist; compare Case B" in shown
+    assert "Discuss Case A with the presenting therapist and a therapist." in shown
+    assert "the presenting therapist to ask Case A about Case B" in shown and "sup1" in shown  # the owner stays

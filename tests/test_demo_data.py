@@ -22,6 +22,8 @@ RANGES = {  # (instrument, scale) -> (low, high), DOMAIN.md
     ("WAI-SR", "total"): (12, 60), **{("WAI-SR", s): (4, 20) for s in ("task", "bond", "goal")},
     ("ORS", "total"): (0, 40), ("PHQ-9", "total"): (0, 27), ("GAD-7", "total"): (0, 21),
     ("OQ-45", "total"): (0, 180), ("CORE-10", "total"): (0, 40), ("BDI-II", "total"): (0, 63),
+    # Item-level ratings (CONTRACT.md extension): PHQ-9 items 0-3, CORE-10 items 0-4.
+    **{("PHQ-9", f"item{i}"): (0, 3) for i in range(1, 10)}, **{("CORE-10", f"item{i}"): (0, 4) for i in range(1, 11)},
 }
 # Reliable change in points for symptom measures (lower is better), DOMAIN.md / catalog default for BDI-II.
 RELIABLE_CHANGE = {"PHQ-9": 6, "GAD-7": 4, "OQ-45": 14, "CORE-10": 6, "BDI-II": 7}
@@ -38,7 +40,8 @@ CODEBOOKS = {  # CONTRACT.md "Default catalog"
 }
 BARRIER_CATEGORIES = {"communication_style", "cultural", "language", "reluctance_to_share",
                       "resistance_to_vulnerability", "boundary", "other"}
-EVENTS = {"rupture_withdrawal", "rupture_confrontation", "repair"}
+EVENTS = {"rupture_withdrawal", "rupture_confrontation", "repair",
+          "boundary_crossing", "boundary_violation"}  # CONTRACT.md extension (Gutheil & Gabbard)
 LANGUAGES = {"Arabic", "English", "Farsi"}
 
 
@@ -330,3 +333,19 @@ def test_write_synthetic_clinic_writes_contract_csvs(tmp_path):
     for name, rows in counts.items():
         frame = pl.read_csv(tmp_path / f"{name}.csv", infer_schema=False)
         assert frame.height == rows and list(frame.columns) == list(demo.SCHEMAS[name])
+
+
+def test_each_new_flag_is_raised_by_at_least_two_demo_cases(tmp_path, catalog):
+    """Risk, missed sessions and lost contact (issue 14) each show in two demo cases or more,
+    and a case with a risk answer leads the caseload."""
+    from core.analytics.triage import triage
+    from core.importer import load_demo
+    from core.store import Store
+    from tests.conftest import SYSTEM
+    store = Store(tmp_path / "demo.duckdb")
+    load_demo(store)
+    cases, flags = triage(store, catalog, SYSTEM)
+    for code in ("risk", "attendance", "lost_contact", "boundary"):
+        assert flags.filter(pl.col("code") == code)["client_id"].n_unique() >= 2, code
+    risky = set(flags.filter(pl.col("code") == "risk")["client_id"])
+    assert set(cases.head(len(risky))["client_id"]) == risky

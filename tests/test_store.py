@@ -225,3 +225,25 @@ def test_the_state_file_is_let_go_when_idle_so_another_process_can_write(tmp_pat
                          text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "0", out.stderr
     store.close()
+
+
+def test_data_imported_before_the_attendance_column_read_attended_false_as_a_no_show(tmp_path):
+    """A snapshot of snapshot schema 1 (no sessions.attendance) is migrated on a copy when
+    the store opens: attended = false reads as a no-show, as an import without the column."""
+    import duckdb
+    path = tmp_path / "old.duckdb"
+    store = Store(path)
+    with store.publish() as cur:
+        upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True),
+                                           ("c1", 1, "t1", 7, "individual", False)]), 1)
+    old = store.snapshot_path
+    store.close()
+    con = duckdb.connect(str(old))
+    con.execute("ALTER TABLE sessions DROP COLUMN attendance")
+    con.execute("UPDATE snapshot_info SET version = 1")
+    con.close()
+    store = Store(path)
+    assert store.version() == SCHEMA_VERSION and store.snapshot_path != old
+    assert store.query("SELECT attendance FROM sessions ORDER BY session_number",
+                       scope=SYSTEM)["attendance"].to_list() == ["attended", "no_show"]
+    store.close()

@@ -283,3 +283,140 @@ def test_overlapping_sudden_gains_are_one_gain_per_client_as_the_per_person_tabl
         "Sudden gain on BDI-II between sessions 4 and 5: 35 to 25 (10 points): what helped?"]
     gains = case_summaries(store, catalog, ["g"], scope=SYSTEM)[0]["sudden_gains"]
     assert [(g["pregain_session"], g["magnitude"], g["found"], g["reversed"]) for g in gains] == [(4, 10, 2, False)]
+
+
+# ----------------------------------------------------------------------------- risk items and attendance
+
+def _risk_clinic(store, catalog, tmp_path):
+    folder = tmp_path / "risk-export"
+    # r1: PHQ-9 item 9 answered 2 at session 3 (wide form), otherwise quiet.
+    # m2: sessions 4 and 5 missed (attended false), within the lookback.
+    # l3: attended up to session 2 (day 14), then three booked sessions missed until day 56.
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number,days_since_intake,attended,PHQ-9,PHQ-9:item9\n"
+              "r1,t1,0,0,true,12,0\nr1,t1,1,7,true,11,0\nr1,t1,2,14,true,11,1\nr1,t1,3,21,true,10,2\n"
+              "m2,t1,0,0,true,,\nm2,t1,1,7,true,,\nm2,t1,2,14,true,,\nm2,t1,3,21,true,,\nm2,t1,4,28,false,,\n"
+              "m2,t1,5,35,false,,\n"
+              "l3,t1,0,0,true,,\nl3,t1,1,7,true,,\nl3,t1,2,14,true,,\nl3,t1,3,28,false,,\nl3,t1,4,42,false,,\n"
+              "l3,t1,5,56,false,,\n")
+    write_csv(folder, "ratings", "client_id,session_number,instrument,scale,score\n"
+              "m2,1,SRS,total,30\nm2,2,SRS,total,31\nm2,3,SRS,total,30\nm2,1,PHQ-9,item9,4\n")
+    write_csv(folder, "therapists", "therapist_id,supervision_group\nt1,g1\n")
+    return import_dataset(folder, store, catalog=catalog)
+
+
+def test_a_risk_item_raises_a_flag_that_sorts_first_with_item_score_and_session(store, catalog, tmp_path):
+    result = _risk_clinic(store, catalog, tmp_path)
+    # An item answer outside its range (0-3) is quarantined like any score.
+    assert result.quarantined.get("ratings") == 1
+    cases, flags = triage(store, catalog, scope=SYSTEM)
+    assert reasons(flags, "r1")["risk"] == (
+        "PHQ-9 item 9 ('Thoughts that you would be better off dead or of hurting yourself in some way') answered 2 "
+        "at session 3: assess the risk now (and 1 more)")
+    params = flags.filter(pl.col("code") == "risk")["params"][0]
+    assert "71.6 %" in params and "Louzon" in params  # the caveat: no flag is no safety
+    # r1 has one flag of weight 10; heavier cases would still come after it.
+    heavy = catalog.model_copy(update={"triage": catalog.triage.model_copy(update={"weights": {
+        **catalog.triage.weights, "risk": 0.5, "lost_contact": 50}})})
+    assert triage(store, heavy, scope=SYSTEM)[0]["client_id"][0] == "r1"
+
+
+def test_missed_sessions_and_lost_contact_are_flagged(store, catalog, tmp_path):
+    _risk_clinic(store, catalog, tmp_path)
+    flags = triage_flags(store, catalog, scope=SYSTEM)
+    assert reasons(flags, "m2")["attendance"] == (
+        "2 of the last 6 sessions missed (no-show or late cancellation): session(s) 4, 5")
+    assert "lost_contact" not in reasons(flags, "m2")  # 21 days since the last attended session
+    assert reasons(flags, "l3")["lost_contact"] == (
+        "No attended session for 42 days (last at session 2); 3 booked session(s) since, none attended")
+    assert "attendance" in reasons(flags, "l3") and reasons(flags, "r1").keys() == {"risk"}
+
+
+def test_the_case_summary_gains_attendance_and_risk_items(store, catalog, tmp_path):
+    _risk_clinic(store, catalog, tmp_path)
+    r1, m2 = case_summaries(store, catalog, ["r1", "m2"], SYSTEM)
+    assert r1["flags"][0]["code"] == "risk" and r1["flags"][0]["reason"]
+    assert r1["risk_items"][0] == {"instrument": "PHQ-9", "item": "item9", "score": 2.0, "session": 3, "alert": True,
+                                   "text": "Thoughts that you would be better off dead or of hurting yourself in "
+                                           "some way"}
+    assert [r["score"] for r in r1["risk_items"]] == [2.0, 1.0, 0.0, 0.0]
+    assert m2["attendance"] == {"attended": 4, "no_show": 2, "cancelled_late": 0, "cancelled": 0}
+    assert m2["risk_items"] == []
+
+
+def test_countertransference_flags_on_the_attended_sessions_and_shows_both_shares(store, catalog, tmp_path):
+    folder = tmp_path / "ct-export"
+    # k1: 10 attended sessions, 'helpless' coded in 3 of the 4 coded ones (75 % coded, 30 % attended): flagged.
+    # k2: 20 attended sessions, coded only 3 times, each with 'helpless' (100 % coded, 15 % attended): not flagged.
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number\n"
+              + "".join(f"k1,t1,{n}\n" for n in range(1, 11)) + "".join(f"k2,t1,{n}\n" for n in range(1, 21)))
+    write_csv(folder, "themes", "client_id,session_number,kind,code\n"
+              "k1,2,countertransference,helpless_inadequate\nk1,5,countertransference,helpless_inadequate\n"
+              "k1,8,countertransference,helpless_inadequate\nk1,9,countertransference,positive\n"
+              "k2,3,countertransference,helpless_inadequate\nk2,11,countertransference,helpless_inadequate\n"
+              "k2,19,countertransference,helpless_inadequate\n")
+    assert import_dataset(folder, store, catalog=catalog).exit_code == 0
+    flags = triage_flags(store, catalog, scope=SYSTEM)
+    assert reasons(flags, "k1")["countertransference"] == (
+        "Countertransference 'Helpless / inadequate' coded in 3 of 10 attended sessions (30%; 3 of 4 coded "
+        "sessions, 75%), last at session 8")
+    assert "countertransference" not in reasons(flags, "k2")
+
+
+def test_a_ccrt_from_fewer_sessions_than_the_minimum_is_tentative(store, catalog, tmp_path):
+    folder = tmp_path / "ccrt-export"
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number\n" + "".join(f"w1,t1,{n}\n" for n in range(1, 5)))
+    write_csv(folder, "themes", "client_id,session_number,kind,code\n" + "".join(
+        f"w1,{n},ccrt_wish,be_close_accepting\nw1,{n},ccrt_ro,rejecting_opposing\nw1,{n},ccrt_rs,anxious_ashamed\n"
+        for n in range(1, 5)))
+    assert import_dataset(folder, store, catalog=catalog).exit_code == 0
+    (summary,) = case_summaries(store, catalog, ["w1"], SYSTEM)
+    assert summary["ccrt"]["wish"] == "be_close_accepting"
+    assert (summary["ccrt"]["sessions"], summary["ccrt"]["tentative"], summary["ccrt"]["min_sessions"]) == (4, True, 10)
+    from core import charts
+    from core.analytics.themes import ccrt
+    fig = charts.ccrt_chart(ccrt(store, catalog, SYSTEM, ["w1"]), min_sessions=catalog.themes.ccrt_min_sessions)
+    assert "Tentative: from 4 coded sessions, fewer than 10" in fig.layout.title.text
+
+
+def test_a_boundary_violation_raises_a_flag_and_a_crossing_does_not(store, catalog, tmp_path):
+    folder = tmp_path / "boundary-export"
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number\n"
+              + "".join(f"{c},t1,{n}\n" for c in ("v1", "x2") for n in range(1, 6)))
+    write_csv(folder, "events", "client_id,session_number,event,rater\n"
+              "v1,4,boundary_violation,supervisor\nx2,4,boundary_crossing,supervisor\n")
+    assert import_dataset(folder, store, catalog=catalog).exit_code == 0
+    flags = triage_flags(store, catalog, scope=SYSTEM)
+    assert reasons(flags, "v1") == {"boundary": "Boundary violation coded at session 4 by the supervisor"}
+    assert reasons(flags, "x2") == {}
+    (summary,) = case_summaries(store, catalog, ["x2"], SYSTEM)
+    assert [e["event"] for e in summary["coded_events"]] == ["boundary_crossing"]  # on the case's axis
+
+
+def test_an_attendance_column_counts_by_kind_and_a_timely_cancellation_is_not_missed(store, catalog, tmp_path):
+    folder = tmp_path / "attendance-export"
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number,attendance\n"
+              "p1,t1,0,attended\np1,t1,1,attended\np1,t1,2,cancelled\np1,t1,3,cancelled\np1,t1,4,attended\n"
+              "q2,t1,0,attended\nq2,t1,1,no_show\nq2,t1,2,Cancelled_Late\nq2,t1,3,attended\n")
+    write_csv(folder, "therapists", "therapist_id,supervision_group\nt1,g1\n")
+    assert import_dataset(folder, store, catalog=catalog).exit_code == 0
+    stored = store.query("SELECT client_id, session_number, attended, attendance FROM sessions ORDER BY 1, 2",
+                         scope=SYSTEM)
+    assert stored.filter(pl.col("client_id") == "q2")["attended"].to_list() == [True, False, False, True]
+    flags = triage_flags(store, catalog, scope=SYSTEM)
+    assert "attendance" not in reasons(flags, "p1")  # cancelled in time: not missed
+    assert reasons(flags, "q2")["attendance"].startswith("2 of the last 6 sessions missed")
+    p1, q2 = case_summaries(store, catalog, ["p1", "q2"], SYSTEM)
+    assert p1["attendance"] == {"attended": 3, "no_show": 0, "cancelled_late": 0, "cancelled": 2}
+    assert q2["attendance"] == {"attended": 2, "no_show": 1, "cancelled_late": 1, "cancelled": 0}
+
+
+def test_attended_and_attendance_must_agree(store, catalog, tmp_path):
+    folder = tmp_path / "disagree-export"
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number,attended,attendance\n"
+              "z1,t1,0,true,attended\nz1,t1,1,true,no_show\nz1,t1,2,false,\nz1,t1,3,false,sometimes\n")
+    result = import_dataset(folder, store, catalog=catalog)
+    assert result.quarantined.get("sessions") == 2
+    rules = {(p.column, p.rule) for p in result.problems}
+    assert ("attendance", "attendance agrees") in rules and ("attendance", "vocabulary") in rules
+    assert store.query("SELECT attendance FROM sessions WHERE session_number = 2",
+                       scope=SYSTEM)["attendance"].to_list() == ["no_show"]

@@ -61,6 +61,9 @@ TOLERANCE = 1e-9
 # rupture code (say "rupture_other") joins in; "repair" marks a repair.
 RUPTURE_PREFIX = "rupture_"
 REPAIR_EVENT = "repair"
+# Boundary crossings and violations (Gutheil & Gabbard 1998) are coded events of their own:
+# shown with the ruptures and repairs on the case's axis, never counted as either.
+BOUNDARY_PREFIX = "boundary_"
 SQL_RULES = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
 WORDS = {"ge": "at or above", "gt": "above", "le": "at or below", "lt": "below"}
 
@@ -309,8 +312,8 @@ EVENT_SCHEMA = {"client_id": pl.String, "session_number": pl.Int32, "event": pl.
 
 def coded_events(store, scope: Scope, clients=None, *, params: RuptureParams | None = None,
                  catalog: Catalog | None = None) -> pl.DataFrame:
-    """The coded rupture and repair events of every client in `scope`, one row per event
-    and rater, in session order.
+    """The coded rupture, repair and boundary events of every client in `scope`, one row per
+    event and rater, in session order.
 
     For a rupture, `repaired_at` is the first session from the rupture's own session up to
     `repair_window` sessions later with a repair coded by anyone (3RS codes resolution in
@@ -319,12 +322,14 @@ def coded_events(store, scope: Scope, clients=None, *, params: RuptureParams | N
     """
     params = params or RuptureParams.from_catalog(catalog or default_catalog())
     bind: dict = {"window": params.repair_window, "repair": REPAIR_EVENT, "prefix": RUPTURE_PREFIX,
+                  "boundary": BOUNDARY_PREFIX,
                   "text": f"coded repair in the rupture's session or within {params.repair_window} session(s) after"}
     sql = f"""
     WITH coded AS (
         SELECT client_id, session_number, event, rater, note, starts_with(event, $prefix) AS is_rupture
         FROM events
-        WHERE (starts_with(event, $prefix) OR event = $repair){client_clause('client_id', clients, bind)}
+        WHERE (starts_with(event, $prefix) OR event = $repair OR starts_with(event, $boundary))
+              {client_clause('client_id', clients, bind)}
     ),
     repaired AS (
         SELECT c.client_id, c.session_number, c.event, c.rater, min(r.session_number) AS repaired_at

@@ -15,6 +15,7 @@ import polars as pl
 
 from ..access import Scope
 from ..catalog import Catalog
+from .attendance import attendance, risk_answers
 from .barriers import barrier_summary
 from .outcomes import SuddenGainParams, change_table, outcome_series, sudden_changes
 from .ruptures import coded_events, detect_ruptures
@@ -43,6 +44,16 @@ def _clean(value):
     return value
 
 
+def _ccrt(best: dict | None, minimum: int) -> dict:
+    """The CCRT's three parts, the coded sessions it rests on (the fewest of its parts) and
+    whether that is fewer than the catalog's minimum (`[themes] ccrt_min_sessions`): tentative."""
+    best = best or {}
+    parts = {part: best.get(part) for part in ("wish", "ro", "rs")}
+    counts = [best.get(f"{part}_sessions_scored") for part in parts if best.get(part)]
+    sessions = int(min(counts)) if counts else 0
+    return {**parts, "sessions": sessions, "tentative": bool(counts) and sessions < minimum, "min_sessions": minimum}
+
+
 def _by_client(frame: pl.DataFrame, columns: list[str]) -> dict[str, list[dict]]:
     grouped: dict[str, list[dict]] = defaultdict(list)
     for row in frame.select("client_id", *columns).iter_rows(named=True):
@@ -57,7 +68,8 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
 
     Keys (CONTRACT.md, `python -m core case`): client_id, therapist_id, sessions, flags,
     change, sudden_gains, sudden_losses, ruptures, themes, barriers; and also
-    supervision_group, latest_session, priority, sudden_gain_params, coded_events, ccrt.
+    supervision_group, latest_session, priority, sudden_gain_params, coded_events, ccrt,
+    attendance (counts by kind) and risk_items (item, score, session).
     """
     ids = list(dict.fromkeys(str(c) for c in client_ids))
     case_list = cases(store, scope, ids)
@@ -93,6 +105,10 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
             "first": row["first"], "last": row["last"], "threshold": row["threshold"], "category": row["category"],
             "first_session": row["first_session"], "last_session": row["last_session"], "change": row["change"],
             "reliable": row["reliable"], "rule": row["rc_rule"], "cutoff": row["cutoff"]}
+    risk = _by_client(risk_answers(store, catalog, scope, ids),
+                      ["instrument", "item", "score", "session_number", "alert", "text"])
+    came = {row["client_id"]: row for row in attendance(store, scope, ids, catalog.triage.lookback_sessions)
+            .iter_rows(named=True)}
     info = {row["client_id"]: row for row in case_list.iter_rows(named=True)}
     out = []
     for cid in ids:
@@ -110,8 +126,15 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
             "sudden_gains": gains.get(cid, []), "sudden_losses": losses.get(cid, []),
             "ruptures": ruptures.get(cid, []), "coded_events": events.get(cid, []),
             "themes": themes.get(cid, []),
-            "ccrt": {part: (best or {}).get(part) for part in ("wish", "ro", "rs")},
+            "ccrt": _ccrt(best, catalog.themes.ccrt_min_sessions),
             "barriers": barriers.get(cid, []),
+            # Counts by kind (CONTRACT.md: attended = false without an attendance column reads as no_show).
+            "attendance": {kind: (came.get(cid) or {}).get(kind, 0)
+                           for kind in ("attended", "no_show", "cancelled_late", "cancelled")},
+            # Every answer to a risk item, latest first: item, score, session (alert: on the item's alert side).
+            "risk_items": [{"instrument": r["instrument"], "item": r["item"], "score": r["score"],
+                            "session": r["session_number"], "alert": r["alert"], "text": r["text"]}
+                           for r in risk.get(cid, [])],
         }))
     return out
 
@@ -124,6 +147,14 @@ def summary_text(summary: dict) -> str:
              + f" - {s['sessions']} sessions attended, latest session {s['latest_session']}",
              f"Priority {s['priority']:g}" + (":" if s["flags"] else ": no flags")]
     lines += [f"  [{f['code']}] {f['reason']}" for f in s["flags"]]
+    alerts = [r for r in s.get("risk_items", []) if r["alert"]]
+    if alerts:
+        lines.append("Risk items: " + "; ".join(f"{r['instrument']} {r['item']} = {r['score']:g} at session "
+                                                f"{r['session']}" for r in alerts))
+    a = s.get("attendance")
+    if a:
+        lines.append(f"Attendance: {a['attended']} attended, {a['no_show']} no-show(s), {a['cancelled_late']} late "
+                     f"cancellation(s), {a['cancelled']} cancelled in time")
     if s["change"]:
         lines.append("Change (first -> last score):")
         for inst, ch in s["change"].items():
@@ -141,9 +172,11 @@ def summary_text(summary: dict) -> str:
             where = f"{r['instrument']} {r['scale']} ({r['rater']})"
             lines.append(f"  session {r['session']}: {where} fell {r['drop']:g} points; {r['repair']}"
                          + (f" at session {r['repaired_at']}" if r["repaired_at"] is not None else ""))
-    ccrt_parts = {k: v for k, v in s["ccrt"].items() if v}
+    ccrt_parts = {k: s["ccrt"].get(k) for k in ("wish", "ro", "rs") if s["ccrt"].get(k)}
     if ccrt_parts:
-        lines.append("CCRT: " + "; ".join(f"{k.upper()} {v}" for k, v in ccrt_parts.items()))
+        lines.append("CCRT: " + "; ".join(f"{k.upper()} {v}" for k, v in ccrt_parts.items())
+                     + (f" (tentative: from {s['ccrt']['sessions']} coded sessions, fewer than "
+                        f"{s['ccrt']['min_sessions']})" if s["ccrt"].get("tentative") else ""))
     if s["barriers"]:
         lines.append("Barriers: " + "; ".join(f"{b['label']} {b['count']} ({b['unaddressed']} unaddressed)"
                                               for b in s["barriers"]))

@@ -8,6 +8,10 @@ over all clients (see the analytics modules); nothing loops per client.
 
 | code | from | rule |
 |---|---|---|
+| risk | `attendance.risk_answers` | a risk item (catalog `risk_items`, e.g. PHQ-9 item 9) answered on its alert side within `lookback_sessions`; always sorts first |
+| attendance | `attendance.attendance` | `[attendance] min_missed` missed sessions (no-show or late cancellation) within `lookback_sessions` |
+| lost_contact | same | sessions still booked, none attended for more than `[attendance] lost_contact_days` |
+| boundary | `ruptures.coded_events` | a coded `boundary_violation` within `lookback_sessions` (crossings raise none) |
 | harmed, deteriorated | `outcomes.change_table` | reliable deterioration first -> last score (harmed: into the clinical range) |
 | no_reliable_change | same | unchanged after `stalled_after_sessions` attended sessions |
 | not_on_track, behind_expected | `expected.latest_colour` | latest outcome colour red / orange |
@@ -18,7 +22,7 @@ over all clients (see the analytics modules); nothing loops per client.
 | alliance_drop | same | fell by at least the instrument's `alert_drop` from the previous score (PCOMS / OpenFIT) |
 | alliance_discrepancy | `ruptures.alliance_discrepancy` | flagged on the total scale, within `lookback_sessions` |
 | barriers_unaddressed | barriers | unaddressed notes within `lookback_sessions`: `barrier_min_unaddressed`, or one of high severity |
-| countertransference | `themes.pervasiveness` | a listed code in >= `countertransference_share` of the coded sessions |
+| countertransference | `themes.pervasiveness` | a listed code in >= `countertransference_share_attended` of the attended sessions (the share of coded sessions shown beside it) |
 
 When one client has several findings of one code (two unrepaired ruptures, say), the
 flag names the most recent and says how many more there are.
@@ -33,6 +37,7 @@ import polars as pl
 
 from ..access import Scope
 from ..catalog import Catalog
+from .attendance import attendance, risk_answers
 from .change import clinical_expr
 from .expected import latest_colour
 from .outcomes import SuddenGainParams, change_table, classify_ends, one_per_client, outcome_series, sudden_changes
@@ -295,18 +300,78 @@ def _barrier_flags(store, catalog, scope, clients) -> pl.DataFrame:
 
 
 def _countertransference_flags(store, catalog, scope, clients) -> pl.DataFrame:
+    # Two denominators (issue 14): the share of the coded sessions says how often the code
+    # is chosen when coding happens; the share of the attended sessions says how much of the
+    # therapy it marks, and does not grow when coding is sparse. The flag follows the second.
     t = catalog.triage
-    found = pervasiveness(store, catalog, scope, clients, kinds=["countertransference"],
-                          codes=t.countertransference_codes, therapist=False).filter(
-        (pl.col("pervasiveness") >= t.countertransference_share)
+    kw = dict(kinds=["countertransference"], codes=t.countertransference_codes, therapist=False)
+    attended = pervasiveness(store, catalog, scope, clients, denominator="attended", **kw)
+    coded = pervasiveness(store, catalog, scope, clients, **kw).select(
+        "client_id", "code", pl.col("sessions_scored").alias("sessions_coded"),
+        pl.col("pervasiveness").alias("share_coded"))
+    found = attended.join(coded, on=["client_id", "code"], how="left").filter(
+        (pl.col("pervasiveness") >= t.countertransference_share_attended)
         & (pl.col("sessions_with_code") >= t.countertransference_min_sessions))
     return _flags(found, "countertransference",
-                  pl.format("Countertransference '{}' coded in {} of {} coded sessions ({}%), last at session {}",
+                  pl.format("Countertransference '{}' coded in {} of {} attended sessions ({}%; {} of {} coded "
+                            "sessions, {}%), last at session {}",
                             pl.col("label"), pl.col("sessions_with_code"), pl.col("sessions_scored"),
-                            (pl.col("pervasiveness") * 100).round(0).cast(pl.Int64), pl.col("last_session")),
+                            (pl.col("pervasiveness") * 100).round(0).cast(pl.Int64), pl.col("sessions_with_code"),
+                            pl.col("sessions_coded"), (pl.col("share_coded") * 100).round(0).cast(pl.Int64),
+                            pl.col("last_session")),
                   pl.col("last_session"),
-                  f"share of coded sessions >= {t.countertransference_share:.0%}, at least "
-                  f"{t.countertransference_min_sessions} sessions (Betan et al. 2005 factors)")
+                  f"share of attended sessions >= {t.countertransference_share_attended:.0%}, at least "
+                  f"{t.countertransference_min_sessions} sessions (Betan et al. 2005 factors); the share of coded "
+                  "sessions is shown beside it")
+
+
+def _boundary_flags(store, catalog, scope, clients, latest, lookback) -> pl.DataFrame:
+    events = coded_events(store, scope, clients, catalog=catalog)
+    found = _recent(events.filter(pl.col("event") == "boundary_violation"), latest, lookback, "session_number")
+    return _flags(found, "boundary",
+                  pl.format("Boundary violation coded at session {} by the {}", pl.col("session_number"),
+                            pl.col("rater")),
+                  pl.col("session_number"),
+                  "a coded boundary violation within the lookback (Gutheil & Gabbard 1998: violations harm the "
+                  "client; crossings, which can serve the work, raise no flag)")
+
+
+def _risk_flags(store, catalog, scope, clients, latest, lookback) -> pl.DataFrame:
+    found = risk_answers(store, catalog, scope, clients).filter(pl.col("alert"))
+    found = _recent(found, latest, lookback, "session_number")
+    item = pl.col("item").str.replace("item", "item ")
+    return _flags(found, "risk",
+                  pl.format("{} {} ('{}') answered {} at session {}: assess the risk now", pl.col("instrument"), item,
+                            pl.col("text"), num(pl.col("score")), pl.col("session_number")),
+                  pl.col("session_number"),
+                  pl.format("{} {}: an answer {} {} alerts. {} Source: {}", pl.col("instrument"), item,
+                            pl.col("rule").replace_strict({"gt": ">", "ge": ">=", "lt": "<", "le": "<="},
+                                                          default="?", return_dtype=pl.String),
+                            num(pl.col("value")), pl.col("caveat"), pl.col("source")))
+
+
+def _attendance_flags(store, catalog, scope, clients, lookback) -> list[pl.DataFrame]:
+    a = catalog.attendance
+    found = attendance(store, scope, clients, lookback)
+    missed = found.filter(pl.col("missed_recent") >= a.min_missed).with_columns(
+        listed=pl.col("missed_sessions").cast(pl.List(pl.String)).list.join(", "))
+    gap = pl.col("last_booked_day") - pl.col("last_attended_day")
+    lost = found.filter(pl.col("booked_since") > 0, gap > a.lost_contact_days)
+    return [
+        _flags(missed, "attendance",
+               pl.format("{} of the last {} sessions missed (no-show or late cancellation): session(s) {}",
+                         pl.col("missed_recent"), pl.lit(lookback), pl.col("listed")),
+               pl.col("last_session"),
+               f"{a.min_missed} or more sessions with attended = false (a no-show or a late cancellation) within "
+               f"the last {lookback} sessions (project setting; dropout definitions disagree, Swift & Greenberg "
+               "2012)"),
+        _flags(lost, "lost_contact",
+               pl.format("No attended session for {} days (last at session {}); {} booked session(s) since, "
+                         "none attended", gap, pl.col("last_attended_session"), pl.col("booked_since")),
+               pl.col("last_session"),
+               f"sessions still booked, none attended for more than {a.lost_contact_days} days (project setting, "
+               "unconfirmed; dropout definitions disagree, Swift & Greenberg 2012)"),
+    ]
 
 
 def triage_flags(store, catalog: Catalog, scope: Scope, clients=None, *,
@@ -371,6 +436,9 @@ def _case_list_and_flags(store, catalog: Catalog, scope: Scope, clients, sg: Sud
             ((2,), lambda: [_alliance_flags(store, catalog, scope, clients)]),
             ((1,), lambda: [[_coded_rupture_flags(store, catalog, scope, clients, latest, lookback)]]),
             ((7,), lambda: [[_barrier_flags(store, catalog, scope, clients)]]),
+            ((9,), lambda: [[_risk_flags(store, catalog, scope, clients, latest, lookback)]]),
+            ((10,), lambda: [_attendance_flags(store, catalog, scope, clients, lookback)]),
+            ((11,), lambda: [[_boundary_flags(store, catalog, scope, clients, latest, lookback)]]),
         ]
         running = [(places, pool.submit(job)) for places, job in jobs]
     groups = {place: group for places, future in running for place, group in zip(places, future.result())}
@@ -379,7 +447,8 @@ def _case_list_and_flags(store, catalog: Catalog, scope: Scope, clients, sg: Sud
     weights = pl.DataFrame({"code": list(t.weights), "weight": list(t.weights.values())},
                            schema={"code": pl.String, "weight": pl.Float64})
     flags = (flags.join(weights, on="code", how="left").select(list(FLAG_SCHEMA)).cast(FLAG_SCHEMA)
-             .sort(["client_id", "weight", "session"], descending=[False, True, True]))
+             .sort([pl.col("client_id"), pl.col("code") == "risk", pl.col("weight"), pl.col("session")],
+                   descending=[False, True, True, True]))
     return cases_made.result(), flags
 
 
@@ -390,14 +459,16 @@ def triage(store, catalog: Catalog, scope: Scope, clients=None, *,
     Returns (case_list, flags). case_list: client_id, therapist_id, supervision_group,
     sessions, latest_session, priority (sum of weights), n_flags, codes (list, heaviest
     first), rank (1 = first on the agenda). Clients without flags are listed too, with
-    priority 0, so a supervisor sees the whole caseload.
+    priority 0, so a supervisor sees the whole caseload. A case with a `risk` flag comes
+    before every case without one, whatever the weights.
     """
     case_list, flags = _case_list_and_flags(store, catalog, scope, clients, sg, None, None)
     per_client = flags.group_by("client_id").agg(priority=pl.col("weight").sum(), n_flags=pl.len(),
-                                                 codes=pl.col("code"))
+                                                 codes=pl.col("code"), risk=(pl.col("code") == "risk").any())
     ranked = (case_list.join(per_client, on="client_id", how="left")
               .with_columns(pl.col("priority").fill_null(0.0), pl.col("n_flags").fill_null(0).cast(pl.UInt32),
-                            pl.col("codes").fill_null([]))
-              .sort(["priority", "latest_session", "client_id"], descending=[True, True, False])
+                            pl.col("codes").fill_null([]), pl.col("risk").fill_null(False))
+              .sort(["risk", "priority", "latest_session", "client_id"], descending=[True, True, True, False])
+              .drop("risk")
               .with_row_index("rank", offset=1))
     return ranked, flags

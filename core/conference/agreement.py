@@ -11,6 +11,13 @@ case blind, and the group sees how far they agree and where they diverge.
 
 A target is what is rated: a session, or a session and scale. Only targets every rater
 rated enter the statistics (the formulas need a complete table); the others are listed.
+
+Confidence intervals follow McGraw & Wong (1996) as the R package irr computes them
+(`icc(..., model = "twoway", type = "agreement")`): for ICC(2,1), absolute agreement, an F
+distribution with Satterthwaite's approximate denominator degrees of freedom; for ICC(1,1)
+the exact F interval. Sessions of one case vary little, so beside the ICC an absolute
+figure says how far apart the scores are: the mean absolute difference of each score from
+its session's mean.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 import polars as pl
+from scipy.stats import f as f_dist
 from statsmodels.stats.inter_rater import fleiss_kappa as _fleiss_kappa
 
 
@@ -28,6 +36,35 @@ class IccResult(NamedTuple):
     raters: int
     left_out: list               # targets not rated by every rater
     divergence: pl.DataFrame     # target, mean, sd, low, high: largest spread first
+    intervals: dict[str, tuple[float, float]] = {}  # "ICC(2,1)", "ICC(1,1)": (lower, upper)
+    level: float = 0.95
+    mean_abs_difference: float = float("nan")  # mean |score - the session's mean|, in points
+
+
+def agreement_interval(bms: float, jms: float, ems: float, n: int, k: int, level: float = 0.95
+                       ) -> tuple[float, float]:
+    """The `level` confidence interval of ICC(2,1) = ICC(A,1), two-way random, absolute
+    agreement, one rater: McGraw & Wong (1996), Table 7, as irr::icc computes it. bms, jms,
+    ems: the mean squares of targets, raters and the residual; n targets, k raters."""
+    alpha = (1 - level) / 2
+    rho = (bms - ems) / (bms + (k - 1) * ems + k * (jms - ems) / n)
+    a = k * rho / (n * (1 - rho))
+    b = 1 + k * rho * (n - 1) / (n * (1 - rho))
+    v = (a * jms + b * ems) ** 2 / ((a * jms) ** 2 / (k - 1) + (b * ems) ** 2 / ((n - 1) * (k - 1)))
+    fl = f_dist.ppf(1 - alpha, n - 1, v)
+    fu = f_dist.ppf(1 - alpha, v, n - 1)
+    lower = n * (bms - fl * ems) / (fl * (k * jms + (k * n - k - n) * ems) + n * bms)
+    upper = n * (fu * bms - ems) / (k * jms + (k * n - k - n) * ems + n * fu * bms)
+    return float(lower), float(upper)
+
+
+def oneway_interval(bms: float, wms: float, n: int, k: int, level: float = 0.95) -> tuple[float, float]:
+    """The `level` confidence interval of ICC(1,1), one-way random (McGraw & Wong 1996)."""
+    alpha = (1 - level) / 2
+    f_obs = bms / wms
+    fl = f_obs / f_dist.ppf(1 - alpha, n - 1, n * (k - 1))
+    fu = f_obs * f_dist.ppf(1 - alpha, n * (k - 1), n - 1)
+    return float((fl - 1) / (fl + k - 1)), float((fu - 1) / (fu + k - 1))
 
 
 def _complete(frame: pl.DataFrame, value: str) -> tuple[pl.DataFrame, list]:
@@ -38,8 +75,9 @@ def _complete(frame: pl.DataFrame, value: str) -> tuple[pl.DataFrame, list]:
     return frame.filter(pl.col("target").is_in(full.implode())).drop_nulls(value), left_out
 
 
-def icc(ratings: pl.DataFrame) -> IccResult:
-    """ICCs of a long table target, rater, score (one score per target and rater)."""
+def icc(ratings: pl.DataFrame, level: float = 0.95) -> IccResult:
+    """ICCs of a long table target, rater, score (one score per target and rater), with
+    `level` confidence intervals of ICC(2,1) and ICC(1,1)."""
     if ratings.select(pl.struct("target", "rater").is_duplicated().any()).item():
         raise ValueError("A rater scored a target twice: keep one score per target and rater.")
     complete, left_out = _complete(ratings, "score")
@@ -68,7 +106,12 @@ def icc(ratings: pl.DataFrame) -> IccResult:
     divergence = (complete.group_by("target").agg(mean=pl.col("score").mean(), sd=pl.col("score").std(),
                                                   low=pl.col("score").min(), high=pl.col("score").max())
                   .sort(["sd", "target"], descending=[True, False]))
-    return IccResult({key: float(v) for key, v in values.items()}, n, k, left_out, divergence)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        intervals = {"ICC(2,1)": agreement_interval(bms, jms, ems, n, k, level),
+                     "ICC(1,1)": oneway_interval(bms, wms, n, k, level)}
+    mean_abs = float(np.abs(x - x.mean(axis=1, keepdims=True)).mean())
+    return IccResult({key: float(v) for key, v in values.items()}, n, k, left_out, divergence, intervals, level,
+                     mean_abs)
 
 
 class KappaResult(NamedTuple):

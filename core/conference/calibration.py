@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from ..access import Scope
-from ..catalog import Catalog
+from ..catalog import Catalog, default_catalog
 from ..store import Store
 from .agreement import fleiss_kappa, icc
 from .meetings import ROSTER, ConferenceError, checked_group, checked_user, editor, group_scope
@@ -269,14 +269,26 @@ def finished_raters(store: Store, exercise_id: int, scope: Scope) -> tuple[list[
 
 # ----------------------------------------------------------------------------- agreement
 
-def agreement(store: Store, exercise_id: int, scope: Scope) -> dict:
+def interval_band(lower: float, upper: float, settings=None) -> str:
+    """Koo & Li's band read from a confidence interval: "good", or "poor to moderate" when
+    the interval spans several bands (Koo & Li 2016 read the band from the 95 % interval)."""
+    settings = settings or default_catalog().calibration
+    bands = ((-math.inf, settings.below_bands), *((lim, name) for lim, name in settings.icc_bands))
+    low, high = band(lower, bands), band(upper, bands)
+    return low if low == high else f"{low} to {high}"
+
+
+def agreement(store: Store, exercise_id: int, scope: Scope, catalog: Catalog | None = None) -> dict:
     """How far the raters who answered every session agree.
 
     Returns kind, subject, statistic (the headline's name), value (None when it cannot be
     computed yet), values (every ICC, or the kappa and the observed agreement), band,
     raters (those counted), targets (sessions), left_out (raters still answering),
     divergence (one row per session, where the raters diverge most first),
-    interpretation (a sentence with the source of the bands) and source."""
+    interpretation (a sentence with the source of the bands) and source; for ratings also
+    interval (lower, upper of ICC(2,1) at the catalog's confidence), level, interval_band
+    (Koo & Li's band read from the interval) and mean_abs_difference (points)."""
+    settings = (catalog or default_catalog()).calibration
     ex = exercise(store, exercise_id, scope)
     done, pending = finished_raters(store, exercise_id, scope)
     rating = ex["kind"] == "rating"
@@ -295,7 +307,7 @@ def agreement(store: Store, exercise_id: int, scope: Scope) -> dict:
     try:
         # Answers that do not vary make the statistic 0 / 0: a sentence below, not a warning.
         with np.errstate(divide="ignore", invalid="ignore"):
-            stats = icc(frame.select("target", "rater", "score")) if rating else \
+            stats = icc(frame.select("target", "rater", "score"), settings.confidence) if rating else \
                 fleiss_kappa(frame.select("target", "rater", "code"))
     except ValueError as err:  # not reachable with complete raters, kept as a sentence
         result["interpretation"] = str(err)
@@ -308,7 +320,11 @@ def agreement(store: Store, exercise_id: int, scope: Scope) -> dict:
                        .agg(answers=pl.format("{}: {}", "rater", shown).str.join("; "), scores=pl.col("score")))
         divergence = stats.divergence.join(per_session, on="target", how="left")
         value = stats.values[HEADLINE_ICC]
-        result.update(values=stats.values)
+        lower, upper = stats.intervals[HEADLINE_ICC]
+        known = not (math.isnan(lower) or math.isnan(upper))
+        result.update(values=stats.values, level=stats.level, mean_abs_difference=stats.mean_abs_difference,
+                      interval=(lower, upper) if known else None,
+                      interval_band=interval_band(lower, upper, settings) if known else None)
     else:
         observed = float(stats.divergence["agreement"].mean())
         per_session = (frame.sort("rater").group_by("target")
@@ -319,6 +335,13 @@ def agreement(store: Store, exercise_id: int, scope: Scope) -> dict:
     result["divergence"] = divergence.rename({"target": "session_number"})
     result["value"] = None if math.isnan(value) else value
     result["interpretation"] = _interpretation(rating, value, stats.targets, stats.raters)
+    if rating and result.get("interval"):
+        lower, upper = result["interval"]
+        result["interpretation"] += (
+            f" {stats.level:.0%} confidence interval {lower:.2f} to {upper:.2f} (McGraw & Wong 1996): "
+            f"{result['interval_band']} on {ICC_SOURCE}'s bands, read from the interval as they advise. "
+            f"The scores lie on average {stats.mean_abs_difference:.1f} points from their session's mean: "
+            "sessions of one case vary little, so a low ICC can go with close scores.")
     result["band"] = None if math.isnan(value) else (band(value, ICC_BANDS) if rating else
                                                      band(round(value, 2), KAPPA_BANDS))
     return result

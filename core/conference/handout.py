@@ -7,9 +7,10 @@ conference. Every text is HTML-escaped. Before anything is written:
 - the privacy guard scans every free text that goes in (reasons, notes, actions, and the
   texts inside the charts, such as barrier notes); a finding stops the export with a
   sentence that says where, the identifying spans masked;
-- with `deidentify`, cases appear by their labels only: client ids become the case's
-  label (or "another case"), therapist ids "a therapist", attendees a count; a final
-  check refuses to write if any client or therapist id of the store is left.
+- with `deidentify`, cases appear by their labels only: every client or therapist id in a
+  text becomes words (`labels`: "Case B", "another case", "the therapist of Case B", "a
+  therapist"), an action's owner stays the pseudonymous user id it is, attendees a
+  count; a final check refuses to write if any client or therapist id of the store is left.
 
 The actions CSV is written with `export.csv_bytes` (formula injection neutralised).
 Files are written whole or not at all (a temporary file renamed into place).
@@ -22,7 +23,6 @@ import html
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import plotly.io as pio
@@ -30,13 +30,15 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 
 from ..access import Scope
+from ..analytics.suppression import count_words
 from ..catalog import Catalog
 from ..export import csv_bytes
 from ..privacy import find_identifiers, mask
 from ..store import Store
 from ..views import case_parts, overview_figure
 from .followup import follow_up
-from .meetings import ROSTER, ConferenceError, agenda, conference, group_scope
+from .labels import id_labels
+from .meetings import ConferenceError, agenda, conference, group_scope
 from .notes import entries
 
 # Figure keys whose strings are people's words or labels (not numbers or styling).
@@ -45,29 +47,6 @@ _TEXT_KEYS = {"text", "hovertext", "name", "title", "customdata"}
 
 class HandoutError(ConferenceError):
     """The handout cannot be written; the message says why (identifying spans masked)."""
-
-
-@dataclass
-class _Ids:
-    """Replaces client and therapist ids in de-identified text."""
-    labels: dict[str, str]
-    clients: set[str]
-    therapists: set[str]
-    pattern: re.Pattern | None = field(init=False, default=None)
-
-    def __post_init__(self):
-        ids = sorted(self.clients | self.therapists, key=len, reverse=True)
-        if ids:
-            self.pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, ids)) + r")(?![\w-])")
-
-    def sub(self, text):
-        if not isinstance(text, str) or self.pattern is None:
-            return text
-        return self.pattern.sub(lambda m: self.labels.get(m.group(1)) or (
-            "another case" if m.group(1) in self.clients else "a therapist"), text)
-
-    def left(self, text: str) -> list[str]:
-        return sorted(set(self.pattern.findall(text))) if self.pattern is not None else []
 
 
 def _strings(value, key: str | None = None):
@@ -149,14 +128,10 @@ def build_handout(store: Store, catalog: Catalog, conference_id: int, *, scope: 
                                     "WHERE client_id IN (SELECT unnest($c::VARCHAR[])) GROUP BY 1",
                                     {"c": items["client_id"].to_list()}, scope=scope).iter_rows())
     labels = dict(zip(items["client_id"], items["case_label"]))
-    ids, person = None, (lambda s: s)
+    ids, words, person = None, (lambda s: s), (lambda s: s)
     if deidentify:  # every id of the store, to replace and then to look for: only in this case
-        known = store.query("SELECT client_id AS id, true AS client FROM sessions UNION "
-                            "SELECT therapist_id, false FROM therapists UNION "
-                            "SELECT therapist_id, false FROM sessions WHERE therapist_id IS NOT NULL",
-                            scope=ROSTER)  # only to find and replace them: none is written
-        ids = _Ids(labels, set(known.filter(pl.col("client"))["id"]), set(known.filter(~pl.col("client"))["id"]))
-        person = ids.sub
+        ids = id_labels(store, items)
+        words, person = ids.sub, ids.person
     notes = entries(store, conference_id, scope=scope)
     problems: list[str] = []
     body: list[str] = []
@@ -170,7 +145,7 @@ def build_handout(store: Store, catalog: Catalog, conference_id: int, *, scope: 
                 f"{'; cases by label only' if deidentify else ''}.</p>")
 
     # Agenda
-    shown = items.with_columns(pl.col("reason").map_elements(person, return_dtype=pl.String))
+    shown = items.with_columns(pl.col("reason").map_elements(words, return_dtype=pl.String))
     columns = {"case_label": "Case", "reason": "Why it is on the agenda", "minutes": "Minutes"}
     if not deidentify:
         columns = {"case_label": "Case", "client_id": "Client", "reason": "Why it is on the agenda",
@@ -185,7 +160,8 @@ def build_handout(store: Store, catalog: Catalog, conference_id: int, *, scope: 
         body.append(f"<h2>Since the conference of {_e(prev['date'])}</h2>")
         acts = pl.concat([follow["actions"], follow["still_open"]], how="vertical_relaxed")
         _scan("a previous action", acts["text"].to_list(), problems)
-        acts = acts.with_columns(pl.col("text", "owner").map_elements(person, return_dtype=pl.String))
+        acts = acts.with_columns(pl.col("text").map_elements(words, return_dtype=pl.String),
+                                 pl.col("owner").map_elements(person, return_dtype=pl.String))
         body.append("<h3>Decisions</h3>" + _table(acts, {"conference_date": "Decided", "case_label": "Case",
                                                           "text": "Action", "owner": "Owner", "due_on": "Due",
                                                           "status": "Status"}))
@@ -197,8 +173,9 @@ def build_handout(store: Store, catalog: Catalog, conference_id: int, *, scope: 
         body.append("<h3>What changed in the data</h3>" + _table(changes, {
             "client_id": "Case", "new_sessions": "New sessions", "flags_resolved": "Flags resolved",
             "new_flags": "New flags"}))
-        if deidentify and others:
-            body.append(f"<p class='meta'>{others} other case(s) of the group changed too.</p>")
+        if deidentify and others:  # a count of 1-10 cases is a small cell (catalog [suppression])
+            body.append(f"<p class='meta'>{_e(count_words(others, catalog.suppression, 'other case'))} of the group "
+                        "changed too.</p>")
 
     # One section per case
     for item in items.iter_rows(named=True):
@@ -206,7 +183,7 @@ def build_handout(store: Store, catalog: Catalog, conference_id: int, *, scope: 
         label = item["case_label"]
         heading = label if deidentify else f"{label}: client {client}, therapist {therapist_of.get(client) or '-'}"
         body.append(f"<section class='case'><h2>{_e(heading)}</h2>"
-                    f"<p><b>Why:</b> {_e(person(item['reason']))} "
+                    f"<p><b>Why:</b> {_e(words(item['reason']))} "
                     f"<span class='meta'>({item['minutes']} min)</span></p>")
         parts = case_parts(store, catalog, client, scope)
         fig = overview_figure(parts, catalog, title=f"{label}: case overview" if deidentify else None)
@@ -221,12 +198,13 @@ def build_handout(store: Store, catalog: Catalog, conference_id: int, *, scope: 
         said = mine.filter(pl.col("kind") == "note")
         _scan(f"the notes on {label}", said["text"].to_list(), problems)
         body.append("<h3>Notes</h3>" + ("".join(
-            f"<p class='note'>{_e(person(n['text']))} <span class='meta'>({_e(person(n['saved_by']))}, "
+            f"<p class='note'>{_e(words(n['text']))} <span class='meta'>({_e(person(n['saved_by']))}, "
             f"{_e(n['saved_at'].strftime('%Y-%m-%d %H:%M'))})</span></p>" for n in said.iter_rows(named=True))
             or "<p class='none'>None.</p>"))
         decided = mine.filter(pl.col("kind") == "action")
         _scan(f"the actions on {label}", decided["text"].to_list(), problems)
-        decided = decided.with_columns(pl.col("text", "owner").map_elements(person, return_dtype=pl.String))
+        decided = decided.with_columns(pl.col("text").map_elements(words, return_dtype=pl.String),
+                                       pl.col("owner").map_elements(person, return_dtype=pl.String))
         body.append("<h3>Decisions</h3>" + _table(decided, {"text": "Action", "owner": "Owner", "due_on": "Due",
                                                             "status": "Status"}) + "</section>")
 
@@ -246,13 +224,14 @@ def build_handout(store: Store, catalog: Catalog, conference_id: int, *, scope: 
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>Case conference {_e(info['group'])} {_e(info['date'])}</title>"
             f"<style>{_STYLE}</style><script>{get_plotlyjs()}</script></head><body>{text}</body></html>")
-    return page, _actions(notes, items, deidentify, person)
+    return page, _actions(notes, items, deidentify, words, person)
 
 
-def _actions(notes: pl.DataFrame, items: pl.DataFrame, deidentify: bool, person) -> pl.DataFrame:
+def _actions(notes: pl.DataFrame, items: pl.DataFrame, deidentify: bool, words, person) -> pl.DataFrame:
     acts = (notes.filter(pl.col("kind") == "action")
             .join(items.select("client_id", "case_label"), on="client_id", how="left")
-            .with_columns(pl.col("text", "owner", "saved_by").map_elements(person, return_dtype=pl.String)))
+            .with_columns(pl.col("text").map_elements(words, return_dtype=pl.String),
+                          pl.col("owner", "saved_by").map_elements(person, return_dtype=pl.String)))
     columns = ["case_label"] + ([] if deidentify else ["client_id"]) + [
         "text", "owner", "due_on", "status", "saved_by", "saved_at"]
     return acts.select(columns).rename({"case_label": "case", "text": "action"})

@@ -1,0 +1,104 @@
+"""Ids in free text, as a conference shows it in the room or hands it out de-identified.
+
+Supervisors refer to cases by id in what they type ("Discuss c014 with th02"): the privacy
+guard accepts ids, since they are pseudonyms. Presentation mode and the de-identified
+handout name cases by label only, so every client or therapist id in a reason, a note or an
+action's text becomes words:
+
+- a client on the agenda: its label ("Case B"); any other client: "another case";
+- the presenting therapist, when hidden: "the presenting therapist"; a therapist holding a
+  case on the agenda: "the therapist of Case B"; any other therapist: "a therapist".
+
+An action's owner and a text's author are user ids (pseudonyms the users chose), kept as
+they are; an owner typed as a therapist id becomes that therapist's user id when a user is
+linked to them, else the therapist's words above.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from ..store import Store
+from .meetings import ROSTER
+
+ANOTHER_CASE = "another case"
+A_THERAPIST = "a therapist"
+PRESENTER = "the presenting therapist"
+
+
+@dataclass
+class IdLabels:
+    """Replaces client and therapist ids in text with their words."""
+    words: dict[str, str]                 # id -> its words (agenda clients, therapists of agenda cases)
+    clients: set[str]
+    therapists: set[str]
+    users: dict[str, str] = field(default_factory=dict)  # therapist id -> the linked user's display id
+    hidden_users: set[str] = field(default_factory=set)  # the hidden presenter's own user ids
+    pattern: re.Pattern | None = field(init=False, default=None)
+
+    def __post_init__(self):
+        ids = sorted(self.clients | self.therapists, key=len, reverse=True)
+        if ids:
+            self.pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, ids)) + r")(?![\w-])")
+
+    def _word(self, found: str) -> str:
+        return self.words.get(found) or (ANOTHER_CASE if found in self.clients else A_THERAPIST)
+
+    def sub(self, text):
+        """`text` with every id replaced; anything not a string is returned as it is."""
+        if not isinstance(text, str) or self.pattern is None:
+            return text
+        return self.pattern.sub(lambda m: self._word(m.group(1)), text)
+
+    def person(self, user):
+        """An owner or author (a user id) as the de-identified views show it: kept, unless it
+        is a store id (then the linked user's id, else its words)."""
+        if isinstance(user, str) and user in self.hidden_users:
+            return PRESENTER
+        if not isinstance(user, str) or self.pattern is None or not self.pattern.fullmatch(user):
+            return self.sub(user)
+        linked = self.users.get(user)
+        if linked and not self.pattern.fullmatch(linked) and self.words.get(user) != PRESENTER:
+            return linked
+        return self._word(user)
+
+    def left(self, text: str) -> list[str]:
+        """The ids still in `text`."""
+        return sorted(set(self.pattern.findall(text))) if self.pattern is not None else []
+
+
+def id_labels(store: Store, items: pl.DataFrame, *, presenting: str | None = None,
+              hide_presenter: bool = True, therapists: bool = True) -> IdLabels:
+    """The words for every id of the store, given an agenda (`case_label`, `client_id`).
+    `presenting`: the therapist of the case on the screen, "the presenting therapist" when
+    `hide_presenter`. With `therapists` false, therapist ids stay (the room sees who presents)."""
+    # Every id of the store, only to find and replace them: none is shown.
+    known = store.query("SELECT client_id AS id, true AS client FROM sessions UNION "
+                        "SELECT therapist_id, false FROM therapists UNION "
+                        "SELECT therapist_id, false FROM sessions WHERE therapist_id IS NOT NULL", scope=ROSTER)
+    clients = set(known.filter(pl.col("client"))["id"])
+    therapist_ids = set(known.filter(~pl.col("client"))["id"]) if therapists else set()
+    words = dict(zip(items["client_id"], items["case_label"]))
+    users: dict[str, str] = {}
+    if therapist_ids:
+        held = store.query("SELECT client_id, any_value(therapist_id) AS therapist_id FROM sessions "
+                           "WHERE client_id IN (SELECT unnest($c::VARCHAR[])) GROUP BY 1",
+                           {"c": items["client_id"].to_list()}, scope=ROSTER)
+        holder = dict(held.iter_rows())
+        for client, label in zip(items["client_id"], items["case_label"]):
+            therapist = holder.get(client)
+            if therapist and therapist not in words:
+                words[therapist] = f"the therapist of {label}"
+        if presenting and hide_presenter:
+            words[presenting] = PRESENTER
+        linked = store.query("SELECT therapist_id, display_id FROM users WHERE therapist_id IS NOT NULL "
+                             "ORDER BY 1, 2", scope=ROSTER)
+        for therapist, display in linked.iter_rows():
+            users.setdefault(therapist, display)
+        if presenting and hide_presenter:
+            hidden = set(linked.filter(pl.col("therapist_id") == presenting)["display_id"])
+            return IdLabels(words, clients, therapist_ids, users, hidden)
+    return IdLabels(words, clients, therapist_ids, users)
