@@ -177,8 +177,8 @@ if section == "Agenda":
         if refused := st.session_state.pop("conf_agenda_refused", None):
             st.warning(links.as_text(refused))
         st.caption("Edit a reason or a time budget in the table, or give a case the place it moves to in Order "
-                   "(1 puts it first; the others move down); each change is saved at once. Labels stay with "
-                   "their cases.")
+                   "(1 puts it first; the others move down); each change is saved at once. Cases are lettered in "
+                   "agenda order, as the room sees them.")
 
     left, right = st.columns(2)
     with left:
