@@ -1237,3 +1237,15 @@ def case_figure(*, ratings: pl.DataFrame | None = None, alliance: Instrument | N
                       legend=dict(orientation="h", yref="container", y=1 - 50 / height, yanchor="top",
                                   x=0, xanchor="left"))
     return fig
+
+
+def fit_height(fig: go.Figure, height: int) -> go.Figure:
+    """`fig` (a `case_figure`) drawn `height` pixels high, its rows shrunk in proportion,
+    the legend kept under the title: the overview on one projector screen."""
+    fig = go.Figure(fig)
+    fig.update_layout(height=height)
+    if fig.layout.legend.yref == "container":
+        # A projector is wide: about five legend entries a line, not three.
+        entries = sum(1 for t in fig.data if t.showlegend is not False and t.type != "heatmap")
+        fig.update_layout(legend_y=1 - 50 / height, margin_t=50 + 28 * math.ceil(entries / 5) + 30)
+    return fig

@@ -541,3 +541,19 @@ def stop_without_cases() -> None:
 
 def open_case(client_id: str) -> None:
     st.switch_page(page("case"), query_params={"client": client_id})
+
+
+# ----------------------------------------------------------------------------- styling
+# Streamlit's own elements, restyled where the theme cannot reach (no user text in here).
+
+PROJECTOR_CSS = """<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
+[data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stDecoration"] { display: none !important; }
+[data-testid="stMainBlockContainer"] { padding: 0.6rem 1.5rem 0.5rem !important; max-width: 100% !important; }
+[data-testid="stAppViewContainer"] > [data-testid="stMain"] { margin-left: 0 !important; }
+</style>"""
+
+
+def projector_mode() -> None:
+    """The whole screen for the slide: no sidebar, no header, no toolbar, narrow margins."""
+    st.html(PROJECTOR_CSS)

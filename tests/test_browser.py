@@ -642,7 +642,7 @@ def test_presentation_mode_runs_a_conference_case_by_case(browser, conference_st
         shown = _main_text(page)
         assert not [c for c in clients + therapists if re.search(rf"\b{c}\b", shown)]
         assert "fewer than 11" in shown  # one therapist's handful of cases: not drawn
-        timer = main.locator('[data-testid="stMetricValue"]').first
+        timer = main.locator('[data-testid="presentTimer"]').first
         first = timer.inner_text()
         page.wait_for_timeout(2500)
         assert timer.inner_text() != first, "the timer does not run"

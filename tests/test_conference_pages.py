@@ -198,7 +198,7 @@ def test_presentation_mode_shows_one_case_at_a_time_by_label(db):
     at = open_page(app(), "present", conference=str(conference_id))
     no_errors(at)
     assert at.header[0].value == "Case A"  # the therapist is hidden by default
-    assert at.metric[0].label == "Time on this case"
+    assert "left of" in timer_html(at)
     text = " ".join([h.value for h in at.header] + [t.value for t in at.text] + [m.value for m in at.markdown])
     assert not any(c in text for c in items["client_id"].to_list()) and therapist not in text
     assert any("fewer than 11" in i.value for i in at.info)  # one therapist's cases: suppressed
@@ -365,3 +365,55 @@ def test_a_note_changed_by_someone_else_meanwhile_is_not_overwritten_and_nothing
     assert mine.text_area(key=f"conf_note_{entry}_2").value == "My words, typed over the first."  # mine, kept
     assert stored(db, "SELECT text FROM conference_entries WHERE entry_id = $e ORDER BY version",
                   {"e": entry})["text"].to_list() == ["The first words.", "The admin's words."]
+
+
+def timer_html(at: AppTest) -> str:
+    """The Present page's timer (an HTML block of numbers and fixed words)."""
+    found = [e.proto.body for e in at.get("html") if "presentTimer" in e.proto.body]
+    assert found, "no timer on the page"
+    return found[0]
+
+
+def test_present_letters_the_cases_in_agenda_order_after_a_reorder(db):
+    conference_id = make_conference(db, cases=3)
+    close_all()
+    store = Store(db)
+    first, second, third = meetings.agenda(store, conference_id, scope=SYSTEM)["client_id"].to_list()
+    meetings.reorder(store, conference_id, [third, first, second], scope=SYSTEM)
+    store.close()
+    at = open_page(app(), "present", conference=str(conference_id), item="3")
+    no_errors(at)
+    # The third case on the agenda is Case C, whatever letter it had before the reorder.
+    assert at.header[0].value == "Case C"
+    assert any("3 of 3" in c.value for c in at.caption)
+
+
+def test_the_present_timer_pauses_and_runs_on(db):
+    conference_id = make_conference(db, cases=2)
+    at = open_page(app(), "present", conference=str(conference_id))
+    assert 'data-paused="false"' in timer_html(at) and 'data-phase="on time"' in timer_html(at)
+    at = button(at, "Pause").click().run()
+    paused = timer_html(at)
+    assert 'data-paused="true"' in paused and "(paused)" in paused
+    import time
+    time.sleep(1.5)
+    at = at.run()
+    assert timer_html(at) == paused, "a paused timer moved on"
+    at = button(at, "Resume").click().run()
+    assert 'data-paused="false"' in timer_html(at)
+    no_errors(at)
+
+
+def test_projector_mode_shows_the_slide_alone_with_keys_for_next_and_previous(db):
+    conference_id = make_conference(db, cases=2)
+    at = open_page(app(), "present", conference=str(conference_id), projector="1")
+    no_errors(at)
+    assert not at.title and not at.selectbox, "projector mode shows no page title and no selector"
+    assert not [t for t in at.sidebar.toggle], "projector mode draws nothing in the sidebar"
+    assert at.header[0].value == "Case A"
+    keys = {b.label: b.proto.shortcut for b in at.button}
+    assert (keys["Next"], keys["Previous"], keys["Pause"], keys["Leave"]) == ("right", "left", "p", "escape")
+    at = button(at, "Next").click().run()
+    assert at.header[0].value == "Case B" and at.query_params["projector"] in ("1", ["1"])
+    at = button(at, "Leave").click().run()
+    assert at.title[0].value == "Present" and "projector" not in at.query_params
