@@ -205,14 +205,18 @@ if section == "Agenda":
     with right:
         st.subheader("Take a case off")
         if not items.is_empty():
-            with st.form("conf_remove_form", clear_on_submit=True):
+            # Not cleared on submit: a reason the privacy guard refuses stays to be corrected;
+            # once a case is taken off, the next form gets a fresh field (a new key).
+            removals = st.session_state.setdefault("conf_removals", 0)
+            with st.form("conf_remove_form"):
                 off = st.selectbox("Case", items["client_id"].to_list(), format_func=case_names.get,
                                    key="conf_remove_client")
-                why = st.text_input("Why (kept with the agenda)", key="conf_remove_why")
+                why = st.text_input("Why (kept with the agenda)", key=f"conf_remove_why_{removals}")
                 if st.form_submit_button("Take off the agenda") and need_user():
                     position = int(items.filter(pl.col("client_id") == off)["position"][0])
                     if attempt(meetings.remove_item, store, conf_id, position, scope=scope, why=why,
                                success=f"{case_names[off]} taken off."):
+                        st.session_state["conf_removals"] = removals + 1
                         st.rerun()
         removed = meetings.agenda(store, conf_id, include_removed=True, scope=scope).filter(
             pl.col("deleted_at").is_not_null())

@@ -109,14 +109,14 @@ def test_cases_are_added_and_taken_off_the_agenda_with_a_reason(db):
     at.text_area(key=f"conf_add_reason_{client}").input("The therapist asked for the group's view.")
     at = button(at, "Add to the agenda").click().run()
     no_errors(at)
-    at.text_input(key="conf_remove_why").input("discussed in individual supervision")
+    at.text_input(key="conf_remove_why_0").input("discussed in individual supervision")
     at = button(at, "Take off the agenda").click().run()
     no_errors(at)
     items = stored(db, "SELECT client_id, case_label, reason, deleted_by, deleted_why FROM agenda_items "
                        "WHERE conference_id = $i ORDER BY case_label", {"i": conference_id})
     added = items.filter(pl.col("client_id") == client)
     assert added["reason"].to_list() == ["The therapist asked for the group's view."]
-    assert added["case_label"].to_list() == ["Case D"]
+    assert added["case_label"].to_list() == ["Case C"]  # fourth, then third once Case A is off
     removed = items.filter(pl.col("deleted_by").is_not_null()).row(0, named=True)
     assert (removed["case_label"], removed["deleted_by"], removed["deleted_why"]) == (
         "Case A", "sup1", "discussed in individual supervision")
