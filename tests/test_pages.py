@@ -137,8 +137,8 @@ def test_data_page_shows_the_quarantine_and_the_history(app):
     quarantine = next(f for f in frames if "problems" in f.columns)
     assert len(quarantine) == 16  # the messy example's planted problems (data/examples/README.md)
     assert quarantine["file"].str.startswith("messy_export.zip").all()
-    history = next(f for f in frames if "file_name" in f.columns)
-    assert list(history["file_name"]) == ["messy_export.zip", "demo dataset"]
+    history = next(f for f in frames if "File" in f.columns)
+    assert list(history["File"]) == ["messy_export.zip", "demo dataset"]
 
 
 def test_catalog_page_lists_every_instrument_with_its_source(app):
@@ -188,3 +188,15 @@ def test_data_page_draws_a_bounded_report_and_offers_the_whole_one(tmp_path, mon
         assert [b.label for b in at.get("download_button")] == ["Download the report (CSV)"]
     finally:
         close_all()
+
+
+def test_the_data_page_names_the_accepted_types_and_reads_its_history_in_words(app):
+    at = open_page(app.run(), "data")
+    no_errors(at)
+    uploader = at.get("file_uploader")[0]
+    assert ".zip, .xlsx, .csv or .parquet" in uploader.proto.label
+    history = at.dataframe[-1].value
+    assert list(history.columns) == ["Import", "When", "By", "File", "Loaded", "Quarantined", "New", "Updated"]
+    demo = history[history["File"] == "demo dataset"].iloc[0]
+    assert demo["By"] == "demo" and "sessions 1,040" in demo["Loaded"] and "{" not in demo["Loaded"]
+    assert demo["When"].endswith(" UTC") and ":00:00" not in demo["When"]
