@@ -273,14 +273,22 @@ def show_actions(frame: pl.DataFrame, key: str) -> None:
                                            "status": st.column_config.SelectboxColumn("Status",
                                                                                       options=list(notes.STATUSES),
                                                                                       required=True)})
+    if refused := st.session_state.pop("conf_actions_refused", None):
+        st.error(links.as_text(refused))  # kept over the rerun below: it would only flash
     changed = edited.join(table, on="entry_id", suffix="_before").filter(pl.col("status") != pl.col("status_before"))
     if changed.height and need_user():
         current = frame.filter(pl.col("entry_id").is_in(changed["entry_id"].implode()))
         statuses = dict(zip(changed["entry_id"], changed["status"]))
+        refused = []
         for row in current.iter_rows(named=True):
-            attempt(notes.save_entry, store, row["conference_id"], row["client_id"], kind="action", text=row["text"],
-                    owner=row["owner"], due_on=row["due_on"], status=statuses[row["entry_id"]], scope=scope,
-                    entry_id=row["entry_id"], base_version=row["version"])
+            try:
+                notes.save_entry(store, row["conference_id"], row["client_id"], kind="action", text=row["text"],
+                                 owner=row["owner"], due_on=row["due_on"], status=statuses[row["entry_id"]],
+                                 scope=scope, entry_id=row["entry_id"], base_version=row["version"])
+            except ConferenceError as err:
+                refused.append(f"The status of '{row['text'][:80]}' was not changed: {err}")
+        if refused:
+            st.session_state["conf_actions_refused"] = " ".join(refused)
         st.session_state["conf_actions_v"] = st.session_state.get("conf_actions_v", 0) + 1
         st.rerun()
 
@@ -346,10 +354,21 @@ if section == "Notes and decisions":
         st.error(links.as_text(error))
 
     if st.toggle("Show the full history of this conference's notes and decisions", key="conf_history"):
-        st.dataframe(notes.history(store, conf_id, scope=scope).select(
-            "entry_id", "version", "client_id", "kind", "text", "owner", "due_on", "status", "saved_by", "saved_at",
-            "deleted", "why"), hide_index=True, width="stretch",
-            column_config={"text": st.column_config.TextColumn("Text", width="large")})
+        past = notes.history(store, conf_id, scope=scope).select(
+            "entry_id", "version", "client_id", "kind", "text", "owner",
+            pl.col("due_on").cast(pl.Date), "status", "saved_by", "saved_at", "deleted", "why")
+        # An empty cell is empty, not "None"; a due day is a day, not midnight.
+        texts = [c for c, t in past.schema.items() if t == pl.String]
+        st.dataframe(past.with_columns(pl.col(texts).fill_null("")), hide_index=True, width="stretch",
+                     column_config={"entry_id": st.column_config.NumberColumn("Entry no.", width="small",
+                                                                              help="The number an admin purges by."),
+                                    "version": st.column_config.NumberColumn("Version", width="small"),
+                                    "client_id": "Client", "kind": "Kind",
+                                    "text": st.column_config.TextColumn("Text", width="large"), "owner": "Owner",
+                                    "due_on": st.column_config.DateColumn("Due", format="YYYY-MM-DD"),
+                                    "status": "Status", "saved_by": "Saved by",
+                                    "saved_at": st.column_config.DatetimeColumn("Saved at", format="YYYY-MM-DD HH:mm"),
+                                    "deleted": "Deleted", "why": "Why deleted"})
 
 # ----------------------------------------------------------------------------- follow-up
 if section == "Follow-up":

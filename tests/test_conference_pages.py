@@ -417,3 +417,26 @@ def test_projector_mode_shows_the_slide_alone_with_keys_for_next_and_previous(db
     assert at.header[0].value == "Case B" and at.query_params["projector"] in ("1", ["1"])
     at = button(at, "Leave").click().run()
     assert at.title[0].value == "Present" and "projector" not in at.query_params
+
+
+def test_the_notes_history_shows_empty_cells_empty_and_due_days_as_days(db):
+    import datetime as dt
+    conference_id = make_conference(db, cases=1)
+    close_all()
+    store = Store(db)
+    client = meetings.agenda(store, conference_id, scope=SYSTEM)["client_id"][0]
+    notes.save_entry(store, conference_id, client, kind="note", text="The group noticed a pattern.", scope=as_user("sup1"))
+    notes.save_entry(store, conference_id, client, kind="action", text="Try a repair conversation.", owner="th01",
+                     due_on=dt.date(2026, 1, 8), status="open", scope=as_user("sup1"))
+    store.close()
+    at = sign_in(open_page(app(), "conference", conference=str(conference_id)))
+    at = at.segmented_control(key="conf_section").set_value("Notes and decisions").run()
+    at = at.toggle(key="conf_history").set_value(True).run()
+    no_errors(at)
+    past = at.dataframe[-1].value
+    import json
+    shown = json.loads(at.dataframe[-1].proto.columns)
+    # A due day is shown as a day, not "2026-01-08 00:00:00"; no raw column names.
+    assert (shown["due_on"]["type_config"]["format"], shown["entry_id"]["label"]) == ("YYYY-MM-DD", "Entry no.")
+    note = past[past["kind"] == "note"].iloc[0]
+    assert note["owner"] == "" and note["status"] == "" and note["why"] == ""  # empty, not "None"
