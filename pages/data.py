@@ -69,7 +69,13 @@ if result is not None:
                    "is loaded twice.")
         if result.problems_truncated:
             st.dataframe(pl.DataFrame(result.problem_counts), hide_index=True)
-        st.dataframe(report, hide_index=True, width="stretch")
+        # The sentence right after where the row is, and wide: it is what the person acts on.
+        st.dataframe(report, hide_index=True, width="stretch",
+                     column_order=["file", "line", "message", "column", "value", "rule", "table"],
+                     column_config={"file": st.column_config.TextColumn("file", width="medium"),
+                                    "line": st.column_config.NumberColumn("line", width="small"),
+                                    "message": st.column_config.TextColumn("message", width="large"),
+                                    "table": st.column_config.TextColumn("table", width="small")})
         batch, reader = result.batch_id, web.scope()
         web.download_button("Download the report (CSV)",
                             lambda: csv_bytes(quarantine_report(conn.store, reader, batch)
