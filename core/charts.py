@@ -1269,3 +1269,73 @@ def case_figure(*, ratings: pl.DataFrame | None = None, alliance: Instrument | N
                       legend=dict(orientation="h", yref="container", y=1 - 50 / height, yanchor="top",
                                   x=0, xanchor="left"))
     return fig
+
+
+def fit_height(fig: go.Figure, height: int) -> go.Figure:
+    """`fig` (a `case_figure`) drawn `height` pixels high, its rows shrunk in proportion,
+    the legend kept under the title: the overview on one projector screen."""
+    fig = go.Figure(fig)
+    fig.update_layout(height=height)
+    if fig.layout.legend.yref == "container":
+        # A projector is wide: about five legend entries a line, not three.
+        entries = sum(1 for t in fig.data if t.showlegend is not False and t.type != "heatmap")
+        fig.update_layout(legend_y=1 - 50 / height, margin_t=50 + 28 * math.ceil(entries / 5) + 30)
+    return fig
+
+
+def sparkline_svg(scores: list[float | None], instrument: Instrument | None = None,
+                  rupture_at: list[int] | tuple = (), width: int = 200, height: int = 52) -> str:
+    """A caseload row's alliance curve as a small SVG (numbers only, no text from data):
+    the scores in session order, the cutoff dotted, each rupture a vermillion triangle, the
+    latest score a dot (vermillion when below the cutoff). The y axis spans the client's own
+    scores, widened to twice the instrument's reliable change (or its rupture drop): a
+    change the size of a reliable one fills half the height, and a flat line looks flat (on the scale's 0-40
+    every client's curve was a thin line near the top)."""
+    points = [(i, s) for i, s in enumerate(scores) if s is not None]
+    if not points:
+        return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
+                f'<title>no scores</title></svg>')
+    values = [s for _, s in points]
+    cutoff = instrument.cutoff.value if instrument is not None and instrument.cutoff is not None else None
+    # The catalog's reliable change, else its smallest drop that counts as a rupture (the
+    # SRS has no published reliable change; the catalog keeps the two consistent).
+    rc = (instrument.reliable_change.threshold if instrument.reliable_change else instrument.rupture_min_drop or 0) \
+        if instrument is not None else 0
+    low, high = min(values), max(values)
+    if cutoff is not None and abs(cutoff - (low + high) / 2) <= max(rc, high - low):
+        low, high = min(low, cutoff), max(high, cutoff)
+    span = max(high - low, 2 * rc, 1e-9)
+    middle = (low + high) / 2
+    low, high = middle - span / 2, middle + span / 2
+    scale_range = _scale_range(instrument)
+    if scale_range:  # never beyond the scale itself
+        if low < scale_range[0]:
+            low, high = scale_range[0], scale_range[0] + span
+        if high > scale_range[1]:
+            low, high = scale_range[1] - span, scale_range[1]
+    pad, last = 5, max(1, len(scores) - 1)
+
+    def xy(i: int, s: float) -> tuple[float, float]:
+        return (pad + (width - 2 * pad) * i / last,
+                height - pad - (height - 2 * pad) * (s - low) / (high - low))
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img">']
+    if cutoff is not None and low <= cutoff <= high:
+        y = xy(0, cutoff)[1]
+        parts.append(f'<line data-mark="cutoff" x1="{pad}" x2="{width - pad}" y1="{y:.1f}" y2="{y:.1f}" '
+                     f'stroke="{GREY}" stroke-width="1.5" stroke-dasharray="4 3"/>')
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, s) for i, s in points))
+    parts.append(f'<polyline data-mark="scores" points="{line}" fill="none" stroke="{OKABE_ITO["blue"]}" '
+                 'stroke-width="2.5" stroke-linejoin="round"/>')
+    for i in rupture_at:
+        if 0 <= i < len(scores) and scores[i] is not None:
+            x, y = xy(i, scores[i])
+            parts.append(f'<path data-mark="rupture" d="M{x - 5:.1f},{y + 5:.1f} L{x + 5:.1f},{y + 5:.1f} '
+                         f'L{x:.1f},{y - 4:.1f} Z" fill="{OKABE_ITO["vermillion"]}"/>')
+    i, s = points[-1]
+    concern = instrument is not None and instrument.cutoff is not None and instrument.cutoff.is_clinical(s)
+    x, y = xy(i, s)
+    parts.append(f'<circle data-mark="latest" cx="{x:.1f}" cy="{y:.1f}" r="3.5" '
+                 f'fill="{OKABE_ITO["vermillion"] if concern else OKABE_ITO["blue"]}"/>')
+    return "".join(parts) + "</svg>"

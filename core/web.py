@@ -333,11 +333,22 @@ def _triage(store, cat, sc):
 
 
 def _sparklines(store, cat, sc, client_ids: tuple[str, ...], instrument: str = "SRS"):
-    """The client-rated alliance totals of a page of clients, as one list per client."""
-    return store.query("SELECT client_id, list(score ORDER BY session_number) AS alliance FROM ratings "
-                       "WHERE instrument = $i AND scale = 'total' AND rater = 'client' "
-                       "AND client_id IN (SELECT unnest($c::VARCHAR[])) GROUP BY client_id",
-                       {"i": instrument, "c": list(client_ids)}, scope=sc)
+    """The client-rated alliance totals of a page of clients, as one list per client
+    (`alliance`, `sessions`), with the places in that list where a rupture was found
+    (`rupture_at`)."""
+    series = store.query("SELECT client_id, list(score ORDER BY session_number) AS alliance, "
+                         "list(session_number ORDER BY session_number) AS sessions FROM ratings "
+                         "WHERE instrument = $i AND scale = 'total' AND rater = 'client' "
+                         "AND client_id IN (SELECT unnest($c::VARCHAR[])) GROUP BY client_id",
+                         {"i": instrument, "c": list(client_ids)}, scope=sc)
+    found = ruptures.detect_ruptures(store, cat, scope=sc, clients=list(client_ids), scales=["total"])
+    found = found.filter((pl.col("instrument") == instrument) & (pl.col("rater") == "client"))
+    at = found.group_by("client_id").agg(pl.col("session").alias("ruptures"))
+    return (series.join(at, on="client_id", how="left")
+            .with_columns(rupture_at=pl.struct("sessions", "ruptures").map_elements(
+                lambda r: [i for i, s in enumerate(r["sessions"]) if s in (r["ruptures"] or [])],
+                return_dtype=pl.List(pl.Int64)))
+            .drop("ruptures"))
 
 
 READS: dict[str, Callable] = {
@@ -492,6 +503,7 @@ def navigation_menu() -> None:
     link is a freshly started server's first request (see `ensure_navigation`), and the
     setting that hides that menu (`client.showSidebarNavigation`) hides st.navigation's
     own menu too."""
+    app_style()
     signed = sign_in()
     for name, title, icon in PAGES:
         if may_open(name):
@@ -544,3 +556,36 @@ def stop_without_cases() -> None:
 
 def open_case(client_id: str) -> None:
     st.switch_page(page("case"), query_params={"client": client_id})
+
+
+# ----------------------------------------------------------------------------- styling
+# Streamlit's own elements, restyled where the theme cannot reach (no user text in here).
+
+PROJECTOR_CSS = """<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
+[data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stDecoration"] { display: none !important; }
+[data-testid="stMainBlockContainer"] { padding: 0.6rem 1.5rem 0.5rem !important; max-width: 100% !important; }
+[data-testid="stAppViewContainer"] > [data-testid="stMain"] { margin-left: 0 !important; }
+</style>"""
+
+
+APP_CSS = """<style>
+/* The theme's text size (baseFontSize) everywhere: Streamlit draws captions, widget labels
+   and table cells at 0.875 of it, too small on a projector. */
+[data-testid="stCaptionContainer"], [data-testid="stWidgetLabel"] p, [data-testid="stTable"] td,
+[data-testid="stTable"] th, [data-testid="stText"], [data-testid="stMarkdownContainer"] p { font-size: 1rem !important; }
+/* A link or button reached by the keyboard is outlined, unlike the current page's link,
+   which only has a tinted background. */
+a:focus-visible, button:focus-visible, [data-testid="stPageLink-NavLink"]:focus-visible {
+  outline: 3px solid #0072B2 !important; outline-offset: 2px !important; }
+</style>"""
+
+
+def app_style() -> None:
+    """The app's few style rules (text size, keyboard focus), drawn once a run by the menu."""
+    st.html(APP_CSS)
+
+
+def projector_mode() -> None:
+    """The whole screen for the slide: no sidebar, no header, no toolbar, narrow margins."""
+    st.html(PROJECTOR_CSS)

@@ -159,15 +159,20 @@ if rating:
 st.markdown("**Where the raters diverge**")
 low, high = calib.score_range(cat, ex["subject"]) if rating else (0.0, 1.0)
 if rating:
+    # Bars from the scale's floor made scores of 30, 32 and 34 on a 0-40 scale look alike:
+    # the bars start just below the lowest score given, and the caption says so.
+    given = result["divergence"]["scores"].explode().drop_nulls()
+    floor = max(float(low), float(given.min()) - max(1.0, (float(given.max()) - float(given.min())) / 4)) \
+        if given.len() else float(low)
     st.caption("Largest spread first: the sessions to discuss. SD = standard deviation of the raters' scores; the "
-               "bars show each rater's score on the scale's range.")
+               f"bars show each rater's score, from {floor:g} (not from zero) to the scale's top {high:g}.")
     config = {"session_number": "Session", "mean": st.column_config.NumberColumn("Mean", format="%.1f"),
               "sd": st.column_config.ProgressColumn("SD", format="%.2f", min_value=0.0,
                                                     max_value=float(high - low) / 2),
               "low": st.column_config.NumberColumn("Lowest", format="%g"),
               "high": st.column_config.NumberColumn("Highest", format="%g"),
               "answers": st.column_config.TextColumn("Answers", width="large"),
-              "scores": st.column_config.BarChartColumn("Scores", width="medium", y_min=float(low),
+              "scores": st.column_config.BarChartColumn("Scores", width="medium", y_min=floor,
                                                          y_max=float(high))}
 else:
     st.caption("Lowest agreement first: the sessions to discuss. Agreement = the share of rater pairs who gave the "

@@ -2,13 +2,15 @@
 
 import streamlit as st
 
-from core import web
+from core import charts, links, web
 from core.analytics.caseload import filter_cases, outcome_colours, with_reasons
 
-PAGE_SIZE = 50
+PAGE_SIZE = 25  # a page the supervisor reads, not scrolls
+BADGE = {"red": "red", "orange": "orange", "green": "green", "grey": "grey"}
 
 web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 st.title("Caseload")
+cat = web.catalog()
 case_list, flags = web.read("triage")
 if case_list.is_empty():
     web.stop_without_cases()
@@ -26,7 +28,7 @@ only_flagged = st.toggle("Only cases with a flag", value=True, key="caseload_onl
 shown = filter_cases(case_list, flags, group=None if group == "All groups" else group,
                      therapists=chosen_therapists, codes=chosen_codes, only_flagged=only_flagged)
 st.caption(f"{shown.height:,} of {case_list.height:,} cases, highest priority first. Priority = the sum of the "
-           "weights of a case's flags (Catalog page). Select a row to open the case.")
+           "weights of a case's flags (Catalog page). Open a case by its link (or Tab to it and press Enter).")
 if shown.is_empty():
     st.info("No case matches these filters. Clear a filter to see more.")
     st.stop()
@@ -40,24 +42,27 @@ table = with_reasons(visible, flags)
 spark = web.read("sparklines", ids)
 colours = outcome_colours(web.read("track", clients=ids, latest_only=True))
 table = (table.join(spark, on="client_id", how="left").join(colours, on="client_id", how="left")
-         .select("rank", "client_id", "therapist_id", "supervision_group", "sessions", "priority", "outcome",
-                 "alliance", "reasons"))
-event = st.dataframe(
-    table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row", key="caseload_table",
-    column_config={
-        "rank": st.column_config.NumberColumn("#", width="small"),
-        "client_id": "Client", "therapist_id": "Therapist", "supervision_group": "Group",
-        "sessions": st.column_config.NumberColumn("Sessions", help="Attended sessions"),
-        "priority": st.column_config.NumberColumn("Priority", format="%g"),
-        "outcome": st.column_config.TextColumn("Outcome", help="Latest outcome colour against similar clients "
-                                               "(green on track, orange behind, red not on track, grey no band)"),
-        "alliance": st.column_config.LineChartColumn("Alliance (SRS)", y_min=0, y_max=40),
-        "reasons": st.column_config.TextColumn("Why", width="large"),
-    })
-rows = event.selection.rows if event is not None else []
-if rows:
-    web.open_case(table["client_id"][rows[0]])
+         .select("rank", "client_id", "therapist_id", "supervision_group", "sessions", "priority", "colour", "outcome",
+                 "alliance", "rupture_at", "reasons"))
+srs = cat.instruments.get("SRS")
 
-with st.expander("Reasons in full for the cases on this page"):
-    for row in table.select("rank", "client_id", "reasons").iter_rows(named=True):
-        st.text(f"{row['rank']}. {row['client_id']}: {row['reasons'].replace(' | ', chr(10) + '    ')}")
+# One row a case: its link (Tab reaches it, Enter opens it), the outcome's colour in words,
+# the alliance curve and every flag's reason on a line of its own, never cut off.
+WIDTHS = [0.3, 1.1, 1.4, 1.5, 5.2]
+head = st.columns(WIDTHS)
+for col, name in zip(head, ["#", "Case", "Outcome", "Alliance (SRS)", "Why"]):
+    col.markdown(f"**{name}**")
+for row in table.iter_rows(named=True):
+    rank_col, case_col, outcome_col, spark_col, why_col = st.columns(WIDTHS, vertical_alignment="top")
+    rank_col.text(str(row["rank"]))
+    case_col.page_link(web.page("case"), label=row["client_id"], icon=":material/person:",
+                       query_params={"client": row["client_id"]})
+    case_col.caption(links.as_text(f"{row['therapist_id'] or 'no therapist'} · {row['supervision_group'] or 'no group'} · "
+                                   f"{row['sessions']} sessions · priority {row['priority']:g}"))
+    colour = row["colour"] or "grey"
+    words = row["outcome"] or "grey: no outcome scores yet"
+    outcome_col.badge(colour, color=BADGE.get(colour, "grey"))
+    outcome_col.caption(links.as_text(words.split(": ", 1)[-1]))
+    spark_col.image(charts.sparkline_svg(row["alliance"] or [], srs, row["rupture_at"] or []), width="stretch",
+                    caption=f"{len(row['rupture_at'])} rupture(s) marked" if row["rupture_at"] else None)
+    why_col.text("\n".join(row["reasons"].split(" | ")))

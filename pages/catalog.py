@@ -25,8 +25,14 @@ for key, inst in cat.instruments.items():
         "cutoff source": cut.source if cut else "",
         "reliable change source": rc.source if rc else "",
     })
+# Two wrapped tables, not one grid: the sources are sentences, and a grid of eleven
+# columns was cut off at the right of the screen.
+instruments = pl.DataFrame(rows)
 st.subheader("Instruments")
-st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch")
+web.text_table(instruments.select("instrument", "name", "kind", "better", "scales", "raters", "clinical range",
+                                  "reliable change"))
+st.subheader("Sources of the numbers")
+web.text_table(instruments.select("instrument", "source", "cutoff source", "reliable change source"))
 
 st.subheader("Codebooks")
 for book in cat.codebooks.values():

@@ -177,8 +177,8 @@ if section == "Agenda":
         if refused := st.session_state.pop("conf_agenda_refused", None):
             st.warning(links.as_text(refused))
         st.caption("Edit a reason or a time budget in the table, or give a case the place it moves to in Order "
-                   "(1 puts it first; the others move down); each change is saved at once. Labels stay with "
-                   "their cases.")
+                   "(1 puts it first; the others move down); each change is saved at once. Cases are lettered in "
+                   "agenda order, as the room sees them.")
 
     left, right = st.columns(2)
     with left:
@@ -205,14 +205,18 @@ if section == "Agenda":
     with right:
         st.subheader("Take a case off")
         if not items.is_empty():
-            with st.form("conf_remove_form", clear_on_submit=True):
+            # Not cleared on submit: a reason the privacy guard refuses stays to be corrected;
+            # once a case is taken off, the next form gets a fresh field (a new key).
+            removals = st.session_state.setdefault("conf_removals", 0)
+            with st.form("conf_remove_form"):
                 off = st.selectbox("Case", items["client_id"].to_list(), format_func=case_names.get,
                                    key="conf_remove_client")
-                why = st.text_input("Why (kept with the agenda)", key="conf_remove_why")
+                why = st.text_input("Why (kept with the agenda)", key=f"conf_remove_why_{removals}")
                 if st.form_submit_button("Take off the agenda") and need_user():
                     position = int(items.filter(pl.col("client_id") == off)["position"][0])
                     if attempt(meetings.remove_item, store, conf_id, position, scope=scope, why=why,
                                success=f"{case_names[off]} taken off."):
+                        st.session_state["conf_removals"] = removals + 1
                         st.rerun()
         removed = meetings.agenda(store, conf_id, include_removed=True, scope=scope).filter(
             pl.col("deleted_at").is_not_null())
@@ -269,14 +273,22 @@ def show_actions(frame: pl.DataFrame, key: str) -> None:
                                            "status": st.column_config.SelectboxColumn("Status",
                                                                                       options=list(notes.STATUSES),
                                                                                       required=True)})
+    if refused := st.session_state.pop("conf_actions_refused", None):
+        st.error(links.as_text(refused))  # kept over the rerun below: it would only flash
     changed = edited.join(table, on="entry_id", suffix="_before").filter(pl.col("status") != pl.col("status_before"))
     if changed.height and need_user():
         current = frame.filter(pl.col("entry_id").is_in(changed["entry_id"].implode()))
         statuses = dict(zip(changed["entry_id"], changed["status"]))
+        refused = []
         for row in current.iter_rows(named=True):
-            attempt(notes.save_entry, store, row["conference_id"], row["client_id"], kind="action", text=row["text"],
-                    owner=row["owner"], due_on=row["due_on"], status=statuses[row["entry_id"]], scope=scope,
-                    entry_id=row["entry_id"], base_version=row["version"])
+            try:
+                notes.save_entry(store, row["conference_id"], row["client_id"], kind="action", text=row["text"],
+                                 owner=row["owner"], due_on=row["due_on"], status=statuses[row["entry_id"]],
+                                 scope=scope, entry_id=row["entry_id"], base_version=row["version"])
+            except ConferenceError as err:
+                refused.append(f"The status of '{row['text'][:80]}' was not changed: {err}")
+        if refused:
+            st.session_state["conf_actions_refused"] = " ".join(refused)
         st.session_state["conf_actions_v"] = st.session_state.get("conf_actions_v", 0) + 1
         st.rerun()
 
@@ -342,10 +354,21 @@ if section == "Notes and decisions":
         st.error(links.as_text(error))
 
     if st.toggle("Show the full history of this conference's notes and decisions", key="conf_history"):
-        st.dataframe(notes.history(store, conf_id, scope=scope).select(
-            "entry_id", "version", "client_id", "kind", "text", "owner", "due_on", "status", "saved_by", "saved_at",
-            "deleted", "why"), hide_index=True, width="stretch",
-            column_config={"text": st.column_config.TextColumn("Text", width="large")})
+        past = notes.history(store, conf_id, scope=scope).select(
+            "entry_id", "version", "client_id", "kind", "text", "owner",
+            pl.col("due_on").cast(pl.Date), "status", "saved_by", "saved_at", "deleted", "why")
+        # An empty cell is empty, not "None"; a due day is a day, not midnight.
+        texts = [c for c, t in past.schema.items() if t == pl.String]
+        st.dataframe(past.with_columns(pl.col(texts).fill_null("")), hide_index=True, width="stretch",
+                     column_config={"entry_id": st.column_config.NumberColumn("Entry no.", width="small",
+                                                                              help="The number an admin purges by."),
+                                    "version": st.column_config.NumberColumn("Version", width="small"),
+                                    "client_id": "Client", "kind": "Kind",
+                                    "text": st.column_config.TextColumn("Text", width="large"), "owner": "Owner",
+                                    "due_on": st.column_config.DateColumn("Due", format="YYYY-MM-DD"),
+                                    "status": "Status", "saved_by": "Saved by",
+                                    "saved_at": st.column_config.DatetimeColumn("Saved at", format="YYYY-MM-DD HH:mm"),
+                                    "deleted": "Deleted", "why": "Why deleted"})
 
 # ----------------------------------------------------------------------------- follow-up
 if section == "Follow-up":

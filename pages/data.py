@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from core import web
+from core import history, web
 from core.export import csv_bytes
 from core.importer import ImportFailed, import_dataset, load_demo
 from core.report import REPORT_EXAMPLES, REPORT_SCHEMA, quarantine_report
@@ -14,6 +14,8 @@ from core.scratch import private_dir, write_private
 from core.store import quarantine_rows
 
 PAGE_SIZE = 100
+ACCEPTED = ["zip", "xlsx", "csv", "parquet"]
+ACCEPTED_WORDS = ", ".join(f".{t}" for t in ACCEPTED[:-1]) + f" or .{ACCEPTED[-1]}"
 
 web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 st.title("Data")
@@ -23,14 +25,15 @@ st.caption("Import a clinic export: a .zip of CSV or Parquet tables, an .xlsx wo
 conn = web.connection()
 
 with st.form("import", border=True):
-    upload = st.file_uploader("Export file", type=["zip", "xlsx", "csv", "parquet"],
+    upload = st.file_uploader(f"Export file ({ACCEPTED_WORDS})", type=ACCEPTED,
                               help="The tables and columns are described in the data contract (README).")
     redact = st.checkbox("Mask identifying details in notes and load those rows (instead of quarantining them)")
     submitted = st.form_submit_button("Import", type="primary")
 
 if submitted:
     if upload is None:
-        st.warning("Choose a file first.")
+        st.warning(f"Choose a file first: the importer takes {ACCEPTED_WORDS} files. A file of another type "
+                   "(such as .txt) is not taken: export the tables as CSV or Parquet, or save the workbook as .xlsx.")
     else:
         bar = st.progress(0.0, text="Starting")
         result = None
@@ -66,7 +69,13 @@ if result is not None:
                    "is loaded twice.")
         if result.problems_truncated:
             st.dataframe(pl.DataFrame(result.problem_counts), hide_index=True)
-        st.dataframe(report, hide_index=True, width="stretch")
+        # The sentence right after where the row is, and wide: it is what the person acts on.
+        st.dataframe(report, hide_index=True, width="stretch",
+                     column_order=["file", "line", "message", "column", "value", "rule", "table"],
+                     column_config={"file": st.column_config.TextColumn("file", width="medium"),
+                                    "line": st.column_config.NumberColumn("line", width="small"),
+                                    "message": st.column_config.TextColumn("message", width="large"),
+                                    "table": st.column_config.TextColumn("table", width="small")})
         batch, reader = result.batch_id, web.scope()
         web.download_button("Download the report (CSV)",
                             lambda: csv_bytes(quarantine_report(conn.store, reader, batch)
@@ -93,7 +102,7 @@ else:
         st.rerun()
 
 st.subheader("Import history")
-st.dataframe(web.read("batches"), hide_index=True, width="stretch")
+st.dataframe(history.readable(web.read("batches")), hide_index=True, width="stretch")
 
 st.subheader("Demo data")
 st.caption("60 invented clients with recognisable stories (ruptures, sudden gains, countertransference patterns). "

@@ -1,23 +1,35 @@
 """Present: a conference's cases one at a time, for the projector.
 
-Cases by their labels ("Case A"), never their ids; the presenting therapist hidden unless
-the group chooses otherwise; group-level figures built from fewer clients than the
-catalog's minimum are not shown; next and previous; a timer against the case's budget.
+Cases by their labels ("Case A", lettered in agenda order), never their ids; the presenting
+therapist hidden unless the group chooses otherwise; group-level figures built from fewer
+clients than the catalog's minimum are not shown; next and previous (also the arrow keys);
+a large timer against the case's budget that turns colour and can be paused (P).
+
+Projector mode (`?projector=1`, the F key) gives the slide the whole screen: no sidebar,
+no header, no selector, and the case's overview sized to fit one 1080p screen.
 """
 
 import time
 
 import streamlit as st
 
-from core import links, views, web
+from core import charts, links, views, web
 from core.conference import meetings
+from core.conference import timer as case_timer
 from core.conference.meetings import ConferenceError
 from core.conference.presentation import slide_texts, slide_title
 
 web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 cat = web.catalog()
 store = web.connection().store
-st.title("Present")
+projector = st.query_params.get("projector") == "1"
+# The overview's height in projector mode: a 1080p screen less the slide's top row and its
+# reason line.
+PROJECTOR_CHART_PX = 880
+if projector:
+    web.projector_mode()
+else:
+    st.title("Present")
 
 scope = web.scope()
 every = meetings.conferences(store, scope)
@@ -32,8 +44,11 @@ names = {r["conference_id"]: f"No. {r['conference_id']}, {r['supervision_group']
          for r in every.iter_rows(named=True)}
 # A link naming no known conference presents none: never another one in its place.
 chosen, problem = links.conference_id(wanted, set(ids))
-conf_id = st.selectbox("Conference", ids, index=None if problem else ids.index(chosen) if chosen else 0,
-                       format_func=names.get, key="present_conference", placeholder="Pick a conference")
+if projector and chosen is not None and not problem:
+    conf_id = chosen  # the room sees the slide only; the selector is in the normal view
+else:
+    conf_id = st.selectbox("Conference", ids, index=None if problem else ids.index(chosen) if chosen else 0,
+                           format_func=names.get, key="present_conference", placeholder="Pick a conference")
 if conf_id is None:
     st.warning(links.as_text(problem or "Pick a conference to present."))
     st.stop()
@@ -60,47 +75,79 @@ if problem:
     st.stop()
 
 item = items.row(index - 1, named=True)
-hide = cases.deidentified or st.sidebar.toggle("Hide the presenting therapist", value=True, key="present_hide",
-                                              help="The slide and the charts then name no therapist.")
-prev_col, where_col, next_col = st.columns([1, 3, 1], vertical_alignment="center")
-prev_col.button("Previous", key="present_prev", disabled=index == 1, on_click=go, args=(index - 1,),
-                icon=":material/arrow_back:", width="stretch")
-where_col.markdown(f"**{item['case_label']}** · {index} of {items.height}", text_alignment="center")
-next_col.button("Next", key="present_next", disabled=index == items.height, on_click=go, args=(index + 1,),
-                icon=":material/arrow_forward:", width="stretch")
-
+hide = cases.deidentified or st.session_state.get("present_hide", True)
+if not cases.deidentified and not projector:
+    st.sidebar.toggle("Hide the presenting therapist", value=True, key="present_hide",
+                      help="The slide and the charts then name no therapist.")
 parts = web.read_in(cases, "case_parts", item["client_id"])
 therapist = parts["case"]["therapist_id"]
-st.header(slide_title(item, hide, therapist))
 # Free text as the room sees it: client ids as labels, therapist ids as words unless shown.
 texts = slide_texts(store, conf_id, item, therapist, scope=cases, hide_therapist=hide)
-st.text(texts.reason)
 
 
-@st.fragment(run_every=1)
-def timer(budget: int, key: str) -> None:
-    """Time on this case against its budget; restarts when the case changes."""
-    start = st.session_state.setdefault(key, time.time())
-    elapsed = int(time.time() - start)
-    left = budget * 60 - elapsed
-    clock = f"{elapsed // 60:02d}:{elapsed % 60:02d}"
-    if left >= 0:
-        st.metric("Time on this case", clock, f"{left // 60}:{left % 60:02d} left of {budget} min",
-                  delta_color="off", delta_arrow="off")
+def set_projector(on: bool) -> None:
+    if on:
+        st.query_params["projector"] = "1"
     else:
-        st.metric("Time on this case", clock, f"{-left // 60}:{-left % 60:02d} over the {budget} min",
-                  delta_color="inverse", delta_arrow="off")
+        st.query_params.pop("projector", None)
 
 
-timer_col, restart_col = st.columns([4, 1], vertical_alignment="bottom")
+def toggle_timer(key: str) -> None:
+    st.session_state[key] = case_timer.toggled(st.session_state[key], time.time())
+
+
+def restart_timer(key: str) -> None:
+    st.session_state[key] = case_timer.started(time.time())
+
+
 timer_key = f"present_timer_{conf_id}_{index}"
+st.session_state.setdefault(timer_key, case_timer.started(time.time()))
+running = st.session_state[timer_key]["paused_at"] is None
+
+
+@st.fragment(run_every=1 if running else None)
+def timer(budget: int, key: str) -> None:
+    """Time on this case against its budget, large, in the colour of its phase and in words;
+    its own timer per case, kept while the group moves back and forth."""
+    shown = case_timer.reading(st.session_state[key], budget, time.time())
+    # Numbers and fixed words only: nothing typed by anyone reaches this HTML.
+    st.html(f'<div data-testid="presentTimer" data-phase="{shown.phase}" data-paused="{str(shown.paused).lower()}" '
+            f'style="line-height:1.05;color:{shown.colour}">'
+            f'<div style="font-size:3.4rem;font-weight:700;font-variant-numeric:tabular-nums">{shown.clock}</div>'
+            f'<div style="font-size:1.05rem;font-weight:600">{shown.words}</div></div>')
+
+
+# One row: previous, the case and its place, the timer and its buttons, next.
+prev_col, case_col, timer_col, pause_col, next_col = st.columns([1.1, 2.6, 1.8, 1.2, 1.1],
+                                                                vertical_alignment="center")
+prev_col.button("Previous", key="present_prev", disabled=index == 1, on_click=go, args=(index - 1,),
+                icon=":material/arrow_back:", width="stretch", shortcut="Left")
+with case_col:
+    st.header(slide_title(item, hide, therapist), anchor=False)
+    st.caption(f"{index} of {items.height} on the agenda")
 with timer_col:
     timer(int(item["minutes"]), timer_key)
-if restart_col.button("Restart the timer", key="present_restart"):
-    st.session_state[timer_key] = time.time()
-    st.rerun()
+pause_col.button("Resume" if not running else "Pause", key="present_pause", on_click=toggle_timer,
+                 args=(timer_key,), icon=":material/play_arrow:" if not running else ":material/pause:",
+                 width="stretch", shortcut="P")
+pause_col.button("Restart", key="present_restart", on_click=restart_timer, args=(timer_key,),
+                 icon=":material/restart_alt:", width="stretch")
+next_col.button("Next", key="present_next", disabled=index == items.height, on_click=go, args=(index + 1,),
+                icon=":material/arrow_forward:", width="stretch", shortcut="Right")
+if projector:
+    next_col.button("Leave", key="present_leave", on_click=set_projector, args=(False,),
+                    icon=":material/fullscreen_exit:", width="stretch", shortcut="Esc",
+                    help="Leave projector mode (Esc)")
+else:
+    next_col.button("Projector", key="present_projector", on_click=set_projector, args=(True,),
+                    icon=":material/fullscreen:", width="stretch", shortcut="F",
+                    help="The slide on the whole screen (F); the browser's own full screen is F11.")
+st.text(texts.reason)
 
-web.chart(views.overview_figure(parts, cat, title=f"{item['case_label']}: case overview"), "present_overview")
+overview = views.overview_figure(parts, cat, title=f"{item['case_label']}: case overview")
+if projector:
+    overview = charts.fit_height(overview, PROJECTOR_CHART_PX)
+web.chart(overview, "present_overview")
 
 st.subheader("Context from several cases")
 try:

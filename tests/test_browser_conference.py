@@ -130,3 +130,17 @@ def test_a_refused_reason_for_adding_a_case_keeps_the_typed_text(browser, confer
         page.locator('[data-testid="stAlertContentError"]', has_text="identifying details").wait_for()
         _settled(page, "Conference")
         assert box.input_value() == typed, "the refused reason was lost"
+
+
+def test_a_refused_reason_for_taking_a_case_off_keeps_the_typed_text(browser, conference, tmp_path):
+    path, made = conference
+    typed = "Seen privately; her husband John Smith phoned on 07700 900123."
+    with _open(browser, path, tmp_path / "server", f"/conference?conference={made['id']}", "Conference") as (page,
+                                                                                                          watch):
+        _sign_in(page)
+        box = page.locator('[data-testid="stMain"] input[aria-label="Why (kept with the agenda)"]')
+        box.fill(typed)
+        page.get_by_role("button", name="Take off the agenda").click()
+        page.locator('[data-testid="stAlertContentError"]', has_text="identifying details").wait_for()
+        _settled(page, "Conference")
+        assert box.input_value() == typed, "the refused reason was lost"

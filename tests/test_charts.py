@@ -524,3 +524,29 @@ def test_a_group_pervasiveness_chart_leaves_out_the_codes_of_small_cells(catalog
     fig = charts.pervasiveness_chart(frame, catalog, kind="transference", suppression=catalog.suppression)
     assert list(fig.data[0].text) == ["30 of 30", "15 of 30"]
     assert "2 code(s) not shown" in fig.layout.title.text
+
+
+def test_a_caseload_sparkline_marks_the_cutoff_and_ruptures_and_shows_a_reliable_change(catalog):
+    import re as _re
+    srs = catalog.instruments["SRS"]
+    svg = charts.sparkline_svg([35, 36, 36, 30, 33], srs, rupture_at=[3])
+    assert 'data-mark="cutoff"' in svg and svg.count('data-mark="rupture"') == 1 and 'data-mark="latest"' in svg
+    # Scaled to the client's scores (30-36), not the scale's 0-40: the fall of 6 points
+    # spans most of the height.
+    ys = [float(y) for y in _re.findall(r"[\d.]+,([\d.]+)", _re.search(r'points="([^"]+)"', svg).group(1))]
+    assert max(ys) - min(ys) > 0.6 * 52
+    # A flat curve stays flat: a change within the reliable change fills at most half the height.
+    flat = charts.sparkline_svg([36, 37, 36, 37], srs)
+    ys = [float(y) for y in _re.findall(r"[\d.]+,([\d.]+)", _re.search(r'points="([^"]+)"', flat).group(1))]
+    assert max(ys) - min(ys) <= 0.5 * 52
+
+
+def test_a_grey_outcome_says_why_in_a_clinicians_words():
+    from core.analytics.caseload import outcome_colours
+    latest = pl.DataFrame({"client_id": ["a", "b", "c"], "colour": ["grey", "grey", "red"],
+                           "method": ["grey: intake, fewer than two scores",
+                                      "grey: no clients with two or more scores on this instrument in the reference",
+                                      "quantile regression"]})
+    words = dict(outcome_colours(latest).select("client_id", "outcome").iter_rows())
+    assert words == {"a": "grey: only the first score so far", "b": "grey: no other clients to compare with yet",
+                     "c": "red: not on track"}

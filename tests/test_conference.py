@@ -54,14 +54,18 @@ def test_the_agenda_is_the_groups_highest_priority_cases(demo, catalog):
 
 def test_removing_a_case_keeps_it_with_who_when_and_why(demo, catalog):
     made = new_conference(demo, catalog, "group-east", cases=3, scope=as_user("sup1"))
+    first, second, third = (i["client_id"] for i in made["agenda"])
     remove_item(demo, made["id"], 2, why="discussed last week", scope=as_user("sup1"))
-    assert agenda(demo, made["id"], scope=SYSTEM)["position"].to_list() == [1, 3]
+    # The cases left close up: places 1 and 2, lettered A and B, as the room will see them.
+    left = agenda(demo, made["id"], scope=SYSTEM)
+    assert left.select("position", "case_label", "client_id").rows() == [(1, "Case A", first), (2, "Case B", third)]
     everything = agenda(demo, made["id"], include_removed=True, scope=SYSTEM)
-    removed = everything.filter(pl.col("position") == 2).row(0, named=True)
+    removed = everything.filter(pl.col("deleted_at").is_not_null()).row(0, named=True)
+    assert (removed["client_id"], removed["case_label"]) == (second, "Case B")  # the label it had when taken off
     assert (removed["deleted_by"], removed["deleted_why"]) == ("sup1", "discussed last week")
     assert removed["deleted_at"] is not None
-    with pytest.raises(ConferenceError, match="no case at position 2"):
-        remove_item(demo, made["id"], 2, why="again", scope=as_user("sup1"))
+    with pytest.raises(ConferenceError, match="no case at position 3"):
+        remove_item(demo, made["id"], 3, why="again", scope=as_user("sup1"))
     with pytest.raises(ConferenceError, match="Say why"):
         remove_item(demo, made["id"], 1, why=" ", scope=as_user("sup1"))
 
@@ -95,7 +99,7 @@ def test_conference_new_on_the_command_line(demo):
 
 # ----------------------------------------------------------------------------- agenda editing
 
-def test_the_agenda_can_be_added_to_reordered_and_edited_and_labels_stay_with_their_cases(demo, catalog):
+def test_the_agenda_can_be_added_to_reordered_and_edited_and_letters_follow_the_places(demo, catalog):
     made = new_conference(demo, catalog, "group-north", cases=3, scope=as_user("sup1"))
     first, second, third = (i["client_id"] for i in made["agenda"])
     extra = next(c for c in demo.query("SELECT DISTINCT s.client_id FROM sessions s JOIN therapists t USING "
@@ -106,13 +110,14 @@ def test_the_agenda_can_be_added_to_reordered_and_edited_and_labels_stay_with_th
     move_item(demo, made["id"], extra, -3, scope=SYSTEM)
     order = agenda(demo, made["id"], scope=SYSTEM)
     assert order["client_id"].to_list() == [extra, first, second, third]
-    assert order["case_label"].to_list() == ["Case D", "Case A", "Case B", "Case C"]
+    # Lettered in agenda order: the case moved first is Case A now, never "Case D - 1 of 4".
+    assert order["case_label"].to_list() == ["Case A", "Case B", "Case C", "Case D"]
     update_item(demo, made["id"], first, reason="Rupture at session 10, still unrepaired.", minutes=20, scope=SYSTEM)
     row = agenda(demo, made["id"], scope=SYSTEM).filter(pl.col("client_id") == first).row(0, named=True)
     assert (row["reason"], row["minutes"]) == ("Rupture at session 10, still unrepaired.", 20)
     remove_item(demo, made["id"], 2, why="seen last week", scope=as_user("sup1"))  # position 2 is now `first`
     readded = add_item(demo, catalog, made["id"], first, "Back on: the therapist asked for time.", scope=SYSTEM)
-    assert readded["case_label"] == "Case E"  # a label is never reused within a conference
+    assert (readded["case_label"], readded["position"]) == ("Case D", 4)  # last of four again
     with pytest.raises(ConferenceError, match="already on the agenda"):
         add_item(demo, catalog, made["id"], extra, "twice", scope=SYSTEM)
     with pytest.raises(ConferenceError, match="among the cases of group-north"):
@@ -389,7 +394,7 @@ def test_an_edited_agenda_table_saves_its_reasons_minutes_and_order(demo, catalo
     assert saved == [f"{second}: reason", f"{third}: minutes", "the order"]
     now = agenda(demo, made["id"], scope=SYSTEM)
     assert now["client_id"].to_list() == [second, third, first]
-    assert now["case_label"].to_list() == ["Case B", "Case C", "Case A"]
+    assert now["case_label"].to_list() == ["Case A", "Case B", "Case C"]
     assert now.filter(pl.col("client_id") == second)["reason"][0] == "Asked for by the therapist."
     assert now.filter(pl.col("client_id") == third)["minutes"][0] == 20
     with pytest.raises(ConferenceError, match="identifying"):

@@ -109,14 +109,14 @@ def test_cases_are_added_and_taken_off_the_agenda_with_a_reason(db):
     at.text_area(key=f"conf_add_reason_{client}").input("The therapist asked for the group's view.")
     at = button(at, "Add to the agenda").click().run()
     no_errors(at)
-    at.text_input(key="conf_remove_why").input("discussed in individual supervision")
+    at.text_input(key="conf_remove_why_0").input("discussed in individual supervision")
     at = button(at, "Take off the agenda").click().run()
     no_errors(at)
     items = stored(db, "SELECT client_id, case_label, reason, deleted_by, deleted_why FROM agenda_items "
                        "WHERE conference_id = $i ORDER BY case_label", {"i": conference_id})
     added = items.filter(pl.col("client_id") == client)
     assert added["reason"].to_list() == ["The therapist asked for the group's view."]
-    assert added["case_label"].to_list() == ["Case D"]
+    assert added["case_label"].to_list() == ["Case C"]  # fourth, then third once Case A is off
     removed = items.filter(pl.col("deleted_by").is_not_null()).row(0, named=True)
     assert (removed["case_label"], removed["deleted_by"], removed["deleted_why"]) == (
         "Case A", "sup1", "discussed in individual supervision")
@@ -198,7 +198,7 @@ def test_presentation_mode_shows_one_case_at_a_time_by_label(db):
     at = open_page(app(), "present", conference=str(conference_id))
     no_errors(at)
     assert at.header[0].value == "Case A"  # the therapist is hidden by default
-    assert at.metric[0].label == "Time on this case"
+    assert "left of" in timer_html(at)
     text = " ".join([h.value for h in at.header] + [t.value for t in at.text] + [m.value for m in at.markdown])
     assert not any(c in text for c in items["client_id"].to_list()) and therapist not in text
     assert any("fewer than 11" in i.value for i in at.info)  # one therapist's cases: suppressed
@@ -395,3 +395,78 @@ def test_presentation_mode_names_no_id_in_reasons_notes_or_actions(db):
     assert "Discuss Case A with the presenting therapist; compare Case B" in shown
     assert "Discuss Case A with the presenting therapist and a therapist." in shown
     assert "the presenting therapist to ask Case A about Case B" in shown and "sup1" in shown  # the owner stays
+
+
+def timer_html(at: AppTest) -> str:
+    """The Present page's timer (an HTML block of numbers and fixed words)."""
+    found = [e.proto.body for e in at.get("html") if "presentTimer" in e.proto.body]
+    assert found, "no timer on the page"
+    return found[0]
+
+
+def test_present_letters_the_cases_in_agenda_order_after_a_reorder(db):
+    conference_id = make_conference(db, cases=3)
+    close_all()
+    store = Store(db)
+    first, second, third = meetings.agenda(store, conference_id, scope=SYSTEM)["client_id"].to_list()
+    meetings.reorder(store, conference_id, [third, first, second], scope=SYSTEM)
+    store.close()
+    at = open_page(app(), "present", conference=str(conference_id), item="3")
+    no_errors(at)
+    # The third case on the agenda is Case C, whatever letter it had before the reorder.
+    assert at.header[0].value == "Case C"
+    assert any("3 of 3" in c.value for c in at.caption)
+
+
+def test_the_present_timer_pauses_and_runs_on(db):
+    conference_id = make_conference(db, cases=2)
+    at = open_page(app(), "present", conference=str(conference_id))
+    assert 'data-paused="false"' in timer_html(at) and 'data-phase="on time"' in timer_html(at)
+    at = button(at, "Pause").click().run()
+    paused = timer_html(at)
+    assert 'data-paused="true"' in paused and "(paused)" in paused
+    import time
+    time.sleep(1.5)
+    at = at.run()
+    assert timer_html(at) == paused, "a paused timer moved on"
+    at = button(at, "Resume").click().run()
+    assert 'data-paused="false"' in timer_html(at)
+    no_errors(at)
+
+
+def test_projector_mode_shows_the_slide_alone_with_keys_for_next_and_previous(db):
+    conference_id = make_conference(db, cases=2)
+    at = open_page(app(), "present", conference=str(conference_id), projector="1")
+    no_errors(at)
+    assert not at.title and not at.selectbox, "projector mode shows no page title and no selector"
+    assert not [t for t in at.sidebar.toggle], "projector mode draws nothing in the sidebar"
+    assert at.header[0].value == "Case A"
+    keys = {b.label: b.proto.shortcut for b in at.button}
+    assert (keys["Next"], keys["Previous"], keys["Pause"], keys["Leave"]) == ("right", "left", "p", "escape")
+    at = button(at, "Next").click().run()
+    assert at.header[0].value == "Case B" and at.query_params["projector"] in ("1", ["1"])
+    at = button(at, "Leave").click().run()
+    assert at.title[0].value == "Present" and "projector" not in at.query_params
+
+
+def test_the_notes_history_shows_empty_cells_empty_and_due_days_as_days(db):
+    import datetime as dt
+    conference_id = make_conference(db, cases=1)
+    close_all()
+    store = Store(db)
+    client = meetings.agenda(store, conference_id, scope=SYSTEM)["client_id"][0]
+    notes.save_entry(store, conference_id, client, kind="note", text="The group noticed a pattern.", scope=as_user("sup1"))
+    notes.save_entry(store, conference_id, client, kind="action", text="Try a repair conversation.", owner="th01",
+                     due_on=dt.date(2026, 1, 8), status="open", scope=as_user("sup1"))
+    store.close()
+    at = sign_in(open_page(app(), "conference", conference=str(conference_id)))
+    at = at.segmented_control(key="conf_section").set_value("Notes and decisions").run()
+    at = at.toggle(key="conf_history").set_value(True).run()
+    no_errors(at)
+    past = at.dataframe[-1].value
+    import json
+    shown = json.loads(at.dataframe[-1].proto.columns)
+    # A due day is shown as a day, not "2026-01-08 00:00:00"; no raw column names.
+    assert (shown["due_on"]["type_config"]["format"], shown["entry_id"]["label"]) == ("YYYY-MM-DD", "Entry no.")
+    note = past[past["kind"] == "note"].iloc[0]
+    assert note["owner"] == "" and note["status"] == "" and note["why"] == ""  # empty, not "None"

@@ -2,7 +2,8 @@
 
 A conference belongs to a supervision group (the therapists' roster) and a date. Its
 agenda lists cases in order, each with a label that hides the client id in presentation
-("Case A", "Case B", ...), the reason it is on the agenda (the heaviest flags' sentences)
+("Case A", "Case B", ...: the letter of its place on the agenda, so the room never sees
+"Case B - 3 of 5" after a reorder), the reason it is on the agenda (the heaviest flags' sentences)
 and a time budget. An agenda item is never deleted: removing it records who, when and why.
 """
 
@@ -169,8 +170,9 @@ def agenda(store: Store, conference_id: int, include_removed: bool = False, *, s
     removal record when `include_removed`); only the cases `scope` may see."""
     conference(store, conference_id, scope)  # a sentence when there is none `scope` may see
     where = "" if include_removed else " AND deleted_at IS NULL"
+    # Cases on the agenda first, in their places; removed ones keep the place they left.
     return store.query(f"SELECT * EXCLUDE (conference_id) FROM agenda_items WHERE conference_id = $id{where} "
-                       "ORDER BY position", {"id": conference_id}, scope=scope)
+                       "ORDER BY deleted_at NULLS FIRST, position", {"id": conference_id}, scope=scope)
 
 
 def conference(store: Store, conference_id: int, scope: Scope) -> dict:
@@ -222,7 +224,7 @@ def editable(store: Store, conference_id: int, scope: Scope) -> tuple[dict, str]
 
 def add_item(store: Store, catalog: Catalog, conference_id: int, client_id: str, reason: str,
              minutes: int | None = None, *, scope: Scope) -> dict:
-    """Put a case of the group on the agenda, last; it gets the next unused label."""
+    """Put a case of the group on the agenda, last; it gets the letter of that place."""
     info, _ = editable(store, conference_id, scope)
     cases = group_scope(store, scope, info["group"])
     if not store.scalar("SELECT count(*) FROM sessions WHERE client_id = $c", {"c": client_id}, scope=cases):
@@ -232,12 +234,24 @@ def add_item(store: Store, catalog: Catalog, conference_id: int, client_id: str,
     with store.transaction() as cur:
         if _active(cur, conference_id, client_id):
             raise ConferenceError(f"Case {client_id} is already on the agenda.")
-        used, last = cur.execute("SELECT count(*), coalesce(max(position) FILTER (WHERE deleted_at IS NULL), 0) "
-                                 "FROM agenda_items WHERE conference_id = ?", [conference_id]).fetchall()[0]
-        label = case_label(used + 1)
+        _renumber(cur, conference_id)
+        last = cur.execute("SELECT count(*) FROM agenda_items WHERE conference_id = ? AND deleted_at IS NULL",
+                           [conference_id]).fetchall()[0][0]
+        label = case_label(last + 1)
         cur.execute("INSERT INTO agenda_items (conference_id, position, case_label, client_id, reason, minutes) "
                     "VALUES (?, ?, ?, ?, ?, ?)", [conference_id, last + 1, label, client_id, reason, minutes])
     return {"case_label": label, "client_id": client_id, "reason": reason, "minutes": minutes, "position": last + 1}
+
+
+def _renumber(cur, conference_id: int) -> None:
+    """Places 1, 2, 3 ... and the letters of those places for the cases on the agenda, in
+    their order: a removed case leaves no gap, a moved one takes its new place's letter.
+    A removed item keeps the label it had when it was taken off."""
+    ids = [r[0] for r in cur.execute("SELECT rowid FROM agenda_items WHERE conference_id = ? AND deleted_at IS NULL "
+                                     "ORDER BY position, rowid", [conference_id]).fetchall()]
+    if ids:
+        cur.executemany("UPDATE agenda_items SET position = ?, case_label = ? WHERE rowid = ?",
+                        [(n, case_label(n), rowid) for n, rowid in enumerate(ids, start=1)])
 
 
 def _checked_minutes(minutes) -> int:
@@ -271,8 +285,9 @@ def update_item(store: Store, conference_id: int, client_id: str, *, reason: str
 
 
 def reorder(store: Store, conference_id: int, client_ids: list[str], *, scope: Scope) -> None:
-    """Put the agenda in the order of `client_ids` (every case on it, once each). Labels
-    stay with their cases, so notes and the handout keep referring to the same case."""
+    """Put the agenda in the order of `client_ids` (every case on it, once each). Each case
+    takes the letter of its new place: the room sees Case A, B, C in agenda order (notes
+    and actions are kept by client, so they move with their case)."""
     editable(store, conference_id, scope)
     with store.transaction() as cur:
         current = [r[0] for r in cur.execute("SELECT client_id FROM agenda_items WHERE conference_id = ? AND "
@@ -282,6 +297,7 @@ def reorder(store: Store, conference_id: int, client_ids: list[str], *, scope: S
         cur.executemany("UPDATE agenda_items SET position = ? WHERE conference_id = ? AND client_id = ? "
                         "AND deleted_at IS NULL",
                         [(i, conference_id, c) for i, c in enumerate(client_ids, start=1)])
+        _renumber(cur, conference_id)
 
 
 def move_item(store: Store, conference_id: int, client_id: str, step: int, *, scope: Scope) -> None:
@@ -383,5 +399,6 @@ def remove_item(store: Store, conference_id: int, position: int, *, scope: Scope
         found = cur.execute("UPDATE agenda_items SET deleted_at = now(), deleted_by = ?, deleted_why = ? "
                             "WHERE conference_id = ? AND position = ? AND deleted_at IS NULL RETURNING position",
                             [by, why, conference_id, position]).fetchall()
+        _renumber(cur, conference_id)
     if not found:
         raise ConferenceError(f"Conference {conference_id} has no case at position {position} on its agenda.")

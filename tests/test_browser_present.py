@@ -1,0 +1,104 @@
+"""Presentation mode in a real browser, as the room sees it on a 1920x1080 projector and a
+1400x900 laptop: the whole screen for the slide (no sidebar, no header), the case's
+overview on one screen, the arrow keys for next and previous, a large timer in its phase's
+colour that P pauses, and cases lettered in agenda order after a reorder. The server, the
+browser and their helpers are tests/test_browser.py's."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from core.catalog import default_catalog
+from core.conference import meetings
+from core.store import Store
+from tests.conftest import SYSTEM, as_user
+from tests.test_browser import (SCREENSHOTS, Server, _chart_faults, _goto, _new_page, _observe,  # noqa: F401
+                                _problems, _settled, browser, demo_store, pytestmark, CHARTS_JS)
+
+
+@pytest.fixture
+def reordered(demo_store, tmp_path) -> tuple[Path, int, list[str]]:
+    """A copy of the demo store with a conference of group-north (four cases) whose last
+    case was moved first, as a supervisor does before the meeting."""
+    path = tmp_path / "store" / "demo.duckdb"
+    path.parent.mkdir()
+    shutil.copyfile(demo_store, path)
+    store = Store(path)
+    try:
+        made = meetings.new_conference(store, default_catalog(), "group-north", cases=4, scope=as_user("sup1"))
+        order = [i["client_id"] for i in made["agenda"]]
+        order = order[-1:] + order[:-1]
+        meetings.reorder(store, made["id"], order, scope=SYSTEM)
+    finally:
+        store.close()
+    return path, made["id"], order
+
+
+BOXES_JS = """() => {
+    const box = sel => { const e = document.querySelector(sel); if (!e) return null;
+        const r = e.getBoundingClientRect(); return r.width && r.height ? {top: r.top, bottom: r.bottom} : null; };
+    const timer = document.querySelector('[data-testid="presentTimer"]');
+    return {
+        sidebar: box('[data-testid="stSidebar"]'), header: box('[data-testid="stHeader"]'),
+        slide: box('[data-testid="stMain"] h2'), chart: box('[data-testid="stMain"] .stPlotlyChart'),
+        timer: timer && {...box('[data-testid="presentTimer"]'), phase: timer.dataset.phase,
+                         paused: timer.dataset.paused, colour: getComputedStyle(timer).color,
+                         size: parseFloat(getComputedStyle(timer.firstElementChild).fontSize),
+                         text: timer.innerText},
+    };
+}"""
+
+
+def _slide(page) -> str:
+    return page.locator('[data-testid="stMain"] h2').first.inner_text().strip()
+
+
+@pytest.mark.parametrize("width, height", [(1920, 1080), (1400, 900)])
+def test_projector_mode_gives_the_slide_the_whole_screen(browser, reordered, tmp_path, width, height):
+    path, conference_id, order = reordered
+    server = Server(path, tmp_path / "server")
+    context, page, watch = _new_page(browser, server)
+    try:
+        page.set_viewport_size({"width": width, "height": height})
+        _goto(page, server.url(f"/present?conference={conference_id}"))
+        _settled(page, "Present")
+        page.keyboard.press("f")  # the Projector button's key
+        page.wait_for_url(lambda url: parse_qs(urlparse(url).query).get("projector") == ["1"])
+        page.locator('[data-testid="stMain"] h2').first.wait_for()
+        page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+        page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"] .stPlotlyChart .main-svg')")
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(SCREENSHOTS / f"present_projector_{width}x{height}.png"))
+        seen = page.evaluate(BOXES_JS)
+        assert seen["sidebar"] is None and seen["header"] is None, "projector mode still shows the app's chrome"
+        # Lettered in agenda order: the case moved first is Case A.
+        assert _slide(page) == "Case A"
+        assert "1 of 4" in page.locator('[data-testid="stMain"]').inner_text()
+        if (width, height) == (1920, 1080):
+            assert seen["chart"]["bottom"] <= height, f"the overview runs below the screen: {seen['chart']}"
+        assert seen["timer"]["bottom"] <= 250 and seen["timer"]["size"] >= 48, seen["timer"]
+        assert seen["timer"]["phase"] == "on time" and seen["timer"]["colour"] == "rgb(0, 158, 115)"
+        charts = page.evaluate(CHARTS_JS)
+        assert charts and _chart_faults(charts[:1]) == []
+
+        # The keyboard: the right arrow is Next, the left one Previous, P pauses the timer.
+        page.mouse.click(width - 5, height - 5)  # the keys go to the page, not to a widget
+        page.keyboard.press("ArrowRight")
+        page.locator('[data-testid="stMain"] h2', has_text="Case B").first.wait_for()
+        assert parse_qs(urlparse(page.url).query)["item"] == ["2"]
+        assert parse_qs(urlparse(page.url).query)["projector"] == ["1"]
+        page.keyboard.press("ArrowLeft")
+        page.locator('[data-testid="stMain"] h2', has_text="Case A").first.wait_for()
+        page.keyboard.press("p")
+        page.locator('[data-testid="presentTimer"][data-paused="true"]').wait_for()
+        clock = page.locator('[data-testid="presentTimer"]').inner_text()
+        page.wait_for_timeout(2200)
+        assert page.locator('[data-testid="presentTimer"]').inner_text() == clock, "a paused timer ran on"
+        assert _problems(_observe(page), watch) == []
+    finally:
+        context.close()
+        server.stop()
