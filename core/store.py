@@ -71,7 +71,9 @@ ADDED_COLUMNS = {"sessions": ("attendance",)}  # optional columns added after th
 
 
 def _data_table_ddl(table: str) -> str:
-    cols = ",\n  ".join(f"{name} {kind}" for name, kind in COLUMNS[table].items())
+    """The table as the first schema made it: columns added later come by their own migration."""
+    added = ADDED_COLUMNS.get(table, ())
+    cols = ",\n  ".join(f"{name} {kind}" for name, kind in COLUMNS[table].items() if name not in added)
     # batch_id: the import that first loaded the row; updated_batch: the last that changed it.
     return f"CREATE TABLE {table} (\n  {cols},\n  batch_id INTEGER NOT NULL,\n  updated_batch INTEGER\n)"
 
@@ -461,6 +463,12 @@ class Store:
                     cur.execute(f"INSERT INTO snap.{table} BY NAME SELECT * FROM main.{table}")
             finally:
                 cur.execute("DETACH snap")
+        con = duckdb.connect(str(building))  # the first snapshot is born at the current snapshot version
+        try:
+            _migrate_snapshot(con)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
         name = self._place(building)
         try:
             with self.transaction() as cur:

@@ -6,7 +6,6 @@ browser and their helpers are tests/test_browser.py's."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -14,7 +13,7 @@ import pytest
 
 from core.catalog import default_catalog
 from core.conference import meetings
-from core.store import Store
+from core.store import Store, copy_store
 from tests.conftest import SYSTEM, as_user
 from tests.test_browser import (SCREENSHOTS, Server, _chart_faults, _goto, _new_page, _observe,  # noqa: F401
                                 _problems, _settled, browser, demo_store, pytestmark, CHARTS_JS)
@@ -26,7 +25,7 @@ def reordered(demo_store, tmp_path) -> tuple[Path, int, list[str]]:
     case was moved first, as a supervisor does before the meeting."""
     path = tmp_path / "store" / "demo.duckdb"
     path.parent.mkdir()
-    shutil.copyfile(demo_store, path)
+    copy_store(demo_store, path)  # the state file and its current snapshot
     store = Store(path)
     try:
         made = meetings.new_conference(store, default_catalog(), "group-north", cases=4, scope=as_user("sup1"))

@@ -199,5 +199,5 @@ def test_the_data_page_names_the_accepted_types_and_reads_its_history_in_words(a
     history = at.dataframe[-1].value
     assert list(history.columns) == ["Import", "When", "By", "File", "Loaded", "Quarantined", "New", "Updated"]
     demo = history[history["File"] == "demo dataset"].iloc[0]
-    assert demo["By"] == "demo" and "sessions 1,040" in demo["Loaded"] and "{" not in demo["Loaded"]
+    assert demo["By"] == "demo" and "sessions 1,050" in demo["Loaded"] and "{" not in demo["Loaded"]
     assert demo["When"].endswith(" UTC") and ":00:00" not in demo["When"]
