@@ -168,11 +168,12 @@ def _literal_list(values) -> str:
 _ON_DATA_SIDE = object()  # the client rule reads the scoped `sessions` in the same query
 
 
-def _rules(scope: Scope, visible_clients=_ON_DATA_SIDE) -> dict[str, str]:
+def _rules(scope: Scope, visible_clients=_ON_DATA_SIDE, schema: str = "main") -> dict[str, str]:
     """Each table's scoped definition, in dependency order (a later one may read an earlier).
 
     `visible_clients`: on the state side (a file without sessions) the clients the scope
-    may see, as the store looked them up (None: every client)."""
+    may see, as the store looked them up (None: every client). `schema`: where the tables
+    are (`main` in a DuckDB file, `caseconf` in the state database)."""
     t_ids = None if scope.therapist_ids is None else _literal_list(scope.therapist_ids)
     c_ids = None if scope.client_ids is None else _literal_list(scope.client_ids)
     g_ids = None if scope.groups is None else _literal_list(scope.groups)
@@ -213,9 +214,9 @@ def _rules(scope: Scope, visible_clients=_ON_DATA_SIDE) -> dict[str, str]:
     if scope.role == "trainee":
         blind = (f"(t.rater IN ({user}) OR t.exercise_id IN (SELECT exercise_id FROM ("
                  "SELECT a.exercise_id, a.rater FROM main.calibration_answers a JOIN main.calibration_exercises e "
-                 "USING (exercise_id) WHERE list_contains(e.sessions, a.session_number) "
-                 "GROUP BY a.exercise_id, a.rater, len(e.sessions) "
-                 "HAVING count(DISTINCT a.session_number) = len(e.sessions)) GROUP BY exercise_id "
+                 "USING (exercise_id) WHERE a.session_number = ANY(e.sessions) "
+                 "GROUP BY a.exercise_id, a.rater, cardinality(e.sessions) "
+                 "HAVING count(DISTINCT a.session_number) = cardinality(e.sessions)) AS finished GROUP BY exercise_id "
                  "HAVING count(*) >= 2))")
     rules["calibration_answers"] = "SELECT t.* FROM main.calibration_answers t" + where(
         "t.exercise_id IN (SELECT exercise_id FROM calibration_exercises)", blind)
@@ -224,7 +225,13 @@ def _rules(scope: Scope, visible_clients=_ON_DATA_SIDE) -> dict[str, str]:
                                                         f"main.users WHERE display_id IN ({user}))")
     for table in ADMIN_TABLES:
         rules[table] = f"SELECT * FROM main.{table}" + ("" if admin else " WHERE false")
+    if schema != "main":  # the same rules over another schema (never inside a quoted value)
+        rules = {name: _MAIN.sub(lambda m: m.group(0) if m.group(0)[0] == "'" else f"{schema}.", body)
+                 for name, body in rules.items()}
     return rules
+
+
+_MAIN = re.compile(r"'(?:[^']|'')*'|\bmain\.")
 
 
 KNOWN_TABLES = frozenset(_rules(Scope.admin("x")))
@@ -278,7 +285,7 @@ def checked_sql(sql: str) -> frozenset[str]:
     return tables
 
 
-def scoped_sql(sql: str, scope: Scope, visible_clients=_ON_DATA_SIDE) -> str:
+def scoped_sql(sql: str, scope: Scope, visible_clients=_ON_DATA_SIDE, schema: str = "main") -> str:
     """Return `sql` so that it reads only what `scope` may see.
 
     `visible_clients`: for a query on the state side, the clients `scope` may see (None:
@@ -288,7 +295,7 @@ def scoped_sql(sql: str, scope: Scope, visible_clients=_ON_DATA_SIDE) -> str:
     tables = checked_sql(sql)
     if scope.is_everything:
         return sql
-    rules = _rules(scope, visible_clients)
+    rules = _rules(scope, visible_clients, schema)
     # Only the tables the query reads, with those their rules read in turn.
     needed = set(tables)
     data_tables = set(SESSION_TABLES) | {"therapists"}

@@ -36,14 +36,19 @@ def record(store: Store, scope: Scope, action: str, target: str = "", *, outcome
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
     if cur is None:
-        with store.transaction() as own:
+        with store.transaction(scope) as own:
             _append(own, scope, action, target, outcome, session_id)
     else:
         _append(cur, scope, action, target, outcome, session_id)
 
 
 def _append(cur, scope: Scope, action: str, target: str, outcome: str, session_id: str) -> None:
-    last = cur.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchall()
+    # In the state database the log is not readable by the app's role; its tail comes from
+    # audit_tail(), whose lock makes appends from several servers take turns.
+    tail = ("SELECT seq, hash FROM audit_tail() WHERE seq IS NOT NULL"
+            if getattr(cur, "dialect", "duckdb") == "postgres" else
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+    last = cur.execute(tail).fetchall()
     seq, prev_hash = (last[0][0] + 1, last[0][1]) if last else (1, GENESIS)
     # Microseconds, UTC, written as text in the hash so that reading it back verifies.
     at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
@@ -58,9 +63,12 @@ def _append(cur, scope: Scope, action: str, target: str, outcome: str, session_i
 def _entries(store: Store, scope: Scope, where: str = "", params: dict | None = None) -> pl.DataFrame:
     if not scope.is_admin:
         raise AccessDenied("Only an admin may read the audit log.")
-    return store.query(
-        "SELECT seq, strftime(logged_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S.%f') AS at, user_id, role, scope, action, "
+    found = store.query(
+        "SELECT seq, logged_at, user_id, role, scope, action, "
         f"target, session_id, outcome, prev_hash, hash FROM audit_log {where} ORDER BY seq", params, scope=scope)
+    # The time as `_append` wrote it: UTC, to the microsecond.
+    return found.select("seq", pl.col("logged_at").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f")
+                        .alias("at"), *found.columns[2:])
 
 
 def entries(store: Store, scope: Scope, *, since: dt.date | None = None, user: str | None = None,

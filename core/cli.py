@@ -206,8 +206,9 @@ def _cmd_case(args) -> int:
 
 
 def _existing_store(args):
+    from .pg.state import default_dsn
     path = Path(args.db or default_path())
-    if not path.exists():
+    if not path.exists() and not default_dsn():  # server mode keeps no state file
         raise CommandError(f"There is no database at {path.name}: import an export first "
                            "(python -m core import PATH) or load the demo (python -m core demo).")
     return open_store(path)

@@ -27,6 +27,8 @@ from .store import Store
 PSEUDONYM = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 DEMO_ISSUER = "demo"
 SYSTEM = Scope.system("user administration")
+# The server's record of sign-ins is kept as the store's owner: it is read before anyone is signed in.
+SIGN_IN = Scope.system("sign-in records")
 
 
 class UserError(ValueError):
@@ -78,7 +80,7 @@ def add_user(store: Store, subject: str, role: str, *, issuer: str = "", name: s
     relation = "leads" if role == "supervisor" else "member"
     if role == "admin" and groups:
         raise UserError("An admin sees every group already; give groups to supervisors and trainees.")
-    with store.transaction() as cur:
+    with store.transaction(Scope.system("user administration", user=by)) as cur:
         taken = cur.execute("SELECT subject, issuer FROM users WHERE display_id = ? AND NOT (subject = ? AND "
                             "issuer = ?)", [display, subject, issuer]).fetchall()
         if taken:
@@ -98,7 +100,7 @@ def remove_user(store: Store, subject: str, issuer: str | None = None) -> int:
     """Remove a user (of any issuer when none is given) and their memberships; how many were removed."""
     where = "subject = ?" + ("" if issuer is None else " AND issuer = ?")
     params = [subject] + ([] if issuer is None else [issuer])
-    with store.transaction() as cur:
+    with store.transaction(SYSTEM) as cur:
         removed = cur.execute(f"SELECT count(*) FROM users WHERE {where}", params).fetchall()[0][0]
         cur.execute(f"DELETE FROM user_groups WHERE {where}", params)
         cur.execute(f"DELETE FROM users WHERE {where}", params)
@@ -114,19 +116,20 @@ def list_users(store: Store, scope: Scope) -> pl.DataFrame:
         raise AccessDenied("Only an admin may list the users.")
     return store.query(
         """SELECT u.display_id, u.role, u.therapist_id,
-                  coalesce(list(g.supervision_group ORDER BY g.supervision_group)
-                           FILTER (WHERE g.supervision_group IS NOT NULL), []) AS groups,
+                  coalesce(array_agg(g.supervision_group ORDER BY g.supervision_group)
+                           FILTER (WHERE g.supervision_group IS NOT NULL), ARRAY[]::VARCHAR[]) AS groups,
                   u.subject, u.issuer, u.created_at, u.created_by
            FROM users u LEFT JOIN user_groups g USING (subject, issuer)
-           GROUP BY ALL ORDER BY u.role, u.display_id""", scope=scope)
+           GROUP BY u.display_id, u.role, u.therapist_id, u.subject, u.issuer, u.created_at, u.created_by
+           ORDER BY u.role, u.display_id""", scope=scope)
 
 
 def find_user(store: Store, subject: str, issuer: str) -> Identity | None:
     """The user a sign-in names: the subject with this issuer, else with no issuer given."""
     rows = store.query(
         """SELECT u.subject, u.issuer, u.display_id, u.role, u.therapist_id,
-                  list(g.supervision_group) FILTER (WHERE g.relation = 'leads') AS leads,
-                  list(g.supervision_group) FILTER (WHERE g.relation = 'member') AS member_of
+                  array_agg(g.supervision_group) FILTER (WHERE g.relation = 'leads') AS leads,
+                  array_agg(g.supervision_group) FILTER (WHERE g.relation = 'member') AS member_of
            FROM users u LEFT JOIN user_groups g USING (subject, issuer)
            WHERE u.subject = $s AND u.issuer IN ($i, '')
            GROUP BY u.subject, u.issuer, u.display_id, u.role, u.therapist_id
@@ -189,8 +192,8 @@ def demo_users(store: Store) -> list[Identity]:
 def session_state(store: Store, key: str, identity: Identity, max_age_s: float) -> str:
     """'new' (recorded now), 'active', 'ended' (signed out, or the user was removed) or
     'expired' (older than `max_age_s`; ended now)."""
-    with store.transaction() as cur:
-        found = cur.execute("SELECT started_at, ended_at, epoch(now() - started_at) FROM auth_sessions "
+    with store.transaction(SIGN_IN) as cur:
+        found = cur.execute("SELECT started_at, ended_at, extract(epoch FROM now() - started_at) FROM auth_sessions "
                             "WHERE session_key = ?", [key]).fetchall()
         if not found:
             cur.execute("INSERT INTO auth_sessions VALUES (?, ?, ?, now(), NULL, NULL)",
@@ -207,6 +210,6 @@ def session_state(store: Store, key: str, identity: Identity, max_age_s: float) 
 
 
 def end_session(store: Store, key: str, reason: str = "signed out") -> None:
-    with store.transaction() as cur:
+    with store.transaction(SIGN_IN) as cur:
         cur.execute("UPDATE auth_sessions SET ended_at = now(), end_reason = ? WHERE session_key = ? "
                     "AND ended_at IS NULL", [reason, key])

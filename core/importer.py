@@ -26,7 +26,7 @@ from .access import Scope
 from .catalog import Catalog, default_catalog
 from .readers import Dataset, DatasetError, RawTable, read_dataset
 from .scratch import cleanup_stale_temp  # noqa: F401  (the app calls it from here as well)
-from .store import KEYS, Store, upsert
+from .store import KEYS, SET_INFO, Store, insert_quarantine, upsert
 from .report import Masker as _Masker
 from .validate import SPECS, empty_problems
 
@@ -470,16 +470,13 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
 
     def record(cur) -> None:
         if quarantine_rows.height:
-            cur.register("quarantine_rows", quarantine_rows)
-            cur.execute("INSERT INTO quarantine SELECT ?, table_name, source, line, raw::JSON, problems::JSON "
-                        "FROM quarantine_rows", [batch_id])
-            cur.unregister("quarantine_rows")
+            insert_quarantine(cur, batch_id, quarantine_rows)
         cur.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
             batch_id, datetime.now(timezone.utc), _who(imported_by), file_name, sha256, redact,
             json.dumps(loaded), json.dumps({k: v for k, v in quarantined.items() if v}),
             json.dumps(inserted), json.dumps(updated), json.dumps(ignored)])
         if not demo:  # real data: the store never again offers the demo sign-in
-            cur.execute("INSERT OR REPLACE INTO store_info VALUES ('demo', 'false')")
+            cur.execute(SET_INFO, ["demo", "false"])
 
     with store.publish(after=record) as cur:
         for step, name in enumerate(IMPORT_ORDER):

@@ -37,6 +37,7 @@ from . import DATA_DIR, INSTALLED
 from .access import AccessDenied, Scope, checked_sql, scoped_sql
 
 ENV_VAR = "CASECONF_DB"
+SNAPSHOTS_ENV_VAR = "CASECONF_SNAPSHOTS"
 # Installed as a plugin the package folder is no place for a clinic's data: the working folder is.
 DEFAULT_PATH = Path("caseconf.duckdb") if INSTALLED else DATA_DIR / "caseconf.duckdb"
 
@@ -290,6 +291,10 @@ LOCK_WAIT_S = 60.0    # how long a read or write waits for another process to le
 PUBLISH_WAIT_S = 900.0  # how long an import waits for another import to finish
 GRACE_S = 600.0       # a replaced snapshot is removed this long after its successor appeared
 SNAPSHOT_GLOB = "snapshot-*.duckdb"
+# The store's own bookkeeping (migrations, the snapshot pointer, an import's batch record).
+BOOKKEEPING = Scope.system("the store's own bookkeeping")
+# Set a fact about the store (both engines run it).
+SET_INFO = "INSERT INTO store_info VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
 class StoreError(Exception):
@@ -398,19 +403,30 @@ class Store:
     `open_store` (one per process and file)."""
 
     def __init__(self, path: str | os.PathLike, snapshots: str | os.PathLike | None = None, *,
-                 idle_s: float = IDLE_S, grace_s: float = GRACE_S):
+                 postgres: str | None = None, idle_s: float = IDLE_S, grace_s: float = GRACE_S):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.snapshots = Path(snapshots) if snapshots else default_snapshots(self.path)
         self.grace_s = grace_s
-        self._state = _StateFile(self.path, idle_s)
+        # Server mode: the state in PostgreSQL (migrated by `python -m core migrate`), the
+        # data in the snapshot folder every app server shares.
+        self._pg = None
+        self._state = None
+        if postgres:
+            from .pg.bridge import PgSide
+            self._pg = PgSide(postgres)
+        else:
+            self._state = _StateFile(self.path, idle_s)
         self._write_lock = threading.Lock()
         self._readers: dict[str, duckdb.DuckDBPyConnection] = {}
         self._readers_lock = threading.Lock()
         self._visible: dict[tuple, frozenset[str]] = {}
         self._current: str | None = None
         self.closed = False
-        self._migrate()
+        if self._pg is None:
+            self._migrate()
+        else:
+            self._first_snapshot()
         self.refresh()
         if self._snapshot_version() < SNAPSHOT_VERSION:
             with self.publish():  # a snapshot from an older version of this software: migrate a copy
@@ -418,14 +434,30 @@ class Store:
         self.collect_garbage()
 
     # ------------------------------------------------------------------ the state file
+    @property
+    def server_mode(self) -> bool:
+        """True when the state lives in PostgreSQL (several app servers share it)."""
+        return self._pg is not None
+
+    @property
+    def where(self) -> str:
+        """Where the state lives, for sentences (never a password)."""
+        return f"PostgreSQL {self._pg.where}" if self._pg is not None else self.path.name
+
     @contextmanager
     def state_cursor(self):
-        """A cursor on the state file, around the scoper: for migrations, tests and the
-        store's own bookkeeping; every reader goes through `query`."""
+        """A cursor on the state, around the scoper: for migrations, tests and the store's
+        own bookkeeping; every reader goes through `query`. (PostgreSQL: one transaction.)"""
+        if self._pg is not None:
+            with self._pg.transaction(BOOKKEEPING) as cur:
+                yield cur
+            return
         with self._state.cursor() as cur:
             yield cur
 
     def version(self) -> int:
+        if self._pg is not None:
+            return self._pg.version()
         with self.state_cursor() as cur:
             exists = cur.execute("SELECT count(*) FROM information_schema.tables "
                                  "WHERE table_name = 'schema_info' AND table_schema = 'main'").fetchall()[0][0]
@@ -437,7 +469,7 @@ class Store:
             raise StoreError(f"The database {self.path.name} was written by a newer version of this "
                              f"software (schema {current}); update the software before opening it.")
         for version in range(current, len(MIGRATIONS)):
-            with self.transaction() as cur:
+            with self.transaction(BOOKKEEPING) as cur:
                 for statement in MIGRATIONS[version]:
                     cur.execute(statement)
                 cur.execute("UPDATE schema_info SET version = ?", [version + 1])
@@ -471,18 +503,49 @@ class Store:
             con.close()
         name = self._place(building)
         try:
-            with self.transaction() as cur:
+            with self.transaction(BOOKKEEPING) as cur:
                 for table in (*TABLES, "history"):
                     cur.execute(f"DROP TABLE main.{table}")
-                cur.execute("INSERT OR REPLACE INTO store_info VALUES ('snapshot', ?)", [name])
+                cur.execute(SET_INFO, ["snapshot", name])
                 cur.execute("UPDATE schema_info SET version = ?", [SCHEMA_VERSION])
         except BaseException:
             (self.snapshots / name).unlink(missing_ok=True)
             raise
 
+    def _first_snapshot(self) -> None:
+        """Server mode: a new state database gets an empty first snapshot (two servers
+        starting at once: one pointer wins, the other file is garbage)."""
+        with self.state_cursor() as cur:
+            if cur.execute("SELECT value FROM store_info WHERE key = 'snapshot'").fetchall():
+                return
+        self.snapshots.mkdir(parents=True, exist_ok=True)
+        building = self._building_path()
+        con = duckdb.connect(str(building))
+        try:
+            _migrate_snapshot(con)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        name = self._place(building)
+        with self.transaction(BOOKKEEPING) as cur:
+            cur.execute("INSERT INTO store_info VALUES ('snapshot', ?) ON CONFLICT (key) DO NOTHING", [name])
+
     @contextmanager
-    def transaction(self):
-        """A cursor on the state file inside BEGIN ... COMMIT; any exception rolls everything back."""
+    def transaction(self, scope: Scope):
+        """A cursor on the state inside BEGIN ... COMMIT, writing as `scope` (in server mode
+        the database's row policies hold it to that scope); any exception rolls back."""
+        if not isinstance(scope, Scope):
+            raise AccessDenied("A write without a scope was refused: every write names its writer's scope.")
+        if self._pg is not None:
+            from .pg.state import PgDenied, PgStateError
+            try:
+                with self._pg.transaction(scope, self._pg_clients(scope)) as cur:
+                    yield cur
+            except PgDenied:
+                raise
+            except PgStateError as err:  # another server's write won, or the database refused: a sentence
+                raise StoreError(str(err)) from err
+            return
         with self._write_lock, self.state_cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
@@ -492,6 +555,12 @@ class Store:
                 raise
             else:
                 cur.execute("COMMIT")
+
+    def _pg_clients(self, scope: Scope) -> frozenset[str] | None:
+        """The clients a server-mode transaction of `scope` may touch (None: every client)."""
+        if scope.is_admin and scope.therapist_ids is None and scope.client_ids is None:
+            return None
+        return self.visible_clients(scope) or frozenset()
 
     def next_batch_id(self) -> int:
         """A new import's number (numbers of imports that fail are not used again)."""
@@ -613,10 +682,10 @@ class Store:
                     con.close()
                 name = self._place(building)
                 try:
-                    with self.transaction() as state:
+                    with self.transaction(BOOKKEEPING) as state:
                         if after is not None:
                             after(state)
-                        state.execute("INSERT OR REPLACE INTO store_info VALUES ('snapshot', ?)", [name])
+                        state.execute(SET_INFO, ["snapshot", name])
                 except BaseException:
                     (self.snapshots / name).unlink(missing_ok=True)
                     raise
@@ -663,7 +732,8 @@ class Store:
                              "read them in two queries.")
         if data:
             return "data", scoped_sql(sql, scope)
-        return "state", scoped_sql(sql, scope, visible_clients=self.visible_clients(scope))
+        return "state", scoped_sql(sql, scope, visible_clients=self.visible_clients(scope),
+                                   schema="caseconf" if self._pg is not None else "main")
 
     def visible_clients(self, scope: Scope) -> frozenset[str] | None:
         """The clients whose data `scope` may see (None: every client): the state's rules
@@ -689,11 +759,15 @@ class Store:
     def query(self, sql: str, params=None, *, scope: Scope) -> pl.DataFrame:
         """Run a read query as `scope` may see it; the result as a polars frame."""
         side, text = self._route(sql, scope)
+        if side == "state" and self._pg is not None:
+            return self._pg.frame(text, params, scope=scope, clients=self._pg_clients(scope))
         with self._cursor_for(side) as cur:
             return cur.sql(text, params=params or None).pl()
 
     def scalar(self, sql: str, params=None, *, scope: Scope):
         side, text = self._route(sql, scope)
+        if side == "state" and self._pg is not None:
+            return self._pg.scalar(text, params, scope=scope, clients=self._pg_clients(scope))
         with self._cursor_for(side) as cur:
             rows = cur.execute(text, params or []).fetchall()
             return rows[0][0] if rows else None
@@ -704,7 +778,10 @@ class Store:
 
     def close(self) -> None:
         self.closed = True
-        self._state.close()
+        if self._pg is not None:
+            self._pg.close()
+        else:
+            self._state.close()
         self._close_readers()
 
 
@@ -754,17 +831,26 @@ def copy_store(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     return target
 
 
-_stores: dict[Path, Store] = {}
+_stores: dict[tuple, Store] = {}
 _stores_lock = threading.Lock()
 
 
-def open_store(path: str | os.PathLike | None = None) -> Store:
-    """The process's one Store for `path` (default: CASECONF_DB or data/caseconf.duckdb)."""
+def open_store(path: str | os.PathLike | None = None, *, postgres: str | None = None,
+               snapshots: str | os.PathLike | None = None) -> Store:
+    """The process's one Store for `path` (default: CASECONF_DB or data/caseconf.duckdb).
+
+    Server mode when a PostgreSQL address is given or configured (CASECONF_POSTGRES, or
+    `[connections.caseconf] postgres` in secrets.toml); the snapshot folder is `snapshots`,
+    CASECONF_SNAPSHOTS, `[connections.caseconf] snapshots`, else the one beside `path`."""
+    from .pg.state import default_dsn, server_setting
     resolved = Path(path or default_path()).resolve()
+    postgres = postgres or default_dsn()
+    snapshots = snapshots or server_setting("snapshots", SNAPSHOTS_ENV_VAR)
+    key = (resolved, postgres or "", str(snapshots or ""))
     with _stores_lock:
-        store = _stores.get(resolved)
+        store = _stores.get(key)
         if store is None or store.closed:
-            store = _stores[resolved] = Store(resolved)
+            store = _stores[key] = Store(resolved, snapshots, postgres=postgres)
         return store
 
 
@@ -824,6 +910,22 @@ def upsert(cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, batch
     finally:
         cur.unregister("staged_rows")
     return staged.height - existing, updated
+
+
+def insert_quarantine(cur, batch_id: int, rows: pl.DataFrame) -> None:
+    """Write an import's quarantined rows (table_name, source, line, raw, problems; raw and
+    problems as JSON text) in the state transaction that records its batch."""
+    rows = rows.select("table_name", "source", "line", "raw", "problems")
+    if getattr(cur, "dialect", "duckdb") == "postgres":  # (COPY does not run under row-level security)
+        cur.executemany("INSERT INTO quarantine (batch_id, table_name, source, line, raw, problems) "
+                        "VALUES (?, ?, ?, ?, ?::JSONB, ?::JSONB)", ((batch_id, *row) for row in rows.iter_rows()))
+        return
+    cur.register("quarantine_rows", rows)
+    try:
+        cur.execute("INSERT INTO quarantine SELECT ?, table_name, source, line, raw::JSON, problems::JSON "
+                    "FROM quarantine_rows", [batch_id])
+    finally:
+        cur.unregister("quarantine_rows")
 
 
 def counts(store: Store, scope: Scope) -> dict[str, int]:

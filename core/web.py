@@ -55,7 +55,9 @@ class CaseStoreConnection(BaseConnection[Store]):
         # Unpacked uploads a crashed server left behind (unscanned notes among them) go first.
         from .scratch import cleanup_stale_temp
         cleanup_stale_temp()
-        store = open_store(settings.get("path") or default_path())
+        # Server mode: `postgres` (the shared state) and `snapshots` (the shared data folder).
+        store = open_store(settings.get("path") or default_path(), postgres=settings.get("postgres"),
+                           snapshots=settings.get("snapshots"))
         demo = settings.get("demo_if_empty", os.environ.get(DEMO_ENV, "1") not in ("0", "false", "no"))
         if demo:
             from .importer import load_demo
@@ -376,7 +378,7 @@ READS: dict[str, Callable] = {
 
 @st.cache_data(show_spinner=False, max_entries=512, ttl=3600)
 def _cached(name: str, path: str, generation: str, scope_key: tuple, args: tuple, kwargs: tuple):
-    return READS[name](open_store(path), catalog(), Scope.from_key(scope_key), *args, **dict(kwargs))
+    return READS[name](connection().store, catalog(), Scope.from_key(scope_key), *args, **dict(kwargs))
 
 
 def _cache_key() -> tuple[str, str, tuple]:

@@ -355,7 +355,7 @@ def test_a_deidentified_handout_labels_ids_in_texts_and_keeps_owners_as_user_ids
 def test_the_privacy_guard_stops_a_handout_before_anything_is_written(demo, catalog, tmp_path):
     made = new_conference(demo, catalog, "group-east", cases=1, scope=as_user("sup1"))
     client = made["agenda"][0]["client_id"]
-    with demo.transaction() as cur:  # text that slipped past the guard (an old version, a direct edit)
+    with demo.transaction(Scope.system("a direct edit")) as cur:  # text that slipped past the guard (an old version, a direct edit)
         cur.execute("INSERT INTO conference_entries VALUES (99, 1, ?, ?, 'note', 'Call Mrs Okafor on 07700 900123',"
                     " NULL, NULL, NULL, 'sup1', now(), false, NULL)", [made["id"], client])
     with pytest.raises(HandoutError, match="privacy guard") as err:

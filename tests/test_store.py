@@ -35,7 +35,7 @@ def test_reopening_a_store_keeps_its_data(tmp_path):
 def test_a_store_from_a_newer_version_is_refused_with_a_sentence(tmp_path):
     path = tmp_path / "s.duckdb"
     s = Store(path)
-    with s.transaction() as cur:
+    with s.transaction(SYSTEM) as cur:
         cur.execute("UPDATE schema_info SET version = 999")
     s.close()
     with pytest.raises(StoreError, match="newer version"):
@@ -94,7 +94,7 @@ def test_a_scope_sees_only_the_conference_rows_of_its_cases(store):
     with store.publish() as cur:
         upsert(cur, "sessions", _sessions([("c1", 0, "t1", 0, "individual", True),
                                            ("c2", 0, "t2", 0, "individual", True)]), 1)
-    with store.transaction() as cur:
+    with store.transaction(SYSTEM) as cur:
         cur.execute("INSERT INTO conferences VALUES (1, 'g', DATE '2026-12-01', 'sup1', now(), [], 1)")
         for client in ("c1", "c2"):
             cur.execute("INSERT INTO agenda_items (conference_id, position, case_label, client_id, reason, minutes) "

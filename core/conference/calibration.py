@@ -24,7 +24,7 @@ from ..access import Scope
 from ..catalog import Catalog, default_catalog
 from ..store import Store
 from .agreement import fleiss_kappa, icc
-from .meetings import ROSTER, ConferenceError, checked_group, checked_user, editor, group_scope
+from .meetings import ROSTER, ConferenceError, checked_group, checked_user, editor, group_scope, writing
 
 KINDS = ("rating", "coding")
 HEADLINE_ICC = "ICC(2,1)"   # two-way random, absolute agreement, one rater (Shrout & Fleiss 1979)
@@ -145,7 +145,7 @@ def new_exercise(store: Store, catalog: Catalog, group: str, client_id: str, kin
         raise ConferenceError(f"Case '{client_id}' has no attended session{'s' if len(missing) > 1 else ''} "
                               f"{', '.join(map(str, missing))}; its "
                               f"sessions are {_spans(attended)}.")
-    with store.transaction() as cur:
+    with writing(store, scope) as cur:
         exercise_id = cur.execute("SELECT nextval('exercise_ids')").fetchall()[0][0]
         cur.execute("INSERT INTO calibration_exercises VALUES (?, ?, ?, ?, ?, ?, ?, now())",
                     [exercise_id, group, client_id, kind, subject, wanted, created_by])
@@ -191,15 +191,17 @@ def exercises(store: Store, scope: Scope, group: str | None = None) -> pl.DataFr
     many finished (answered every session). Never the answers themselves: those stay blind."""
     where = "WHERE e.supervision_group = $g" if group is not None else ""
     visible = store.query("SELECT exercise_id FROM calibration_exercises", scope=scope)["exercise_id"].to_list()
-    where = ("WHERE " if not where else where + " AND ") + "list_contains($ids, e.exercise_id)"
+    where = ("WHERE " if not where else where + " AND ") + "e.exercise_id = ANY($ids::INTEGER[])"
     # The counts are the store owner's: how many answered is no answer.
     return store.query(
-        "WITH per_rater AS (SELECT exercise_id, rater, count(*) AS n FROM calibration_answers GROUP BY ALL) "
+        "WITH per_rater AS (SELECT exercise_id, rater, count(*) AS n FROM calibration_answers "
+        "GROUP BY exercise_id, rater) "
         "SELECT e.exercise_id, e.supervision_group, e.client_id, e.kind, e.subject, e.sessions, e.created_by, "
         "e.created_at, count(p.rater)::INTEGER AS raters, "
-        "count(p.rater) FILTER (WHERE p.n >= len(e.sessions))::INTEGER AS finished "
+        "count(p.rater) FILTER (WHERE p.n >= cardinality(e.sessions))::INTEGER AS finished "
         f"FROM calibration_exercises e LEFT JOIN per_rater p USING (exercise_id) {where} "
-        "GROUP BY ALL ORDER BY e.exercise_id DESC", {"ids": visible, **({"g": group} if group is not None else {})},
+        "GROUP BY e.exercise_id, e.supervision_group, e.client_id, e.kind, e.subject, e.sessions, e.created_by, "
+        "e.created_at ORDER BY e.exercise_id DESC", {"ids": visible, **({"g": group} if group is not None else {})},
         scope=ROSTER)
 
 
@@ -239,7 +241,7 @@ def save_answer(store: Store, catalog: Catalog, exercise_id: int, session_number
         if code not in choices:
             raise ConferenceError(f"'{code}' is not a code of the {ex['subject']} codebook; the codes are "
                                   f"{', '.join(choices)}.")
-    with store.transaction() as cur:
+    with writing(store, scope) as cur:
         cur.execute("INSERT INTO calibration_answers VALUES (?, ?, ?, ?, ?, now()) "
                     "ON CONFLICT (exercise_id, rater, session_number) DO UPDATE SET score = excluded.score, "
                     "code = excluded.code, saved_at = excluded.saved_at",

@@ -19,11 +19,24 @@ from ..access import AccessDenied, Scope
 from ..analytics.triage import triage
 from ..catalog import Catalog
 from ..privacy import find_identifiers, id_problem, mask
-from ..store import Store
+from contextlib import contextmanager
+
+from ..store import Store, StoreError
 
 
 class ConferenceError(ValueError):
     """A conference cannot be made or found; the message says why in a sentence."""
+
+
+@contextmanager
+def writing(store: Store, scope: Scope):
+    """A state transaction as `scope`, whose failures (another server's write that won, a
+    database that refused) come out as a ConferenceError's sentence."""
+    try:
+        with store.transaction(scope) as cur:
+            yield cur
+    except StoreError as err:
+        raise ConferenceError(str(err)) from err
 
 
 class SameDay(ConferenceError):
@@ -136,7 +149,7 @@ def new_conference(store: Store, catalog: Catalog, group: str, *, scope: Scope, 
                .group_by("client_id", maintain_order=True).agg(pl.col("reason").head(2).str.join("; ")))
     agenda = (chosen.select("client_id").join(reasons, on="client_id", how="left")
               .with_row_index("position", offset=1))
-    with store.transaction() as cur:
+    with writing(store, scope) as cur:
         existing = [r[0] for r in cur.execute("SELECT conference_id FROM conferences WHERE supervision_group = ? "
                                               "AND held_on = ? ORDER BY 1", [group, held_on]).fetchall()]
         if existing and not another_same_day:
@@ -152,9 +165,9 @@ def new_conference(store: Store, catalog: Catalog, group: str, *, scope: Scope, 
         # compares with it.
         snapshot = case_list.select(pl.lit(conference_id).alias("conference_id"), "client_id", "sessions",
                                     "latest_session", "priority", pl.col("codes").alias("flags"))
-        cur.register("snapshot_rows", snapshot.to_arrow())
-        cur.execute("INSERT INTO conference_snapshots SELECT * FROM snapshot_rows")
-        cur.unregister("snapshot_rows")
+        if snapshot.height:
+            cur.executemany("INSERT INTO conference_snapshots (conference_id, client_id, sessions, latest_session, "
+                            "priority, flags) VALUES (?, ?, ?, ?, ?, ?)", snapshot.rows())
         rows = [(conference_id, int(r["position"]), case_label(int(r["position"])), r["client_id"], r["reason"],
                  settings.minutes_per_case) for r in agenda.iter_rows(named=True)]
         if rows:
@@ -171,7 +184,8 @@ def agenda(store: Store, conference_id: int, include_removed: bool = False, *, s
     conference(store, conference_id, scope)  # a sentence when there is none `scope` may see
     where = "" if include_removed else " AND deleted_at IS NULL"
     # Cases on the agenda first, in their places; removed ones keep the place they left.
-    return store.query(f"SELECT * EXCLUDE (conference_id) FROM agenda_items WHERE conference_id = $id{where} "
+    return store.query("SELECT position, case_label, client_id, reason, minutes, deleted_at, deleted_by, deleted_why "
+                       f"FROM agenda_items WHERE conference_id = $id{where} "
                        "ORDER BY deleted_at NULLS FIRST, position", {"id": conference_id}, scope=scope)
 
 
@@ -194,7 +208,7 @@ def conferences(store: Store, scope: Scope, group: str | None = None) -> pl.Data
                          f"{where} ORDER BY held_on DESC, conference_id DESC", {"g": group} if group else None,
                          scope=scope)
     counts = store.query("SELECT conference_id, count(*) FILTER (WHERE deleted_at IS NULL) AS cases FROM agenda_items "
-                         "WHERE list_contains($ids, conference_id) GROUP BY ALL",
+                         "WHERE conference_id = ANY($ids::INTEGER[]) GROUP BY conference_id",
                          {"ids": listed["conference_id"].to_list()}, scope=ROSTER)
     return listed.join(counts, on="conference_id", how="left").with_columns(pl.col("cases").fill_null(0))
 
@@ -231,7 +245,7 @@ def add_item(store: Store, catalog: Catalog, conference_id: int, client_id: str,
         raise ConferenceError(f"There is no case {client_id} among the cases of {info['group']}.")
     reason = checked_text(reason, "reason")
     minutes = catalog.conference.minutes_per_case if minutes is None else _checked_minutes(minutes)
-    with store.transaction() as cur:
+    with writing(store, scope) as cur:
         if _active(cur, conference_id, client_id):
             raise ConferenceError(f"Case {client_id} is already on the agenda.")
         _renumber(cur, conference_id)
@@ -247,11 +261,13 @@ def _renumber(cur, conference_id: int) -> None:
     """Places 1, 2, 3 ... and the letters of those places for the cases on the agenda, in
     their order: a removed case leaves no gap, a moved one takes its new place's letter.
     A removed item keeps the label it had when it was taken off."""
-    ids = [r[0] for r in cur.execute("SELECT rowid FROM agenda_items WHERE conference_id = ? AND deleted_at IS NULL "
-                                     "ORDER BY position, rowid", [conference_id]).fetchall()]
+    # A case is on an agenda once (a removed item has its deleted_at), so the client names the item.
+    ids = [r[0] for r in cur.execute("SELECT client_id FROM agenda_items WHERE conference_id = ? "
+                                     "AND deleted_at IS NULL ORDER BY position, client_id", [conference_id]).fetchall()]
     if ids:
-        cur.executemany("UPDATE agenda_items SET position = ?, case_label = ? WHERE rowid = ?",
-                        [(n, case_label(n), rowid) for n, rowid in enumerate(ids, start=1)])
+        cur.executemany("UPDATE agenda_items SET position = ?, case_label = ? WHERE conference_id = ? "
+                        "AND client_id = ? AND deleted_at IS NULL",
+                        [(n, case_label(n), conference_id, client) for n, client in enumerate(ids, start=1)])
 
 
 def _checked_minutes(minutes) -> int:
@@ -277,7 +293,7 @@ def update_item(store: Store, conference_id: int, client_id: str, *, reason: str
         values.append(_checked_minutes(minutes))
     if not sets:
         return
-    with store.transaction() as cur:
+    with writing(store, scope) as cur:
         if not _active(cur, conference_id, client_id):
             raise ConferenceError(f"Case {client_id} is not on the agenda of conference {conference_id}.")
         cur.execute(f"UPDATE agenda_items SET {', '.join(sets)} WHERE conference_id = ? AND client_id = ? "
@@ -289,7 +305,7 @@ def reorder(store: Store, conference_id: int, client_ids: list[str], *, scope: S
     takes the letter of its new place: the room sees Case A, B, C in agenda order (notes
     and actions are kept by client, so they move with their case)."""
     editable(store, conference_id, scope)
-    with store.transaction() as cur:
+    with writing(store, scope) as cur:
         current = [r[0] for r in cur.execute("SELECT client_id FROM agenda_items WHERE conference_id = ? AND "
                                              "deleted_at IS NULL ORDER BY position", [conference_id]).fetchall()]
         if sorted(current) != sorted(client_ids) or len(set(client_ids)) != len(client_ids):
@@ -395,7 +411,7 @@ def remove_item(store: Store, conference_id: int, position: int, *, scope: Scope
     if not why.strip():
         raise ConferenceError("Say why the case is taken off the agenda; the reason is kept with the item.")
     why = checked_text(why, "reason for taking the case off")
-    with store.transaction() as cur:
+    with writing(store, scope) as cur:
         found = cur.execute("UPDATE agenda_items SET deleted_at = now(), deleted_by = ?, deleted_why = ? "
                             "WHERE conference_id = ? AND position = ? AND deleted_at IS NULL RETURNING position",
                             [by, why, conference_id, position]).fetchall()

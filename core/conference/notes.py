@@ -19,7 +19,7 @@ import polars as pl
 from .. import audit
 from ..access import Scope
 from ..store import Store
-from .meetings import ConferenceError, checked_text, checked_user, editable
+from .meetings import ConferenceError, checked_text, checked_user, editable, writing
 
 class EditConflict(ConferenceError):
     """The entry changed since the editor opened it: nothing was saved. Carries both texts,
@@ -41,11 +41,11 @@ _FIELDS = ("client_id", "kind", "text", "owner", "due_on", "status")
 # The latest version of every entry, with who wrote it first and when.
 _CURRENT = """
     SELECT e.entry_id, e.version, e.conference_id, e.client_id, e.kind, e.text, e.owner, e.due_on, e.status,
-           first_value(e.saved_by) OVER w AS created_by, first_value(e.saved_at) OVER w AS created_at,
-           e.saved_by, e.saved_at, e.deleted, e.why
+           f.saved_by AS created_by, f.saved_at AS created_at, e.saved_by, e.saved_at, e.deleted, e.why
     FROM conference_entries e
-    WINDOW w AS (PARTITION BY e.entry_id ORDER BY e.version ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-    QUALIFY e.version = max(e.version) OVER (PARTITION BY e.entry_id)
+    JOIN (SELECT entry_id, min(version) AS first, max(version) AS last FROM conference_entries GROUP BY entry_id) v
+      ON v.entry_id = e.entry_id AND v.last = e.version
+    JOIN conference_entries f ON f.entry_id = v.entry_id AND f.version = v.first
 """
 
 
@@ -87,7 +87,7 @@ def save_entry(store: Store, conference_id: int, client_id: str, *, kind: str, t
     _, by = editable(store, conference_id, scope)
     values = _checked(kind, text, owner, due_on, status)
     _on_agenda(store, conference_id, client_id, scope)
-    with store.transaction() as cur:
+    with writing(store, scope) as cur:
         if entry_id is None:
             entry_id = cur.execute("SELECT nextval('entry_ids')").fetchall()[0][0]
             version = 1
@@ -124,8 +124,9 @@ def delete_entry(store: Store, entry_id: int, *, scope: Scope, why: str) -> None
     if found.is_empty():
         raise ConferenceError(f"There is no entry {entry_id} to delete.")
     _, by = editable(store, found["conference_id"][0], scope)
-    with store.transaction() as cur:
-        latest = cur.execute("SELECT * EXCLUDE (version, saved_by, saved_at, deleted, why), version, deleted "
+    with writing(store, scope) as cur:
+        latest = cur.execute("SELECT entry_id, conference_id, client_id, kind, text, owner, due_on, status, version, "
+                             "deleted "
                              "FROM conference_entries WHERE entry_id = ? ORDER BY version DESC LIMIT 1",
                              [entry_id]).fetchall()
         if not latest or latest[0][-1]:
@@ -143,7 +144,7 @@ def entries(store: Store, conference_id: int, client_id: str | None = None, *,
     where = ["conference_id = $id"] + (["client_id = $c"] if client_id else []) + \
         ([] if include_deleted else ["NOT deleted"])
     params = {"id": conference_id, **({"c": client_id} if client_id else {})}
-    return store.query(f"SELECT * FROM ({_CURRENT}) WHERE {' AND '.join(where)} ORDER BY created_at, entry_id",
+    return store.query(f"SELECT * FROM ({_CURRENT}) AS current WHERE {' AND '.join(where)} ORDER BY created_at, entry_id",
                        params, scope=scope)
 
 
@@ -163,7 +164,7 @@ def purge_entry(store: Store, entry_id: int, *, scope: Scope, why: str) -> int:
     if not scope.is_admin:
         raise ConferenceError("Only an admin may purge a note's text.")
     why = checked_text(why, "reason for purging")
-    with store.transaction() as cur:
+    with writing(store, scope) as cur:
         purged = cur.execute("UPDATE conference_entries SET text = ? WHERE entry_id = ? RETURNING version",
                              [PURGED, entry_id]).fetchall()
         if not purged:
@@ -180,8 +181,8 @@ def group_actions(store: Store, group: str, scope: Scope) -> pl.DataFrame:
     """The current action items of every conference of `group` that `scope` may see, with
     the conference's date and the case's label on that agenda."""
     return store.query(
-        f"""SELECT c.held_on AS conference_date, e.conference_id, a.case_label, e.*
-                     EXCLUDE (conference_id, kind, deleted, why)
+        f"""SELECT c.held_on AS conference_date, e.conference_id, a.case_label, e.entry_id, e.version, e.client_id,
+                   e.text, e.owner, e.due_on, e.status, e.created_by, e.created_at, e.saved_by, e.saved_at
             FROM ({_CURRENT}) e JOIN conferences c USING (conference_id)
             LEFT JOIN agenda_items a ON a.conference_id = e.conference_id AND a.client_id = e.client_id
                  AND a.deleted_at IS NULL

@@ -49,16 +49,24 @@ class PgDenied(PgStateError, AccessDenied):
 
 def default_dsn(secrets: Path | None = None) -> str | None:
     """CASECONF_POSTGRES, else `[connections.caseconf] postgres` of .streamlit/secrets.toml."""
-    if os.environ.get(ENV_VAR):
-        return os.environ[ENV_VAR]
-    path = secrets or SECRETS
-    try:
-        settings = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise PgStateError(f"{path.name} cannot be read ({err}); fix it or set {ENV_VAR}.") from None
-    return (settings.get("connections", {}).get("caseconf", {}) or {}).get("postgres") or None
+    return server_setting("postgres", ENV_VAR, secrets)
+
+
+def server_setting(key: str, env_var: str, secrets: Path | None = None) -> str | None:
+    """A server setting: the environment variable `env_var`, else `[connections.caseconf] key`
+    of .streamlit/secrets.toml (the working folder's, else this installation's)."""
+    if os.environ.get(env_var):
+        return os.environ[env_var]
+    for path in ([secrets] if secrets else [Path(".streamlit") / "secrets.toml", SECRETS]):
+        try:
+            settings = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        except (OSError, tomllib.TOMLDecodeError) as err:
+            raise PgStateError(f"{path.name} cannot be read ({err}); fix it or set {env_var}.") from None
+        value = (settings.get("connections", {}).get("caseconf", {}) or {}).get(key)
+        return str(value) if value else None
+    return None
 
 
 def describe(dsn: str) -> str:
