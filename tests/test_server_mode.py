@@ -241,3 +241,60 @@ def test_the_command_line_works_on_the_shared_state(clinic, tmp_path):
                           "sup1", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert meetings.conferences(one, ADMIN)["supervision_group"].to_list() == ["group-north"]
+
+
+# ----------------------------------------------------------------------------- the pages
+
+
+@pytest.fixture
+def served(clinic, tmp_path, monkeypatch):
+    """The app's pages in server mode: the server's settings name the database and the folder."""
+    from tests.conftest import add_test_users
+    db, one, _ = clinic
+    add_test_users(one)
+    identity.add_user(one, "sup1", "supervisor", groups=["group-north"])
+    monkeypatch.setenv("CASECONF_POSTGRES", db.web)
+    monkeypatch.setenv("CASECONF_SNAPSHOTS", str(tmp_path / "snapshots"))
+    monkeypatch.setenv("CASECONF_DB", str(tmp_path / "unused-state.duckdb"))
+    monkeypatch.setenv("CASECONF_DEMO", "0")
+    yield db, one
+    from core.store import close_all
+    close_all()
+
+
+@pytest.mark.parametrize("user", ["admin1", "sup1", "th02"])
+def test_every_page_renders_in_server_mode_for_each_role(served, user):
+    from streamlit.testing.v1 import AppTest
+
+    from core.bench import signed_in
+    from tests.test_pages import PAGES, no_errors, open_page
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    signed_in(at, user)
+    at.run()
+    for name in PAGES:
+        at = open_page(at, name)
+        assert not at.exception, (name, [e.value for e in at.exception])
+        refused = [e.value for e in at.error if "not open to your role" in e.value]
+        assert not refused or user != "admin1", (name, refused)
+        if not refused:
+            no_errors(at)
+
+
+def test_a_note_saved_on_the_conference_page_is_in_the_state_database(served):
+    from streamlit.testing.v1 import AppTest
+
+    from core.bench import signed_in
+    from tests.test_pages import no_errors, open_page
+    db, one = served
+    sup = Scope.supervisor("sup1", ["group-north"], meetings.group_therapists(one, "group-north"))
+    cid = meetings.new_conference(one, CAT, "group-north", cases=3, scope=sup)["id"]
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    signed_in(at, "sup1")
+    at = open_page(at.run(), "conference", conference=str(cid))
+    at = at.segmented_control(key="conf_section").set_value("Notes and decisions").run()
+    no_errors(at)
+    at.text_area(key="conf_note_text").input("The group noticed the rupture was never named.")
+    at = next(b for b in at.button if b.label == "Save the note").click().run()
+    no_errors(at)
+    rows = db.as_owner("SELECT saved_by, text FROM conference_entries")
+    assert rows == [("sup1", "The group noticed the rupture was never named.")]
