@@ -42,7 +42,7 @@ def record(store: Store, scope: Scope, action: str, target: str = "", *, outcome
         _append(cur, scope, action, target, outcome, session_id)
 
 
-def _append(cur, scope: Scope, action: str, target: str, outcome: str, session_id: str) -> None:
+def _append(cur, scope: Scope, action: str, target: str, outcome: str, session_id: str) -> int:
     # In the state database the log is not readable by the app's role; its tail comes from
     # audit_tail(), whose lock makes appends from several servers take turns.
     tail = ("SELECT seq, hash FROM audit_tail() WHERE seq IS NOT NULL"
@@ -58,6 +58,7 @@ def _append(cur, scope: Scope, action: str, target: str, outcome: str, session_i
     cur.execute("INSERT INTO audit_log VALUES (?, ?::TIMESTAMP AT TIME ZONE 'UTC', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [seq, entry["at"], entry["user_id"], entry["role"], entry["scope"], action, entry["target"],
                  session_id, outcome, prev_hash, _digest(prev_hash, entry)])
+    return seq
 
 
 def _entries(store: Store, scope: Scope, where: str = "", params: dict | None = None) -> pl.DataFrame:
@@ -94,9 +95,13 @@ def entries(store: Store, scope: Scope, *, since: dt.date | None = None, user: s
 def verify(store: Store, scope: Scope) -> tuple[bool, str]:
     """(True, summary) when every entry's hash follows from the one before; else (False, a
     sentence naming the first entry that does not verify)."""
-    rows = _entries(store, scope)
+    return verify_rows(_entries(store, scope).to_dicts())
+
+
+def verify_rows(rows: list[dict]) -> tuple[bool, str]:
+    """The chain check of `verify` over entries read as `_entries` reads them, oldest first."""
     prev_hash, expected_seq = GENESIS, 1
-    for row in rows.iter_rows(named=True):
+    for row in rows:
         if row["seq"] != expected_seq:
             return False, (f"Entry {expected_seq} is missing: the log goes on at entry {row['seq']}. "
                            "Entries were removed.")
@@ -104,7 +109,7 @@ def verify(store: Store, scope: Scope) -> tuple[bool, str]:
             return False, (f"Entry {row['seq']} ({row['action']} by {row['user_id']} at {row['at']} UTC) does not "
                            "verify: it, or the entry before it, was changed after it was written.")
         prev_hash, expected_seq = row["hash"], expected_seq + 1
-    return True, f"The audit log's {rows.height} entries verify."
+    return True, f"The audit log's {len(rows)} entries verify."
 
 
 def _as_written(row: dict) -> dict:
