@@ -298,3 +298,12 @@ def test_a_note_saved_on_the_conference_page_is_in_the_state_database(served):
     no_errors(at)
     rows = db.as_owner("SELECT saved_by, text FROM conference_entries")
     assert rows == [("sup1", "The group noticed the rupture was never named.")]
+
+
+def test_an_unreachable_state_database_is_one_sentence_at_the_command_line(tmp_path):
+    env = {**os.environ, "CASECONF_POSTGRES": "postgresql://nobody@127.0.0.1:1/caseconf",
+           "CASECONF_DB": str(tmp_path / "unused.duckdb")}
+    run = subprocess.run([sys.executable, "-m", "core", "users", "list"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "cannot be reached" in run.stderr and "CASECONF_POSTGRES" in run.stderr

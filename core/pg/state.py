@@ -27,6 +27,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..access import ROLES, AccessDenied, Scope
+from ..store import StoreError
 from .schema import APP_ROLE, EVERY, MIGRATIONS, SCHEMA, SCHEMA_VERSION, SEQUENCES
 
 ENV_VAR = "CASECONF_POSTGRES"
@@ -35,8 +36,9 @@ SECRETS = Path(__file__).resolve().parents[2] / ".streamlit" / "secrets.toml"
 _MIGRATION_LOCK = 0x63617365  # "case"
 
 
-class PgStateError(Exception):
-    """The state database cannot do what was asked; a sentence."""
+class PgStateError(StoreError):
+    """The state database cannot do what was asked; a sentence (a StoreError, so the
+    command line and the pages answer it as they answer the store's own)."""
 
 
 class PgConflict(PgStateError):
