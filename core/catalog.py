@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import DATA_DIR
-from .analytics.change import rc_threshold
+from .psychometrics import compare, rc_threshold  # noqa: F401  (compare: re-exported)
 
 DEFAULT_PATH = DATA_DIR / "catalog.toml"
 ENV_VAR = "CASECONF_CATALOG"
@@ -365,11 +365,6 @@ class Catalog(_Model):
 
     def instruments_of(self, kind: str) -> dict[str, Instrument]:
         return {k: v for k, v in self.instruments.items() if v.kind == kind}
-
-
-def compare(score: float, rule: str, value: float) -> bool:
-    """Apply a catalog boundary rule ("ge", "gt", "le", "lt")."""
-    return {"ge": score >= value, "gt": score > value, "le": score <= value, "lt": score < value}[rule]
 
 
 ADDITIVE_FIELDS = ("codes", "scales")
