@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import DATA_DIR
-from .analytics.change import rc_threshold
+from .psychometrics import compare, rc_threshold  # noqa: F401  (compare: re-exported)
 
 DEFAULT_PATH = DATA_DIR / "catalog.toml"
 ENV_VAR = "CASECONF_CATALOG"
@@ -99,7 +99,8 @@ class RiskItem(_Model):
 class Instrument(_Model):
     key: str = ""
     name: str = Field(min_length=1)
-    kind: Literal["alliance", "outcome"]
+    # "empathy": a process instrument shown on the case's session axis (the CARE measure), no flags.
+    kind: Literal["alliance", "outcome", "empathy"]
     direction: Literal["higher", "lower"]
     raters: list[str] = ["client"]
     source: str = Field(min_length=1)
@@ -354,22 +355,33 @@ class Catalog(_Model):
             unknown = set(instrument.raters) - set(self.vocabularies.rating_raters)
             if unknown:
                 raise ValueError(f"instrument {key}: unknown raters {sorted(unknown)}")
+        flags = self.codebooks.get("flags")
+        unnamed = [code for code in FLAG_CODES if flags is not None and code not in flags.codes]
+        if unnamed:
+            raise ValueError(f"codebooks.flags: no words for the flag code(s) {', '.join(unnamed)}")
         ct = set(self.codebooks["countertransference"].codes)
         unknown = [c for c in self.triage.countertransference_codes if c not in ct]
         if unknown:
             raise ValueError(f"triage.countertransference_codes: {', '.join(unknown)} not in the countertransference codebook")
         return self
 
+    def code_label(self, codebook: str, code: str) -> str:
+        """The words people read for `code` of `codebook` (a flag, a barrier category, an
+        event); a code the codebook lacks reads with spaces for its underscores."""
+        book = self.codebooks.get(codebook)
+        if book is not None and code in book.codes:
+            return book.codes[code]
+        return str(code).replace("_", " ")
+
+    def flag_label(self, code: str) -> str:
+        """A triage flag's words (codebook `flags`): "lost_contact" -> "Lost contact"."""
+        return self.code_label("flags", code)
+
     def theme_codes(self, kind: str) -> list[str]:
         return list(self.codebooks[kind].codes)
 
     def instruments_of(self, kind: str) -> dict[str, Instrument]:
         return {k: v for k, v in self.instruments.items() if v.kind == kind}
-
-
-def compare(score: float, rule: str, value: float) -> bool:
-    """Apply a catalog boundary rule ("ge", "gt", "le", "lt")."""
-    return {"ge": score >= value, "gt": score > value, "le": score <= value, "lt": score < value}[rule]
 
 
 ADDITIVE_FIELDS = ("codes", "scales")

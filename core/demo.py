@@ -60,6 +60,8 @@ Stories built on purpose
 | c007, c019 | | two missed sessions (no-show or late cancellation) after the last attended one |
 | c014, c025 | | lost contact: three booked sessions over more than four weeks, none attended |
 | c008, c017 | | a boundary violation coded by the supervisor in the latest attended session; c003 a crossing |
+| c009, c039, c044 | | the scores discussed with the client only in every fourth session (sessions.feedback_discussed); th12 records no feedback |
+| c005, c009, c015, c043 | | empathy (the CARE measure, 10-50) rated by the client every third SRS session |
 
 Patterns that follow a therapist across cases:
 
@@ -96,7 +98,8 @@ TABLES = ("sessions", "ratings", "themes", "barriers", "events", "therapists")
 
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "sessions": {"client_id": pl.String, "session_number": pl.Int64, "therapist_id": pl.String,
-                 "days_since_intake": pl.Int64, "modality": pl.String, "attended": pl.Boolean},
+                 "days_since_intake": pl.Int64, "modality": pl.String, "attended": pl.Boolean,
+                 "feedback_discussed": pl.Boolean},
     "ratings": {"client_id": pl.String, "session_number": pl.Int64, "instrument": pl.String,
                 "scale": pl.String, "rater": pl.String, "score": pl.Int64},
     "themes": {"client_id": pl.String, "session_number": pl.Int64, "kind": pl.String, "code": pl.String,
@@ -611,6 +614,17 @@ BOUNDARY_STORIES = {"c003": ("boundary_crossing", "The therapist accepted a smal
                     "c017": ("boundary_violation", "The therapist shared personal troubles at length in the session.")}
 # Booked sessions after the last one, not attended: days after it.
 MISSED_STORIES = {"c007": (7, 14), "c019": (7, 14), "c014": (7, 21, 42), "c025": (10, 24, 38)}
+# Feedback (sessions.feedback_discussed, the active part of PCOMS): the scores are discussed
+# in every attended session, except in these cases, where the therapist discusses them only
+# in every FEEDBACK_EVERY-th session; th12 records no feedback at all (the column is optional).
+FEEDBACK_SELDOM = ("c009", "c039", "c044")
+FEEDBACK_EVERY = 4
+FEEDBACK_NOT_RECORDED = "th12"
+# Empathy (the CARE measure, 10-50): rated by the client every EMPATHY_EVERY-th attended
+# session in these cases, following the client's SRS total of the session (CARE = SRS +
+# offset): a cooler session is rated less empathic.
+EMPATHY_STORIES = {"c005": 8, "c009": 2, "c015": 6, "c043": 8}
+EMPATHY_EVERY = 3
 
 
 def _added_stories(case: _Case) -> None:
@@ -628,6 +642,21 @@ def _added_stories(case: _Case) -> None:
         last = max(case.rows["sessions"], key=lambda r: r[1])
         for k, after in enumerate(MISSED_STORIES[case.client], start=1):
             case.rows["sessions"].append((case.client, last[1] + k, case.therapist, last[3] + after, last[4], False))
+    case.rows["sessions"] = [(*row, _feedback(case, row[1]) if row[5] else None) for row in case.rows["sessions"]]
+    if case.client in EMPATHY_STORIES:
+        srs = {r[1]: r[5] for r in case.rows["ratings"] if r[2] == "SRS" and r[3] == "total" and r[4] == "client"}
+        for k, session in enumerate(sorted(srs)):
+            if k % EMPATHY_EVERY == 0:
+                case.rating(session, "CARE", "total", "client", srs[session] + EMPATHY_STORIES[case.client])
+
+
+def _feedback(case: _Case, session: int) -> bool | None:
+    """Were the session's scores discussed with the client (an attended session)?"""
+    if case.therapist == FEEDBACK_NOT_RECORDED:
+        return None
+    if case.client in FEEDBACK_SELDOM:
+        return session % FEEDBACK_EVERY == 0
+    return True
 
 
 def catalog_data() -> dict:

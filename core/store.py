@@ -55,7 +55,7 @@ KEYS: dict[str, tuple[str, ...]] = {
 COLUMNS: dict[str, dict[str, str]] = {
     "sessions": {"client_id": "VARCHAR", "session_number": "INTEGER", "therapist_id": "VARCHAR",
                  "days_since_intake": "INTEGER", "modality": "VARCHAR", "attended": "BOOLEAN",
-                 "attendance": "VARCHAR"},
+                 "attendance": "VARCHAR", "feedback_discussed": "BOOLEAN"},
     "ratings": {"client_id": "VARCHAR", "session_number": "INTEGER", "instrument": "VARCHAR",
                 "scale": "VARCHAR", "rater": "VARCHAR", "score": "DOUBLE"},
     "themes": {"client_id": "VARCHAR", "session_number": "INTEGER", "kind": "VARCHAR",
@@ -68,7 +68,7 @@ COLUMNS: dict[str, dict[str, str]] = {
 }
 
 TABLES = tuple(COLUMNS)
-ADDED_COLUMNS = {"sessions": ("attendance",)}  # optional columns added after the first schema
+ADDED_COLUMNS = {"sessions": ("attendance", "feedback_discussed")}  # optional columns added after the first schema
 
 
 def _data_table_ddl(table: str) -> str:
@@ -281,6 +281,11 @@ SNAPSHOT_MIGRATIONS: list[list[str]] = [
         "ALTER TABLE sessions ADD COLUMN IF NOT EXISTS attendance VARCHAR",
         "UPDATE sessions SET attendance = CASE WHEN attended IS DISTINCT FROM false THEN 'attended' ELSE 'no_show' END "
         "WHERE attendance IS NULL",
+    ],
+    [
+        # sessions.feedback_discussed (CONTRACT.md extension): empty, i.e. not recorded, for
+        # data imported before it.
+        "ALTER TABLE sessions ADD COLUMN IF NOT EXISTS feedback_discussed BOOLEAN",
     ],
 ]
 SNAPSHOT_VERSION = len(SNAPSHOT_MIGRATIONS)

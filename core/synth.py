@@ -147,6 +147,9 @@ def generate_synthetic_frames(n_sessions: int, seed: int = 7) -> dict[str, pl.Da
         "days_since_intake": days,
         "modality": _labels(MODALITIES[0], modality[client]),
         "attended": attended,
+        # The scores discussed with the client in every attended session (CONTRACT.md
+        # extension); empty when the session was missed. No random draw: the rest stays as it was.
+        "feedback_discussed": pl.Series(attended, dtype=pl.Boolean).replace(False, None),
     })
     therapists = pl.DataFrame({
         "therapist_id": therapist_ids,

@@ -42,7 +42,8 @@ KEY_COLS = (Col("client_id", "id", True), Col("session_number", "int", True))
 SPECS: dict[str, tuple[Col, ...]] = {
     "sessions": (*KEY_COLS, Col("therapist_id", "id", True), Col("days_since_intake", "int"),
                  Col("session_date", "date"), Col("modality", "text", default="individual"),
-                 Col("attended", "bool", default=True), Col("attendance", "text")),
+                 Col("attended", "bool", default=True), Col("attendance", "text"),
+                 Col("feedback_discussed", "bool")),
     "ratings": (*KEY_COLS, Col("instrument", "text", True), Col("scale", "text", default="total"),
                 Col("rater", "text", default="client"), Col("score", "number", True)),
     "themes": (*KEY_COLS, Col("kind", "text", True), Col("code", "text", True),
@@ -240,7 +241,10 @@ def schema_for(table: str, catalog: Catalog) -> pa.DataFrameSchema:
                 "attendance": pa.Column(pl.String, [_in("attendance", voc.attendance), _check(
                     pl.col("attendance").is_null() | ~pl.col("attendance").is_in(voc.attendance)
                     | (pl.col("attended") == (pl.col("attendance") == "attended")), "attendance agrees")],
-                    nullable=False)}
+                    nullable=False),
+                # CONTRACT.md extension: were the scores discussed with the client (PCOMS's
+                # feedback); empty = not recorded.
+                "feedback_discussed": pa.Column(pl.Boolean, nullable=True)}
     elif table == "ratings":
         cols = {**_key_columns(),
                 "instrument": pa.Column(pl.String, _in("instrument", catalog.instruments), nullable=False),

@@ -12,7 +12,7 @@ import polars as pl
 
 from . import charts
 from .access import Scope
-from .analytics import barriers, expected, outcomes, ruptures, summary, themes
+from .analytics import barriers, expected, outcomes, process, ruptures, summary, themes
 from .catalog import Catalog
 
 
@@ -33,6 +33,8 @@ def case_parts(store, catalog: Catalog, client_id: str, scope: Scope, sg: dict |
         "track": expected.track_colours(store, catalog, scope, clients),
         "timeline": themes.theme_timeline(store, catalog, client_id, scope),
         "barriers": barriers.barrier_notes(store, scope, clients=clients, limit=500),
+        "feedback": process.feedback_sessions(store, scope, clients),
+        "empathy": process.empathy_ratings(store, catalog, scope, clients),
     }
 
 
@@ -65,7 +67,8 @@ def overview_figure(parts: dict, catalog: Catalog, title: str | None = None) -> 
         scores=parts["track"].filter(pl.col("instrument") == outcome.key) if outcome else None, outcome=outcome,
         sudden_gains=sudden(parts, "sudden_gains", outcome.key) if outcome else None,
         sudden_losses=sudden(parts, "sudden_losses", outcome.key) if outcome else None,
-        timeline=parts["timeline"], barriers=parts["barriers"], catalog=catalog)
+        timeline=parts["timeline"], barriers=parts["barriers"], catalog=catalog,
+        feedback=parts.get("feedback"), empathy=parts.get("empathy"))
     if title is not None:
         fig.update_layout(title_text=title)
     return fig

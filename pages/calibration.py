@@ -94,14 +94,17 @@ with st.form(key=f"calib_form_{exercise_id}_{user}"):
         choices = calib.code_choices(cat, ex["subject"])
         keys = list(choices)
         for number in ex["sessions"]:
-            before = mine.get(number, {}).get("code")
-            given[number] = st.selectbox(f"Session {number}", keys, format_func=choices.get,
-                                         index=keys.index(before) if before in choices else None,
-                                         placeholder="Choose a code", key=f"calib_code_{exercise_id}_{user}_{number}")
+            # One or several codes a session (agreement is then measured code by code).
+            before = [c for c in calib.answer_codes(mine.get(number, {}).get("code")) if c in choices]
+            given[number] = st.multiselect(f"Session {number}", keys, default=before, format_func=choices.get,
+                                           placeholder="Choose one or more codes",
+                                           key=f"calib_code_{exercise_id}_{user}_{number}") or None
     submitted = st.form_submit_button("Save my answers", key="calib_save", type="primary")
 if submitted:
     field = "score" if rating else "code"
-    changed = {n: v for n, v in given.items() if v is not None and mine.get(n, {}).get(field) != v}
+    stored = (lambda n: mine.get(n, {}).get(field)) if rating else \
+        (lambda n: sorted(calib.answer_codes(mine.get(n, {}).get(field))))
+    changed = {n: v for n, v in given.items() if v is not None and stored(n) != (v if rating else sorted(v))}
     problems = []
     for number, value in changed.items():
         try:
@@ -156,6 +159,18 @@ if rating:
                "same score? ICC(3,1) asks only whether the raters rank the sessions alike; the (k) forms are for "
                "the mean of all raters (Shrout & Fleiss 1979).")
 
+if not rating and result.get("per_code") is not None and result["per_code"].height:
+    st.markdown("**Agreement per code**")
+    st.caption("Each code as given or not given in each session: Fleiss' kappa of that yes/no judgement (empty when "
+               "nobody or everybody gave it: nothing to tell apart), the share of rater pairs who agreed on it, "
+               "how often it was given and in how many sessions. Least agreement first.")
+    st.dataframe(result["per_code"].drop("code"), hide_index=True, width="stretch", key="calib_per_code",
+                 column_config={"label": st.column_config.TextColumn("Code"),
+                                "kappa": st.column_config.NumberColumn("Kappa", format="%.2f"),
+                                "agreement": st.column_config.ProgressColumn("Pairs agreeing", format="%.2f",
+                                                                             min_value=0.0, max_value=1.0),
+                                "given": "Times given", "sessions": "Sessions"})
+
 st.markdown("**Where the raters diverge**")
 low, high = calib.score_range(cat, ex["subject"]) if rating else (0.0, 1.0)
 if rating:
@@ -176,7 +191,8 @@ if rating:
                                                          y_max=float(high))}
 else:
     st.caption("Lowest agreement first: the sessions to discuss. Agreement = the share of rater pairs who gave the "
-               "same code in the session (Fleiss' P_i).")
+               "same code in the session (Fleiss' P_i); with several codes a session, the share of codes two raters "
+               "share, averaged over the pairs.")
     config = {"session_number": "Session",
               "agreement": st.column_config.ProgressColumn("Agreement", format="%.2f", min_value=0.0, max_value=1.0),
               "codes": st.column_config.TextColumn("Codes given"),

@@ -38,10 +38,17 @@ c4.metric("Priority", f"{case['priority']:g}")
 if case["flags"]:
     # A static table wraps the sentences (a data grid would cut them off); a case has a
     # handful of flags. Cells are shown as text.
-    web.text_table(pl.DataFrame(case["flags"]).select(pl.col("code").alias("Flag"), pl.col("reason").alias("Why"),
+    web.text_table(pl.DataFrame(case["flags"]).select(pl.col("code").map_elements(cat.flag_label, return_dtype=pl.String)
+                                                      .alias("Flag"), pl.col("reason").alias("Why"),
                                                       pl.col("params").alias("Rule used")))
 else:
     st.caption("No flags for this case.")
+feedback = case.get("feedback") or {}
+if feedback.get("discussed") or feedback.get("not_discussed"):
+    attended = sum(feedback.values())
+    st.caption(f"Scores discussed with the client in {feedback['discussed']} of {attended} attended sessions"
+               + (f" ({feedback['not_recorded']} not recorded)" if feedback["not_recorded"] else "")
+               + ": the feedback part of PCOMS, on the overview's session axis.")
 
 ratings, ruptures, events, track = parts["ratings"], parts["ruptures"], parts["events"], parts["track"]
 timeline, barrier_rows = parts["timeline"], parts["barriers"]
@@ -85,7 +92,9 @@ with themes_tab:
 with barriers_tab:
     web.chart(charts.barrier_timeline_chart(barrier_rows, cat), "case_barriers")
     if barrier_rows.height:
-        st.dataframe(barrier_rows.select("session_number", "category", "severity", "addressed", "note"),
+        barrier_words = pl.col("category").map_elements(lambda c: cat.code_label("barrier_categories", c),
+                                                         return_dtype=pl.String)
+        st.dataframe(barrier_rows.select("session_number", barrier_words, "severity", "addressed", "note"),
                      hide_index=True, width="stretch",
                      column_config={"session_number": "Session", "category": "Category", "severity": "Severity",
                                     "addressed": "Addressed", "note": st.column_config.TextColumn("Note", width="large")})

@@ -21,7 +21,7 @@ codes = sorted(flags["code"].unique().to_list())
 f1, f2, f3 = st.columns(3)
 group = f1.selectbox("Supervision group", ["All groups", *groups], key="caseload_group")
 chosen_therapists = f2.multiselect("Therapist", therapists, key="caseload_therapists")
-chosen_codes = f3.multiselect("Flag", codes, key="caseload_flags",
+chosen_codes = f3.multiselect("Flag", codes, key="caseload_flags", format_func=cat.flag_label,
                               help="Show only cases with at least one of these flags.")
 only_flagged = st.toggle("Only cases with a flag", value=True, key="caseload_only_flagged")
 

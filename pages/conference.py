@@ -395,7 +395,10 @@ if section == "Follow-up":
         if not shown.height:
             st.caption("Nothing changed in the group's cases.")
         else:
-            st.dataframe(shown.with_columns(pl.col("flags_resolved", "new_flags").list.join(", ")), hide_index=True,
+            # Flags in the catalog's words, never as codes.
+            flag_words = [pl.col(c).map_elements(lambda codes: "; ".join(cat.flag_label(f) for f in codes),
+                                                 return_dtype=pl.String) for c in ("flags_resolved", "new_flags")]
+            st.dataframe(shown.with_columns(flag_words), hide_index=True,
                          width="stretch",
                          column_config={"client_id": "Client", "on_agenda": "On that agenda",
                                         "sessions_then": "Sessions then", "sessions_now": "Sessions now",

@@ -1,9 +1,10 @@
 """Agreement statistics of the calibration exercise, against their published examples."""
 
+import numpy as np
 import polars as pl
 import pytest
 
-from core.conference.agreement import fleiss_kappa, icc
+from core.conference.agreement import code_agreement, fleiss_kappa, icc
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges, and the ICCs of their Table 4.
 SHROUT_FLEISS = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
@@ -109,3 +110,59 @@ def test_the_agreement_interval_equals_an_independent_computation():
     deviations = np.abs(table - table.mean(axis=1, keepdims=True))
     assert result.mean_abs_difference == pytest.approx(deviations.mean())
     assert icc(frame, level=0.9).intervals["ICC(2,1)"][0] > lower  # a narrower interval at 90 %
+
+
+# ----------------------------------------------------------------------------- several codes a target
+
+def with_code_lists(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(codes=pl.concat_list("code")).drop("code")
+
+
+def test_code_agreement_with_one_code_each_is_fleiss_published_kappa():
+    """Pooled over the codes, one code each: Fleiss' kappa .210 and mean P_i .378 of the
+    published example; each code's kappa is Fleiss' category-specific kappa."""
+    from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_kappa
+    result = code_agreement(with_code_lists(long_codes(FLEISS)))
+    assert result.pooled == pytest.approx(0.210, abs=0.0005)
+    assert result.pooled == pytest.approx(fleiss_kappa(long_codes(FLEISS)).kappa)
+    assert result.observed == pytest.approx(0.378, abs=0.0005)
+    x = np.array(FLEISS, dtype=float)
+    n, k = x.shape[0], 14
+    per_code = {r["code"]: r for r in result.per_code.iter_rows(named=True)}
+    for j in range(5):
+        p = x[:, j].sum() / (n * k)
+        by_hand = 1 - (x[:, j] * (k - x[:, j])).sum() / (n * k * (k - 1) * p * (1 - p))  # Fleiss 1971, kappa_j
+        binary = statsmodels_kappa(np.column_stack([x[:, j], k - x[:, j]]), method="fleiss")
+        assert per_code[f"c{j}"]["kappa"] == pytest.approx(by_hand) == pytest.approx(binary)
+        assert per_code[f"c{j}"]["given"] == x[:, j].sum()
+    lowest = result.divergence.row(0, named=True)
+    assert lowest["target"] == 8 and lowest["agreement"] == pytest.approx(32 / 182)  # as Fleiss' P_i
+
+
+def test_code_agreement_with_several_codes_a_target_is_computed_code_by_code():
+    # 3 coders, 4 sessions; a coder may give several codes to a session.
+    answers = {1: (["a", "b"], ["a"], ["a", "b"]), 2: (["b"], ["b"], ["c"]),
+               3: (["a", "c"], ["a", "c"], ["a", "c"]), 4: (["c"], ["b", "c"], ["b"])}
+    frame = pl.DataFrame([{"target": t, "rater": f"r{j}", "codes": codes}
+                          for t, row in answers.items() for j, codes in enumerate(row)])
+    result = code_agreement(frame)
+    from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_kappa
+    kappas, weights = {}, {}
+    for code in "abc":
+        given = np.array([sum(code in c for c in answers[t]) for t in sorted(answers)], dtype=float)
+        kappas[code] = statsmodels_kappa(np.column_stack([given, 3 - given]), method="fleiss")
+        p = given.sum() / 12
+        weights[code] = p * (1 - p)
+    # By hand (Fleiss' kappa_j): a given by all or none in every session, 1; b given by 2 of 3
+    # in three sessions, 1 - 6 / (4 * 3 * 2 * .25) = 0; c: 1 - 4 / 6 = 1/3. Pooled, each p_j = .5: 4/9.
+    assert dict(result.per_code.select("code", "kappa").rows()) == pytest.approx({"a": 1.0, "b": 0.0, "c": 1 / 3})
+    assert result.pooled == pytest.approx(4 / 9)
+    for code in "abc":
+        assert result.per_code.filter(pl.col("code") == code)["kappa"].item() == pytest.approx(kappas[code])
+    pooled = sum(weights[c] * kappas[c] for c in "abc") / sum(weights.values())
+    assert result.pooled == pytest.approx(pooled)
+    # Session 1: {a,b}, {a}, {a,b}: Jaccard 1/2, 1, 1/2 over the three pairs.
+    jaccard = {1: (0.5 + 1 + 0.5) / 3, 2: (1 + 0 + 0) / 3, 3: 1.0, 4: (0.5 + 0 + 0.5) / 3}
+    assert dict(result.divergence.select("target", "agreement").rows()) == pytest.approx(jaccard)
+    assert result.observed == pytest.approx(sum(jaccard.values()) / 4)
+    assert result.divergence["target"].to_list() == [2, 4, 1, 3]  # lowest first, ties by session

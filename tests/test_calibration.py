@@ -339,3 +339,80 @@ def test_the_icc_comes_with_its_interval_and_the_band_read_from_it(demo, catalog
     assert "95% confidence interval 0.02 to 0.76" in result["interpretation"]
     assert calib.interval_band(0.83, 0.97, catalog.calibration) == "good to excellent"  # Koo & Li's example
     assert calib.interval_band(0.91, 0.97, catalog.calibration) == "excellent"
+
+
+# ----------------------------------------------------------------------------- several codes a session
+
+def test_a_coder_may_give_several_codes_and_agreement_is_per_code(demo, catalog):
+    exercise_id = calib.new_exercise(demo, catalog, "group-north", "c001", "coding", "transference",
+                                     [1, 2, 3, 4], scope=as_user("sup1"))
+    answers = {1: (["mistrustful", "hostile"], ["mistrustful"], ["hostile", "mistrustful"]),
+               2: (["hostile"], ["hostile"], ["withdrawn"]),
+               3: (["mistrustful", "withdrawn"],) * 3,
+               4: (["withdrawn"], ["hostile", "withdrawn"], ["hostile"])}
+    for session, row in answers.items():
+        for j, codes in enumerate(row):
+            calib.save_answer(demo, catalog, exercise_id, session, code=codes, scope=as_user(f"tr{j}"))
+    stored = calib.answers(demo, exercise_id, scope=SYSTEM)
+    assert stored.filter(pl.col("rater") == "tr0", pl.col("session_number") == 1)["code"].item() == "hostile|mistrustful"
+    result = calib.agreement(demo, exercise_id, scope=SYSTEM)
+    assert result["statistic"] == calib.POOLED_KAPPA and "De Vries et al. 2008" in result["interpretation"]
+    # mistrustful: given by all or none in every session; hostile by 2 of 3 in three sessions;
+    # withdrawn: Fleiss' kappa_j = 1 - 4 / (4 * 3 * 2 * .25) = 1/3; pooled (each p_j = .5): 4/9.
+    per_code = {r["code"]: r for r in result["per_code"].iter_rows(named=True)}
+    assert per_code["mistrustful"]["kappa"] == pytest.approx(1.0) and per_code["hostile"]["kappa"] == pytest.approx(0.0)
+    assert per_code["withdrawn"]["kappa"] == pytest.approx(1 / 3)
+    assert per_code["mistrustful"]["label"] == "Mistrustful" and per_code["hostile"]["given"] == 6
+    assert result["value"] == pytest.approx(4 / 9) and result["band"] == "moderate"
+    assert result["divergence"]["session_number"].to_list() == [2, 4, 1, 3]
+    assert result["divergence"].row(2, named=True)["answers"] == "tr0: hostile + mistrustful; tr1: mistrustful; " \
+                                                                 "tr2: hostile + mistrustful"
+    own = calib.reveal(demo, exercise_id, scope=SYSTEM)
+    assert own.filter(pl.col("session_number") == 3)["group_codes"].item() == "mistrustful: 3, withdrawn: 3"
+
+
+def test_one_code_each_keeps_fleiss_kappa_and_gains_the_table_per_code(demo, catalog):
+    exercise_id = calib.new_exercise(demo, catalog, "group-north", "c001", "coding", "transference",
+                                     [1, 2, 3, 4], scope=as_user("sup1"))
+    fill(demo, catalog, exercise_id, CODES, field="code")
+    result = calib.agreement(demo, exercise_id, scope=SYSTEM)
+    assert result["statistic"] == "Fleiss' kappa" and result["value"] == pytest.approx(11 / 47)
+    weights = {r["code"]: r for r in result["per_code"].iter_rows(named=True)}
+    assert set(weights) == {"dependent", "hostile", "none"} and weights["none"]["kappa"] == pytest.approx(1.0)
+
+
+def test_none_of_these_codes_stands_alone(demo, catalog):
+    exercise_id = calib.new_exercise(demo, catalog, "group-north", "c001", "coding", "transference", [1, 2],
+                                     scope=as_user("sup1"))
+    with pytest.raises(ConferenceError, match="cannot go with other codes"):
+        calib.save_answer(demo, catalog, exercise_id, 1, code=[calib.NO_CODE, "hostile"], scope=as_user("tr1"))
+    with pytest.raises(ConferenceError, match="'sad' is not a code"):
+        calib.save_answer(demo, catalog, exercise_id, 1, code=["hostile", "sad"], scope=as_user("tr1"))
+    assert calib.answers(demo, exercise_id, scope=SYSTEM).is_empty()
+
+
+def test_a_group_codes_several_codes_a_session_on_the_page_and_sees_the_agreement_per_code(app, raters):
+    at = open_page(app, "sup1")
+    at.selectbox(key="calib_group").set_value("group-north").run()
+    at.selectbox(key="calib_new_client").set_value("c001").run()
+    at.radio(key="calib_new_kind").set_value("coding").run()
+    at.multiselect(key="calib_new_sessions_c001").set_value([2, 3]).run()
+    at.button(key="calib_create").click().run()
+    no_errors(at)
+    exercise_id = at.selectbox(key="calib_exercise").value
+    codes = {"tr1": (["hostile", "mistrustful"], ["withdrawn"]), "tr2": (["mistrustful"], ["withdrawn"])}
+    for rater, given in codes.items():
+        at = signed_in_as(at, rater)
+        for number, value in zip((2, 3), given):
+            at.multiselect(key=f"calib_code_{exercise_id}_{rater}_{number}").set_value(value)
+        at.button(key="calib_save").click().run()
+        no_errors(at)
+        assert any("Saved 2 changed answer(s)." in s.value for s in at.success)
+    at = signed_in_as(at, "tr1")  # their own answers come back as they gave them
+    assert at.multiselect(key=f"calib_code_{exercise_id}_tr1_2").value == ["hostile", "mistrustful"]
+    at = signed_in_as(at, "sup1")
+    at.toggle(key="calib_show_agreement").set_value(True).run()
+    no_errors(at)
+    assert calib.POOLED_KAPPA in {m.label for m in at.metric}
+    (per_code,) = [d.value for d in at.dataframe if "label" in d.value.columns]
+    assert set(per_code["label"]) == {"Hostile", "Mistrustful", "Withdrawn"}

@@ -24,6 +24,7 @@ RANGES = {  # (instrument, scale) -> (low, high), DOMAIN.md
     ("OQ-45", "total"): (0, 180), ("CORE-10", "total"): (0, 40), ("BDI-II", "total"): (0, 63),
     # Item-level ratings (CONTRACT.md extension): PHQ-9 items 0-3, CORE-10 items 0-4.
     **{("PHQ-9", f"item{i}"): (0, 3) for i in range(1, 10)}, **{("CORE-10", f"item{i}"): (0, 4) for i in range(1, 11)},
+    ("CARE", "total"): (10, 50),  # empathy, Mercer et al. 2004: 10 items of 1-5
 }
 # Reliable change in points for symptom measures (lower is better), DOMAIN.md / catalog default for BDI-II.
 RELIABLE_CHANGE = {"PHQ-9": 6, "GAD-7": 4, "OQ-45": 14, "CORE-10": 6, "BDI-II": 7}

@@ -73,7 +73,7 @@ def test_a_case_opens_from_its_link_and_shows_its_flags_and_charts(app):
     no_errors(at)
     assert at.selectbox(key="case_client").value == "c015"
     flags = at.table[0].value
-    assert "rupture\\_not\\_repaired" in set(flags["Flag"])  # escaped for st.table's Markdown
+    assert "Alliance rupture\\, not repaired" in set(flags["Flag"])  # the catalog's words, escaped for st.table
     assert len(at.get("plotly_chart")) >= 4
     before = at.get("plotly_chart")[1].proto.spec
     at.radio(key="case_alliance").set_value("WAI-SR").run()

@@ -26,56 +26,27 @@ Conventions
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import polars as pl
 
-# Two-tailed 5 % criterion as written by Jacobson & Truax (1991) and used by suddengains'
-# define_crit1_cutoff(). CECPfuns uses the exact normal quantile qnorm(0.975) = 1.959964...,
-# which is why its threshold for SD 7.5, r .80 is 9.296925 rather than 9.297096.
-RC_Z = 1.96
-
-# Scores are stored as decimals (36.3 - 34.1 = 2.1999999999999993 in binary floating
-# point): a change counts as equal to the threshold within this tolerance.
-TOLERANCE = 1e-9
-RC_RULES = ("gt", "ge")
+from ..psychometrics import (  # noqa: F401  (the rules live there; re-exported for callers)
+    CLINICAL_RULES,
+    RC_RULES,
+    RC_Z,
+    TOLERANCE,
+    clinical_words,
+    is_clinical,
+    is_reliable,
+    rc_threshold,
+    reliable_change_index,
+    reliable_words,
+    s_diff,
+    standard_error,
+)
 
 CATEGORIES = ("recovered", "improved", "unchanged", "deteriorated", "harmed")
-CLINICAL_RULES = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
-
-
-def _check_sd_reliability(sd: float, reliability: float) -> None:
-    if not (sd >= 0 and math.isfinite(sd)):
-        raise ValueError(f"The standard deviation must be a finite number >= 0, got {sd!r}.")
-    if not 0 <= reliability <= 1:
-        raise ValueError(
-            f"The reliability must lie between 0 and 1, got {reliability!r}: "
-            "check the instrument's reliability coefficient in the catalog."
-        )
-
-
-def standard_error(sd: float, reliability: float) -> float:
-    """Standard error of measurement: SE = SD * sqrt(1 - r)."""
-    _check_sd_reliability(sd, reliability)
-    return sd * math.sqrt(1 - reliability)
-
-
-def s_diff(sd: float, reliability: float) -> float:
-    """Standard error of the difference of two scores: S_diff = sqrt(2 * SE^2)."""
-    return math.sqrt(2 * standard_error(sd, reliability) ** 2)
-
-
-def rc_threshold(sd: float, reliability: float, z: float = RC_Z) -> float:
-    """Reliable change threshold in points: z * S_diff, z = 1.96 by default (a change
-    must exceed it). Pass ``z=scipy.stats.norm.ppf(0.975)`` to match CECPfuns."""
-    return z * s_diff(sd, reliability)
-
-
-def reliable_change_index(first: float, last: float, sd: float, reliability: float) -> float:
-    """RC = (last - first) / S_diff; reliable when |RC| > 1.96."""
-    return (last - first) / s_diff(sd, reliability)
 
 
 class Cutoffs(NamedTuple):
@@ -100,21 +71,6 @@ def _check_direction(direction: int) -> None:
         raise ValueError(
             f"direction must be +1 (higher scores are better) or -1 (lower scores are better), got {direction!r}."
         )
-
-
-def is_clinical(score: float, cutoff: float, cutoff_clinical: str) -> bool:
-    """Whether a score lies in the clinical range under the given boundary rule."""
-    if cutoff_clinical == "ge":
-        return score >= cutoff
-    if cutoff_clinical == "gt":
-        return score > cutoff
-    if cutoff_clinical == "le":
-        return score <= cutoff
-    if cutoff_clinical == "lt":
-        return score < cutoff
-    raise ValueError(
-        f"cutoff_clinical must be one of 'ge', 'gt', 'le', 'lt' (which scores are clinical), got {cutoff_clinical!r}."
-    )
 
 
 @dataclass(frozen=True)
@@ -145,18 +101,17 @@ def classify(
     if rule not in RC_RULES:
         raise ValueError(f"The reliable change rule must be 'gt' or 'ge', got {rule!r}.")
     change = last - first
-    reliable = abs(change) > threshold + TOLERANCE if rule == "gt" else abs(change) >= threshold - TOLERANCE
+    reliable = is_reliable(change, threshold, rule)
     improved = reliable and direction * change > 0
     worsened = reliable and direction * change < 0
-    boundary = (f"reliable when |change| > {threshold:g} points (strictly)" if rule == "gt"
-                else f"reliable when |change| >= {threshold:g} points")
+    boundary = reliable_words(threshold, rule)
     started = ended = None
     if cutoff is not None:
         if cutoff_clinical is None:
             raise ValueError("A cutoff needs cutoff_clinical ('ge', 'gt', 'le' or 'lt') to say which side is clinical.")
         started = is_clinical(first, cutoff, cutoff_clinical)
         ended = is_clinical(last, cutoff, cutoff_clinical)
-        boundary += f"; clinical when score {CLINICAL_RULES[cutoff_clinical]} {cutoff:g}"
+        boundary += f"; {clinical_words(cutoff_clinical, cutoff)}"
     if improved:
         category = "recovered" if started is True and ended is False else "improved"
     elif worsened:

@@ -51,6 +51,7 @@ import polars as pl
 
 from ..access import Scope
 from ..catalog import Catalog, Instrument, default_catalog
+from ..psychometrics import CLINICAL_RULES, RULE_WORDS
 from .themes import client_filter
 
 METHODS = ("sd", "points", "cutoff")
@@ -64,8 +65,8 @@ REPAIR_EVENT = "repair"
 # Boundary crossings and violations (Gutheil & Gabbard 1998) are coded events of their own:
 # shown with the ruptures and repairs on the case's axis, never counted as either.
 BOUNDARY_PREFIX = "boundary_"
-SQL_RULES = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
-WORDS = {"ge": "at or above", "gt": "above", "le": "at or below", "lt": "below"}
+# The boundary rules' symbols (valid SQL) and words come from the psychometric rules.
+SQL_RULES, WORDS = CLINICAL_RULES, RULE_WORDS
 
 
 @dataclass(frozen=True)

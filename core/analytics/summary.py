@@ -18,6 +18,7 @@ from ..catalog import Catalog
 from .attendance import attendance, risk_answers
 from .barriers import barrier_summary
 from .outcomes import SuddenGainParams, change_table, outcome_series, sudden_changes
+from .process import FEEDBACK_KINDS, empathy_ratings, feedback_counts, feedback_sessions
 from .ruptures import coded_events, detect_ruptures
 from .themes import ccrt, pervasiveness
 from .triage import cases, triage_flags
@@ -69,7 +70,9 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
     Keys (CONTRACT.md, `python -m core case`): client_id, therapist_id, sessions, flags,
     change, sudden_gains, sudden_losses, ruptures, themes, barriers; and also
     supervision_group, latest_session, priority, sudden_gain_params, coded_events, ccrt,
-    attendance (counts by kind) and risk_items (item, score, session).
+    attendance (counts by kind), risk_items (item, score, session), feedback (attended
+    sessions whose scores were discussed, not discussed, not recorded) and empathy
+    (instrument, session, score of the catalog's empathy instruments).
     """
     ids = list(dict.fromkeys(str(c) for c in client_ids))
     case_list = cases(store, scope, ids)
@@ -110,6 +113,8 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
     came = {row["client_id"]: row for row in attendance(store, scope, ids, catalog.triage.lookback_sessions)
             .iter_rows(named=True)}
     info = {row["client_id"]: row for row in case_list.iter_rows(named=True)}
+    feedback = feedback_counts(feedback_sessions(store, scope, ids))
+    empathy = _by_client(empathy_ratings(store, catalog, scope, ids), ["instrument", "session_number", "score"])
     out = []
     for cid in ids:
         c = info[cid]
@@ -135,6 +140,10 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
             "risk_items": [{"instrument": r["instrument"], "item": r["item"], "score": r["score"],
                             "session": r["session_number"], "alert": r["alert"], "text": r["text"]}
                            for r in risk.get(cid, [])],
+            # sessions.feedback_discussed (the contract's extension) over the attended sessions.
+            "feedback": feedback.get(cid, dict.fromkeys(FEEDBACK_KINDS, 0)),
+            "empathy": [{"instrument": e["instrument"], "session": e["session_number"], "score": e["score"]}
+                        for e in empathy.get(cid, [])],
         }))
     return out
 
@@ -155,6 +164,14 @@ def summary_text(summary: dict) -> str:
     if a:
         lines.append(f"Attendance: {a['attended']} attended, {a['no_show']} no-show(s), {a['cancelled_late']} late "
                      f"cancellation(s), {a['cancelled']} cancelled in time")
+    f = s.get("feedback")
+    if f and (f["discussed"] or f["not_discussed"]):
+        lines.append(f"Feedback: scores discussed with the client in {f['discussed']} of "
+                     f"{f['discussed'] + f['not_discussed'] + f['not_recorded']} attended sessions"
+                     + (f" ({f['not_recorded']} not recorded)" if f["not_recorded"] else ""))
+    if s.get("empathy"):
+        lines.append("Empathy: " + ", ".join(f"{e['instrument']} {e['score']:g} at session {e['session']}"
+                                             for e in s["empathy"]))
     if s["change"]:
         lines.append("Change (first -> last score):")
         for inst, ch in s["change"].items():

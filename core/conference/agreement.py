@@ -142,3 +142,63 @@ def fleiss_kappa(codes: pl.DataFrame) -> KappaResult:
         "codes": [", ".join(f"{names[j]}: {int(c)}" for j, c in enumerate(row) if c) for row in x],
     }).sort(["agreement", "target"])
     return KappaResult(float(_fleiss_kappa(x, method="fleiss")), n, k, left_out, divergence)
+
+
+class CodeAgreement(NamedTuple):
+    pooled: float                # Fleiss' kappa pooled over the codes (one code each: Fleiss' kappa itself)
+    observed: float              # mean pairwise Jaccard agreement over targets
+    targets: int
+    raters: int
+    left_out: list
+    per_code: pl.DataFrame       # code, kappa, agreement, given, targets: least agreement first
+    divergence: pl.DataFrame     # target, agreement (mean pairwise Jaccard, 0-1), codes: lowest first
+
+
+def code_agreement(codes: pl.DataFrame) -> CodeAgreement:
+    """Agreement of a long table target, rater, codes (a list of codes: a coder may give
+    several codes to a target), code by code.
+
+    Each code is a yes/no judgement per target: its kappa is Fleiss' (1971) kappa over the
+    two categories given / not given, which equals Fleiss' category-specific kappa
+    kappa_j = 1 - sum_i x_ij (k - x_ij) / (n k (k - 1) p_j q_j). The pooled kappa (De Vries et
+    al. 2008) is sum_j p_j q_j kappa_j / sum_j p_j q_j; with one code per coder and target it
+    is Fleiss' overall kappa (Fleiss 1971 shows the overall kappa is this weighted mean). A
+    target's agreement is the mean over rater pairs of |A and B| / |A or B| (Jaccard), which
+    with one code each is Fleiss' P_i."""
+    if codes.select(pl.struct("target", "rater").is_duplicated().any()).item():
+        raise ValueError("A rater coded a target twice: keep one answer (a list of codes) per target and rater.")
+    complete, left_out = _complete(codes.filter(pl.col("codes").list.len() > 0), "codes")
+    table = complete.sort("target", "rater")
+    targets = sorted(table["target"].unique().to_list())
+    raters = sorted(table["rater"].unique().to_list())
+    n, k = len(targets), len(raters)
+    if n < 2 or k < 2:
+        raise ValueError(f"Agreement needs at least 2 targets coded by at least 2 raters each; got {n} target(s) "
+                         f"and {k} rater(s) with complete codes.")
+    sets = {(r["target"], r["rater"]): set(r["codes"]) for r in table.iter_rows(named=True)}
+    used = sorted({c for s in sets.values() for c in s})
+    # x[i, j]: how many raters gave code j to target i.
+    x = np.array([[sum(code in sets[(t, r)] for r in raters) for code in used] for t in targets], dtype=float)
+    p = x.sum(axis=0) / (n * k)
+    pq = p * (1 - p)
+    disagreement = (x * (k - x)).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappas = 1 - disagreement / (n * k * (k - 1) * pq)
+        pooled = float(1 - disagreement.sum() / (n * k * (k - 1) * pq.sum()))
+    agreement = 1 - (2 * x * (k - x) / (k * (k - 1))).mean(axis=0)  # share of agreeing rater pairs, per code
+    per_code = pl.DataFrame({"code": used, "kappa": kappas, "agreement": agreement,
+                             "given": x.sum(axis=0).astype(int), "targets": (x > 0).sum(axis=0).astype(int)},
+                            schema={"code": pl.String, "kappa": pl.Float64, "agreement": pl.Float64,
+                                    "given": pl.Int64, "targets": pl.Int64}
+                            ).sort(["kappa", "code"], nulls_last=True).with_columns(pl.col("kappa").fill_nan(None))
+    pairs = [(a, b) for i, a in enumerate(raters) for b in raters[i + 1:]]
+
+    def jaccard(a: set, b: set) -> float:
+        return len(a & b) / len(a | b) if a | b else 1.0
+
+    per_target = [float(np.mean([jaccard(sets[(t, a)], sets[(t, b)]) for a, b in pairs])) for t in targets]
+    divergence = pl.DataFrame({
+        "target": targets, "agreement": per_target,
+        "codes": [", ".join(f"{used[j]}: {int(c)}" for j, c in enumerate(row) if c) for row in x],
+    }).sort(["agreement", "target"])
+    return CodeAgreement(pooled, float(np.mean(per_target)), n, k, left_out, per_code, divergence)

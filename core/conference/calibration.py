@@ -3,13 +3,15 @@ themes of one case, blind, and the group sees how far they agree and where they 
 
 A supervisor makes an exercise: a case of the group, a kind ("rating": one score per
 session on an alliance instrument's scale, e.g. "SRS:total"; "coding": one code per
-session from a theme codebook, e.g. "transference") and the sessions to rate. Each trainee
-saves one answer per session under their pseudonymous id and may change it until the
-group looks at the agreement; the latest answer counts.
+session from a theme codebook, e.g. "transference"; a coder may give several codes to one
+session) and the sessions to rate. Each trainee saves one answer per session under their
+pseudonymous id and may change it until the group looks at the agreement; the latest
+answer counts.
 
 The agreement uses the raters who answered every session of the exercise (a rater still
-answering is listed, not counted): ICC(2,1) for ratings, Fleiss' kappa for codes, both
-from `agreement`. The case's own stored ratings or codes stay hidden (`reveal` refuses)
+answering is listed, not counted): ICC(2,1) with the scores' mean distance from their
+session's mean for ratings; for codes Fleiss' kappa (pooled over the codes when a coder gave
+several codes to a session) and each code's own kappa; all from `agreement`. The case's own stored ratings or codes stay hidden (`reveal` refuses)
 until at least two raters have answered every session.
 """
 
@@ -23,7 +25,7 @@ import polars as pl
 from ..access import Scope
 from ..catalog import Catalog, default_catalog
 from ..store import Store
-from .agreement import fleiss_kappa, icc
+from .agreement import code_agreement, icc
 from .meetings import ROSTER, ConferenceError, checked_group, checked_user, editor, group_scope, writing
 
 KINDS = ("rating", "coding")
@@ -33,6 +35,16 @@ KAPPA = "Fleiss' kappa"
 # of its own in Fleiss' kappa.
 NO_CODE = "none"
 NO_CODE_LABEL = "None of these codes"
+# Several codes of one answer are stored in its one text cell, sorted, joined by this mark
+# (a code of the codebook cannot hold it); an answer of one code is stored as before.
+CODE_SEP = "|"
+POOLED_KAPPA = "Fleiss' kappa, pooled over the codes"
+POOLED_SOURCE = "De Vries et al. 2008"
+
+
+def answer_codes(answer: str | None) -> list[str]:
+    """A stored coding answer as its list of codes: "hostile|mistrustful" -> [...]."""
+    return [c for c in (answer or "").split(CODE_SEP) if c]
 
 # Interpretation bands: (lower limit, label), a value on a limit belongs to the higher band.
 # Koo & Li (2016), J Chiropr Med 15(2):155-163: ICC below 0.5 poor, 0.5-0.75 moderate,
@@ -206,9 +218,10 @@ def exercises(store: Store, scope: Scope, group: str | None = None) -> pl.DataFr
 
 
 def save_answer(store: Store, catalog: Catalog, exercise_id: int, session_number: int,
-                score: float | None = None, code: str | None = None, *, scope: Scope) -> None:
+                score: float | None = None, code: str | list[str] | tuple | None = None, *, scope: Scope) -> None:
     """Save the answer of `scope`'s user for one session of the exercise; a new answer
-    replaces theirs. The rater is always the signed-in user: nobody answers for another."""
+    replaces theirs. The rater is always the signed-in user: nobody answers for another. A
+    coding answer is one code or a list of codes ("none" stands alone)."""
     ex = exercise(store, exercise_id, scope)
     rater = checked_user(scope.user)
     try:
@@ -234,13 +247,19 @@ def save_answer(store: Store, catalog: Catalog, exercise_id: int, session_number
     else:
         if score is not None:
             raise ConferenceError(f"Exercise {exercise_id} asks for a code, not a score.")
-        code = (code or "").strip()
-        if not code:
+        given = [code] if code is None or isinstance(code, str) else list(code)
+        picked = sorted({str(c).strip() for c in given if c is not None and str(c).strip()})
+        if not picked:
             raise ConferenceError(f"Give a code for session {session_number}.")
         choices = code_choices(catalog, ex["subject"])
-        if code not in choices:
-            raise ConferenceError(f"'{code}' is not a code of the {ex['subject']} codebook; the codes are "
-                                  f"{', '.join(choices)}.")
+        for one in picked:
+            if one not in choices:
+                raise ConferenceError(f"'{one}' is not a code of the {ex['subject']} codebook; the codes are "
+                                      f"{', '.join(choices)}.")
+        if NO_CODE in picked and len(picked) > 1:
+            raise ConferenceError(f"'{NO_CODE_LABEL}' cannot go with other codes in session {session_number}: "
+                                  "choose either.")
+        code = CODE_SEP.join(picked)
     with writing(store, scope) as cur:
         cur.execute("INSERT INTO calibration_answers VALUES (?, ?, ?, ?, ?, now()) "
                     "ON CONFLICT (exercise_id, rater, session_number) DO UPDATE SET score = excluded.score, "
@@ -309,8 +328,16 @@ def agreement(store: Store, exercise_id: int, scope: Scope, catalog: Catalog | N
     try:
         # Answers that do not vary make the statistic 0 / 0: a sentence below, not a warning.
         with np.errstate(divide="ignore", invalid="ignore"):
-            stats = icc(frame.select("target", "rater", "score"), settings.confidence) if rating else \
-                fleiss_kappa(frame.select("target", "rater", "code"))
+            if rating:
+                stats = icc(frame.select("target", "rater", "score"), settings.confidence)
+            else:
+                # Several codes to a session: each code's kappa and their pooled kappa; one
+                # code each: the pooled kappa is Fleiss' kappa (kept as the headline's name).
+                coded = frame.with_columns(codes=pl.col("code").str.split(CODE_SEP))
+                several = bool(coded.select((pl.col("codes").list.len() > 1).any()).item())
+                stats = code_agreement(coded.select("target", "rater", "codes"))
+                if several:
+                    result.update(statistic=POOLED_KAPPA, source=f"{KAPPA_SOURCE}; {POOLED_SOURCE}")
     except ValueError as err:  # not reachable with complete raters, kept as a sentence
         result["interpretation"] = str(err)
         return result
@@ -328,15 +355,21 @@ def agreement(store: Store, exercise_id: int, scope: Scope, catalog: Catalog | N
                       interval=(lower, upper) if known else None,
                       interval_band=interval_band(lower, upper, settings) if known else None)
     else:
-        observed = float(stats.divergence["agreement"].mean())
         per_session = (frame.sort("rater").group_by("target")
-                       .agg(answers=pl.format("{}: {}", "rater", "code").str.join("; ")))
+                       .agg(answers=pl.format("{}: {}", "rater", pl.col("code").str.replace_all(
+                           CODE_SEP, " + ", literal=True)).str.join("; ")))
         divergence = stats.divergence.join(per_session, on="target", how="left")
-        value = stats.kappa
-        result.update(values={KAPPA: value, "Observed agreement": observed})
+        value = stats.pooled
+        result.update(values={result["statistic"]: value, "Observed agreement": stats.observed},
+                      per_code=_per_code(stats.per_code, catalog or default_catalog(), ex["subject"]))
     result["divergence"] = divergence.rename({"target": "session_number"})
     result["value"] = None if math.isnan(value) else value
-    result["interpretation"] = _interpretation(rating, value, stats.targets, stats.raters)
+    result["interpretation"] = _interpretation(rating, value, stats.targets, stats.raters, result["statistic"])
+    if not rating and result["statistic"] == POOLED_KAPPA:
+        result["interpretation"] += (
+            " Coders gave several codes to a session: each code counts as given or not given, its own kappa is "
+            "in the table per code, and the headline pools them (weighted by how often each code could disagree, "
+            f"{POOLED_SOURCE}). A session's agreement is the share of codes two coders share, averaged over pairs.")
     if rating and result.get("interval"):
         lower, upper = result["interval"]
         result["interpretation"] += (
@@ -349,11 +382,11 @@ def agreement(store: Store, exercise_id: int, scope: Scope, catalog: Catalog | N
     return result
 
 
-def _interpretation(rating: bool, value: float, targets: int, raters: int) -> str:
+def _interpretation(rating: bool, value: float, targets: int, raters: int, name: str | None = None) -> str:
     counted = f"{raters} raters on {targets} sessions"
+    name = name or (HEADLINE_ICC if rating else KAPPA)
     if math.isnan(value):
         what = "scores" if rating else "codes"
-        name = HEADLINE_ICC if rating else KAPPA
         return (f"{name} cannot be computed for {counted}: the {what} do not vary at all (everyone gave the same "
                 f"answer{'' if rating else ' in every session'}), so there is nothing to tell apart.")
     if rating:
@@ -364,9 +397,18 @@ def _interpretation(rating: bool, value: float, targets: int, raters: int) -> st
                      "in a reliability study: read this figure as a start for discussion, not a reliability "
                      "estimate.")
         return text
-    return (f"{KAPPA} = {value:.2f} for {counted}: {band(round(value, 2), KAPPA_BANDS)} agreement on the bands of "
+    return (f"{name} = {value:.2f} for {counted}: {band(round(value, 2), KAPPA_BANDS)} agreement on the bands of "
             f"{KAPPA_SOURCE} (below 0 poor, 0-0.20 slight, 0.21-0.40 fair, 0.41-0.60 moderate, 0.61-0.80 "
             "substantial, 0.81-1 almost perfect).")
+
+
+def _per_code(per_code: pl.DataFrame, catalog: Catalog, subject: str) -> pl.DataFrame:
+    """Each code's agreement with the codebook's words beside it: code, label, kappa (None
+    when nobody or everybody gave it: nothing to tell apart), agreement, given, sessions."""
+    words = code_choices(catalog, subject)
+    return per_code.rename({"targets": "sessions"}).with_columns(
+        label=pl.col("code").replace_strict(words, default=pl.col("code"), return_dtype=pl.String)
+    ).select("code", "label", "kappa", "agreement", "given", "sessions")
 
 
 # ----------------------------------------------------------------------------- reveal
@@ -401,6 +443,7 @@ def reveal(store: Store, exercise_id: int, scope: Scope) -> pl.DataFrame:
         wide = stored.pivot(on="rater", index="session_number", values="score", aggregate_function="first") \
             if stored.height else None
     else:
+        group = group.with_columns(pl.col("code").str.split(CODE_SEP)).explode("code")
         frame = frame.join(group.group_by("session_number", "code").len().sort("code")
                            .group_by("session_number").agg(group_codes=pl.format("{}: {}", "code", "len")
                                                            .str.join(", ")),

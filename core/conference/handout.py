@@ -31,7 +31,7 @@ from plotly.offline import get_plotlyjs
 
 from ..access import Scope
 from ..analytics.suppression import count_words
-from ..catalog import Catalog
+from ..catalog import FLAG_CODES, Catalog
 from ..export import csv_bytes
 from ..privacy import find_identifiers, mask
 from ..store import Store
@@ -166,6 +166,9 @@ def build_handout(store: Store, catalog: Catalog, conference_id: int, *, scope: 
                                                           "text": "Action", "owner": "Owner", "due_on": "Due",
                                                           "status": "Status"}))
         changes = follow["changes"].filter(pl.col("changed"))
+        # Flags in the catalog's words, never as codes.
+        words_of = {code: catalog.flag_label(code) for code in FLAG_CODES}
+        changes = changes.with_columns(pl.col("flags_resolved", "new_flags").list.eval(pl.element().replace(words_of)))
         if deidentify:
             others = changes.filter(~pl.col("client_id").is_in(list(labels))).height
             changes = changes.filter(pl.col("client_id").is_in(list(labels))).with_columns(

@@ -1,0 +1,55 @@
+"""The process the founding brief names beside the alliance: whether a session's scores were
+discussed with the client (`sessions.feedback_discussed`, the contract's extension: the
+active part of PCOMS, Duncan's adherence scale) and the client's rating of the therapist's
+empathy (instruments of catalog kind "empathy", e.g. the CARE measure, Mercer et al. 2004).
+
+Both are shown on the case's session axis; neither raises a flag. Each function is one bulk
+query over the clients in scope.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ..access import Scope
+from ..catalog import Catalog
+from .ruptures import client_clause
+
+FEEDBACK_SCHEMA = {"client_id": pl.String, "session_number": pl.Int32, "feedback_discussed": pl.Boolean}
+FEEDBACK_KINDS = ("discussed", "not_discussed", "not_recorded")
+EMPATHY_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "session_number": pl.Int32, "score": pl.Float64}
+
+
+def feedback_sessions(store, scope: Scope, clients=None) -> pl.DataFrame:
+    """Every attended session: client_id, session_number, feedback_discussed (true, false, or
+    null when not recorded). A missed session has no feedback to give."""
+    bind: dict = {}
+    sql = f"""
+    SELECT client_id, session_number::INTEGER AS session_number, feedback_discussed
+    FROM sessions WHERE attended IS DISTINCT FROM false{client_clause('client_id', clients, bind)}
+    ORDER BY client_id, session_number"""
+    return store.query(sql, bind, scope=scope).cast(FEEDBACK_SCHEMA)
+
+
+def feedback_counts(frame: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Per client, attended sessions by feedback: discussed, not_discussed, not_recorded."""
+    counts = frame.group_by("client_id").agg(
+        discussed=pl.col("feedback_discussed").eq(True).sum(),
+        not_discussed=pl.col("feedback_discussed").eq(False).sum(),
+        not_recorded=pl.col("feedback_discussed").is_null().sum())
+    return {r.pop("client_id"): {k: int(r[k]) for k in FEEDBACK_KINDS} for r in counts.iter_rows(named=True)}
+
+
+def empathy_ratings(store, catalog: Catalog, scope: Scope, clients=None) -> pl.DataFrame:
+    """Client-rated totals of the catalog's empathy instruments: client_id, instrument,
+    session_number, score; in session order."""
+    keys = list(catalog.instruments_of("empathy"))
+    if not keys:
+        return pl.DataFrame(schema=EMPATHY_SCHEMA)
+    bind: dict = {"keys": keys}
+    sql = f"""
+    SELECT client_id, instrument, session_number::INTEGER AS session_number, score
+    FROM ratings WHERE list_contains($keys, instrument) AND scale = 'total' AND rater = 'client'
+      AND score IS NOT NULL{client_clause('client_id', clients, bind)}
+    ORDER BY client_id, instrument, session_number"""
+    return store.query(sql, bind, scope=scope).cast(EMPATHY_SCHEMA)
