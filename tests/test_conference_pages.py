@@ -389,7 +389,7 @@ def test_presentation_mode_names_no_id_in_reasons_notes_or_actions(db):
     store.close()
     at = open_page(app(), "present", conference=str(conference_id))
     no_errors(at)
-    shown = " ".join([t.value for t in at.text] + [str(d.value.to_dict()) for d in at.dataframe])
+    shown = " ".join([t.value for t in at.text] + [str(d.value.to_dict()) for d in [*at.dataframe, *at.table]])
     for found in (first, second, therapist, other):
         assert found not in shown, found
     assert "Discuss Case A with the presenting therapist; compare Case B" in shown
