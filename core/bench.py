@@ -6,6 +6,9 @@ times the triage of every client in a fresh process (cold), then again (warm).
 `python -m core bench pages --sessions N` runs every page through Streamlit's AppTest
 against such a store, each in a fresh process: cold (empty caches), then warm.
 
+`python -m core bench browser` times the pages in Chromium against `streamlit run`
+(`core.browser_bench`).
+
 `python -m core bench import --sessions N` writes a synthetic clinic of N sessions as
 CSV files, then times, each in a fresh process on the same files: (a) DuckDB loading
 them with `read_csv` into tables, no validation (the floor), and (b) the full import;
@@ -226,15 +229,20 @@ def bench_pages(sessions: int) -> dict:
         return {"sessions": sessions, "pages": results}
 
 
-BENCHES = {"import": bench_import, "analytics": bench_analytics, "pages": bench_pages}
+def bench_browser(**options) -> dict:
+    from .browser_bench import bench_browser as run_browser  # Playwright only when asked for
+    return run_browser(**options)
 
 
-def run(what: str, sessions: int) -> int:
-    if what == "pages" and not (HOME / "app.py").exists():
+BENCHES = {"import": bench_import, "analytics": bench_analytics, "pages": bench_pages, "browser": bench_browser}
+
+
+def run(what: str, sessions: int | None = None, **options) -> int:
+    if what in ("pages", "browser") and not (HOME / "app.py").exists():
         print("The page benchmark runs the standalone app (app.py): run it in a checkout of the repository, "
               "not from the installed package.", file=sys.stderr)
         return 2
-    print(json.dumps(BENCHES[what](sessions)))
+    print(json.dumps(BENCHES[what](**options) if what == "browser" else BENCHES[what](sessions)))
     return 0
 
 

@@ -144,6 +144,10 @@ def _num(x) -> str:
     return "–" if x is None else f"{round(float(x), 2):g}"
 
 
+def _signed(x) -> str:
+    return "–" if x is None else f"{float(x):+.2f}"
+
+
 def _pct(x) -> str:
     return "–" if x is None else f"{100 * float(x):.0f} %"
 
@@ -941,7 +945,10 @@ def pervasiveness_chart(frame: pl.DataFrame, catalog: Catalog | None = None, kin
             y=[_esc(f"{_kind_short(catalog, k)}: {r['label']}") for r in part], x=[100 * r["mean"] for r in part],
             orientation="h", name=_esc(catalog.codebooks[k].label if catalog is not None and k in catalog.codebooks
                                        else _kind_short(catalog, k)), marker=dict(color=colour),
-            text=[f"{r['clients']} of {r['clients_coded']}" for r in part], textposition="outside",
+            # The label states the bar's own value first, so labels run in the bars' order;
+            # the clients with the code follow in brackets.
+            text=[f"{_pct(r['mean'])} ({r['clients']} of {r['clients_coded']} clients)" for r in part],
+            textposition="outside", cliponaxis=False,
             hovertext=[f"{_esc(r['label'])}: occurs with {r['clients']} of {r['clients_coded']} clients coded for "
                        f"{_esc(_kind_short(catalog, k))}<br>Mean pervasiveness {_pct(r['mean'])}" for r in part],
             hovertemplate="%{hovertext}<extra></extra>"))
@@ -950,7 +957,7 @@ def pervasiveness_chart(frame: pl.DataFrame, catalog: Catalog | None = None, kin
     fig.update_layout(template=TEMPLATE, height=160 + 30 * len(rows),
                       title=dict(text=f"Pervasiveness across the caseload{note}"),
                       xaxis=dict(title_text="Mean share of coded sessions (%)", ticksuffix=" %",
-                                 range=[0, 110]),
+                                 range=[0, max(100.0, 100 * max(r["mean"] for r in rows)) * 1.35]),
                       yaxis=dict(autorange="reversed", categoryorder="array",
                                  categoryarray=[_esc(f"{_kind_short(catalog, r['kind'])}: {r['label']}")
                                                 for r in rows]))
@@ -978,9 +985,25 @@ def therapist_pattern_chart(frame: pl.DataFrame, catalog: Catalog | None = None,
     z = [[None] * len(codes) for _ in shown]
     text = [[""] * len(codes) for _ in shown]
     hover = [[""] * len(codes) for _ in shown]
+    # A code that none of a therapist's coded clients has is 0 %, drawn and written "0/n":
+    # a blank cell could be read as "not coded" (every therapist listed has coded clients;
+    # only a suppressed cell, "·", stays without a colour).
+    coded = dict(frame.group_by("therapist_id").agg(pl.col("clients_coded").max()).iter_rows())
+    labels = dict(zip(order["code"], order["label"]))
+    for t in shown:
+        n = coded[t]
+        for code, j in col.items():
+            if suppression is not None and share_hidden(0, n, suppression):
+                text[row[t]][j] = "·"
+                hover[row[t]][j] = (f"{_esc(labels[code])}: not shown, present or absent in 1 to "
+                                    f"{suppression.max_cell} clients (small cell)")
+                continue
+            z[row[t]][j], text[row[t]][j] = 0.0, f"0/{n}"
+            hover[row[t]][j] = f"{_esc(t)} · {_esc(labels[code])}<br>none of {n} coded clients (0 %)"
     for r in frame.to_dicts():
         i, j = row[r["therapist_id"]], col[r["code"]]
         if suppression is not None and share_hidden(r["clients_with_code"], r["clients_coded"], suppression):
+            z[i][j] = None
             text[i][j] = "·"
             hover[i][j] = (f"{_esc(r['label'])}: not shown, present or absent in 1 to {suppression.max_cell} "
                            "clients (small cell)")
@@ -1005,7 +1028,8 @@ def therapist_pattern_chart(frame: pl.DataFrame, catalog: Catalog | None = None,
     more = f" (first {len(shown)} of {len(therapists)} therapists)" if len(shown) < len(therapists) else ""
     fig.update_layout(template=TEMPLATE, height=220 + 36 * len(shown),
                       title=dict(text=f"{_esc(what)} across each therapist's cases{more}<br>"
-                                      "<sup>clients with the code / clients coded; bold = recurring pattern</sup>"),
+                                      "<sup>clients with the code / clients coded (0/n: none of them); bold = "
+                                      "recurring pattern</sup>"),
                       xaxis=dict(title_text="Code", showgrid=False, tickangle=-30),
                       yaxis=dict(title_text="Therapist", autorange="reversed", showgrid=False, type="category"))
     return _finish(fig)
@@ -1217,12 +1241,19 @@ def barrier_alliance_chart(effect: AllianceEffect | pl.DataFrame, instrument: In
         means = [per_client["mean_change_with"].mean(), per_client["mean_change_without"].mean()]
         counts = [per_client["n_with"].sum(), per_client["n_without"].sum()]
     names = ["With a barrier", "Without"]
+    # Two plain bars, each labelled with its own value: a hatched bar read as "the worse
+    # one" even when it was the taller, better one. Whether the alliance fared better or
+    # worse with a barrier is said in words in the title.
     fig.add_trace(go.Bar(
-        x=names, y=means, name="Mean change", showlegend=False,
-        marker=dict(color=[OKABE_ITO["vermillion"], OKABE_ITO["blue"]], pattern=dict(shape=["/", ""])),
-        text=[f"n = {n} sessions" for n in counts], textposition="outside",
+        x=names, y=means, name="Mean change", showlegend=False, marker=dict(color=[GREY, OKABE_ITO["blue"]]),
+        text=[f"{_signed(m)} points<br>{c} sessions" for m, c in zip(means, counts)], textposition="outside",
+        cliponaxis=False, textfont=dict(size=BASE_FONT),
         hovertext=[f"{n}: mean change {_num(m)} over {c} sessions" for n, m, c in zip(names, means, counts)],
         hovertemplate="%{hovertext}<extra></extra>"), row=1, col=1)
+    known = [0.0, *(m for m in means if m is not None)]
+    top, bottom = max(known), min(known)
+    span = (top - bottom) or 1.0
+    fig.update_yaxes(range=[bottom - (0.35 * span if bottom < 0 else 0), top + 0.35 * span], row=1, col=1)
     both = per_client.filter(pl.col("difference").is_not_null()).sort("difference")
     if per_client_panel and both.height > PER_CLIENT_MARKERS:
         # A large caseload: the distribution of the clients' differences, not one marker
@@ -1241,13 +1272,58 @@ def barrier_alliance_chart(effect: AllianceEffect | pl.DataFrame, instrument: In
         fig.update_xaxes(title_text="Clients, sorted", row=1, col=2)
     fig.add_hline(y=0, line=dict(color=INK, width=1.5), row=1, col=1)
     subtitle = ""
+    if None not in means:
+        fared = "better" if means[0] > means[1] else "worse" if means[0] < means[1] else "the same"
+        subtitle = (f"<br><sup>With a barrier the alliance fared {fared}: {_signed(means[0])} {unit} a session, "
+                    f"against {_signed(means[1])} without</sup>")
     if overall is not None and overall.height and overall["mean_within_client_difference"][0] is not None:
         o = overall.row(0, named=True)
-        subtitle = (f"<br><sup>Within-client difference {o['mean_within_client_difference']:+.2f} {unit} over "
-                    f"{o['clients_with_both']} clients (descriptive, not a test)</sup>")
-    fig.update_yaxes(title_text=f"Mean change per session ({unit})", row=1, col=1)
-    fig.update_layout(template=TEMPLATE, height=540, margin=dict(t=140),
+        subtitle += (f"<br><sup>Within-client difference {o['mean_within_client_difference']:+.2f} {unit} over "
+                     f"{o['clients_with_both']} clients (descriptive, not a test)</sup>")
+    fig.update_yaxes(title_text=f"Mean change from the session before ({unit}; up = better)", row=1, col=1)
+    fig.update_layout(template=TEMPLATE, height=560, margin=dict(t=170),
                       title=dict(text=f"Alliance in sessions with and without a communication barrier{subtitle}"))
+    return _finish(fig)
+
+
+def calibration_scores_chart(divergence: pl.DataFrame, low: float, high: float, unit: str = "points") -> go.Figure:
+    """Each rater's score per session of a calibration exercise (`calibration.agreement`'s
+    divergence: session_number, mean, answers, scores; widest spread first), one row a
+    session: a dot a score, written beside it, on the scale from `low` (just below the
+    lowest score given, so 30, 32 and 34 stand apart) to `high`; the line spans the
+    spread, the bar marks the mean. Raters stay unnamed on the chart (the table names them)."""
+    if _is_empty(divergence):
+        return empty_figure("No scores to compare yet: the chart fills in once two raters answered every session.")
+    rows = divergence.to_dicts()
+    sessions = [f"Session {r['session_number']}" for r in rows]
+    fig = go.Figure()
+    xs, ys, texts = [], [], []
+    for name, r in zip(sessions, rows):
+        scores = sorted(s for s in (r["scores"] or []) if s is not None)
+        if scores:
+            fig.add_trace(go.Scatter(x=[scores[0], scores[-1]], y=[name, name], mode="lines", showlegend=False,
+                                     line=dict(color=GREY, width=3), hoverinfo="skip"))
+        # Equal scores are drawn once, with how many raters gave them.
+        for score in sorted(set(scores)):
+            times = scores.count(score)
+            xs.append(score)
+            ys.append(name)
+            texts.append(f"{score:g}" + (f" ×{times}" if times > 1 else ""))
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text", name="A rater's score", text=texts,
+                             textposition="top center", textfont=dict(size=BASE_FONT),
+                             marker=dict(color=OKABE_ITO["blue"], size=14, line=dict(color="white", width=1)),
+                             hovertemplate="%{y}: %{text}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[r["mean"] for r in rows], y=sessions, mode="markers", name="Mean",
+                             marker=dict(color=INK, symbol="line-ns-open", size=22, line=dict(width=3)),
+                             hovertext=[f"Mean {_num(r['mean'])}<br>{_esc(r.get('answers') or '')}" for r in rows],
+                             hovertemplate="%{hovertext}<extra></extra>"))
+    fig.update_layout(template=TEMPLATE, height=170 + 60 * len(rows),
+                      title=dict(text="Each rater's score per session, widest spread at the top"),
+                      xaxis=dict(title_text=f"Score ({_esc(unit)}), from {low:g} (not from zero) to {high:g}",
+                                 range=[low, high + (high - low) * 0.03]),
+                      yaxis=dict(autorange="reversed", type="category", categoryorder="array",
+                                 categoryarray=sessions, showgrid=False),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
     return _finish(fig)
 
 

@@ -112,8 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: CASECONF_POSTGRES or [connections.caseconf] postgres in secrets.toml)")
 
     bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
-    bench.add_argument("what", choices=["import", "analytics", "pages"])
+    bench.add_argument("what", choices=["import", "analytics", "pages", "browser"])
     bench.add_argument("--sessions", type=int, default=100_000)
+    bench.add_argument("--pages", nargs="+", metavar="PAGE", help="browser: these pages only (Caseload Case ...)")
+    bench.add_argument("--warm", type=int, default=3, help="browser: warm visits a page (the median is kept)")
+    bench.add_argument("--timeout", type=_positive, default=60.0, help="browser: seconds any one wait may take")
     return parser
 
 
@@ -337,6 +340,8 @@ def _cmd_migrate(args) -> int:
 
 def _cmd_bench(args) -> int:
     from . import bench
+    if args.what == "browser":
+        return bench.run(args.what, pages=args.pages, warm=args.warm, timeout=args.timeout)
     return bench.run(args.what, sessions=args.sessions)
 
 

@@ -575,7 +575,10 @@ APP_CSS = """<style>
 /* The theme's text size (baseFontSize) everywhere: Streamlit draws captions, widget labels
    and table cells at 0.875 of it, too small on a projector. */
 [data-testid="stCaptionContainer"], [data-testid="stWidgetLabel"] p, [data-testid="stTable"] td,
-[data-testid="stTable"] th, [data-testid="stText"], [data-testid="stMarkdownContainer"] p { font-size: 1rem !important; }
+[data-testid="stTable"] th, [data-testid="stText"], [data-testid="stMarkdownContainer"] p,
+[data-testid^="stBaseButton"] kbd { font-size: 1rem !important; }
+/* The data grid (st.dataframe, st.data_editor) draws its cells on a canvas at that same
+   0.875, which no style rule reaches: a read-only table is therefore a `text_table`. */
 /* A link or button reached by the keyboard is outlined, unlike the current page's link,
    which only has a tinted background. */
 a:focus-visible, button:focus-visible, [data-testid="stPageLink-NavLink"]:focus-visible {

@@ -4,7 +4,7 @@ then sees how far they agree (ICC or Fleiss' kappa) and where they diverge."""
 import polars as pl
 import streamlit as st
 
-from core import web
+from core import charts, web
 from core.conference import calibration as calib
 from core.conference import meetings
 from core.conference.meetings import ConferenceError
@@ -180,15 +180,14 @@ if rating:
     floor = max(float(low), float(given.min()) - max(1.0, (float(given.max()) - float(given.min())) / 4)) \
         if given.len() else float(low)
     st.caption("Largest spread first: the sessions to discuss. SD = standard deviation of the raters' scores; the "
-               f"bars show each rater's score, from {floor:g} (not from zero) to the scale's top {high:g}.")
+               f"chart below shows each rater's score, from {floor:g} (not from zero) to the scale's top {high:g}.")
     config = {"session_number": "Session", "mean": st.column_config.NumberColumn("Mean", format="%.1f"),
               "sd": st.column_config.ProgressColumn("SD", format="%.2f", min_value=0.0,
                                                     max_value=float(high - low) / 2),
               "low": st.column_config.NumberColumn("Lowest", format="%g"),
               "high": st.column_config.NumberColumn("Highest", format="%g"),
               "answers": st.column_config.TextColumn("Answers", width="large"),
-              "scores": st.column_config.BarChartColumn("Scores", width="medium", y_min=floor,
-                                                         y_max=float(high))}
+              "scores": None}  # drawn below as dots, one a score: bars in a cell looked alike
 else:
     st.caption("Lowest agreement first: the sessions to discuss. Agreement = the share of rater pairs who gave the "
                "same code in the session (Fleiss' P_i); with several codes a session, the share of codes two raters "
@@ -199,6 +198,8 @@ else:
               "answers": st.column_config.TextColumn("Answers", width="large")}
 st.dataframe(result["divergence"], hide_index=True, width="stretch", column_config=config,
              key="calib_divergence")
+if rating and result["divergence"].height:
+    web.chart(charts.calibration_scores_chart(result["divergence"], floor, float(high)), "calib_scores")
 
 # ----------------------------------------------------------------------------- reveal
 if len(done) >= 2 and st.toggle("Reveal the case's own ratings", key="calib_reveal"):

@@ -38,8 +38,7 @@ st.subheader("Codebooks")
 for book in cat.codebooks.values():
     with st.expander(f"{book.label} ({len(book.codes)} codes)"):
         st.text(f"Source: {book.source}")
-        st.dataframe(pl.DataFrame({"code": list(book.codes), "label": list(book.codes.values())}),
-                     hide_index=True, width="stretch")
+        web.text_table(pl.DataFrame({"code": list(book.codes), "label": list(book.codes.values())}))
 
 st.subheader("Analysis settings")
 sections = {
@@ -51,5 +50,4 @@ sections = {
 }
 for title, values in sections.items():
     with st.expander(title):
-        st.dataframe(pl.DataFrame({"setting": list(values), "value": [str(v) for v in values.values()]}),
-                     hide_index=True, width="stretch")
+        web.text_table(pl.DataFrame({"setting": list(values), "value": [str(v) for v in values.values()]}))

@@ -263,8 +263,15 @@ def save_new(kind: str, conference_id: int, client_id: str, author, fields: dict
 
 
 def show_actions(frame: pl.DataFrame, key: str) -> None:
-    """Action items with an editable status (saved as a new version)."""
-    table = frame.select("entry_id", "client_id", "text", "owner", "due_on", "status")
+    """Action items with an editable status (saved as a new version). An edit is read
+    against the actions as the editor showed them (its rows and versions), never against a
+    newer state: a status someone changed meanwhile is not overwritten, a row added
+    meanwhile does not shift the edit onto another action, and an edit not applied says so."""
+    pending = st.session_state.get(key)
+    if not (isinstance(pending, dict) and pending.get("edited_rows")) or key + "_shown" not in st.session_state:
+        st.session_state[key + "_shown"] = frame
+    shown = st.session_state[key + "_shown"]
+    table = shown.select("entry_id", "client_id", "text", "owner", "due_on", "status")
     edited = st.data_editor(table, key=key, hide_index=True, disabled=["entry_id", "client_id", "text", "owner",
                                                                        "due_on"],
                             column_config={"entry_id": None, "client_id": "Client",
@@ -276,21 +283,25 @@ def show_actions(frame: pl.DataFrame, key: str) -> None:
     if refused := st.session_state.pop("conf_actions_refused", None):
         st.error(links.as_text(refused))  # kept over the rerun below: it would only flash
     changed = edited.join(table, on="entry_id", suffix="_before").filter(pl.col("status") != pl.col("status_before"))
-    if changed.height and need_user():
-        current = frame.filter(pl.col("entry_id").is_in(changed["entry_id"].implode()))
-        statuses = dict(zip(changed["entry_id"], changed["status"]))
-        refused = []
-        for row in current.iter_rows(named=True):
+    if not changed.height:
+        return
+    statuses = dict(zip(changed["entry_id"], changed["status"]))
+    refused = []
+    if not scope.may_edit_group(group):
+        refused.append("No status was changed: only the group's supervisor or an admin can change its conferences.")
+    else:
+        for row in shown.filter(pl.col("entry_id").is_in(changed["entry_id"].implode())).iter_rows(named=True):
             try:
                 notes.save_entry(store, row["conference_id"], row["client_id"], kind="action", text=row["text"],
                                  owner=row["owner"], due_on=row["due_on"], status=statuses[row["entry_id"]],
                                  scope=scope, entry_id=row["entry_id"], base_version=row["version"])
             except ConferenceError as err:
                 refused.append(f"The status of '{row['text'][:80]}' was not changed: {err}")
-        if refused:
-            st.session_state["conf_actions_refused"] = " ".join(refused)
-        st.session_state["conf_actions_v"] = st.session_state.get("conf_actions_v", 0) + 1
-        st.rerun()
+    if refused:
+        st.session_state["conf_actions_refused"] = " ".join(refused)
+    st.session_state.pop(key + "_shown", None)
+    st.session_state["conf_actions_v"] = st.session_state.get("conf_actions_v", 0) + 1
+    st.rerun()
 
 
 if section == "Notes and decisions":

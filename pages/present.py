@@ -11,6 +11,7 @@ no header, no selector, and the case's overview sized to fit one 1080p screen.
 
 import time
 
+import polars as pl
 import streamlit as st
 
 from core import charts, links, views, web
@@ -169,9 +170,9 @@ if texts.notes or texts.actions.height:
         st.text(text)
     actions = texts.actions
     if actions.height:
-        st.dataframe(actions, hide_index=True, width="stretch",
-                     column_config={"text": st.column_config.TextColumn("Action", width="large"), "owner": "Owner",
-                                    "due_on": "Due", "status": "Status"})
+        web.text_table(actions.select(pl.col("text").alias("Action"), pl.col("owner").alias("Owner"),
+                                      pl.col("due_on").cast(pl.String).fill_null("").alias("Due"),
+                                      pl.col("status").alias("Status")))
 if web.may_open("conference"):
     st.page_link(web.page("conference"), label="Notes and decisions for this case", icon=":material/edit_note:",
                  query_params={"conference": str(conf_id)})

@@ -26,3 +26,27 @@ def test_the_import_benchmark_loads_every_synthetic_row_and_ends_with_its_json()
     high = (result["import_s"] + half) / (result["raw_s"] - half) + 0.005
     assert low <= result["ratio"] <= high
     assert out.count("full import") == result["runs"] == 5
+
+
+def test_the_browser_benchmark_ends_with_its_json():
+    """One page, one warm visit: the shape of the result only (its times are the benchmark's
+    to print, never a test's to judge)."""
+    import pytest
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("the browser benchmark needs Chromium at /usr/bin/chromium")
+    pytest.importorskip("playwright.sync_api")
+    out = subprocess.run([sys.executable, "-m", "core", "bench", "browser", "--pages", "Catalog", "--warm", "1",
+                          "--timeout", "120"], cwd=ROOT, capture_output=True, text=True, timeout=600, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert set(result) == {"pages", "next_s"} and result["next_s"] is None  # Present was not asked for
+    assert list(result["pages"]) == ["Catalog"]
+    times = result["pages"]["Catalog"]
+    assert set(times) == {"first_s", "warm_s"} and all(isinstance(t, float) and t >= 0 for t in times.values())
+
+
+def test_the_browser_benchmark_is_not_imported_with_the_command_line():
+    code = ("import sys, core.cli, core.bench; "
+            "print(sorted(m for m in ('streamlit', 'playwright', 'core.browser_bench') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    assert out.strip() == "[]"

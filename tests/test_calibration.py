@@ -306,11 +306,12 @@ def test_a_group_rates_blind_and_then_sees_the_icc(app, raters):
     divergence = at.dataframe[1].value
     assert list(divergence["session_number"]) == [3, 2, 4]  # 30 vs 34 the widest spread, then 20 vs 22
     assert "client" not in divergence.columns
-    # The score bars start just below the lowest score given (20), not at the scale's 0,
-    # so 30 and 34 look different.
+    # Each score is a dot on a scale from just below the lowest score given (20), not
+    # from the scale's 0, so 30 and 34 stand apart.
     import json
-    bars = json.loads(at.dataframe[1].proto.columns)["scores"]["type_config"]
-    assert 15 <= bars["y_min"] < 20 and bars["y_max"] == 40
+    (scores,) = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "rater's score" in c.proto.spec]
+    low, high = scores["layout"]["xaxis"]["range"]
+    assert 15 <= low < 20 and 40 <= high < 41
     at.toggle(key="calib_reveal").set_value(True).run()
     no_errors(at)
     own = at.dataframe[-1].value

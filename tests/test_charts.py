@@ -352,7 +352,7 @@ def test_pervasiveness_chart_averages_over_clients_coded_for_the_kind(demo, cata
     positive = ct.filter(pl.col("code") == "positive")
     i = list(bars.y).index("Countertransference: Positive")
     assert bars.x[i] == pytest.approx(100 * positive["pervasiveness"].sum() / coded)
-    assert bars.text[i] == f"{positive.height} of {coded}"
+    assert bars.text[i].endswith(f"({positive.height} of {coded} clients)")
 
 
 def test_therapist_heatmap_cells_are_shares_and_bold_when_recurring(demo, catalog):
@@ -522,7 +522,7 @@ def test_a_group_pervasiveness_chart_leaves_out_the_codes_of_small_cells(catalog
     open_chart = charts.pervasiveness_chart(frame, catalog, kind="transference")
     assert "3 of 30" in str(open_chart.data[0].text)  # the caseload page, for the reader's own cases
     fig = charts.pervasiveness_chart(frame, catalog, kind="transference", suppression=catalog.suppression)
-    assert list(fig.data[0].text) == ["30 of 30", "15 of 30"]
+    assert [t.split("(")[1] for t in fig.data[0].text] == ["30 of 30 clients)", "15 of 30 clients)"]
     assert "2 code(s) not shown" in fig.layout.title.text
 
 
@@ -550,3 +550,55 @@ def test_a_grey_outcome_says_why_in_a_clinicians_words():
     words = dict(outcome_colours(latest).select("client_id", "outcome").iter_rows())
     assert words == {"a": "grey: only the first score so far", "b": "grey: no other clients to compare with yet",
                      "c": "red: not on track"}
+
+
+# --------------------------------------------------------------------------- read at a glance (issue 15)
+
+def test_pervasiveness_labels_state_their_bars_value_so_they_run_in_the_bars_order(demo, catalog):
+    frame = themes.pervasiveness(demo, catalog, scope=SYSTEM)
+    (bars,) = charts.pervasiveness_chart(frame, catalog, kind="transference").data
+    order = sorted(range(len(bars.x)), key=lambda i: -bars.x[i])
+    assert order == list(range(len(bars.x)))  # the longest bar first
+    shown = [int(text.split(" %")[0]) for text in bars.text]
+    assert shown == [round(x) for x in bars.x]  # each label leads with its own bar's value
+    assert shown == sorted(shown, reverse=True)
+    assert all("clients)" in text for text in bars.text)
+
+
+def test_a_therapist_without_a_code_gets_0_percent_not_a_blank_cell(catalog):
+    frame = pl.DataFrame({"therapist_id": ["th01", "th01", "th02"], "kind": "countertransference",
+                          "code": ["protective", "bored", "protective"], "label": ["Protective", "Bored", "Protective"],
+                          "clients_with_code": [2, 1, 3], "clients_coded": [4, 4, 5],
+                          "share_of_clients": [0.5, 0.25, 0.6], "sessions_with_code": [5, 1, 7],
+                          "mean_pervasiveness": [0.3, 0.1, 0.4], "recurring": [True, False, True]})
+    (heatmap,) = charts.therapist_pattern_chart(frame, catalog).data
+    i, j = list(heatmap.y).index("th02"), list(heatmap.x).index("Bored")
+    assert heatmap.z[i][j] == 0 and heatmap.text[i][j] == "0/5"  # coded, and none has it
+    assert not [z for row in heatmap.z for z in row if z is None]  # no blank cell left to guess at
+
+
+def test_the_barrier_comparison_labels_each_bar_and_says_which_fared_better(demo, catalog):
+    effect = barriers.barrier_alliance_effect(demo, catalog, scope=SYSTEM)
+    fig = charts.barrier_alliance_chart(effect, catalog.instruments["SRS"])
+    bars = fig.data[0]
+    assert not (bars.marker.pattern and bars.marker.pattern.shape), "a hatched bar reads as the worse one"
+    with_, without = bars.y
+    assert bars.text[0].startswith(f"{with_:+.2f} points") and bars.text[1].startswith(f"{without:+.2f} points")
+    fared = "better" if with_ > without else "worse" if with_ < without else "the same"
+    assert f"With a barrier the alliance fared {fared}" in fig.layout.title.text
+    assert "up = better" in fig.layout.yaxis.title.text
+    top = max(with_, without, 0)
+    assert fig.layout.yaxis.range[1] > top  # room above the taller bar for its label
+
+
+def test_calibration_scores_are_dots_that_stand_apart(catalog):
+    divergence = pl.DataFrame({"session_number": [3, 2], "mean": [32.0, 21.0], "sd": [2.8, 1.4],
+                               "low": [30.0, 20.0], "high": [34.0, 22.0], "answers": ["tr1: 30; tr2: 34", "tr1: 20; tr2: 22"],
+                               "scores": [[30.0, 34.0], [20.0, 22.0]]})
+    fig = charts.calibration_scores_chart(divergence, 15.0, 40.0)
+    dots = trace(fig, "A rater's score")
+    assert list(zip(dots.y, dots.x, dots.text)) == [("Session 3", 30.0, "30"), ("Session 3", 34.0, "34"),
+                                                    ("Session 2", 20.0, "20"), ("Session 2", 22.0, "22")]
+    assert fig.layout.xaxis.range[0] == 15.0  # not from zero: 30 and 34 are far apart
+    same = divergence.with_columns(scores=pl.Series([[31.0, 31.0], [20.0, 22.0]]))
+    assert "31 ×2" in trace(charts.calibration_scores_chart(same, 15.0, 40.0), "A rater's score").text

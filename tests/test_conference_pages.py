@@ -389,7 +389,7 @@ def test_presentation_mode_names_no_id_in_reasons_notes_or_actions(db):
     store.close()
     at = open_page(app(), "present", conference=str(conference_id))
     no_errors(at)
-    shown = " ".join([t.value for t in at.text] + [str(d.value.to_dict()) for d in at.dataframe])
+    shown = " ".join([t.value for t in at.text] + [str(d.value.to_dict()) for d in [*at.dataframe, *at.table]])
     for found in (first, second, therapist, other):
         assert found not in shown, found
     assert "Discuss Case A with the presenting therapist; compare Case B" in shown
@@ -470,3 +470,36 @@ def test_the_notes_history_shows_empty_cells_empty_and_due_days_as_days(db):
     assert (shown["due_on"]["type_config"]["format"], shown["entry_id"]["label"]) == ("YYYY-MM-DD", "Entry no.")
     note = past[past["kind"] == "note"].iloc[0]
     assert note["owner"] == "" and note["status"] == "" and note["why"] == ""  # empty, not "None"
+
+
+def test_a_refused_status_edit_in_the_follow_up_says_it_was_not_changed(db):
+    import datetime as dt
+    first = make_conference(db, held_on=dt.date.today() - dt.timedelta(days=7))
+    close_all()
+    store = Store(db)
+    client = meetings.agenda(store, first, scope=SYSTEM)["client_id"][0]
+    entry = notes.save_entry(store, first, client, kind="action", text="Bring the recording.", owner="th01",
+                             scope=as_user("sup1"))
+    store.close()
+    second = make_conference(db)
+    at = sign_in(open_page(app(), "conference", conference=str(second)))
+    at = at.segmented_control(key="conf_section").set_value("Follow-up").run()
+    no_errors(at)
+    # Meanwhile an admin, on another screen, marks the action done.
+    close_all()
+    store = Store(db)
+    notes.save_entry(store, first, client, kind="action", text="Bring the recording.", owner="th01", status="done",
+                     entry_id=entry, base_version=1, scope=as_user("admin1"))
+    store.close()
+    close_all()
+    # The supervisor, whose table still shows "open", sets it to "dropped": not applied.
+    at.session_state[f"conf_follow_{second}_0"] = {"edited_rows": {0: {"status": "dropped"}}, "added_rows": [],
+                                                    "deleted_rows": []}
+    at = at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = " ".join(e.value for e in at.error)
+    assert "was not changed" in said and "admin1" in said, said
+    shown = [d for d in at.data_editor if "status" in d.value.columns]
+    assert [d.value["status"].to_list() for d in shown] == [["done"]], "the table shows what is stored"
+    assert stored(db, "SELECT status FROM conference_entries WHERE entry_id = $e ORDER BY version",
+                  {"e": entry})["status"].to_list() == ["open", "done"]

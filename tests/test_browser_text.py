@@ -1,0 +1,99 @@
+"""The theme's text size (baseFontSize 17 in .streamlit/config.toml) in a real browser:
+captions, widget labels and table cells are read from across a meeting room, so none is
+drawn smaller than the theme promises. Measured as Chromium computes it: the font size of
+every text on the page, and the font the data grid's canvas draws its cells with. The
+server, the browser and their helpers are tests/test_browser.py's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.catalog import default_catalog
+from core.conference import meetings, notes
+from core.store import Store, copy_store
+from tests.conftest import as_user
+from tests.test_browser import (Server, _goto, _new_page, _observe, _problems, _settled,  # noqa: F401
+                                browser, demo_store, pytestmark)
+
+PROMISED_PX = 17  # theme.baseFontSize
+
+# Every font the page's canvases draw text with (the data grid draws its cells on one).
+CANVAS_FONTS = """(() => {
+    window.__canvasFonts = new Set();
+    const draw = CanvasRenderingContext2D.prototype.fillText;
+    CanvasRenderingContext2D.prototype.fillText = function (...args) {
+        window.__canvasFonts.add(this.font);
+        return draw.apply(this, args);
+    };
+})();"""
+
+# Font size of every visible text in the main area, with where it is (charts and icons
+# have their own sizes and are left out).
+TEXT_SIZES = """() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    const walk = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+    const found = [];
+    for (let node; (node = walk.nextNode());) {
+        const e = node.parentElement;
+        if (!node.textContent.trim() || e.closest('svg, .js-plotly-plot, [data-testid="stIconMaterial"]')) continue;
+        if (!e.getBoundingClientRect().width) continue;
+        const where = e.closest('[data-testid]');
+        found.push({text: node.textContent.trim().slice(0, 40), px: parseFloat(getComputedStyle(e).fontSize),
+                    where: where ? where.dataset.testid : e.tagName, tag: e.tagName + '.' + e.className.split(' ')[0]});
+    }
+    return found;
+}"""
+
+
+def _px(font: str) -> float:
+    """The size of a canvas font such as '600 14.875px "Source Sans", sans-serif'."""
+    return float(next(part for part in font.split() if part.endswith("px"))[:-2])
+
+
+def _sizes(page) -> tuple[list[dict], list[str]]:
+    return page.evaluate(TEXT_SIZES), page.evaluate("() => [...window.__canvasFonts]")
+
+
+@pytest.fixture
+def noted(demo_store, tmp_path) -> tuple[Path, int]:
+    """A copy of the demo store with a conference whose first case has an action item."""
+    path = tmp_path / "store" / "demo.duckdb"
+    path.parent.mkdir()
+    copy_store(demo_store, path)
+    store = Store(path)
+    try:
+        made = meetings.new_conference(store, default_catalog(), "group-north", cases=2, scope=as_user("sup1"))
+        notes.save_entry(store, made["id"], made["agenda"][0]["client_id"], kind="action", owner="th01",
+                         text="Ask about the missed sessions.", scope=as_user("sup1"))
+    finally:
+        store.close()
+    return path, made["id"]
+
+
+def test_captions_labels_and_table_cells_have_the_themes_text_size(browser, noted, tmp_path):
+    path, conference_id = noted
+    server = Server(path, tmp_path / "server")
+    context, page, watch = _new_page(browser, server)
+    context.add_init_script(CANVAS_FONTS)
+    try:
+        _goto(page, server.url(f"/present?conference={conference_id}"))
+        _settled(page, "Present")
+        texts, fonts = _sizes(page)
+        _goto(page, server.url("/catalog"))
+        _settled(page, "Catalog")
+        page.locator('[data-testid="stMain"] [data-testid="stExpander"] summary').first.click()
+        page.wait_for_timeout(1000)
+        more_texts, more_fonts = _sizes(page)
+        texts, fonts = texts + more_texts, fonts + more_fonts
+        kinds = {t["where"] for t in texts}
+        assert "stCaptionContainer" in kinds, kinds
+        assert any(t["text"].startswith("Ask about the missed sessions") for t in texts), "the action is no table cell"
+        small = [t for t in texts if t["px"] < PROMISED_PX - 0.05]
+        small_cells = [f for f in fonts if _px(f) < PROMISED_PX - 0.05]
+        assert (small, small_cells) == ([], []), (small, fonts)
+        assert _problems(_observe(page), watch) == []
+    finally:
+        context.close()
+        server.stop()
