@@ -112,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: CASECONF_POSTGRES or [connections.caseconf] postgres in secrets.toml)")
 
     bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
-    bench.add_argument("what", choices=["import", "analytics", "pages"])
+    bench.add_argument("what", choices=["import", "analytics", "pages", "privacy"])
     bench.add_argument("--sessions", type=int, default=100_000)
+    bench.add_argument("--notes", type=int, default=200_000, help="notes the privacy benchmark scans")
     return parser
 
 
@@ -336,7 +337,7 @@ def _cmd_migrate(args) -> int:
 
 def _cmd_bench(args) -> int:
     from . import bench
-    return bench.run(args.what, sessions=args.sessions)
+    return bench.run(args.what, sessions=args.sessions, notes=args.notes)
 
 
 COMMANDS = {"import": _cmd_import, "demo": _cmd_demo, "case": _cmd_case, "conference": _cmd_conference,

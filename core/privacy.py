@@ -346,7 +346,6 @@ freudian jungian kleinian rogerian winnicottian kohutian
 freud jung klein winnicott bion kohut kernberg bowlby ainsworth rogers beck ellis linehan
 yalom lacan adler erikson piaget maslow pavlov minuchin satir perls horney fonagy bateman
 gottman porges mahler fairbairn balint likert
-elsa dass
 zoom teams skype facetime whatsapp instagram facebook tiktok snapchat google youtube
 netflix twitter reddit discord
 """.split())
@@ -435,8 +434,9 @@ def _names(text: str, words: list[tuple[int, str]]) -> list[Finding]:
         elif "-" in key and all(p[:1].isupper() and not p.isupper() for p in text[start:tokens[i][1]].split("-")) \
                 and (_double_barrelled(key) or not _sentence_initial(text, start) and _hyphenated_proper_noun(key)):
             first = last = i  # each part capitalised: "Smith-Jones", not "HTML-like" or "Self-harm"
-        elif key in surnames and not _sentence_initial(text, start):
-            first = last = i
+        elif (key in surnames or len(key) >= 4 and not _is_english(key) and key not in _NOT_NAME
+              and _INITIALS.search(text, max(0, start - 6), start)) and not _sentence_initial(text, start):
+            first = last = i  # a listed surname, or any word after an initial: "J. Fairbury"
             if i > 0 and adjacent(i - 1, i) and tokens[i - 1][2] not in _NOT_NAME \
                     and tokens[i - 1][2] not in _TITLES:
                 first = i - 1
@@ -543,7 +543,8 @@ def _one_case_names(text: str) -> list[Finding]:
       a listed name or no English word, one of them a listed surname or no English word;
     - in capitals, one listed name of four letters or more that is no English word
       ("spoke to SARAH", "copied to OKAFOR"): capitals are how a record spells out a name,
-      and the lists hold no ordinary word (acronyms that are also names are ``_NOT_NAME``).
+      and the lists hold no ordinary word. Acronyms of services and instruments that are
+      also names ("ELSA", "DASS-21") are left alone.
     """
     given, surnames = _name_lists()
     tokens = []
@@ -586,12 +587,14 @@ def _one_case_names(text: str) -> list[Finding]:
         elif key in given and not _is_english(key) and initial_between(i) and surname_like(tokens[i + 2][2]):
             last = i + 2
         elif surname_like(key) and len(key) >= 3 and "-" not in key and nxt in given and not _is_english(nxt) \
+                and nxt not in _ACRONYMS \
                 and text[tokens[i][1]:tokens[i + 1][0]] == ", " and tokens[i][3] == tokens[i + 1][3]:
             last = i + 1  # "thistlewood, margaret"
         if last is None:
             if "-" in key and _one_case_double_barrelled(key):
                 found.append(Finding("name", tokens[i][0], tokens[i][1]))
-            elif tokens[i][3] and len(key) >= 4 and (key in given or key in surnames) and not _is_english(key):
+            elif tokens[i][3] and len(key) >= 4 and (key in given or key in surnames) and not _is_english(key) \
+                    and key not in _ACRONYMS and not text.startswith("-", tokens[i][1]):
                 found.append(Finding("name", tokens[i][0], tokens[i][1]))
             i += 1
             continue
@@ -600,6 +603,10 @@ def _one_case_names(text: str) -> list[Finding]:
         found.append(Finding("name", tokens[i][0], tokens[last][1]))
         i = last + 1
     return found
+
+
+# Service and instrument acronyms that are also listed names, written in capitals in notes.
+_ACRONYMS = frozenset("elsa dass sara ados ados-2 nice mind cafcass mappa mara marac lado sarc isva idva".split())
 
 
 def _one_case_double_barrelled(key: str) -> bool:
@@ -631,6 +638,9 @@ _STRONG_PLACE_CUE = re.compile(
     r"\b(?i:mov(?:e|es|ed|ing)|relocat(?:e|es|ed|ing)|li(?:ve|ves|ved|ving)|grew\s+up|grow(?:s|ing)?\s+up"
     r"|born|raised|settled|originally|comes?|came|fled)(?:\s+(?i:back|away|out))?\s+$")
 _TOWN_MIN_POPULATION = 5000
+# First words of many towns that are also ``_NOT_NAME`` words: "New Haven", "Puerto Plata",
+# "Sun City". Only the whole name is matched, so "in new ways" is no town.
+_TOWN_HEADS = frozenset("new puerto sun".split())
 _PLACEHOLDER_WORDS = frozenset("name phone email address date record number url ip town".split())
 
 
@@ -650,8 +660,8 @@ def _towns() -> dict[str, tuple[tuple[str, ...], ...]]:
         name = city["name"].casefold()
         parts = tuple(name.split())
         if name in regions or not parts or not all(_ANY_WORD.fullmatch(p) for p in parts) \
-                or parts[0] in _NOT_NAME:  # "The Hague", "A Coruña": "in the", "to a" are everywhere
-            continue
+                or parts[0] in _NOT_NAME and parts[0] not in _TOWN_HEADS:
+            continue  # "The Hague", "A Coruña": "in the", "to a" are everywhere
         if len(parts) == 1 and (len(name) < 3 or name in _NOT_NAME or name in _MONTH_WORDS
                                 or name in _PLACEHOLDER_WORDS):
             continue
@@ -925,7 +935,8 @@ def scan_many(texts: Iterable[str | None]) -> list[list[Finding]]:
 # that is a title or a listed name: a number the numeric rules can read (below), "@" or a
 # spelled "dot" (e-mail), a web address's scheme, "www." or domain ending, a colon pair
 # around hex digits (IPv6), a street word, a written-out date, a capitalised word with a
-# hyphen in it (a double-barrelled name).
+# hyphen in it (a double-barrelled name), two digit words in a row (a phone read out in
+# words), an initial before a capitalised word ("J. Fairbury").
 #
 # Not every digit: "session 5", "scored 28 on the PHQ-9" or "20 minutes" fire no rule. A
 # numeric finding holds four digits with at most a few signs between them (phones, record
@@ -945,7 +956,8 @@ _NUMBER_TRIGGERS = (
 )
 _TRIGGERS = "|".join((*_NUMBER_TRIGGERS, "@", r"(?i: dot |\[dot\]|\(dot\)|://|www\.)",
                       f"(?i:{_URL_HINT.pattern})", r":[0-9A-Fa-f]{0,4}:", "|".join(sorted(_STREET_NAMES)),
-                      _DATE_SPELLED_HINT, r"[A-Z][A-Za-z'’]*[a-z][A-Za-z'’]*-[A-Z]"))
+                      _DATE_SPELLED_HINT, r"[A-Z][A-Za-z'’]*[a-z][A-Za-z'’]*-[A-Z]",
+                      _PHONE_WORDS_HINT.pattern, r"\b[A-Z]\.\s?[A-Z]"))
 
 
 @lru_cache(maxsize=1)

@@ -100,6 +100,80 @@ def test_recall_per_case_and_false_flags_on_spelled_out_identifiers():
     assert rate <= 0.02
 
 
+
+# ---- the generated corpus (tests/privacy_corpus.py): every kind in its spellings, 1,200 clean notes
+
+GENERATED = CORPUS.with_name("privacy_corpus_generated.csv")
+
+
+def _generated() -> list[dict[str, str]]:
+    with GENERATED.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _covered(note: str, value: str, found: list[Finding]) -> bool:
+    """Every visible character of the identifier lies in a finding: masking removes it whole."""
+    at = note.index(value)
+    inside = set()
+    for f in found:
+        inside.update(range(f.start, f.end))
+    return all(i in inside for i in range(at, at + len(value)) if not note[i].isspace())
+
+
+def generated_scores(rows: list[dict[str, str]]) -> dict:
+    """Per case: the share of identifiers masked whole ("recall") and the share reported
+    under their own kind; on clean notes, the share with any finding."""
+    by_case: dict[str, list[tuple[bool, bool]]] = {}
+    flagged = []
+    for row in rows:
+        note, found = row["note"], find_identifiers(row["note"])
+        if row["case"] == "clean":
+            if found:
+                flagged.append((note, [note[f.start:f.end] for f in found]))
+            continue
+        at = note.index(row["value"])
+        end = at + len(row["value"])
+        kind = any(f.kind == row["kinds"] and f.start < end and at < f.end for f in found)
+        by_case.setdefault(row["case"], []).append((_covered(note, row["value"], found), kind))
+    clean = sum(row["case"] == "clean" for row in rows)
+    return {"recall": {c: sum(r for r, _ in v) / len(v) for c, v in by_case.items()},
+            "kind": {c: sum(k for _, k in v) / len(v) for c, v in by_case.items()},
+            "n": {c: len(v) for c, v in by_case.items()},
+            "clean": clean, "flagged": flagged, "fp_rate": len(flagged) / clean}
+
+
+def test_the_generated_corpus_is_the_generators_output():
+    from tests import privacy_corpus
+    assert GENERATED.read_text(encoding="utf-8") == privacy_corpus.to_csv(privacy_corpus.build()), \
+        "regenerate it: python -m tests.privacy_corpus"
+
+
+def test_the_generated_corpus_holds_every_kind_and_enough_clean_notes():
+    from tests.privacy_corpus import CASES
+    rows = _generated()
+    cases = Counter(row["case"] for row in rows)
+    assert cases["clean"] >= 1000 and len({row["note"] for row in rows if row["case"] == "clean"}) == cases["clean"]
+    assert set(cases) == {*CASES, "clean"} and min(cases[c] for c in CASES) >= 100
+    assert {row["kinds"] for row in rows} - {""} == set(KINDS) - {"ip_address"}
+    assert all(row["value"] in row["note"] for row in rows if row["case"] != "clean")
+
+
+def test_recall_per_kind_and_false_flags_on_the_generated_corpus():
+    scores = generated_scores(_generated())
+    print("\ngenerated corpus (recall: identifier masked whole; kind: reported as its kind)")
+    for case, recall in scores["recall"].items():
+        print(f"  {case:<20} recall {recall:.3f}  kind {scores['kind'][case]:.3f}  (n={scores['n'][case]})")
+    print(f"  clean notes flagged: {len(scores['flagged'])}/{scores['clean']} = {scores['fp_rate']:.2%}"
+          + "".join(f"\n    flagged: {spans} in: {note[:100]}" for note, spans in scores["flagged"]))
+    assert min(scores["recall"].values()) >= 0.97
+    assert min(scores["kind"].values()) >= 0.95
+    assert scores["fp_rate"] <= 0.02
+
+
+def test_scan_many_agrees_with_find_identifiers_on_the_generated_corpus():
+    notes = [row["note"] for row in _generated()]
+    assert scan_many(notes) == [find_identifiers(t) for t in notes]
+
 # Each of these reached the store or the quarantine, or was not flagged at all (issue 16).
 @pytest.mark.parametrize("note, kind, value", [
     ("Her aunt margaret thistlewood came to the session.", "name", "margaret thistlewood"),
