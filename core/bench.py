@@ -13,6 +13,11 @@ against such a store, each in a fresh process: cold (empty caches), then warm.
 CSV files, then times, each in a fresh process on the same files: (a) DuckDB loading
 them with `read_csv` into tables, no validation (the floor), and (b) the full import;
 five runs of each, alternating, compared by their medians.
+
+`python -m core bench privacy --notes N` times the privacy guard's bulk scan
+(`privacy.scan_many`, what the importer runs on a column of notes) over N distinct notes
+made from the labelled corpus of the repository's tests (clean clinical notes, one in fifty
+with an identifier), five times, and prints notes per second (median and range).
 The last line printed is one JSON object.
 """
 
@@ -234,14 +239,62 @@ def bench_browser(**options) -> dict:
     return run_browser(**options)
 
 
+PRIVACY_CORPUS = HOME / "tests" / "data" / "privacy_corpus_generated.csv"
+
+
+def _privacy_notes(count: int, seed: int) -> list[str]:
+    """`count` distinct notes of one to three corpus notes each; one in fifty holds an
+    identifier, as in an export where most notes are clean."""
+    import csv
+    import random
+    with PRIVACY_CORPUS.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    clean = [r["note"] for r in rows if not r["kinds"]]
+    identifying = [r["note"] for r in rows if r["kinds"]]
+    rng = random.Random(seed)
+    notes: dict[str, None] = {}
+    while len(notes) < count:
+        parts = rng.sample(clean, rng.choice((2, 3, 3)))
+        if len(notes) % 50 == 0:
+            parts[0] = rng.choice(identifying)
+        notes[" ".join(parts)] = None
+    return list(notes)
+
+
+def bench_privacy(notes: int) -> dict:
+    from . import privacy
+    privacy.scan_many(_privacy_notes(1000, seed=0))  # load the name lists and gazetteer, as a server has
+    rates, flagged = [], 0
+    for k in range(REPEATS):
+        batch = _privacy_notes(notes, seed=k + 1)  # new notes each run: no repeated note is free
+        start = time.perf_counter()
+        found = privacy.scan_many(batch)
+        seconds = time.perf_counter() - start
+        rates.append(notes / seconds)
+        flagged = sum(map(bool, found))
+        print(f"run {k + 1}: {notes:,} notes in {seconds:.2f} s = {rates[-1]:,.0f} notes/s; {flagged:,} flagged",
+              flush=True)
+    median = statistics.median(rates)
+    print(f"median {median:,.0f} notes/s (range {min(rates):,.0f}-{max(rates):,.0f}; goal >= 50,000)")
+    return {"notes": notes, "runs": REPEATS, "notes_per_s": round(median), "min_notes_per_s": round(min(rates)),
+            "max_notes_per_s": round(max(rates)), "flagged": flagged}
+
+
 BENCHES = {"import": bench_import, "analytics": bench_analytics, "pages": bench_pages, "browser": bench_browser}
 
 
-def run(what: str, sessions: int | None = None, **options) -> int:
+def run(what: str, sessions: int | None = None, notes: int = 200_000, **options) -> int:
     if what in ("pages", "browser") and not (HOME / "app.py").exists():
         print("The page benchmark runs the standalone app (app.py): run it in a checkout of the repository, "
               "not from the installed package.", file=sys.stderr)
         return 2
+    if what == "privacy":
+        if not PRIVACY_CORPUS.exists():
+            print("The privacy benchmark reads the labelled corpus of the tests: run it in a checkout of the "
+                  "repository, not from the installed package.", file=sys.stderr)
+            return 2
+        print(json.dumps(bench_privacy(notes)))
+        return 0
     print(json.dumps(BENCHES[what](**options) if what == "browser" else BENCHES[what](sessions)))
     return 0
 

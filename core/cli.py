@@ -112,11 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: CASECONF_POSTGRES or [connections.caseconf] postgres in secrets.toml)")
 
     bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
-    bench.add_argument("what", choices=["import", "analytics", "pages", "browser"])
+    bench.add_argument("what", choices=["import", "analytics", "pages", "browser", "privacy"])
     bench.add_argument("--sessions", type=int, default=100_000)
     bench.add_argument("--pages", nargs="+", metavar="PAGE", help="browser: these pages only (Caseload Case ...)")
     bench.add_argument("--warm", type=int, default=3, help="browser: warm visits a page (the median is kept)")
     bench.add_argument("--timeout", type=_positive, default=60.0, help="browser: seconds any one wait may take")
+    bench.add_argument("--notes", type=int, default=200_000, help="notes the privacy benchmark scans")
     return parser
 
 
@@ -342,7 +343,7 @@ def _cmd_bench(args) -> int:
     from . import bench
     if args.what == "browser":
         return bench.run(args.what, pages=args.pages, warm=args.warm, timeout=args.timeout)
-    return bench.run(args.what, sessions=args.sessions)
+    return bench.run(args.what, sessions=args.sessions, notes=args.notes)
 
 
 COMMANDS = {"import": _cmd_import, "demo": _cmd_demo, "case": _cmd_case, "conference": _cmd_conference,

