@@ -436,9 +436,9 @@ def test_faulty_rows_import_in_about_the_memory_of_valid_ones(tmp_path):
     from tests.conftest import ROOT
 
     def peak_kb(kind: str) -> int:
-        out = subprocess.run([sys.executable, "-c", _IMPORT_PEAK, str(tmp_path / kind), "300000", kind],
+        out = subprocess.run([sys.executable, "-c", _IMPORT_PEAK, str(tmp_path / kind), "600000", kind],
                              cwd=ROOT, capture_output=True, text=True, check=True, timeout=600)
         return int(out.stdout.split()[-1])
 
     valid, faulty = peak_kb("valid"), peak_kb("faulty")
-    assert faulty <= 1.4 * valid, f"{faulty / 1024:.0f} MB for faulty rows, {valid / 1024:.0f} MB for valid ones"
+    assert faulty <= 1.5 * valid, f"{faulty / 1024:.0f} MB for faulty rows, {valid / 1024:.0f} MB for valid ones"
