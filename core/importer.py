@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -25,8 +23,8 @@ from . import DATA_DIR, privacy, report as reports, validate
 from .access import Scope
 from .catalog import Catalog, default_catalog
 from .readers import Dataset, DatasetError, RawTable, read_dataset
-from .scratch import cleanup_stale_temp  # noqa: F401  (the app calls it from here as well)
-from .store import KEYS, SET_INFO, Store, insert_quarantine, upsert
+from .scratch import cleanup_stale_temp, private_dir
+from .store import KEYS, SET_INFO, Store, insert_batch, insert_quarantine, upsert
 from .report import Masker as _Masker
 from .validate import SPECS, empty_problems
 
@@ -431,59 +429,60 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
         problems[name].append(validate.missing_sessions(rows, stored))
 
     progress(0.6, "Preparing the report")
-    reader_quarantine, reader_report = reports.row_problems(dataset.problems, masker)
-    # Each table's report is summarized as it is built: a million problems are counted,
-    # never held together.
-    quarantines, found_reports = [reader_quarantine], [reader_report]
-    quarantined = {name: sum(1 for p in dataset.problems if p.table == name) for name in IMPORT_ORDER}
-    accepted: dict[str, pl.DataFrame] = {}
-    for name in list(typed):
-        found = pl.concat(problems.pop(name))
-        # Without a problem the typed rows are loaded as they are: a filtered copy of
-        # millions of rows would only cost time and memory. Each table's typed and raw
-        # rows go as soon as they are used, before the next table's report is built.
-        frame = typed.pop(name)
-        accepted[name] = frame if found.height == 0 else frame.filter(
-            ~pl.col("_row").is_in(found.get_column("_row").unique().implode()))
-        del frame
-        raw = shaped.pop(name)
-        if found.height:
-            rows, found_report = reports.faulty_rows(name, raw, found, masker)
-            quarantines.append(rows)
-            found_reports.append(found_report)
-            quarantined[name] += rows.height
-        del raw, found
-    quarantine_rows = pl.concat(quarantines)
-    examples, counts = reports.merge(found_reports, IMPORT_ORDER)
-    del quarantines, found_reports
-    # Only the accepted rows are written: the raw strings and the typed frames they were
-    # filtered from go before the store's buffers fill.
-    shaped.clear()
-    typed.clear()
-    del sessions_ok, local
+    # Quarantine rows are written to a private scratch folder as each chunk of them is
+    # made, and inserted from there when the import closes: nothing lost, nothing held.
+    with private_dir("caseconf-import-") as scratch:
+        spill = reports.QuarantineFiles(scratch)
+        reader_quarantine, reader_report = reports.row_problems(dataset.problems, masker)
+        spill(reader_quarantine)
+        found_reports = [reader_report]
+        quarantined = {name: sum(1 for p in dataset.problems if p.table == name) for name in IMPORT_ORDER}
+        del reader_quarantine
+        accepted: dict[str, pl.DataFrame] = {}
+        for name in list(typed):
+            found = pl.concat(problems.pop(name))
+            # Without a problem the typed rows are loaded as they are: a filtered copy of
+            # millions of rows would only cost time and memory. Each table's typed and raw
+            # rows go as soon as they are used, before the next table's report is built.
+            frame = typed.pop(name)
+            accepted[name] = frame if found.height == 0 else frame.filter(
+                ~pl.col("_row").is_in(found.get_column("_row").unique().implode()))
+            del frame
+            raw = shaped.pop(name)
+            if found.height:
+                rows, found_report = reports.table_report(name, raw, found, masker, spill)
+                found_reports.append(found_report)
+                quarantined[name] += rows
+            del raw, found
+        examples, counts = reports.merge(found_reports, IMPORT_ORDER)
+        del found_reports
+        # Only the accepted rows are written: the raw strings and the typed frames they were
+        # filtered from go before the store's buffers fill.
+        shaped.clear()
+        typed.clear()
+        del sessions_ok, local
 
-    # The data go into a new snapshot; its batch, quarantine and the switch to it are one
-    # state transaction (`Store.publish`): readers see all of the import or none of it.
-    batch_id = store.next_batch_id()
-    inserted, updated = {}, {}
-    loaded = {name: frame.height for name, frame in accepted.items()}
+        # The data go into a new snapshot; its batch, quarantine and the switch to it are one
+        # state transaction (`Store.publish`): readers see all of the import or none of it.
+        batch_id = store.next_batch_id()
+        inserted, updated = {}, {}
+        loaded = {name: frame.height for name, frame in accepted.items()}
 
-    def record(cur) -> None:
-        if quarantine_rows.height:
-            insert_quarantine(cur, batch_id, quarantine_rows)
-        cur.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-            batch_id, datetime.now(timezone.utc), _who(imported_by), file_name, sha256, redact,
-            json.dumps(loaded), json.dumps({k: v for k, v in quarantined.items() if v}),
-            json.dumps(inserted), json.dumps(updated), json.dumps(ignored)])
-        if not demo:  # real data: the store never again offers the demo sign-in
-            cur.execute(SET_INFO, ["demo", "false"])
+        def record(cur) -> None:
+            insert_quarantine(cur, batch_id, spill.files)
+            insert_batch(cur, batch_id, imported_by=_who(imported_by), file_name=file_name, sha256=sha256,
+                         redacted=redact, loaded=loaded,
+                         quarantined={k: v for k, v in quarantined.items() if v},
+                         inserted=inserted, updated=updated, ignored=ignored)
+            if not demo:  # real data: the store never again offers the demo sign-in
+                cur.execute(SET_INFO, ["demo", "false"])
 
-    with store.publish(after=record) as cur:
-        for step, name in enumerate(IMPORT_ORDER):
-            if name in accepted:
-                progress(0.7 + 0.04 * step, f"Writing {name} to the store")
-                # Each table's rows go once written, while the store's buffers fill.
-                inserted[name], updated[name] = upsert(cur, name, accepted.pop(name), batch_id)
+        with store.publish(after=record) as cur:
+            for step, name in enumerate(IMPORT_ORDER):
+                if name in accepted:
+                    progress(0.7 + 0.04 * step, f"Writing {name} to the store")
+                    # Each table's rows go once written, while the store's buffers fill.
+                    inserted[name], updated[name] = upsert(cur, name, accepted.pop(name), batch_id)
     progress(1.0, "Done")
     return ImportResult(batch_id, file_name, loaded, {k: v for k, v in quarantined.items() if v or k in loaded},
                         inserted, updated, {k: v for k, v in redacted.items() if v}, ignored,

@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -917,20 +918,29 @@ def upsert(cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, batch
     return staged.height - existing, updated
 
 
-def insert_quarantine(cur, batch_id: int, rows: pl.DataFrame) -> None:
-    """Write an import's quarantined rows (table_name, source, line, raw, problems; raw and
-    problems as JSON text) in the state transaction that records its batch."""
-    rows = rows.select("table_name", "source", "line", "raw", "problems")
-    if getattr(cur, "dialect", "duckdb") == "postgres":  # (COPY does not run under row-level security)
-        cur.executemany("INSERT INTO quarantine (batch_id, table_name, source, line, raw, problems) "
-                        "VALUES (?, ?, ?, ?, ?::JSONB, ?::JSONB)", ((batch_id, *row) for row in rows.iter_rows()))
-        return
-    cur.register("quarantine_rows", rows)
-    try:
+def insert_quarantine(cur: duckdb.DuckDBPyConnection, batch_id: int, files: list[Path]) -> None:
+    """An import's quarantined rows, from the Parquet files it wrote them to (table_name,
+    source, line, raw, problems; see report.QuarantineFiles), into the state's quarantine.
+    The files are scanned, not loaded: a million rows pass through in pieces. (Their
+    folder is a fresh one in the temporary folder: a name without glob characters.)"""
+    if files and getattr(cur, "dialect", "duckdb") == "postgres":  # (COPY does not run under row-level security)
+        for file in files:
+            for part in pl.read_parquet(file, columns=["table_name", "source", "line", "raw", "problems"]
+                                        ).iter_slices(50_000):
+                cur.executemany("INSERT INTO quarantine (batch_id, table_name, source, line, raw, problems) "
+                                "VALUES (?, ?, ?, ?, ?::JSONB, ?::JSONB)", ((batch_id, *row) for row in part.iter_rows()))
+    elif files:
         cur.execute("INSERT INTO quarantine SELECT ?, table_name, source, line, raw::JSON, problems::JSON "
-                    "FROM quarantine_rows", [batch_id])
-    finally:
-        cur.unregister("quarantine_rows")
+                    "FROM read_parquet(?::VARCHAR[])", [batch_id, [str(f) for f in files]])
+
+
+def insert_batch(cur: duckdb.DuckDBPyConnection, batch_id: int, *, imported_by: str, file_name: str, sha256: str,
+                 redacted: bool, loaded: dict, quarantined: dict, inserted: dict, updated: dict,
+                 ignored: list) -> None:
+    """The record of one import: who, when, which file (name and hash), counts per table."""
+    cur.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        batch_id, datetime.now(timezone.utc), imported_by, file_name, sha256, redacted, json.dumps(loaded),
+        json.dumps(quarantined), json.dumps(inserted), json.dumps(updated), json.dumps(ignored)])
 
 
 def counts(store: Store, scope: Scope) -> dict[str, int]:
