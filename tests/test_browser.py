@@ -437,10 +437,10 @@ def test_a_cold_deep_link_draws_its_charts(cold, name):
 
 
 def test_the_case_flags_wrap_and_read_as_plain_text(cold):
-    """The flags table escapes Markdown in its cells: the codes keep their underscores, the
-    sentences their punctuation, and no backslash of the escaping shows."""
+    """The flags table escapes Markdown in its cells: the flags read as the catalog's words
+    (never as codes), the sentences keep their punctuation, and no backslash of the escaping shows."""
     body = cold("case")["body"]
-    assert "rupture_not_repaired" in body and "\\" not in body
+    assert "Alliance rupture, not repaired" in body and "rupture_not_repaired" not in body and "\\" not in body
     assert re.search(r"SRS fell from \d+ to \d+ at session \d+ \(threshold [\d.]+ points\)", body)
 
 
