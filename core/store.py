@@ -501,13 +501,7 @@ class Store:
                     cur.execute(f"INSERT INTO snap.{table} BY NAME SELECT * FROM main.{table}")
             finally:
                 cur.execute("DETACH snap")
-        con = duckdb.connect(str(building))  # the first snapshot is born at the current snapshot version
-        try:
-            _migrate_snapshot(con)
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
-        name = self._place(building)
+        name = self._place(_migrated(building))  # the first snapshot is born at the current snapshot version
         try:
             with self.transaction(BOOKKEEPING) as cur:
                 for table in (*TABLES, "history"):
@@ -526,13 +520,7 @@ class Store:
                 return
         self.snapshots.mkdir(parents=True, exist_ok=True)
         building = self._building_path()
-        con = duckdb.connect(str(building))
-        try:
-            _migrate_snapshot(con)
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
-        name = self._place(building)
+        name = self._place(_migrated(building))
         with self.transaction(BOOKKEEPING) as cur:
             cur.execute("INSERT INTO store_info VALUES ('snapshot', ?) ON CONFLICT (key) DO NOTHING", [name])
 
@@ -801,6 +789,17 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _migrated(path: Path) -> Path:
+    """The snapshot file at `path` (made if absent) brought to the current snapshot version."""
+    con = duckdb.connect(str(path))
+    try:
+        _migrate_snapshot(con)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return path
 
 
 def _migrate_snapshot(con: duckdb.DuckDBPyConnection) -> None:
