@@ -112,8 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: CASECONF_POSTGRES or [connections.caseconf] postgres in secrets.toml)")
 
     bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
-    bench.add_argument("what", choices=["import", "analytics", "pages"])
+    bench.add_argument("what", choices=["import", "analytics", "pages", "serve"])
     bench.add_argument("--sessions", type=int, default=100_000)
+    bench.add_argument("--replicas", type=int, default=2, help="serve: app servers behind nginx")
+    bench.add_argument("--users", type=int, default=8, help="serve: simulated people, a browser session each")
+    bench.add_argument("--seconds", type=float, default=60.0, help="serve: how long the people work")
+    bench.add_argument("--postgres", metavar="URL", help="serve: the state database (default: the embedded store)")
     return parser
 
 
@@ -335,6 +339,9 @@ def _cmd_migrate(args) -> int:
 
 
 def _cmd_bench(args) -> int:
+    if args.what == "serve":
+        from . import bench_serve
+        return bench_serve.run(args.replicas, args.users, args.seconds, postgres=args.postgres)
     from . import bench
     return bench.run(args.what, sessions=args.sessions)
 
