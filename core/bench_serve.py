@@ -5,7 +5,8 @@ conference for every supervision group. M simulated people, each a real browser
 session (a Playwright context in one headless Chromium), sign in as the demo admin and
 go round the app through its own menu: Caseload, Case, Themes, Conference (where they
 save a note through the form and wait until the page shows it saved), Barriers, and
-again, until the time is up. A page load is timed from the click to the page's script
+again, until the time is up; the time runs from the moment everyone has signed in.
+A page load is timed from the click to the page's script
 run having finished with its title drawn.
 
 Afterwards the store is read directly (as the command line reads it): every note a user
@@ -118,17 +119,25 @@ async def _faults(page) -> list[str]:
     return [text.strip()[:200] for text in await page.locator(FAULTS).all_inner_texts()]
 
 
-async def person(browser, url: str, number: int, deadline: float, tally: Tally) -> None:
+async def person(browser, url: str, number: int, ready: asyncio.Barrier, clock: dict, tally: Tally) -> None:
+    """One person: signs in, waits until everyone has (the clock starts then), then goes
+    round the app until the time is up."""
     context = await browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(STEP_TIMEOUT_MS)
     page = await context.new_page()
     page.on("pageerror", lambda error: tally.errors.append(f"user {number}: browser error: {error}"))
     written = 0
     try:
-        await sign_in(page, f"{url}/caseload")
-        while time.monotonic() < deadline:
+        try:
+            await sign_in(page, f"{url}/caseload")
+        finally:
+            try:
+                await ready.wait()  # a user whose sign-in failed does not hold the others up
+            except asyncio.BrokenBarrierError:  # some could not sign in in time: the rest go on
+                pass
+        while time.monotonic() < clock["deadline"]:
             for title in ROUND:
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= clock["deadline"]:
                     break
                 try:
                     tally.load_s.append(await open_page(page, title))
@@ -140,7 +149,7 @@ async def person(browser, url: str, number: int, deadline: float, tally: Tally) 
                     tally.errors.extend(f"user {number}, {title}: {f}" for f in await _faults(page))
                 except Exception as err:  # a timeout or a lost page: counted, then a fresh start
                     tally.errors.append(f"user {number}, {title}: {type(err).__name__}: {str(err)[:200]}")
-                    if time.monotonic() < deadline:
+                    if time.monotonic() < clock["deadline"]:
                         await sign_in(page, f"{url}/caseload")
     finally:
         await context.close()
@@ -162,8 +171,17 @@ async def drive(url: str, users: int, seconds: float, warm: list[str] = ()) -> T
                 for title in ROUND:
                     await open_page(page, title)
                 await context.close()
-            deadline = time.monotonic() + seconds
-            tasks = [asyncio.ensure_future(person(browser, url, n, deadline, tally)) for n in range(1, users + 1)]
+            clock: dict[str, float] = {}
+            ready = asyncio.Barrier(users + 1)
+            tasks = [asyncio.ensure_future(person(browser, url, n, ready, clock, tally)) for n in range(1, users + 1)]
+            # Everyone signs in first (untimed, bounded); the time runs from then on.
+            clock["deadline"] = time.monotonic() + STEP_TIMEOUT_MS / 1000 * 2 + seconds
+            try:
+                await asyncio.wait_for(ready.wait(), timeout=STEP_TIMEOUT_MS / 1000 * 2)
+            except asyncio.TimeoutError:
+                tally.errors.append("not every user could sign in in time; the others started anyway")
+                await ready.abort()
+            clock["deadline"] = time.monotonic() + seconds
             done, pending = await asyncio.wait(tasks, timeout=seconds + GRACE_S)
             for task in pending:
                 task.cancel()
