@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -103,13 +104,13 @@ def clinic_site(replicas: int = CLINIC["replicas"], server_name: str = CLINIC["s
                        "[::]:443 ssl http2"], server_name=server_name, tls=CLINIC)
 
 
-def _nginx_main(folder: Path, site: str) -> str:
-    """A whole nginx configuration whose every file lives in `folder`."""
+def _nginx_main(folder: Path, site: str, buffers: Path) -> str:
+    """A whole nginx configuration whose files live in `folder`, its buffer files in `buffers`."""
     user = ""
     if os.geteuid() == 0:  # nginx's workers then drop to an unprivileged user
         nobody = pwd.getpwnam("nobody")
         user = f"user nobody {grp.getgrgid(nobody.pw_gid).gr_name};\n"
-    temp = "\n".join(f"    {kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi",
+    temp = "\n".join(f"    {kind}_temp_path {buffers / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi",
                                                                             "scgi"))
     return (f"daemon off;\n{user}worker_processes 1;\npid {folder / 'nginx.pid'};\n"
             f"error_log {folder / 'error.log'} warn;\n"
@@ -117,7 +118,7 @@ def _nginx_main(folder: Path, site: str) -> str:
             "http {\n    default_type application/octet-stream;\n"
             "    types {\n        text/html html;\n        application/javascript js;\n        text/css css;\n    }\n"
             "    log_format caseconf '$remote_addr [$time_local] \"$request\" $status $upstream_addr '\n"
-            "                        '$request_time $cookie_caseconf_route';\n"
+            "                        '$request_time $caseconf_route';\n"
             f"    access_log {folder / 'access.log'} caseconf;\n{temp}\n\n{site}}}\n")
 
 
@@ -228,7 +229,6 @@ class Stack:
 
     def start(self) -> Stack:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.folder.chmod(0o755)  # nginx's workers (an unprivileged user) reach their temp paths through it
         self._cookie_secret = secrets.token_hex(32)  # one for every server: a cookie one signs, all accept
         secrets_file = self.folder / "secrets.toml"
         # The secrets file wins over CASECONF_DB, so a developer's .streamlit/secrets.toml
@@ -256,7 +256,12 @@ class Stack:
         site = render_site([s.address for s in self.servers], listen=[f"127.0.0.1:{self.port}"],
                            server_name="127.0.0.1")
         conf = self.folder / "nginx.conf"
-        conf.write_text(_nginx_main(self.folder, site), encoding="utf-8")
+        # nginx's workers (an unprivileged user, when started as root) write the buffer files
+        # of large responses: a folder of their own that they can reach whatever `folder`'s
+        # parents allow (nginx makes its subfolders and gives them to the workers).
+        self._buffers = Path(tempfile.mkdtemp(prefix="caseconf-nginx-"))
+        self._buffers.chmod(0o711)
+        conf.write_text(_nginx_main(self.folder, site, self._buffers), encoding="utf-8")
         log = self.folder / "nginx.out"
         with log.open("ab") as out:
             self.nginx = subprocess.Popen([self.nginx_bin, "-p", str(self.folder), "-c", str(conf),
@@ -284,6 +289,9 @@ class Stack:
         if self.nginx is not None:
             _stop_group(self.nginx, signal.SIGQUIT)  # graceful: open websockets are closed
             self.nginx = None
+        if getattr(self, "_buffers", None) is not None:
+            shutil.rmtree(self._buffers, ignore_errors=True)
+            self._buffers = None
         for server in self.servers:
             server.stop()
 
