@@ -239,6 +239,11 @@ def run(replicas: int = 2, users: int = 8, seconds: float = 60.0, *, postgres: s
                       file=sys.stderr)
                 tally = asyncio.run(drive(stack.url, users, seconds,
                                           warm=[f"http://{s.address}" for s in stack.servers]))
+            # What a page may not show: an exception the servers logged counts as an error too.
+            for server in stack.servers:
+                text = server.log.read_text(encoding="utf-8", errors="replace")
+                tally.errors.extend(f"app server {server.port} logged a traceback"
+                                    for _ in range(text.count("Traceback (most recent call last)")))
         except StackError as err:
             print(f"Error: the stack did not start: {err}", file=sys.stderr)
             return 2
