@@ -211,6 +211,17 @@ def stored_notes(store: Path, postgres: str | None = None) -> set[str]:
     return set(frame["text"].to_list())
 
 
+def _peak_rss_mb(pid: int) -> float | None:
+    """The highest resident memory a process has had (Linux), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def _percentile(values: list[float], share: float) -> float | None:
     if not values:
         return None
@@ -239,6 +250,7 @@ def run(replicas: int = 2, users: int = 8, seconds: float = 60.0, *, postgres: s
                       file=sys.stderr)
                 tally = asyncio.run(drive(stack.url, users, seconds,
                                           warm=[f"http://{s.address}" for s in stack.servers]))
+            peaks = [_peak_rss_mb(server.proc.pid) for server in stack.servers]
             # What a page may not show: an exception the servers logged counts as an error too.
             for server in stack.servers:
                 text = server.log.read_text(encoding="utf-8", errors="replace")
@@ -249,6 +261,8 @@ def run(replicas: int = 2, users: int = 8, seconds: float = 60.0, *, postgres: s
             return 2
         found = stored_notes(store, postgres)
     lost = [text for text in tally.notes if text not in found]
+    print("Peak memory of each app server: " + ", ".join(f"{mb:.0f} MB" if mb else "unknown" for mb in peaks) + ".",
+          file=sys.stderr)
     for line in tally.errors[:20]:
         print(f"  error: {line}", file=sys.stderr)
     loads = sorted(tally.load_s)
