@@ -250,7 +250,7 @@ def run(replicas: int = 2, users: int = 8, seconds: float = 60.0, *, postgres: s
                       file=sys.stderr)
                 tally = asyncio.run(drive(stack.url, users, seconds,
                                           warm=[f"http://{s.address}" for s in stack.servers]))
-            peaks = [_peak_rss_mb(server.proc.pid) for server in stack.servers]
+                peaks = [_peak_rss_mb(server.proc.pid) for server in stack.servers]  # while they run
             # What a page may not show: an exception the servers logged counts as an error too.
             for server in stack.servers:
                 text = server.log.read_text(encoding="utf-8", errors="replace")
