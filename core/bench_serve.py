@@ -155,9 +155,10 @@ async def person(browser, url: str, number: int, ready: asyncio.Barrier, clock: 
         await context.close()
 
 
-async def drive(url: str, users: int, seconds: float, warm: list[str] = ()) -> Tally:
+async def drive(url: str, users: int, seconds: float, warm: list[str] = (), mark=lambda moment: None) -> Tally:
     """`users` people working for `seconds` through `url`; `warm`: app servers' own addresses
-    to open once first (untimed), so the figures are not a cold start's."""
+    to open once first (untimed), so the figures are not a cold start's. `mark("start")` and
+    `mark("end")` are called when the timed window opens and closes."""
     from playwright.async_api import async_playwright
     tally = Tally()
     async with async_playwright() as pw:
@@ -182,7 +183,9 @@ async def drive(url: str, users: int, seconds: float, warm: list[str] = ()) -> T
                 tally.errors.append("not every user could sign in in time; the others started anyway")
                 await ready.abort()
             clock["deadline"] = time.monotonic() + seconds
+            mark("start")
             done, pending = await asyncio.wait(tasks, timeout=seconds + GRACE_S)
+            mark("end")
             for task in pending:
                 task.cancel()
                 tally.errors.append("a user was still busy after the time was up and was stopped")
@@ -209,6 +212,15 @@ def stored_notes(store: Path, postgres: str | None = None) -> set[str]:
     finally:
         opened.close()
     return set(frame["text"].to_list())
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) a process has used so far (Linux); 0 when unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _peak_rss_mb(pid: int) -> float | None:
@@ -248,8 +260,10 @@ def run(replicas: int = 2, users: int = 8, seconds: float = 60.0, *, postgres: s
             with Stack(store, folder / "stack", replicas, postgres=postgres) as stack:
                 print(f"{replicas} app server(s) behind nginx at {stack.url}; {users} user(s) for {seconds:g} s ...",
                       file=sys.stderr)
+                cpu: dict[str, float] = {}
+                mark = lambda moment: cpu.__setitem__(moment, sum(_cpu_s(s.proc.pid) for s in stack.servers))
                 tally = asyncio.run(drive(stack.url, users, seconds,
-                                          warm=[f"http://{s.address}" for s in stack.servers]))
+                                          warm=[f"http://{s.address}" for s in stack.servers], mark=mark))
                 peaks = [_peak_rss_mb(server.proc.pid) for server in stack.servers]  # while they run
             # What a page may not show: an exception the servers logged counts as an error too.
             for server in stack.servers:
@@ -266,6 +280,10 @@ def run(replicas: int = 2, users: int = 8, seconds: float = 60.0, *, postgres: s
     for line in tally.errors[:20]:
         print(f"  error: {line}", file=sys.stderr)
     loads = sorted(tally.load_s)
+    if loads and "end" in cpu:
+        used = cpu["end"] - cpu["start"]
+        print(f"The app servers used {used:.1f} CPU seconds in the timed window: {used / len(loads):.2f} s per page "
+              "load (a note's save included).", file=sys.stderr)
     p50, p95 = _percentile(loads, 0.50), _percentile(loads, 0.95)
     print(f"{len(loads)} page loads, p50 {p50 or 0:.2f} s, p95 {p95 or 0:.2f} s, {len(tally.errors)} errors; "
           f"{len(tally.notes)} notes saved, {len(lost)} missing from the store.")
