@@ -112,12 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: CASECONF_POSTGRES or [connections.caseconf] postgres in secrets.toml)")
 
     bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
-    bench.add_argument("what", choices=["import", "analytics", "pages", "browser", "privacy"])
+    bench.add_argument("what", choices=["import", "analytics", "pages", "browser", "privacy", "serve"])
     bench.add_argument("--sessions", type=int, default=100_000)
     bench.add_argument("--pages", nargs="+", metavar="PAGE", help="browser: these pages only (Caseload Case ...)")
     bench.add_argument("--warm", type=int, default=3, help="browser: warm visits a page (the median is kept)")
     bench.add_argument("--timeout", type=_positive, default=60.0, help="browser: seconds any one wait may take")
     bench.add_argument("--notes", type=int, default=200_000, help="notes the privacy benchmark scans")
+    bench.add_argument("--replicas", type=int, default=2, help="serve: app servers behind nginx")
+    bench.add_argument("--users", type=int, default=8, help="serve: simulated people, a browser session each")
+    bench.add_argument("--seconds", type=float, default=60.0, help="serve: how long the people work")
+    bench.add_argument("--postgres", metavar="URL", help="serve: the state database (default: the embedded store)")
     return parser
 
 
@@ -340,6 +344,9 @@ def _cmd_migrate(args) -> int:
 
 
 def _cmd_bench(args) -> int:
+    if args.what == "serve":
+        from . import bench_serve
+        return bench_serve.run(args.replicas, args.users, args.seconds, postgres=args.postgres)
     from . import bench
     if args.what == "browser":
         return bench.run(args.what, pages=args.pages, warm=args.warm, timeout=args.timeout)
