@@ -55,10 +55,14 @@ class Tally:
     notes: list[str] = field(default_factory=list)  # texts the page showed saved
 
 
-def demo_store(folder: Path) -> tuple[Path, list[int]]:
-    """A fresh demo store in `folder` with a conference of every demo supervision group."""
+def demo_store(folder: Path, postgres: str | None = None) -> tuple[Path, list[int]]:
+    """A fresh demo store in `folder` (its state in `postgres`, when given) with a conference of
+    every demo supervision group."""
     path = folder / "caseconf.duckdb"
     env = {**os.environ, "CASECONF_DEMO": "0"}
+    env.pop(POSTGRES_ENV, None)
+    if postgres:
+        env[POSTGRES_ENV] = postgres
     subprocess.run([sys.executable, "-m", "core", "demo", "--db", str(path)], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=300)
     with (ROOT / "data" / "demo" / "therapists.csv").open(encoding="utf-8") as handle:
@@ -203,9 +207,7 @@ def stored_notes(store: Path, postgres: str | None = None) -> set[str]:
     """Every note text in the store (all versions), read as the command line reads it."""
     from .access import Scope
     from .store import Store
-    if postgres:
-        os.environ[POSTGRES_ENV] = postgres
-    opened = Store(store)
+    opened = Store(store, postgres=postgres)
     try:
         frame = opened.query("SELECT text FROM conference_entries WHERE kind = 'note'",
                              scope=Scope.system("bench serve", user="bench"))
@@ -243,6 +245,18 @@ def _percentile(values: list[float], share: float) -> float | None:
 
 
 def run(replicas: int = 2, users: int = 8, seconds: float = 60.0, *, postgres: str | None = None) -> int:
+    """`postgres`: the state database's address, or "local" for a throwaway PostgreSQL on
+    loopback that this run starts and stops; None for the embedded store."""
+    if postgres == "local":
+        from .pg.local import LocalPostgresError, start_local
+        try:
+            server = start_local()
+        except LocalPostgresError as err:
+            print(f"Error: no local PostgreSQL: {str(err).splitlines()[0]}", file=sys.stderr)
+            return 2
+        with server:
+            print(f"A throwaway PostgreSQL on 127.0.0.1:{server.port} holds the state.", file=sys.stderr)
+            return run(replicas, users, seconds, postgres=server.app_database())
     if not 1 <= users <= MAX_USERS:
         print(f"Error: --users is between 1 and {MAX_USERS}.", file=sys.stderr)
         return 2
@@ -255,7 +269,7 @@ def run(replicas: int = 2, users: int = 8, seconds: float = 60.0, *, postgres: s
     with tempfile.TemporaryDirectory(prefix="caseconf-bench-") as folder:
         folder = Path(folder)
         print(f"Building a demo store with a conference per group in {folder} ...", file=sys.stderr)
-        store, _ = demo_store(folder)
+        store, _ = demo_store(folder, postgres)
         try:
             with Stack(store, folder / "stack", replicas, postgres=postgres) as stack:
                 print(f"{replicas} app server(s) behind nginx at {stack.url}; {users} user(s) for {seconds:g} s ...",
@@ -287,7 +301,8 @@ def run(replicas: int = 2, users: int = 8, seconds: float = 60.0, *, postgres: s
     p50, p95 = _percentile(loads, 0.50), _percentile(loads, 0.95)
     print(f"{len(loads)} page loads, p50 {p50 or 0:.2f} s, p95 {p95 or 0:.2f} s, {len(tally.errors)} errors; "
           f"{len(tally.notes)} notes saved, {len(lost)} missing from the store.")
-    print(json.dumps({"replicas": replicas, "users": users, "page_loads": len(loads),
+    print(json.dumps({"replicas": replicas, "users": users, "state": "postgresql" if postgres else "embedded",
+                      "page_loads": len(loads),
                       "p50_s": round(p50, 3) if p50 is not None else None,
                       "p95_s": round(p95, 3) if p95 is not None else None,
                       "errors": len(tally.errors), "notes_written": len(tally.notes), "notes_lost": len(lost)}))

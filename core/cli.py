@@ -121,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--replicas", type=int, default=2, help="serve: app servers behind nginx")
     bench.add_argument("--users", type=int, default=8, help="serve: simulated people, a browser session each")
     bench.add_argument("--seconds", type=float, default=60.0, help="serve: how long the people work")
-    bench.add_argument("--postgres", metavar="URL", help="serve: the state database (default: the embedded store)")
+    bench.add_argument("--postgres", metavar="URL", help="serve: the state database, or 'local' for a throwaway PostgreSQL on loopback "
+                       "(default: the embedded store)")
     return parser
 
 

@@ -307,6 +307,11 @@ class StoreError(Exception):
     """The store cannot be opened, is busy, or is newer than this software; a sentence."""
 
 
+class StoreConflict(StoreError):
+    """A write lost a race: another server saved the same row at the same moment and its
+    write was kept; nothing of this one was written."""
+
+
 def default_path() -> Path:
     return Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
 
@@ -535,9 +540,9 @@ class Store:
             try:
                 with self._pg.transaction(scope, self._pg_clients(scope)) as cur:
                     yield cur
-            except PgDenied:
+            except (PgDenied, StoreConflict):  # refused by the row policies; another server's write won
                 raise
-            except PgStateError as err:  # another server's write won, or the database refused: a sentence
+            except PgStateError as err:  # the database refused: a sentence
                 raise StoreError(str(err)) from err
             return
         with self._write_lock, self.state_cursor() as cur:

@@ -134,7 +134,9 @@ def test_two_edits_of_the_same_note_at_the_same_moment_one_wins_the_other_is_ref
             notes.save_entry(store, cid, client, kind="note", text=f"edit {n}", scope=sup, entry_id=entry,
                              base_version=1)
             results[n] = "saved"
-        except ConferenceError as err:  # an EditConflict, or the database's refusal as a sentence
+        except notes.EditConflict as err:  # also the race the database decided: both texts for the page
+            results[n] = (err.yours, err.theirs["text"], str(err))
+        except ConferenceError as err:
             results[n] = str(err)
 
     threads = [threading.Thread(target=edit, args=((one, two)[n % 2], n)) for n in range(6)]
@@ -144,7 +146,9 @@ def test_two_edits_of_the_same_note_at_the_same_moment_one_wins_the_other_is_ref
         t.join(timeout=60)
     winners = [n for n, r in results.items() if r == "saved"]
     assert len(results) == 6 and len(winners) == 1, results
-    assert all("not saved" in r or "was not" in r for n, r in results.items() if n != winners[0]), results
+    losers = {n: r for n, r in results.items() if n != winners[0]}
+    assert all(isinstance(r, tuple) for r in losers.values()), f"a refused edit without both texts: {losers}"
+    assert all(r[0] == f"edit {n}" and "was not saved" in r[2] for n, r in losers.items()), losers
     versions = notes.history(two, cid, entry, scope=sup)
     assert versions["version"].to_list() == [1, 2] and versions["text"][1] == f"edit {winners[0]}"
 

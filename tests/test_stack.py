@@ -1,7 +1,9 @@
-"""A clinic network on loopback: two app servers behind nginx over one store (core.stack).
+"""A clinic network on loopback: PostgreSQL, two app servers behind nginx, one snapshot folder.
 
-Real processes throughout: two `streamlit run` servers, nginx with the site file rendered
-from deploy/nginx/caseconf.conf.in, Chromium for the people. Each test pins one browser
+Real processes throughout: PostgreSQL (Debian's, run as the postgres user) holding the
+state, two `streamlit run` servers in server mode over it and one shared snapshot folder,
+nginx with the site file rendered from deploy/nginx/caseconf.conf.in, Chromium for the
+people. Each test pins one browser
 to each app server (nginx's access log names the server a routing cookie reaches) and
 checks what a clinic must be able to rely on:
 
@@ -14,13 +16,15 @@ checks what a clinic must be able to rely on:
     the other server goes on serving through nginx, and the killed server's browser is
     moved to it.
 
-Skipped only when nginx or Chromium is missing (CI installs both).
+Skipped only when nginx, Chromium or PostgreSQL is missing (CI installs all three).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -30,8 +34,11 @@ import pytest
 
 from core.access import Scope
 from core.stack import SITE_FILE, Stack, clinic_site, find_nginx
-from core.store import Store, copy_store
+from core.pg.local import OWNER, WEB
+from core.stack import POSTGRES_ENV
+from core.store import Store, default_snapshots
 from tests.conftest import ROOT
+from tests.pgserver import pg_server  # noqa: F401  (the session's server)
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -67,22 +74,31 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def conference_store(tmp_path_factory) -> tuple[Path, int]:
-    """The demo store with a conference of group-north (three cases), as the scheduled job makes it."""
+def conference_store(pg_server, tmp_path_factory) -> tuple[Path, str, int]:
+    """The demo data with a conference of group-north (three cases), as the scheduled job
+    makes it, in server mode: a migrated state database (kept as a template) and the
+    snapshot folder beside `path`."""
     path = tmp_path_factory.mktemp("stack") / "demo.duckdb"
-    run = dict(cwd=ROOT, check=True, capture_output=True, text=True, timeout=180)
+    dsn = pg_server.app_database()
+    env = {**os.environ, POSTGRES_ENV: dsn, "CASECONF_DEMO": "0"}
+    run = dict(cwd=ROOT, check=True, capture_output=True, text=True, timeout=180, env=env)
     subprocess.run([sys.executable, "-m", "core", "demo", "--db", str(path)], **run)
     made = subprocess.run([sys.executable, "-m", "core", "conference", "new", "--group", "group-north", "--cases", "3",
                            "--user", "sup1", "--db", str(path), "--json"], **run)
-    return path, json.loads(made.stdout)["id"]
+    return path, dsn.rsplit("/", 1)[1], json.loads(made.stdout)["id"]
 
 
 @pytest.fixture
-def stack(conference_store, tmp_path):
-    """Two app servers and nginx over a fresh copy of the conference store."""
-    source, conference_id = conference_store
-    store = copy_store(source, tmp_path / "store" / "caseconf.duckdb")
-    with Stack(store, tmp_path / "stack", replicas=2) as running:
+def stack(pg_server, conference_store, tmp_path):
+    """PostgreSQL, two app servers and nginx over a fresh copy of the conference store: a
+    database made from the template and a copy of its snapshot folder."""
+    source, template, conference_id = conference_store
+    database = f"{template}_{tmp_path.name[-12:].lower().replace('-', '_')}"
+    database = "t" + database[-40:]
+    pg_server.superuser(f"CREATE DATABASE {database} TEMPLATE {template} OWNER {OWNER}")
+    store = tmp_path / "store" / "caseconf.duckdb"
+    shutil.copytree(default_snapshots(source), default_snapshots(store))
+    with Stack(store, tmp_path / "stack", replicas=2, postgres=pg_server.dsn(WEB, database)) as running:
         running.conference_id = conference_id
         yield running
 
@@ -160,7 +176,7 @@ def _faults(page) -> list[str]:
 
 
 def _entries(stack: Stack):
-    store = Store(stack.store)
+    store = Store(stack.store, postgres=stack.postgres)
     try:
         return store.query("SELECT entry_id, version, text, saved_by FROM conference_entries ORDER BY entry_id, "
                            "version", scope=Scope.system("test"))
@@ -214,6 +230,7 @@ def test_notes_saved_at_once_through_both_servers_are_kept_and_a_concurrent_edit
     versions = _entries(stack).filter(_col("entry_id") == entry)
     assert versions["version"].to_list() == [1, 2], "the refused edit was written anyway"
     assert versions["text"][-1] == edits[winner] and edits[loser] not in _entries(stack)["text"].to_list()
+    loser.wait_for_selector(SETTLED)
     assert loser.locator(f'[data-testid="stMain"] textarea[aria-label="Note {entry}"]').input_value() == edits[loser], \
         "the refused text is no longer in its box"
 
@@ -250,7 +267,8 @@ def test_an_import_published_while_both_servers_serve_shows_at_the_next_rerun_wi
                                          + "".join(f"c9{n:02d},th01,{s}\n" for n in range(3) for s in range(2)),
                                          encoding="utf-8")
     importer = subprocess.Popen([sys.executable, "-m", "core", "import", str(export), "--db", str(stack.store),
-                                 "--json"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                 "--json"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, POSTGRES_ENV: stack.postgres})
     reruns = 0
     try:
         while importer.poll() is None or reruns < 2:  # people keep reading while it runs

@@ -18,7 +18,7 @@ import polars as pl
 
 from .. import audit
 from ..access import Scope
-from ..store import Store
+from ..store import Store, StoreConflict
 from .meetings import ConferenceError, checked_text, checked_user, editable, writing
 
 class EditConflict(ConferenceError):
@@ -87,6 +87,27 @@ def save_entry(store: Store, conference_id: int, client_id: str, *, kind: str, t
     _, by = editable(store, conference_id, scope)
     values = _checked(kind, text, owner, due_on, status)
     _on_agenda(store, conference_id, client_id, scope)
+    try:
+        return _save(store, conference_id, client_id, scope, by, values, entry_id, base_version)
+    except ConferenceError as err:
+        # Two edits over the same version at the same moment on two servers: both passed the
+        # version check, the database kept the first insert. The second is the same conflict
+        # as one that came later, with both texts for the page.
+        if entry_id is None or base_version is None or not isinstance(err.__cause__, StoreConflict):
+            raise
+        theirs = _latest(store, entry_id, scope)
+        raise EditConflict(entry_id, theirs, values["text"]) from None
+
+
+def _latest(store: Store, entry_id: int, scope: Scope) -> dict:
+    with writing(store, scope) as cur:
+        row = cur.execute(f"SELECT {', '.join(_FIELDS)}, version, saved_by FROM conference_entries "
+                          "WHERE entry_id = ? ORDER BY version DESC LIMIT 1", [entry_id]).fetchall()[0]
+    return dict(zip((*_FIELDS, "version", "saved_by"), row))
+
+
+def _save(store: Store, conference_id: int, client_id: str, scope: Scope, by: str, values: dict,
+          entry_id: int | None, base_version: int | None) -> int:
     with writing(store, scope) as cur:
         if entry_id is None:
             entry_id = cur.execute("SELECT nextval('entry_ids')").fetchall()[0][0]

@@ -27,7 +27,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..access import ROLES, AccessDenied, Scope
-from ..store import StoreError
+from ..store import StoreConflict, StoreError
 from .schema import APP_ROLE, EVERY, MIGRATIONS, SCHEMA, SCHEMA_VERSION, SEQUENCES
 
 ENV_VAR = "CASECONF_POSTGRES"
@@ -41,7 +41,7 @@ class PgStateError(StoreError):
     command line and the pages answer it as they answer the store's own)."""
 
 
-class PgConflict(PgStateError):
+class PgConflict(PgStateError, StoreConflict):
     """Someone else's write to the same rows won; nothing of this one was kept."""
 
 
