@@ -11,7 +11,8 @@ run having finished with its title drawn.
 
 Afterwards the store is read directly (as the command line reads it): every note a user
 saw saved must be there, else it counts as lost. The last line printed is one JSON object:
-{"replicas", "users", "page_loads", "p50_s", "p95_s", "errors", "notes_written", "notes_lost"}.
+{"replicas", "users", "state", "page_loads", "p50_s", "p95_s", "errors", "notes_written", "notes_lost"}
+("state": "postgresql" or "embedded").
 
 Bounded: at most MAX_USERS users and MAX_SECONDS seconds, every browser step has a
 timeout, and the drive as a whole is cancelled `GRACE_S` after its time is up.

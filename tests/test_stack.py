@@ -39,6 +39,7 @@ from core.stack import POSTGRES_ENV
 from core.store import Store, default_snapshots
 from tests.conftest import ROOT
 from tests.pgserver import pg_server  # noqa: F401  (the session's server)
+from tests.test_browser import browser  # noqa: F401  (one headless Chromium per module)
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -47,7 +48,6 @@ pytestmark = [
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 STEP_MS = 60_000
 NAV = '[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]'
 SETTLED = '[data-testid="stApp"][data-test-script-state="notRunning"][data-test-connection-state="CONNECTED"]'
@@ -63,14 +63,6 @@ def test_the_shipped_site_file_is_the_template_rendered_for_a_clinic():
 
 
 # ----------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -95,14 +95,15 @@ def save_entry(store: Store, conference_id: int, client_id: str, *, kind: str, t
         # as one that came later, with both texts for the page.
         if entry_id is None or base_version is None or not isinstance(err.__cause__, StoreConflict):
             raise
-        theirs = _latest(store, entry_id, scope)
+        with writing(store, scope) as cur:
+            theirs = _latest(cur, entry_id)
         raise EditConflict(entry_id, theirs, values["text"]) from None
 
 
-def _latest(store: Store, entry_id: int, scope: Scope) -> dict:
-    with writing(store, scope) as cur:
-        row = cur.execute(f"SELECT {', '.join(_FIELDS)}, version, saved_by FROM conference_entries "
-                          "WHERE entry_id = ? ORDER BY version DESC LIMIT 1", [entry_id]).fetchall()[0]
+def _latest(cur, entry_id: int) -> dict:
+    """The entry's newest version: its fields, version and who saved it."""
+    row = cur.execute(f"SELECT {', '.join(_FIELDS)}, version, saved_by FROM conference_entries "
+                      "WHERE entry_id = ? ORDER BY version DESC LIMIT 1", [entry_id]).fetchall()[0]
     return dict(zip((*_FIELDS, "version", "saved_by"), row))
 
 
@@ -122,10 +123,7 @@ def _save(store: Store, conference_id: int, client_id: str, scope: Scope, by: st
             if deleted:
                 raise ConferenceError(f"Entry {entry_id} was deleted; write a new one instead.")
             if base_version is not None and version != base_version:
-                theirs = dict(zip(_FIELDS, before), version=version, saved_by=cur.execute(
-                    "SELECT saved_by FROM conference_entries WHERE entry_id = ? AND version = ?",
-                    [entry_id, version]).fetchall()[0][0])
-                raise EditConflict(entry_id, theirs, values["text"])
+                raise EditConflict(entry_id, _latest(cur, entry_id), values["text"])
             if dict(zip(_FIELDS, before)) == {"client_id": client_id, **values}:
                 return entry_id
             version += 1
