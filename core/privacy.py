@@ -432,7 +432,7 @@ def _names(text: str, words: list[tuple[int, str]]) -> list[Finding]:
         elif key in given:
             first = last = i
         elif "-" in key and all(p[:1].isupper() and not p.isupper() for p in text[start:tokens[i][1]].split("-")) \
-                and (_double_barrelled(key) or not _sentence_initial(text, start) and _hyphenated_proper_noun(key)):
+                and (_double_barrelled(key) or _hyphenated_proper_noun(key)):
             first = last = i  # each part capitalised: "Smith-Jones", not "HTML-like" or "Self-harm"
         elif (key in surnames or len(key) >= 4 and not _is_english(key) and key not in _NOT_NAME
               and _INITIALS.search(text, max(0, start - 6), start)) and not _sentence_initial(text, start):
@@ -593,7 +593,7 @@ def _one_case_names(text: str) -> list[Finding]:
         if last is None:
             if "-" in key and _one_case_double_barrelled(key):
                 found.append(Finding("name", tokens[i][0], tokens[i][1]))
-            elif tokens[i][3] and len(key) >= 4 and (key in given or key in surnames) and not _is_english(key) \
+            elif tokens[i][3] and len(key) >= 4 and (key in given or key in surnames) and key not in _english_words() \
                     and key not in _ACRONYMS and not text.startswith("-", tokens[i][1]):
                 found.append(Finding("name", tokens[i][0], tokens[i][1]))
             i += 1

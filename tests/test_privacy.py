@@ -238,6 +238,11 @@ def test_a_bare_hyphenated_surname_is_masked_in_the_quarantine(tmp_path, store):
     ("Her mother is from Leeds originally.", "town", "Leeds"),
     ("He visited Doncaster at the weekend.", "town", "Doncaster"),
     ("They met at Sheffield station.", "town", "Sheffield"),
+    # a surname in capitals that only looks like an inflected word ("folk" + "er")
+    ("Letter signed WIMMER in capitals.", "name", "WIMMER"),
+    ("NEXT OF KIN: FOLKER", "name", "FOLKER"),
+    # a hyphenated surname at the start of a sentence
+    ("Young-Hamilton, her previous therapist, retired.", "name", "Young-Hamilton"),
 ])
 def test_identifiers_still_missed_are_found_and_masked(note, kind, value):
     found = find_identifiers(note)
@@ -257,6 +262,9 @@ def test_identifiers_still_missed_are_found_and_masked(note, kind, value):
     "CAMHS, IAPT, EMDR, SENCO, ELSA, MARAC and MASH were all involved.",
     "Mid-session she spoke about self-harm, well-being and a follow-up.",
     "Talked about Stockholm syndrome and Rogers' core conditions.",
+    "Gilbert's view of the holding environment came up; we linked it to Gilbert and the window of tolerance.",
+    "Post-Traumatic growth came up. Self-Harm is lower. Anglo-Saxon and Judeo-Christian ideas. Tai-Chi helps.",
+    "FOOD BANK VOUCHER GIVEN. RISK: LOW. PLAN: REVIEW IN TWO WEEKS WITH THE CRISIS TEAM.",
 ])
 def test_words_near_the_new_rules_stay_clean(note):
     assert find_identifiers(note) == [], [note[f.start:f.end] for f in find_identifiers(note)]
