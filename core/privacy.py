@@ -915,8 +915,10 @@ def find_identifiers(text: str) -> list[Finding]:
     _structured(text, words, found)
     found.extend(_names(text, words))
     # The rule reads every word: first a quick look for a word it can start from (split on
-    # spaces, as the rule wants a space before and after that word, or an opening mark).
-    if not _one_case_starts().isdisjoint(text.casefold().translate(_GATE_MARKS).split()):
+    # spaces, as the rule wants a space before and after that word, or an opening mark),
+    # written in one case ("Maria" starts no name in one case; "maria", "MARIA" can).
+    if not _one_case_starts().isdisjoint(w.casefold() for w in text.translate(_GATE_MARKS).split()
+                                         if w.islower() or w.isupper()):
         found.extend(_one_case_names(text))
     found.extend(_towns_after_cues(text))
     found.extend(_towns_anywhere(text, words))
@@ -1156,6 +1158,7 @@ def _word_sifts() -> list[list[_Condition]]:
 
     return [[_Condition(lambda t: t.str.contains(_acronym_sift()))],
             [_Condition(name_key, lambda t: t.str.extract_all(_WORD.pattern))],
+            # as ``find_identifiers`` looks: a listed word between marks and spaces
             [_Condition(lambda w: w.is_in(_one_case_keys()),
                         lambda t: t.str.replace_many(marks, [" "] * len(marks)).str.to_lowercase().str.split(" "),
                         by_word=False)],
