@@ -917,8 +917,11 @@ def find_identifiers(text: str) -> list[Finding]:
     # The rule reads every word: first a quick look for a word it can start from (split on
     # spaces, as the rule wants a space before and after that word, or an opening mark),
     # written in one case ("Maria" starts no name in one case; "maria", "MARIA" can).
-    if not _one_case_starts().isdisjoint(w.casefold() for w in text.translate(_GATE_MARKS).split()
-                                         if w.islower() or w.isupper()):
+    # An acronym that is also a name ("the ELSA", "DASS-21") only counts where it can start
+    # one (``_acronym_sift``).
+    if not _one_case_starts_but_acronyms().isdisjoint(w.casefold() for w in text.translate(_GATE_MARKS).split()
+                                                      if w.islower() or w.isupper()) \
+            or _acronym_pattern().search(text):
         found.extend(_one_case_names(text))
     found.extend(_towns_after_cues(text))
     found.extend(_towns_anywhere(text, words))
@@ -1099,6 +1102,16 @@ def _town_words() -> tuple[pl.Series, pl.Series, list[str]]:
     longer = sorted({" ".join(parts) for names in towns.values() for parts in names if len(parts) > 1})
     return (pl.Series(single, dtype=pl.String).implode(), pl.Series(sorted(towns), dtype=pl.String).implode(),
             longer)
+
+
+@lru_cache(maxsize=1)
+def _one_case_starts_but_acronyms() -> frozenset[str]:
+    return _one_case_starts() - _ACRONYMS
+
+
+@lru_cache(maxsize=1)
+def _acronym_pattern() -> re.Pattern:
+    return re.compile(_acronym_sift())
 
 
 # Service and instrument acronyms that are also listed names ("the ELSA", "DASS-21"): in
