@@ -264,20 +264,26 @@ def _privacy_notes(count: int, seed: int) -> list[str]:
 def bench_privacy(notes: int) -> dict:
     from . import privacy
     privacy.scan_many(_privacy_notes(1000, seed=0))  # load the name lists and gazetteer, as a server has
-    rates, flagged = [], 0
+    rates, cpu_rates, flagged = [], [], 0
     for k in range(REPEATS):
         batch = _privacy_notes(notes, seed=k + 1)  # new notes each run: no repeated note is free
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         found = privacy.scan_many(batch)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
         rates.append(notes / seconds)
+        # The process's own CPU time too: on a shared machine the wall clock also counts
+        # the time others' processes had the cores (polars may use more than one core).
+        cpu_rates.append(notes / cpu_seconds)
         flagged = sum(map(bool, found))
-        print(f"run {k + 1}: {notes:,} notes in {seconds:.2f} s = {rates[-1]:,.0f} notes/s; {flagged:,} flagged",
-              flush=True)
+        print(f"run {k + 1}: {notes:,} notes in {seconds:.2f} s = {rates[-1]:,.0f} notes/s "
+              f"({cpu_seconds:.2f} s of CPU = {cpu_rates[-1]:,.0f} notes/s); {flagged:,} flagged", flush=True)
     median = statistics.median(rates)
-    print(f"median {median:,.0f} notes/s (range {min(rates):,.0f}-{max(rates):,.0f}; goal >= 50,000)")
+    print(f"median {median:,.0f} notes/s (range {min(rates):,.0f}-{max(rates):,.0f}; goal >= 50,000); "
+          f"by CPU time {statistics.median(cpu_rates):,.0f} (range {min(cpu_rates):,.0f}-{max(cpu_rates):,.0f})")
     return {"notes": notes, "runs": REPEATS, "notes_per_s": round(median), "min_notes_per_s": round(min(rates)),
-            "max_notes_per_s": round(max(rates)), "flagged": flagged}
+            "max_notes_per_s": round(max(rates)), "cpu_notes_per_s": round(statistics.median(cpu_rates)),
+            "min_cpu_notes_per_s": round(min(cpu_rates)), "max_cpu_notes_per_s": round(max(cpu_rates)),
+            "flagged": flagged}
 
 
 BENCHES = {"import": bench_import, "analytics": bench_analytics, "pages": bench_pages, "browser": bench_browser}

@@ -25,7 +25,7 @@ from .catalog import Catalog, default_catalog
 from .readers import Dataset, DatasetError, RawTable, read_dataset
 from .scratch import cleanup_stale_temp, private_dir
 from .store import KEYS, SET_INFO, Store, insert_batch, insert_quarantine, upsert
-from .report import Masker as _Masker
+from .privacy import Masker as _Masker
 from .validate import SPECS, empty_problems
 
 IMPORT_ORDER = ("therapists", "sessions", "ratings", "themes", "barriers", "events")

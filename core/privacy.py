@@ -345,7 +345,7 @@ alliance rupture repair transference countertransference socratic gestalt
 freudian jungian kleinian rogerian winnicottian kohutian
 freud jung klein winnicott bion kohut kernberg bowlby ainsworth rogers beck ellis linehan
 yalom lacan adler erikson piaget maslow pavlov minuchin satir perls horney fonagy bateman
-gottman porges mahler fairbairn balint likert
+gottman porges mahler fairbairn balint likert gilbert
 zoom teams skype facetime whatsapp instagram facebook tiktok snapchat google youtube
 netflix twitter reddit discord
 """.split())
@@ -432,7 +432,7 @@ def _names(text: str, words: list[tuple[int, str]]) -> list[Finding]:
         elif key in given:
             first = last = i
         elif "-" in key and all(p[:1].isupper() and not p.isupper() for p in text[start:tokens[i][1]].split("-")) \
-                and (_double_barrelled(key) or not _sentence_initial(text, start) and _hyphenated_proper_noun(key)):
+                and (_double_barrelled(key) or _hyphenated_proper_noun(key)):
             first = last = i  # each part capitalised: "Smith-Jones", not "HTML-like" or "Self-harm"
         elif (key in surnames or len(key) >= 4 and not _is_english(key) and key not in _NOT_NAME
               and _INITIALS.search(text, max(0, start - 6), start)) and not _sentence_initial(text, start):
@@ -593,7 +593,7 @@ def _one_case_names(text: str) -> list[Finding]:
         if last is None:
             if "-" in key and _one_case_double_barrelled(key):
                 found.append(Finding("name", tokens[i][0], tokens[i][1]))
-            elif tokens[i][3] and len(key) >= 4 and (key in given or key in surnames) and not _is_english(key) \
+            elif tokens[i][3] and len(key) >= 4 and (key in given or key in surnames) and key not in _english_words() \
                     and key not in _ACRONYMS and not text.startswith("-", tokens[i][1]):
                 found.append(Finding("name", tokens[i][0], tokens[i][1]))
             i += 1
@@ -628,7 +628,8 @@ def _one_case_double_barrelled(key: str) -> bool:
 # ("moved to Bath", not "went to Church" or "in Group"); in a note all in one case, only
 # towns that are no English word count ("he is from coventry").
 _PLACE_CUE = re.compile(r"\b(?i:in|to|from|near|outside|around|at|via|towards|visit(?:s|ed|ing)?|left|leaving)\s+")
-_PLACE_CUE_WORD = re.compile(_PLACE_CUE.pattern + r"([^\W\d_]+)")
+# The word after it whole, as the bulk sift reads it (``_word_sifts``).
+_PLACE_CUE_WORD = re.compile(_PLACE_CUE.pattern + "(" + _ANY_WORD.pattern + ")")
 _OPENING = "([{\"'“‘«<*/"
 # What the one-case rule's quick look splits words on: a listed word can stand before a
 # full stop ("copied to OKAFOR.") or in a hyphenated surname ("smith-okafor").
@@ -725,7 +726,7 @@ def _towns_after_cues(text: str) -> list[Finding]:
     any_case, one_case = _town_firsts()
     found = []
     for cue in _PLACE_CUE_WORD.finditer(text):
-        head = cue.group(1)
+        head = _LETTERS.match(cue.group(1)).group()  # "Stoke" of "Stoke-on-Trent"
         key = head.casefold()
         if key not in one_case and not (key in any_case and head[0].isupper()):
             continue
@@ -914,8 +915,13 @@ def find_identifiers(text: str) -> list[Finding]:
     _structured(text, words, found)
     found.extend(_names(text, words))
     # The rule reads every word: first a quick look for a word it can start from (split on
-    # spaces, as the rule wants a space before and after that word, or an opening mark).
-    if not _one_case_starts().isdisjoint(text.casefold().translate(_GATE_MARKS).split()):
+    # spaces, as the rule wants a space before and after that word, or an opening mark),
+    # written in one case ("Maria" starts no name in one case; "maria", "MARIA" can).
+    # An acronym that is also a name ("the ELSA", "DASS-21") only counts where it can start
+    # one (``_acronym_sift``).
+    if not _one_case_starts_but_acronyms().isdisjoint(w.casefold() for w in text.translate(_GATE_MARKS).split()
+                                                      if w.islower() or w.isupper()) \
+            or _acronym_pattern().search(text):
         found.extend(_one_case_names(text))
     found.extend(_towns_after_cues(text))
     found.extend(_towns_anywhere(text, words))
@@ -927,37 +933,143 @@ def scan_many(texts: Iterable[str | None]) -> list[list[Finding]]:
     in the batch is scanned once; a note no rule can fire on (``may_identify``) not at all."""
     texts = list(texts)
     distinct = pl.DataFrame({"text": list(dict.fromkeys(t for t in texts if t))}, schema={"text": pl.String})
-    found = {t: find_identifiers(t) for t in distinct.filter(may_identify(pl.col("text"))).get_column("text")}
+    found = {t: find_identifiers(t) for t in _suspects(distinct)}
     return [list(found.get(t, ())) if t else [] for t in texts]
 
 
-# Every rule of ``find_identifiers`` needs one of these in the note, or a capitalised word
-# that is a title or a listed name: a number the numeric rules can read (below), "@" or a
-# spelled "dot" (e-mail), a web address's scheme, "www." or domain ending, a colon pair
-# around hex digits (IPv6), a street word, a written-out date, a capitalised word with a
-# hyphen in it (a double-barrelled name), two digit words in a row (a phone read out in
-# words), an initial before a capitalised word ("J. Fairbury").
+# ----------------------------------------------------------------------------- the bulk sift
 #
-# Not every digit: "session 5", "scored 28 on the PHQ-9" or "20 minutes" fire no rule. A
-# numeric finding holds four digits with at most a few signs between them (phones, record
-# numbers, IP addresses, most dates and postcodes), or three together in a note with a
-# fourth (a record number after "no."), or a digit touching a letter ("12th", "M1 1AE",
-# "Flat 4B"), or a number before a capitalised word or a street word ("12 March", "12 Oak
-# Rd", "8 rue de la Paix"), or a month, a flat or box word, a street word or a Spanish or
-# Italian street prefix before a number ("March 12", "Flat 3", "Musterweg 3", "Via Roma 12").
-_NUMBER_TRIGGERS = (
-    r"\d(?:\W{0,3}\d){3}", r"(?s)\d{3}.*\d|\d.*\d{3}", r"[A-Za-z]\d|\d[A-Za-z]",
-    r"\d,?\s+(?:of\s+)?[A-Z]", rf"\d\.?\s*(?:of\s+)?{_MONTHS_EU}",
-    r"\d,?\s+(?i:rue|avenue|boulevard|bd|allée|impasse|chemin|quai|route|cours|place)\b",
-    rf"{_MONTHS_EN}\s+(?:of\s+)?\d",
-    r"(?i:flat|apt|apartment|suite|ste|wohnung|whg|box|postfach|correos|casilla)\.?\s*#?\s*\d",
-    rf"(?i:{_GERMANIC_SUFFIX}|straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer|chaussee)\s*\d",
-    r"(?:Calle|C/|Avenida|Avda|Paseo|Plaza|Carrer|Rua|Via|Viale|Piazza|Corso|Largo|Vicolo)\b",
-)
-_TRIGGERS = "|".join((*_NUMBER_TRIGGERS, "@", r"(?i: dot |\[dot\]|\(dot\)|://|www\.)",
-                      f"(?i:{_URL_HINT.pattern})", r":[0-9A-Fa-f]{0,4}:", "|".join(sorted(_STREET_NAMES)),
-                      _DATE_SPELLED_HINT, r"[A-Z][A-Za-z'’]*[a-z][A-Za-z'’]*-[A-Z]",
-                      _PHONE_WORDS_HINT.pattern, r"\b[A-Z]\.\s?[A-Z]"))
+# Every rule of ``find_identifiers`` needs something in the note that a whole column can be
+# searched for at once, in polars: so a batch is first sifted, and most clean notes never
+# reach the rules. The sift is exact, never a guess: a note it lets go has no finding.
+#
+# - Each rule that is a regular expression is searched for as it is written, without its
+#   look-arounds and anchors (``_relaxed``): a pattern with fewer conditions matches
+#   wherever the pattern does, and the checks the rule makes in Python after a match
+#   (digit counts, words around it) only take findings away. Where a rule reads two
+#   patterns in a row (a keyword just before a number), the sift searches for both in a row.
+# - The name and town rules read words from the lists: a capitalised word that is a title,
+#   a listed name or a big town; in a note in one case, a listed name or a title; after a
+#   word of place, the first word of a town.
+# - Outside ASCII, regular-expression engines disagree on what a word character is and
+#   lower-casing differs from case folding, so such notes are always read.
+
+try:  # the standard library's own reader of regular expressions
+    from re import _constants as _sre, _parser as _sre_parse
+except ImportError:  # pragma: no cover
+    import sre_constants as _sre
+    import sre_parse as _sre_parse
+
+_SRE_CATEGORIES = {_sre.CATEGORY_DIGIT: r"\d", _sre.CATEGORY_NOT_DIGIT: r"\D", _sre.CATEGORY_SPACE: r"\s",
+                   _sre.CATEGORY_NOT_SPACE: r"\S", _sre.CATEGORY_WORD: r"\w", _sre.CATEGORY_NOT_WORD: r"\W"}
+
+
+def _relaxed(pattern: re.Pattern) -> str:
+    """``pattern`` without look-arounds and anchors, a back-reference read as the group it
+    names, written for polars (Rust's regex crate): it matches wherever ``pattern`` does."""
+    tree = _sre_parse.parse(pattern.pattern, pattern.flags)
+    groups: dict[int, object] = {}
+
+    def char(code: int) -> str:
+        c = chr(code)
+        return c if c.isascii() and c.isalnum() else f"\\x{{{code:x}}}"
+
+    def walk(items) -> str:
+        out = []
+        for op, av in items:
+            if op is _sre.LITERAL:
+                out.append(char(av))
+            elif op is _sre.NOT_LITERAL:
+                out.append(f"[^{char(av)}]")
+            elif op is _sre.ANY:
+                out.append("(?s:.)" if pattern.flags & re.DOTALL else ".")
+            elif op is _sre.IN:
+                negate, parts = "", []
+                for iop, iav in av:
+                    if iop is _sre.NEGATE:
+                        negate = "^"
+                    elif iop is _sre.LITERAL:
+                        parts.append(char(iav))
+                    elif iop is _sre.RANGE:
+                        parts.append(f"{char(iav[0])}-{char(iav[1])}")
+                    elif iop is _sre.CATEGORY:
+                        parts.append(_SRE_CATEGORIES[iav])
+                    else:
+                        raise ValueError(f"{pattern.pattern!r}: {iop} in a set")
+                out.append(f"[{negate}{''.join(parts)}]")
+            elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT):
+                low, high, item = av
+                out.append(f"(?:{walk(item)}){{{low},{'' if high is _sre.MAXREPEAT else high}}}")
+            elif op is _sre.SUBPATTERN:
+                group, add, remove, item = av
+                if group:
+                    groups[group] = item
+                flags = ("i" if add & re.IGNORECASE else "") + ("-i" if remove & re.IGNORECASE else "")
+                out.append(f"(?{flags}:{walk(item)})")
+            elif op is _sre.BRANCH:
+                out.append("(?:" + "|".join(walk(b) for b in av[1]) + ")")
+            elif op is _sre.AT:
+                if av in (_sre.AT_BOUNDARY, _sre.AT_NON_BOUNDARY):
+                    out.append(r"\b" if av is _sre.AT_BOUNDARY else r"\B")
+            elif op in (_sre.ASSERT, _sre.ASSERT_NOT):
+                continue
+            elif op is _sre.GROUPREF:
+                out.append(f"(?:{walk(groups[av])})")
+            elif op is _sre.CATEGORY:
+                out.append(_SRE_CATEGORIES[av])
+            else:
+                raise ValueError(f"{pattern.pattern!r}: {op}")
+        return "".join(out)
+
+    body = walk(tree)
+    return f"(?i:{body})" if tree.state.flags & re.IGNORECASE else body
+
+
+def _spaced_phone_sift() -> str:
+    """``_PHONE_SPACED`` with the rule's own check that a digit from 5 up is in it: questionnaire
+    items read out one by one ("items 0 1 2 3 2 1 0 1 2") hold none."""
+    sep, group = r"(?:\s{1,2}|\s?[.\-/]\s?)", r"\d{1,2}"
+    high = r"(?:\d?[5-9]\d?)"
+    start = r"(?:\+\d{1,3}|0\d?)"
+    alternatives = [rf"(?:\+\d{{0,2}}[5-9]\d{{0,2}}|0[5-9])(?:{sep}{group}){{6}}"]
+    for before in range(6):   # the first group with a digit from 5 up, and at least six groups in all
+        after = max(0, 5 - before)
+        alternatives.append(rf"{start}(?:{sep}{group}){{{before}{',11' if before == 5 else ''}}}"
+                            rf"{sep}{high}(?:{sep}{group}){{{after}}}")
+    return "|".join(alternatives)
+
+
+@lru_cache(maxsize=1)
+def _rule_sifts() -> tuple[str, ...]:
+    """The rules that are regular expressions, as polars searches a column: a few in one
+    pattern (one pass over the text instead of one each), not all of them, as a pattern
+    too large for the regex crate's fast engine falls back to a slow one (28 s instead of
+    0.1 s for 20,000 notes). The street words' pattern, with its large class of capitals,
+    stands alone."""
+    value3 = r"(?i:\d[a-z\-/.]*\s?\d[a-z\-/.]*\s?\d)"  # a record value has three digits or more
+    patterns = [
+        *(_relaxed(p) for p in (_EMAIL, _EMAIL_SPELLED, _URL, _IPV6, _STREET_NO_NUMBER, _PHONE_WORDS,
+                                _DATE_SPELLED, _DATE_NUMERIC, _ADDRESS_NUMERIC, _RECORD_NUMERIC, _IPV4,
+                                _PHONE_SPACED_NANP, _DATE_MONTH_FIRST, _RECORD_CODED,
+                                *(p for p, *_ in _PHONES))),
+        _spaced_phone_sift(),
+        f"(?i:{_relaxed(_PHONE_WORD_BEFORE)}){_relaxed(_PHONE_VALUE)}",
+        f"(?i:{_relaxed(_RECORD_WORD_BEFORE)}){value3}",
+        # the name rules that need no list: a hyphen between capitalised words, an initial
+        r"[A-Z][A-Za-z'’]*[a-z][A-Za-z'’]*-[A-Z]", r"\b[A-Z]\.\s?[A-Z]",
+    ]
+    chunks = ["|".join(f"(?:{p})" for p in patterns[k:k + _SIFT_CHUNK]) for k in range(0, len(patterns), _SIFT_CHUNK)]
+    return (*chunks, _relaxed(_ADDRESS_WORDS))
+
+
+_SIFT_CHUNK = 6
+
+
+# A cheap first look: every rule that is a regular expression needs one of these. Only the
+# notes that have one are searched for each rule.
+_COARSE = "|".join((r"\d", "@", r"(?i:dot|://|www\.)", r"(?i:\.[a-z]{2})", ":",
+                    "|".join(sorted(_STREET_NAMES)), _DATE_SPELLED_HINT, r"[A-Z][A-Za-z'’]*[a-z][A-Za-z'’]*-[A-Z]",
+                    _PHONE_WORDS_HINT.pattern, r"\b[A-Z]\.\s?[A-Z]"))
 
 
 @lru_cache(maxsize=1)
@@ -970,8 +1082,9 @@ def _name_keys() -> pl.Series:
 
 @lru_cache(maxsize=1)
 def _one_case_keys() -> pl.Series:
-    """What a name in one case starts with: a listed given name or a title."""
-    return pl.Series(sorted(_one_case_starts()), dtype=pl.String).implode()
+    """What a name in one case starts with: a listed given name or a title (acronyms that are
+    also names have a sift of their own, ``_acronym_sift``)."""
+    return pl.Series(sorted(_one_case_starts() - _ACRONYMS), dtype=pl.String).implode()
 
 
 @lru_cache(maxsize=1)
@@ -979,28 +1092,174 @@ def _town_keys() -> tuple[pl.Series, pl.Series]:
     return tuple(pl.Series(sorted(keys), dtype=pl.String).implode() for keys in _town_firsts())
 
 
+@lru_cache(maxsize=1)
+def _town_words() -> tuple[pl.Series, pl.Series, list[str]]:
+    """The first words of towns, whole (hyphens and all), as ``_towns_after_cues`` looks them
+    up: those of a town of one word, those of any town; and the names of towns of more
+    than one word, each in full ("church hill"): "to church" is a town only so followed."""
+    towns = _towns()
+    single = sorted(k for k, names in towns.items() if any(len(parts) == 1 for parts in names))
+    longer = sorted({" ".join(parts) for names in towns.values() for parts in names if len(parts) > 1})
+    return (pl.Series(single, dtype=pl.String).implode(), pl.Series(sorted(towns), dtype=pl.String).implode(),
+            longer)
+
+
+@lru_cache(maxsize=1)
+def _one_case_starts_but_acronyms() -> frozenset[str]:
+    return _one_case_starts() - _ACRONYMS
+
+
+@lru_cache(maxsize=1)
+def _acronym_pattern() -> re.Pattern:
+    return re.compile(_acronym_sift())
+
+
+# Service and instrument acronyms that are also listed names ("the ELSA", "DASS-21"): in
+# capitals they start a name in one case only before another word in capitals or a hyphen
+# and a word, or after a hyphen ("ELSA SMITH", "THISTLEWOOD-ELSA").
+def _acronym_sift() -> str:
+    words = "|".join(sorted(_ACRONYMS & _one_case_starts(), key=len, reverse=True))
+    upper = words.upper()
+    return rf"\b(?:{words})\b|\b(?:{upper})(?: [A-Z]|-[A-Za-z])|-(?:{upper})\b"
+
+
+# A condition of a word sift: true for a note when ``words`` (a list per note) holds a word
+# for which ``key`` (an expression of the word) is true; or ``key`` alone, of the note.
+@dataclass(frozen=True)
+class _Condition:
+    key: object            # callable: an expression of the word (or of the note, when words is None)
+    words: object = None   # callable: the note's words, an expression of the note
+    # Decide ``key`` once for each distinct word of a batch, not for each word of each note:
+    # faster where a note has few such words and they repeat (words after a word of place).
+    by_word: bool = True
+    # For the few notes the conditions before have kept: a test in Python of one note,
+    # exact where ``key`` is a looser test of the column (``_holds`` uses it, not ``key``).
+    each: object = None
+
+    def of(self, texts: pl.Expr) -> pl.Expr:
+        if self.words is None:
+            return self.key(texts)
+        return self.words(texts).list.eval(self.key(pl.element())).list.any()
+
+
+def _word_sifts() -> list[list[_Condition]]:
+    """The sifts of the rules that read words from the lists; each a list of conditions
+    that must all hold, the one to test on the most notes first."""
+    def name_key(w: pl.Expr) -> pl.Expr:
+        # ``_names`` and ``_towns_anywhere`` skip a word in capitals ("the ELSA", "DASS-21").
+        word = w.str.replace(r"['’]s$", "").str.strip_chars_end("'’-")
+        return word.str.contains("[a-z]") & word.str.to_lowercase().is_in(_name_keys())
+
+    marks = [*_GATE, *"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"]
+    single, starts, longer = _town_words()
+
+    def town_key(firsts: pl.Series):
+        # After a word of place: the letters up to a hyphen decide whether the rule looks on
+        # ("stoke" of "Stoke-on-Trent"), and the whole word must start a town ("at" does not).
+        def key(cue: pl.Expr) -> pl.Expr:
+            whole = cue.str.replace(r"^\S+\s+", "")
+            head = whole.str.replace(r"['’-].*$", "")
+            whole = whole.str.to_lowercase()
+            return ((head.str.to_lowercase().is_in(_town_keys()[1])
+                     | head.str.contains("^[A-Z]") & head.str.to_lowercase().is_in(_town_keys()[0]))
+                    & (whole.is_in(firsts) | whole.str.replace(r"['’]s$", "").is_in(firsts)))
+        return key
+
+    def cues(t: pl.Expr) -> pl.Expr:
+        return t.str.extract_all(_PLACE_CUE.pattern + _ANY_WORD.pattern)
+
+    def longer_named(t: pl.Expr) -> pl.Expr:
+        # A town of more words is written whole (a word of it may end in "'s": "Church's Hill").
+        return t.str.replace_all(r"['’]s\b", "").str.contains_any(longer, ascii_case_insensitive=True)
+
+    return [[_Condition(lambda t: t.str.contains(_acronym_sift()))],
+            [_Condition(name_key, lambda t: t.str.extract_all(_WORD.pattern))],
+            # as ``find_identifiers`` looks: a listed word between marks and spaces
+            [_Condition(lambda w: w.is_in(_one_case_keys()),
+                        lambda t: t.str.replace_many(marks, [" "] * len(marks)).str.to_lowercase().str.split(" "),
+                        by_word=False)],
+            [_Condition(town_key(starts), cues),
+             _Condition(lambda t: longer_named(t) | _Condition(town_key(single), cues).of(t),
+                        each=_town_may_follow)]]
+
+
+def _town_may_follow(text: str) -> bool:
+    """Whether a word of place in ``text`` is followed by a town as ``_towns_after_cues``
+    reads one: the first word of a town of one word, or a town of more words written whole
+    (a word of it may end in "'s"). Polars' test of the same (``str.contains_any`` over
+    11,000 names) builds its automaton anew at each call, 0.1 s; this reads a few notes."""
+    towns, written = _towns(), None
+    any_case, one_case = _town_firsts()
+    for cue in _PLACE_CUE_WORD.finditer(text):
+        head = _LETTERS.match(cue.group(1)).group()
+        if head.casefold() not in one_case and not (head.casefold() in any_case and head[0].isupper()):
+            continue  # as the rule reads it
+        word = cue.group(1).casefold()
+        for key in (word, word[:-2]) if word.endswith(("'s", "’s")) else (word,):
+            for parts in towns.get(key, ()):
+                if len(parts) == 1:
+                    return True
+                if written is None:
+                    written = re.sub(r"['’]s\b", "", text).casefold()
+                if " ".join(parts) in written:
+                    return True
+    return False
+
+
 def may_identify(texts: pl.Expr) -> pl.Expr:
     """False for a note no rule of ``find_identifiers`` can fire on (null for a null note):
-    decided for a whole column at once, so the rules need only read the rest.
+    decided for a whole column at once, so the rules need only read the rest. Exact, not a
+    guess (see "the bulk sift" above)."""
+    rules = pl.any_horizontal(texts.str.contains(p) for p in _rule_sifts())
+    return pl.any_horizontal((texts.str.len_bytes() != texts.str.len_chars()), texts.str.contains(_COARSE) & rules,
+                             *(pl.all_horizontal(c.of(texts) for c in sift) for sift in _word_sifts()))
 
-    Exact, not a guess: a note without any of ``_TRIGGERS``, and without a capitalised
-    word whose name key (as ``_names`` makes it) is a title or a listed name, has no
-    finding. Outside ASCII, regular-expression engines disagree on what a word character
-    is and lower-casing differs from case folding, so such notes are always read.
-    """
-    name_key = (pl.element().str.replace(r"['’]s$", "").str.strip_chars_end("'’-")
-                .str.to_lowercase().is_in(_name_keys()))
-    marks = [*_GATE, *"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"]
-    one_case_words = (texts.str.replace_many(marks, [" "] * len(marks)).str.to_lowercase()
-                      .str.split(" ").list.eval(pl.element().is_in(_one_case_keys())).list.any())
-    head = pl.element().str.replace(r"^\S+\s+", "")
-    town_key = (head.str.to_lowercase().is_in(_town_keys()[1])
-                | head.str.contains("^[A-Z]") & head.str.to_lowercase().is_in(_town_keys()[0]))
-    return ((texts.str.len_bytes() != texts.str.len_chars())
-            | texts.str.contains(_TRIGGERS)
-            | texts.str.extract_all(_WORD.pattern).list.eval(name_key).list.any()
-            | one_case_words
-            | texts.str.extract_all(_PLACE_CUE.pattern + r"[^\W\d_]+").list.eval(town_key).list.any())
+
+def _holds(frame: pl.DataFrame, condition: _Condition) -> pl.Series:
+    """``condition.of`` each note of ``frame["text"]``; a word condition ``by_word`` is decided
+    once for each distinct word of the batch (a few thousand words, not a million)."""
+    text = pl.col("text")
+    if condition.each is not None:
+        return pl.Series([condition.each(t) for t in frame.get_column("text")], dtype=pl.Boolean)
+    if condition.words is None or not condition.by_word:
+        return frame.select(condition.of(text).fill_null(False)).to_series()
+    words = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),
+                         condition.words(text).alias("_w")).explode("_w")
+    keys = words.select(pl.col("_w").unique()).filter(condition.key(pl.col("_w")))
+    rows = words.join(keys, on="_w", how="semi").get_column("_i")
+    return pl.int_range(frame.height, dtype=pl.UInt32, eager=True).is_in(rows.unique().implode())
+
+
+def _suspects(frame: pl.DataFrame) -> list[str]:
+    """The notes of ``frame["text"]`` that ``may_identify`` keeps, the cheapest sifts first:
+    each one reads only the notes no sift before it has kept."""
+    text = pl.col("text")
+    kept: list[pl.Series] = []
+    rest = frame.with_columns(_nonascii=text.str.len_bytes() != text.str.len_chars())
+    kept.append(rest.filter("_nonascii").get_column("text"))
+    rest = rest.filter(~pl.col("_nonascii")).select("text")
+    coarse = rest.with_columns(_c=text.str.contains(_COARSE))
+    candidates = coarse.filter("_c").select("text")
+    for pattern in _rule_sifts():
+        if candidates.height == 0:
+            break
+        hit = candidates.with_columns(_h=text.str.contains(pattern))
+        kept.append(hit.filter("_h").get_column("text"))
+        candidates = hit.filter(~pl.col("_h")).select("text")
+    rest = pl.concat([candidates, coarse.filter(~pl.col("_c")).select("text")])
+    for sift in _word_sifts():
+        if rest.height == 0:
+            break
+        passing, failing = rest, []
+        for condition in sift:
+            if passing.height == 0:
+                break
+            hit = _holds(passing, condition)
+            failing.append(passing.filter(~hit))
+            passing = passing.filter(hit)
+        kept.append(passing.get_column("text"))
+        rest = pl.concat(failing)
+    return [t for part in kept for t in part]
 
 
 def placeholder(kind: str) -> str:
@@ -1053,6 +1312,57 @@ def mask(text: str, findings: list[Finding] | None = None) -> str:
         if value and value in masked:
             masked = masked.replace(value, placeholder(kind))
     return masked
+
+
+# What an id that looks identifying becomes in a report or the quarantine: hidden whole.
+HIDDEN_ID = "[identifying id]"
+
+
+class Masker:
+    """Masks identifying text in values shown or stored; each distinct value is scanned once."""
+
+    def __init__(self):
+        self._seen: dict[str, str] = {}
+
+    def __call__(self, value):
+        if value is None:
+            return None
+        text = str(value)
+        if text not in self._seen:
+            findings = find_identifiers(text)
+            self._seen[text] = mask(text, findings) if findings else text
+        return self._seen[text]
+
+    def id(self, value):
+        """An id that looks identifying is hidden whole: partial masking could leave a name."""
+        if value is not None and id_problem(str(value)):
+            return HIDDEN_ID
+        return self(value)
+
+    def line(self, raw):
+        """A raw line that could not be split into columns (a ragged line): each field that
+        looks like an identifying id is hidden whole, then the rest is masked as free text."""
+        if raw is None:
+            return None
+        fields = re.split(r"([,;\t])", str(raw))
+        return self("".join(HIDDEN_ID if k % 2 == 0 and f.strip() and id_problem(f.strip().strip('"'))
+                            else f for k, f in enumerate(fields)))
+
+    def column(self, values: pl.Series, ids: bool = False) -> pl.Series:
+        """`values` masked as __call__ (or `id`) would each one. Only the distinct values a
+        rule could fire on (may_identify) are read one at a time; among ids, only
+        those that are not a plain pseudonym (PLAIN_ID, such as "C0042"): the import
+        takes a plain pseudonym as one and stores it as written when its row passes, so its
+        quarantined row keeps it as written too. (Reading each of a hundred thousand
+        clients' ids as free text made a faulty export import twice as slowly as a valid one.)"""
+        distinct = pl.DataFrame({"v": values.cast(pl.String).drop_nulls().unique()})
+        suspect = may_identify(pl.col("v"))
+        if ids:
+            suspect = ~pl.col("v").str.contains(PLAIN_ID)
+        mask = self.id if ids else self
+        changed = {v: m for v in distinct.filter(suspect).get_column("v") if (m := mask(v)) != v}
+        values = values.cast(pl.String)
+        return values.replace(changed) if changed else values
 
 
 # ----------------------------------------------------------------------------- pseudonyms

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from . import privacy
+from .privacy import HIDDEN_ID, Masker  # noqa: F401  (the masker lives with the guard)
 from .readers import RowProblem
 from .scratch import create_private
 
@@ -34,56 +34,6 @@ QUARANTINE_SCHEMA = {"table_name": pl.String, "source": pl.String, "line": pl.In
                      "problems": pl.String}
 ID_COLUMNS = ("client_id", "therapist_id")
 WIDE_FIELDS = ("score", "instrument", "scale", "rater")  # a wide rating's fault is its column's
-HIDDEN_ID = "[identifying id]"
-
-
-class Masker:
-    """Masks identifying text in values shown or stored; each distinct value is scanned once."""
-
-    def __init__(self):
-        self._seen: dict[str, str] = {}
-
-    def __call__(self, value):
-        if value is None:
-            return None
-        text = str(value)
-        if text not in self._seen:
-            findings = privacy.find_identifiers(text)
-            self._seen[text] = privacy.mask(text, findings) if findings else text
-        return self._seen[text]
-
-    def id(self, value):
-        """An id that looks identifying is hidden whole: partial masking could leave a name."""
-        if value is not None and privacy.id_problem(str(value)):
-            return HIDDEN_ID
-        return self(value)
-
-    def line(self, raw):
-        """A raw line that could not be split into columns (a ragged line): each field that
-        looks like an identifying id is hidden whole, then the rest is masked as free text."""
-        if raw is None:
-            return None
-        fields = re.split(r"([,;\t])", str(raw))
-        return self("".join(HIDDEN_ID if k % 2 == 0 and f.strip() and privacy.id_problem(f.strip().strip('"'))
-                            else f for k, f in enumerate(fields)))
-
-    def column(self, values: pl.Series, ids: bool = False) -> pl.Series:
-        """`values` masked as __call__ (or `id`) would each one. Only the distinct values a
-        rule could fire on (privacy.may_identify) are read one at a time; among ids, only
-        those that are not a plain pseudonym (privacy.PLAIN_ID, such as "C0042"): the import
-        takes a plain pseudonym as one and stores it as written when its row passes, so its
-        quarantined row keeps it as written too. (Reading each of a hundred thousand
-        clients' ids as free text made a faulty export import twice as slowly as a valid one.)"""
-        distinct = pl.DataFrame({"v": values.cast(pl.String).drop_nulls().unique()})
-        suspect = privacy.may_identify(pl.col("v"))
-        if ids:
-            suspect = ~pl.col("v").str.contains(privacy.PLAIN_ID)
-        mask = self.id if ids else self
-        changed = {v: m for v in distinct.filter(suspect).get_column("v") if (m := mask(v)) != v}
-        values = values.cast(pl.String)
-        return values.replace(changed) if changed else values
-
-
 def faulty_rows(table: str, raw: pl.DataFrame, found: pl.DataFrame,
                 masker: Masker) -> tuple[pl.DataFrame, tuple[pl.DataFrame, pl.DataFrame]]:
     """The quarantine rows (QUARANTINE_SCHEMA) and the summarized report (`summarize`) of

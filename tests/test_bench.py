@@ -50,3 +50,15 @@ def test_the_browser_benchmark_is_not_imported_with_the_command_line():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_privacy_benchmark_ends_with_its_json_by_wall_clock_and_cpu_time():
+    """The rate by the process's CPU time beside the wall clock: on a shared machine the
+    wall clock also counts what other processes ran."""
+    out = subprocess.run([sys.executable, "-m", "core", "bench", "privacy", "--notes", "2000"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["notes"] == 2000 and result["runs"] == out.count("notes in ") == 5
+    assert result["min_notes_per_s"] <= result["notes_per_s"] <= result["max_notes_per_s"]
+    assert result["min_cpu_notes_per_s"] <= result["cpu_notes_per_s"] <= result["max_cpu_notes_per_s"]
+    assert 0 < result["flagged"] < 2000
