@@ -14,7 +14,7 @@ import polars as pl
 from ..access import Scope
 from ..catalog import Catalog
 from ..psychometrics import total_from_items
-from .ruptures import client_clause
+from .sql import client_clause
 
 FEEDBACK_SCHEMA = {"client_id": pl.String, "session_number": pl.Int32, "feedback_discussed": pl.Boolean}
 FEEDBACK_KINDS = ("discussed", "not_discussed", "not_recorded")
