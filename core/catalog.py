@@ -83,6 +83,19 @@ class ItemScales(_Model):
     source: str = Field(min_length=1)
 
 
+class ItemTotal(_Model):
+    """How a total is formed from item answers when a session has items and no total (the
+    CARE measure, Mercer et al. 2004): each missing answer is replaced by the mean of the
+    answered items, and with more than `max_missing` missing there is no total."""
+    max_missing: int = Field(ge=0)
+    source: str = Field(min_length=1)
+    # An answer such as the CARE's "does not apply" is not a number, so it reaches the store
+    # as an item left out: it can only count as a missing answer. Recorded here with its
+    # source because no source names the rule (DOMAIN.md is silent on it).
+    does_not_apply: Literal["missing"] = "missing"
+    does_not_apply_source: str = ""
+
+
 class RiskItem(_Model):
     """An item a supervisor must never miss (e.g. PHQ-9 item 9): its wording, the answer
     that raises the `risk` flag (`rule` against `value`), and the sources and caveats."""
@@ -112,6 +125,7 @@ class Instrument(_Model):
     # The smallest fall in points that counts as an alliance rupture (total scale).
     rupture_min_drop: float | None = Field(default=None, gt=0)
     items: ItemScales | None = None
+    total_from_items: ItemTotal | None = None
     risk_items: dict[str, RiskItem] = {}
 
     @model_validator(mode="before")
@@ -132,6 +146,22 @@ class Instrument(_Model):
         unknown = [name for name in self.risk_items if name not in self.scales]
         if unknown:
             raise ValueError(f"risk item(s) {', '.join(unknown)} are not items of the instrument (give items.count)")
+        return self
+
+    @model_validator(mode="after")
+    def _total_from_items_fits(self) -> "Instrument":
+        rule, items = self.total_from_items, self.items
+        if rule is None:
+            return self
+        if items is None:
+            raise ValueError("total_from_items needs items (count and range)")
+        if rule.max_missing >= items.count:
+            raise ValueError(f"total_from_items.max_missing {rule.max_missing} leaves no answered item of "
+                             f"{items.count}")
+        low, high = self.scales["total"]
+        if items.count * items.range[0] < low - 1e-9 or items.count * items.range[1] > high + 1e-9:
+            raise ValueError(f"{items.count} items of {items.range[0]:g}-{items.range[1]:g} do not add up to a "
+                             f"total within {low:g}-{high:g}")
         return self
 
     @model_validator(mode="after")

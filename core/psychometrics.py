@@ -110,3 +110,15 @@ def is_clinical(score: float, cutoff: float, cutoff_clinical: str) -> bool:
 def clinical_words(rule: str, value: float) -> str:
     """ "clinical when score >= 10" """
     return f"clinical when score {CLINICAL_RULES[rule]} {value:g}"
+
+
+def total_from_items(item_sum: float, answered: int, items: int, max_missing: int) -> float | None:
+    """The total of an instrument from its answered items, each missing answer replaced by
+    the mean of the answered ones (the CARE measure's rule, Mercer et al. 2004): the sum of
+    `answered` answers (`item_sum`) scaled to `items`. None (not scored) when more than
+    `max_missing` of the `items` are missing or none is answered."""
+    if not 0 <= answered <= items:
+        raise ValueError(f"{answered} answered items of {items}: a session cannot answer more items than exist.")
+    if answered == 0 or items - answered > max_missing:
+        return None
+    return item_sum * items / answered

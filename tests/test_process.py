@@ -101,7 +101,7 @@ def shared_axis(fig, axis: str) -> str:
 def test_the_care_measure_is_an_optional_empathy_instrument_with_its_source(catalog):
     care = catalog.instruments["CARE"]
     assert care.kind == "empathy" and care.direction == "higher" and care.raters == ["client"]
-    assert care.scales == {"total": (10.0, 50.0)}  # 10 items, 1-5 (Mercer et al. 2004)
+    assert care.scales["total"] == (10.0, 50.0)  # 10 items, 1-5 (Mercer et al. 2004)
     assert "Mercer et al. 2004" in care.source and "licence terms unconfirmed" in care.source
     assert care.cutoff is None and care.reliable_change is None and care.alert_drop is None
     # Not an alliance or outcome instrument: no flag, no calibration subject.
@@ -117,8 +117,8 @@ def test_empathy_ratings_import_within_range_and_show_on_the_case_axis(store, ca
     result = import_dataset(folder, store, catalog=catalog)
     assert result.quarantined.get("ratings") == 2  # 51 and 9: outside 10-50
     (summary,) = case_summaries(store, catalog, ["e1"], SYSTEM)
-    assert summary["empathy"] == [{"instrument": "CARE", "session": 1, "score": 31.0},
-                                  {"instrument": "CARE", "session": 3, "score": 44.0}]
+    assert summary["empathy"] == [{"instrument": "CARE", "session": 1, "score": 31.0, "items_answered": None},
+                                  {"instrument": "CARE", "session": 3, "score": 44.0, "items_answered": None}]
     assert summary["flags"] == [] and "CARE" not in summary["change"]
     fig = views.overview_figure(views.case_parts(store, catalog, "e1", SYSTEM), catalog)
     assert "Empathy rated by the client" in panel_titles(fig)

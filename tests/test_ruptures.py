@@ -355,7 +355,7 @@ def test_recent_keeps_the_late_ruptures_exactly_as_found_on_the_whole_series(sto
 def test_the_unattended_filter_keeps_the_same_ratings_as_an_anti_join_on_the_session_key(store):
     # NOT_ATTENDED joins on the client and looks the session up in a list (faster); it
     # must leave exactly the ratings that the plain anti-join on (client, session) leaves.
-    from core.analytics.ruptures import NOT_ATTENDED
+    from core.analytics.sql import NOT_ATTENDED
     from core.synth import generate_synthetic_frames
     frames = generate_synthetic_frames(3_000, seed=11)
     rng = np.random.default_rng(5)

@@ -18,7 +18,7 @@ import polars as pl
 
 from ..access import Scope
 from ..catalog import Catalog
-from .ruptures import bound_table, client_clause
+from .sql import bound_table, client_clause
 
 RISK_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "item": pl.String, "session_number": pl.Int32,
                "score": pl.Float64, "alert": pl.Boolean, "text": pl.String, "rule": pl.String, "value": pl.Float64,

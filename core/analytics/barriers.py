@@ -17,7 +17,7 @@ import polars as pl
 from ..access import Scope
 from ..catalog import Catalog
 from ..store import Store
-from .themes import CODEBOOK_CTE, MAIN_THERAPIST_CTE, client_filter
+from .sql import CODEBOOK_CTE, MAIN_THERAPIST_CTE, client_filter
 
 CODEBOOK = "barrier_categories"
 

@@ -22,7 +22,7 @@ import polars as pl
 from ..access import Scope
 from ..catalog import Catalog
 from .change import classify_frame
-from .ruptures import NOT_ATTENDED, bound_table, client_clause, recent_join
+from .sql import NOT_ATTENDED, bound_table, client_clause, recent_join
 from .sudden_gains import add_reversals, identify_sudden_changes
 
 SERIES_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "session_number": pl.Int32, "score": pl.Float64}

@@ -52,7 +52,8 @@ import polars as pl
 from ..access import Scope
 from ..catalog import Catalog, Instrument, default_catalog
 from ..psychometrics import CLINICAL_RULES, RULE_WORDS
-from .themes import client_filter
+# The SQL pieces once defined here; triage and expected still import some of them from here.
+from .sql import NOT_ATTENDED, bound_table, client_clause, recent_join  # noqa: F401
 
 METHODS = ("sd", "points", "cutoff")
 # Scores are stored as decimals: 36.3 - 34.1 is 2.1999999999999993 in binary floating
@@ -108,43 +109,6 @@ class RuptureParams:
             rule = "score crosses to the concern side of the instrument's cutoff from the previous session"
         return (f"{rule}; series of >= {self.min_series} scores; repair = back to the pre-rupture level "
                 f"within the next {self.repair_window} rating{'s' if self.repair_window != 1 else ''}")
-
-
-def bound_table(name: str, columns: list[str], types: list[str], rows: list[tuple], params: dict) -> str:
-    """A common table expression `name` holding `rows`, bound as one list parameter a
-    column (a VALUES list of bound cells costs DuckDB more to plan than the query itself).
-    Shared with `expected`."""
-    selects = []
-    for k, (column, kind) in enumerate(zip(columns, types)):
-        params[f"{name}_{column}"] = [row[k] for row in rows]
-        selects.append(f"unnest(${name}_{column}::{kind}[]) AS {column}")
-    return f"{name} AS (SELECT {', '.join(selects)})"
-
-
-def client_clause(column: str, clients, params: dict) -> str:
-    """` AND column IN (the given client ids)`, or nothing when `clients` is None."""
-    return "" if clients is None else " AND " + client_filter(clients, params, column)
-
-
-# Only attended sessions with a score: ratings of sessions marked not attended are left
-# out. A score whose attendance is unknown (NULL, or no session row) counts: the score
-# itself shows the client was there. An anti-join with the few unattended sessions costs
-# far less than joining every rating to its session. For speed the join key is the client
-# alone, with the client's missed session numbers as a list: DuckDB hashes one string
-# column instead of a (string, integer) pair, and the rows that come out keep their
-# compressed strings, so what follows (grouping by client) runs about twice as fast.
-# Same rows as ON client_id = ... AND session_number = ... (test_ruptures checks this).
-NOT_ATTENDED = ("ANTI JOIN (SELECT client_id, list(session_number) AS missed FROM sessions WHERE attended = false "
-                "GROUP BY client_id) u ON u.client_id = r.client_id AND list_contains(u.missed, r.session_number)")
-
-
-def recent_join(alias: str, recent: int, bind: dict) -> str:
-    """A JOIN keeping the rows of `alias` (with client_id and session_number) whose session
-    comes after the client's latest session in the sessions table (attended or not) minus
-    `recent`: the triage's "within the last `recent` sessions"."""
-    bind["recent"] = int(recent)
-    return ("JOIN (SELECT client_id, max(session_number) - $recent AS since FROM sessions GROUP BY client_id) l "
-            f"ON l.client_id = {alias}.client_id AND {alias}.session_number > l.since")
 
 
 RUPTURE_SCHEMA = {

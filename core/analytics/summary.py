@@ -71,8 +71,9 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
     change, sudden_gains, sudden_losses, ruptures, themes, barriers; and also
     supervision_group, latest_session, priority, sudden_gain_params, coded_events, ccrt,
     attendance (counts by kind), risk_items (item, score, session), feedback (attended
-    sessions whose scores were discussed, not discussed, not recorded) and empathy
-    (instrument, session, score of the catalog's empathy instruments).
+    sessions whose scores were discussed, not discussed, not recorded), empathy
+    (instrument, session, score of the catalog's empathy instruments, items_answered when
+    formed from items) and empathy_not_scored (sessions whose items were too few for a total).
     """
     ids = list(dict.fromkeys(str(c) for c in client_ids))
     case_list = cases(store, scope, ids)
@@ -114,7 +115,8 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
             .iter_rows(named=True)}
     info = {row["client_id"]: row for row in case_list.iter_rows(named=True)}
     feedback = feedback_counts(feedback_sessions(store, scope, ids))
-    empathy = _by_client(empathy_ratings(store, catalog, scope, ids), ["instrument", "session_number", "score"])
+    empathy = _by_client(empathy_ratings(store, catalog, scope, ids, scored_only=False),
+                         ["instrument", "session_number", "score", "answered", "items"])
     out = []
     for cid in ids:
         c = info[cid]
@@ -142,8 +144,14 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
                            for r in risk.get(cid, [])],
             # sessions.feedback_discussed (the contract's extension) over the attended sessions.
             "feedback": feedback.get(cid, dict.fromkeys(FEEDBACK_KINDS, 0)),
-            "empathy": [{"instrument": e["instrument"], "session": e["session_number"], "score": e["score"]}
-                        for e in empathy.get(cid, [])],
+            # items_answered: the answers a total was formed from (null: the total was given).
+            "empathy": [{"instrument": e["instrument"], "session": e["session_number"], "score": e["score"],
+                         "items_answered": e["answered"]}
+                        for e in empathy.get(cid, []) if e["score"] is not None],
+            # Rated from items with too many missing for a total (the catalog's total_from_items).
+            "empathy_not_scored": [{"instrument": e["instrument"], "session": e["session_number"],
+                                    "items_answered": e["answered"], "items": e["items"]}
+                                   for e in empathy.get(cid, []) if e["score"] is None],
         }))
     return out
 
@@ -170,8 +178,13 @@ def summary_text(summary: dict) -> str:
                      f"{f['discussed'] + f['not_discussed'] + f['not_recorded']} attended sessions"
                      + (f" ({f['not_recorded']} not recorded)" if f["not_recorded"] else ""))
     if s.get("empathy"):
-        lines.append("Empathy: " + ", ".join(f"{e['instrument']} {e['score']:g} at session {e['session']}"
-                                             for e in s["empathy"]))
+        lines.append("Empathy: " + ", ".join(
+            f"{e['instrument']} {e['score']:g} at session {e['session']}"
+            + (f" (from {e['items_answered']} answered items)" if e.get("items_answered") is not None else "")
+            for e in s["empathy"]))
+    for e in s.get("empathy_not_scored", []):
+        lines.append(f"Empathy: {e['instrument']} at session {e['session']} not scored: {e['items_answered']} of "
+                     f"{e['items']} items answered")
     if s["change"]:
         lines.append("Change (first -> last score):")
         for inst, ch in s["change"].items():

@@ -33,39 +33,14 @@ import polars as pl
 from ..access import Scope
 from ..catalog import Catalog
 from ..store import Store
+# The SQL pieces once defined here; triage still imports MAIN_THERAPIST_CTE from here.
+from .sql import CODEBOOK_CTE, MAIN_THERAPIST_CTE, client_filter, codebook_rows  # noqa: F401
 
 Denominator = Literal["coded", "attended"]
 DENOMINATORS = ("coded", "attended")
 
 # The three CCRT components: codebook (= theme kind) and the short name used in columns.
 CCRT_COMPONENTS = {"ccrt_wish": "wish", "ccrt_ro": "ro", "ccrt_rs": "rs"}
-
-# The client's therapist: most sessions in scope, ties to the first id. Shared with the
-# barrier analyses so both name the same therapist for a client.
-MAIN_THERAPIST_CTE = """main_therapist AS (
-    SELECT client_id, first(therapist_id ORDER BY n DESC, therapist_id) AS therapist_id
-    FROM (SELECT client_id, therapist_id, count(*) AS n FROM sessions GROUP BY ALL)
-    GROUP BY client_id)"""
-
-# The codebooks as a bound parameter (a list of structs), so labels and code order are
-# joined inside DuckDB instead of being formatted into the SQL.
-CODEBOOK_CTE = "codebook AS (SELECT unnest($codebook, recursive := true))"
-
-
-def codebook_rows(catalog: Catalog, kinds: Sequence[str]) -> list[dict]:
-    """The codebooks of `kinds` as rows: kind, code, label, kind_order, code_order."""
-    return [{"kind": kind, "code": code, "label": label, "kind_order": k, "code_order": c}
-            for k, kind in enumerate(kinds)
-            for c, (code, label) in enumerate(catalog.codebooks[kind].codes.items())]
-
-
-def client_filter(clients: Sequence[str] | None, params: dict, column: str = "client_id") -> str:
-    """An SQL condition limiting rows to `clients` (bound as a parameter), or TRUE."""
-    if clients is None:
-        return "TRUE"
-    params["clients"] = [str(c) for c in clients]
-    return f"{column} IN (SELECT unnest($clients))"
-
 
 def _check_kinds(catalog: Catalog, kinds: Sequence[str]) -> list[str]:
     known = catalog.vocabularies.theme_kinds
