@@ -45,6 +45,7 @@ from .patterns import pervasiveness_chart, therapist_pattern_chart
 from .process import FEEDBACK_STYLE
 from .themes import INTENSITY_MAX, INTENSITY_SCALE, theme_timeline_chart
 
+
 __all__ = [
     "BASE_FONT", "CCRT_PARTS", "EVENT_SYMBOLS", "FEEDBACK_STYLE", "FONT_FAMILY", "GREY", "INK", "INTENSITY_MAX",
     "INTENSITY_SCALE", "MAX_POINTS", "NOTE_HOVER_CHARS", "NOTE_HOVER_WIDTH", "OKABE_ITO", "PALETTE",

@@ -11,6 +11,7 @@ from ..catalog import Catalog, Instrument
 from .base import (GREY, INK, MAX_POINTS, OKABE_ITO, _client_suffix, _codebook_label, _compose, empty_figure, _esc,
                    hover_note, _is_empty, limit_points, _line_across, _num, _Panel, _score_title)
 
+
 RATER_STYLE = {  # colour and marker: who rated
     "client": (OKABE_ITO["blue"], "circle"),
     "therapist": (OKABE_ITO["orange"], "square"),

@@ -13,6 +13,7 @@ from .base import (BASE_FONT, GREY, INK, MAX_POINTS, OKABE_ITO, PALETTE, SESSION
                    _code_order, _codebook_label, _compose, empty_figure, _esc, _finish, hover_note, _is_empty,
                    limit_points, _num, _Panel, _pct, _session_ticks, _signed)
 
+
 SEVERITY_WORDS = {1: "low", 2: "moderate", 3: "high"}  # the data contract's barrier severity
 SEVERITY_SIZES = {1: 12, 2: 17, 3: 23}
 

@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 
 from ..catalog import Catalog, Instrument
 
+
 TEMPLATE = "caseconf"
 MAX_POINTS = 100_000
 NOTE_HOVER_CHARS = 200  # a hover is a glance, not a reading room: the notes page shows the rest

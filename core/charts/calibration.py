@@ -7,6 +7,7 @@ import polars as pl
 
 from .base import BASE_FONT, GREY, INK, OKABE_ITO, TEMPLATE, empty_figure, _esc, _finish, _is_empty, _num
 
+
 def calibration_scores_chart(divergence: pl.DataFrame, low: float, high: float, unit: str = "points") -> go.Figure:
     """Each rater's score per session of a calibration exercise (`calibration.agreement`'s
     divergence: session_number, mean, answers, scores; widest spread first), one row a

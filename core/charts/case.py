@@ -16,6 +16,7 @@ from .outcome import _outcome_panel
 from .process import _empathy_panel, _feedback_panel
 from .themes import _theme_panel
 
+
 def case_figure(*, ratings: pl.DataFrame | None = None, alliance: Instrument | None = None,
                 ruptures: pl.DataFrame | None = None, events: pl.DataFrame | None = None,
                 scores: pl.DataFrame | None = None, outcome: Instrument | None = None,

@@ -8,6 +8,7 @@ import polars as pl
 from ..catalog import Instrument
 from .base import BASE_FONT, GREY, OKABE_ITO, TEMPLATE, empty_figure, _is_empty, limit_points, _scale_range
 
+
 def sparkline(series: pl.DataFrame | pl.Series, instrument: Instrument | None = None, width: int = 220,
               height: int = 56) -> go.Figure:
     """A tiny alliance curve for the caseload list: no axes, no legend, the latest

@@ -10,6 +10,7 @@ from plotly.subplots import make_subplots
 from .base import (BASE_FONT, FONT_FAMILY, OKABE_ITO, TEMPLATE, _client_suffix, empty_figure, _esc, _finish,
                    _is_empty, _pct, _rgba)
 
+
 CCRT_PARTS = (("wish", "ccrt_wish", "Wish (W)", OKABE_ITO["blue"]),
               ("ro", "ccrt_ro", "Response of other (RO)", OKABE_ITO["orange"]),
               ("rs", "ccrt_rs", "Response of self (RS)", OKABE_ITO["bluish_green"]))

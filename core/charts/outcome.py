@@ -11,6 +11,7 @@ from ..catalog import Cutoff, Instrument
 from .base import (GREY, INK, MAX_POINTS, OKABE_ITO, _client_suffix, _compose, empty_figure, _esc, hover_note,
                    _is_empty, limit_points, _line_across, _num, _Panel, _pct, _score_title)
 
+
 # The not-on-track colours of expected.py (OpenFIT's green/orange/red/grey), drawn with
 # colour-blind-safe hues and a distinct shape each.
 TRACK_STYLE = {

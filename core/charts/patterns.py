@@ -9,6 +9,7 @@ from ..analytics.suppression import share_hidden
 from ..catalog import Catalog, SuppressionSettings
 from .base import BASE_FONT, PALETTE, SEQUENTIAL, TEMPLATE, empty_figure, _esc, _finish, _is_empty, _kind_short, _pct
 
+
 def pervasiveness_chart(frame: pl.DataFrame, catalog: Catalog | None = None, kind: str | None = None,
                         suppression: SuppressionSettings | None = None) -> go.Figure:
     """Caseload pervasiveness per code, from `themes.pervasiveness` (one row per client

@@ -9,6 +9,7 @@ import polars as pl
 from ..catalog import Catalog
 from .base import OKABE_ITO, PALETTE, _esc, _is_empty, _Panel
 
+
 # sessions.feedback_discussed (the contract's extension): the active part of PCOMS.
 FEEDBACK_STYLE = {True: ("Scores discussed with the client", OKABE_ITO["blue"], "circle"),
                   False: ("Scores not discussed", OKABE_ITO["orange"], "circle-open")}

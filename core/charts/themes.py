@@ -12,6 +12,7 @@ from ..catalog import Catalog
 from .base import (MAX_POINTS, _client_suffix, _code_order, _compose, empty_figure, _esc, _is_empty, _kind_short,
                    _num, _Panel)
 
+
 INTENSITY_MAX = 5  # the data contract's theme intensity, 1-5
 # Grey for "coded without an intensity" (drawn as 0), then light to dark blue for 1-5.
 INTENSITY_SCALE = [[0.0, "#d0d0d0"], [0.1, "#d0d0d0"], [0.1, "#c6dbef"], [0.55, "#4a98c9"], [1.0, "#08306b"]]
