@@ -5,6 +5,8 @@ import streamlit as st
 
 from core import charts, links, views, web
 
+CASE_CHART_PX = 940
+CASE_CHART_WIDTH_PX = 1400  # the main column beside the sidebar on a 1920 px wide screen
 web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 cat = web.catalog()
 ids = web.read("client_ids")
@@ -54,7 +56,10 @@ ratings, ruptures, events, track = parts["ratings"], parts["ruptures"], parts["e
 timeline, barrier_rows = parts["timeline"], parts["barriers"]
 alliance_keys = views.instruments_in(parts, cat, "alliance")
 outcome_keys = views.instruments_in(parts, cat, "outcome")
-web.chart(views.overview_figure(parts, cat), "case_overview")
+# The overview on one 1080p screen (less the browser's and the app's top bars), its rows
+# sized so no label runs into another; each part in full in the tabs below.
+web.chart(charts.fit_height(views.overview_figure(parts, cat), CASE_CHART_PX, width=CASE_CHART_WIDTH_PX),
+          "case_overview")
 
 alliance_tab, outcome_tab, themes_tab, barriers_tab = st.tabs(["Alliance", "Outcome", "Themes", "Barriers"])
 with alliance_tab:

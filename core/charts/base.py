@@ -214,6 +214,17 @@ def _session_ticks(fig: go.Figure) -> dict:
     return {}
 
 
+def _session_range(fig: go.Figure) -> dict:
+    """Half a session of room either side of the first and last session drawn, so the axis
+    never shows a session that cannot exist (-1 before a session 0). Lines and bands
+    drawn across the rows end half a session out; only whole session numbers count."""
+    values = [v for t in fig.data if t.type in ("scatter", "bar", "heatmap") and t.x is not None
+              for v in t.x if isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer()]
+    if not values:
+        return {}
+    return dict(range=[min(values) - 0.6, max(values) + 0.6])
+
+
 def _codebook_label(catalog: Catalog | None, codebook: str, code: str) -> str:
     if catalog is not None and codebook in catalog.codebooks:
         return catalog.codebooks[codebook].codes.get(code, code)
@@ -274,7 +285,7 @@ def _compose(title: str, panels: list[_Panel | None], x_title: str = SESSION_AXI
         for trace in panel.traces:
             fig.add_trace(trace, row=row, col=1)
         fig.update_yaxes(row=row, col=1, **panel.yaxis)
-    fig.update_xaxes(**_session_ticks(fig))
+    fig.update_xaxes(**_session_ticks(fig), **_session_range(fig))
     fig.update_xaxes(title_text=x_title, row=rows, col=1)
     fig.update_layout(template=TEMPLATE, title=dict(text=title), height=sum(p.height for p in panels) + 170,
                       hovermode="closest")
