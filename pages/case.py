@@ -97,9 +97,14 @@ with themes_tab:
 with barriers_tab:
     web.chart(charts.barrier_timeline_chart(barrier_rows, cat), "case_barriers")
     if barrier_rows.height:
-        barrier_words = pl.col("category").map_elements(lambda c: cat.code_label("barrier_categories", c),
-                                                         return_dtype=pl.String)
-        st.dataframe(barrier_rows.select("session_number", barrier_words, "severity", "addressed", "note"),
-                     hide_index=True, width="stretch",
-                     column_config={"session_number": "Session", "category": "Category", "severity": "Severity",
-                                    "addressed": "Addressed", "note": st.column_config.TextColumn("Note", width="large")})
+        # A static table, as text: the data grid draws its cells on a canvas at 0.875 of the
+        # theme's text size, which no style rule reaches.
+        severity = {level: f"{level} ({word})" for level, word in charts.SEVERITY_WORDS.items()}
+        web.text_table(barrier_rows.sort("session_number").select(
+            pl.col("session_number").alias("Session"),
+            pl.col("category").map_elements(lambda c: cat.code_label("barrier_categories", c),
+                                            return_dtype=pl.String).alias("Category"),
+            pl.col("severity").replace_strict(severity, default="not given", return_dtype=pl.String).alias("Severity"),
+            pl.col("addressed").replace_strict({True: "yes", False: "no"}, default="not recorded",
+                                               return_dtype=pl.String).alias("Addressed"),
+            pl.col("note").fill_null("").alias("Note")))
