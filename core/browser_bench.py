@@ -20,6 +20,7 @@ The last line printed is one JSON object: {"pages": {NAME: {"first_s", "warm_s"}
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import statistics
@@ -128,7 +129,10 @@ def _drawn(page, timeout: float, title: str | None = None, slide_not: str | None
 
 
 def _menu(page, title: str):
-    return page.locator('[data-testid="stSidebar"] a[data-testid="stPageLink-NavLink"]', has_text=title).first
+    # The label ends the link's text (its icon's name comes first); a match anywhere in it
+    # took "Caseload" for "Case", and the Case page's warm visits never arrived.
+    label = re.compile(rf"{re.escape(title)}\s*$")
+    return page.locator('[data-testid="stSidebar"] a[data-testid="stPageLink-NavLink"]', has_text=label).first
 
 
 def _visit(page, title: str, timeout: float) -> float:

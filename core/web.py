@@ -20,6 +20,8 @@ import os
 import dataclasses
 import hashlib
 import secrets
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -376,8 +378,56 @@ READS: dict[str, Callable] = {
 }
 
 
+# The clinic's expected-change reference (quantile regressions over every outcome score,
+# made once per process and import by `expected.reference`) is the largest cost of the
+# first case a fresh server draws: Present's first open took 17-19 s, most of it this fit
+# and the import of statsmodels. It is started in the background when a fresh server
+# draws its first screen (the sign-in screen, or the first page), so it is ready, or under
+# way, by the time someone opens a case; a read that misses the cache waits for it rather
+# than making it a second time alongside.
+_WARMING: dict[tuple[str, str], Future] = {}
+_WARMING_LOCK = threading.Lock()
+
+
+def _warm_reference(store: Store, cat: Catalog) -> None:
+    min_sample, percentiles = expected._settings(cat, None, None)
+    expected.reference(store, cat, expected.CLINIC, min_sample, percentiles)
+
+
+def warm_up() -> None:
+    """Start making the clinic's reference in the background, once per store and generation."""
+    conn = connection()
+    key = (str(conn.store.path), conn.generation())
+    with _WARMING_LOCK:
+        if key in _WARMING:
+            return
+        future: Future = Future()
+        _WARMING[key] = future
+    store, cat = conn.store, catalog()
+
+    def run() -> None:
+        try:
+            _warm_reference(store, cat)
+        except BaseException as err:  # the page's own read then makes it, and reports any error
+            future.set_exception(err)
+        else:
+            future.set_result(None)
+
+    threading.Thread(target=run, name="caseconf-warm-up", daemon=True).start()
+
+
+def _await_warm_up(path: str, generation: str) -> None:
+    future = _WARMING.get((path, generation))
+    if future is not None:
+        try:
+            future.result(timeout=120)
+        except BaseException:
+            pass
+
+
 @st.cache_data(show_spinner=False, max_entries=512, ttl=3600)
 def _cached(name: str, path: str, generation: str, scope_key: tuple, args: tuple, kwargs: tuple):
+    _await_warm_up(path, generation)
     return READS[name](connection().store, catalog(), Scope.from_key(scope_key), *args, **dict(kwargs))
 
 
@@ -506,6 +556,7 @@ def navigation_menu() -> None:
     setting that hides that menu (`client.showSidebarNavigation`) hides st.navigation's
     own menu too."""
     app_style()
+    warm_up()
     signed = sign_in()
     for name, title, icon in PAGES:
         if may_open(name):
@@ -529,6 +580,7 @@ def ensure_navigation(page_file: str | None = None) -> SignedIn:
     if not _registry:
         st.navigation(pages(), position="hidden")
         st.rerun()
+    warm_up()  # in a host app, which draws no menu of ours
     signed = sign_in()
     if _hosted:  # in a host app the host's menu lists the pages; who is signed in goes below it
         user_panel(signed)

@@ -5,6 +5,8 @@ import streamlit as st
 
 from core import charts, links, views, web
 
+CASE_CHART_PX = 940
+CASE_CHART_WIDTH_PX = 1400  # the main column beside the sidebar on a 1920 px wide screen
 web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 cat = web.catalog()
 ids = web.read("client_ids")
@@ -54,7 +56,10 @@ ratings, ruptures, events, track = parts["ratings"], parts["ruptures"], parts["e
 timeline, barrier_rows = parts["timeline"], parts["barriers"]
 alliance_keys = views.instruments_in(parts, cat, "alliance")
 outcome_keys = views.instruments_in(parts, cat, "outcome")
-web.chart(views.overview_figure(parts, cat), "case_overview")
+# The overview on one 1080p screen (less the browser's and the app's top bars), its rows
+# sized so no label runs into another; each part in full in the tabs below.
+web.chart(charts.fit_height(views.overview_figure(parts, cat), CASE_CHART_PX, width=CASE_CHART_WIDTH_PX),
+          "case_overview")
 
 alliance_tab, outcome_tab, themes_tab, barriers_tab = st.tabs(["Alliance", "Outcome", "Themes", "Barriers"])
 with alliance_tab:
@@ -92,9 +97,14 @@ with themes_tab:
 with barriers_tab:
     web.chart(charts.barrier_timeline_chart(barrier_rows, cat), "case_barriers")
     if barrier_rows.height:
-        barrier_words = pl.col("category").map_elements(lambda c: cat.code_label("barrier_categories", c),
-                                                         return_dtype=pl.String)
-        st.dataframe(barrier_rows.select("session_number", barrier_words, "severity", "addressed", "note"),
-                     hide_index=True, width="stretch",
-                     column_config={"session_number": "Session", "category": "Category", "severity": "Severity",
-                                    "addressed": "Addressed", "note": st.column_config.TextColumn("Note", width="large")})
+        # A static table, as text: the data grid draws its cells on a canvas at 0.875 of the
+        # theme's text size, which no style rule reaches.
+        severity = {level: f"{level} ({word})" for level, word in charts.SEVERITY_WORDS.items()}
+        web.text_table(barrier_rows.sort("session_number").select(
+            pl.col("session_number").alias("Session"),
+            pl.col("category").map_elements(lambda c: cat.code_label("barrier_categories", c),
+                                            return_dtype=pl.String).alias("Category"),
+            pl.col("severity").replace_strict(severity, default="not given", return_dtype=pl.String).alias("Severity"),
+            pl.col("addressed").replace_strict({True: "yes", False: "no"}, default="not recorded",
+                                               return_dtype=pl.String).alias("Addressed"),
+            pl.col("note").fill_null("").alias("Note")))

@@ -52,6 +52,22 @@ BOXES_JS = """() => {
 }"""
 
 
+# Pairs of texts of the first chart on the page (tick labels, row titles, axis titles,
+# legend entries) whose boxes overlap, as Chromium laid them out.
+OVERLAPS_JS = """() => {
+    const chart = document.querySelector('[data-testid="stMain"] .stPlotlyChart');
+    const texts = [...chart.querySelectorAll('.ytick text, .xtick text, .annotation-text, .g-ytitle text, .legendtext')]
+        .map(e => [e.textContent.slice(0, 40), e.getBoundingClientRect()]).filter(([, b]) => b.width && b.height);
+    const found = [];
+    for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++) {
+        const [a, A] = texts[i], [b, B] = texts[j];
+        if (Math.min(A.right, B.right) - Math.max(A.left, B.left) > 1
+            && Math.min(A.bottom, B.bottom) - Math.max(A.top, B.top) > 1) found.push(`${a} / ${b}`);
+    }
+    return found;
+}"""
+
+
 def _slide(page) -> str:
     return page.locator('[data-testid="stMain"] h2').first.inner_text().strip()
 
@@ -79,6 +95,7 @@ def test_projector_mode_gives_the_slide_the_whole_screen(browser, reordered, tmp
         assert "1 of 4" in page.locator('[data-testid="stMain"]').inner_text()
         if (width, height) == (1920, 1080):
             assert seen["chart"]["bottom"] <= height, f"the overview runs below the screen: {seen['chart']}"
+            assert page.evaluate(OVERLAPS_JS) == [], "labels of the overview run into each other"
         assert seen["timer"]["bottom"] <= 250 and seen["timer"]["size"] >= 48, seen["timer"]
         assert seen["timer"]["phase"] == "on time" and seen["timer"]["colour"] == "rgb(0, 158, 115)"
         charts = page.evaluate(CHARTS_JS)

@@ -97,3 +97,29 @@ def test_captions_labels_and_table_cells_have_the_themes_text_size(browser, note
     finally:
         context.close()
         server.stop()
+
+
+def test_the_case_pages_tabs_have_the_themes_text_size(browser, demo_store, tmp_path):
+    """Each tab of the Case page (the barrier notes were a data grid drawn on a canvas at
+    14.875 px), measured while it is open: a closed tab's texts have no size to measure."""
+    server = Server(demo_store, tmp_path / "server")
+    context, page, watch = _new_page(browser, server)
+    context.add_init_script(CANVAS_FONTS)
+    try:
+        _goto(page, server.url("/case?client=c045"))
+        _settled(page, "Case")
+        texts, fonts = _sizes(page)
+        for tab in ("Alliance", "Outcome", "Themes", "Barriers"):
+            page.get_by_role("tab", name=tab).click()
+            page.wait_for_timeout(1500)
+            more_texts, more_fonts = _sizes(page)
+            texts, fonts = texts + more_texts, fonts + more_fonts
+        # The Barriers tab is open: its notes are a table (the flags' table is the other one).
+        assert page.locator('[data-testid="stMain"] [data-testid="stTable"]:visible').count() == 2
+        small = [t for t in texts if t["px"] < PROMISED_PX - 0.05]
+        small_cells = [f for f in fonts if _px(f) < PROMISED_PX - 0.05]
+        assert (small, small_cells) == ([], []), (small, fonts)
+        assert _problems(_observe(page), watch) == []
+    finally:
+        context.close()
+        server.stop()

@@ -454,6 +454,39 @@ def test_case_figure_stacks_every_row_on_one_session_axis(demo, catalog):
     assert fig.layout.template.layout.font.size == charts.BASE_FONT
 
 
+@pytest.mark.parametrize("height, width", [(880, 1860), (940, 1400)])  # Present's projector mode, the Case page
+def test_a_fitted_overview_gives_every_label_its_own_room(demo, catalog, height, width):
+    """The case with the most coded themes of the demo (c045, 19 codes), fitted to one 1080p
+    screen: each label of a row of categories has at least a line of its type to itself
+    (before, the heatmap's rows were shrunk with the rest and its two-line labels ran into
+    each other), no two rows (and their titles) overlap, and no session -1 is on the axis."""
+    from core import views
+    parts = views.case_parts(demo, catalog, "c045", SYSTEM)
+    fig = charts.fit_height(views.overview_figure(parts, catalog), height, width=width)
+    assert fig.layout.height == height
+    plot_px = height - fig.layout.margin.t - fig.layout.margin.b
+    tick_px = fig.layout.template.layout.yaxis.tickfont.size
+    rows = []
+    for name in [k for k in fig.layout.to_plotly_json() if k.startswith("yaxis")]:
+        axis = fig.layout[name]
+        ref = "y" + name[5:]
+        heatmap = [t for t in fig.data if t.type == "heatmap" and t.yaxis == ref]
+        labels = list(heatmap[0].y) if heatmap else list(axis.categoryarray or []) if axis.type == "category" else []
+        low, high = axis.domain
+        rows.append((high, low))
+        lines = sum(str(label).count("<br>") + 1 for label in labels)
+        if lines:
+            assert (high - low) * plot_px / lines >= 1.2 * tick_px, (name, labels, (high - low) * plot_px)
+    rows.sort(reverse=True)
+    for (_, low), (high, _) in zip(rows, rows[1:]):
+        assert (low - high) * plot_px >= 24, "two rows touch: the lower row's title has no room"
+    assert all(0 <= low < high <= 1 for high, low in rows)
+    titles = [a.text for a in fig.layout.annotations]
+    assert any("most coded of 19 codes" in text for text in titles), titles
+    (low_end, _high_end), = {tuple(fig.layout[k].range) for k in fig.layout.to_plotly_json() if k.startswith("xaxis")}
+    assert -1 < low_end < 0
+
+
 # --------------------------------------------------------------------------- the points cap
 
 def test_limit_points_keeps_the_extremes_within_the_limit():

@@ -1,0 +1,206 @@
+"""The case overview: everything about one case on one session axis, and the same
+overview sized for one projector screen."""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+import polars as pl
+
+from ..catalog import Catalog, Instrument
+from .alliance import _alliance_frame, _alliance_panels, _events_panel
+from .barriers import _barrier_panel
+from .base import MAX_POINTS, _client_suffix, _compose, empty_figure, _is_empty, limit_points, _Panel
+from .outcome import _outcome_panel
+from .process import _empathy_panel, _feedback_panel
+from .themes import _theme_panel
+
+
+def case_figure(*, ratings: pl.DataFrame | None = None, alliance: Instrument | None = None,
+                ruptures: pl.DataFrame | None = None, events: pl.DataFrame | None = None,
+                scores: pl.DataFrame | None = None, outcome: Instrument | None = None,
+                expected_band: pl.DataFrame | None = None, sudden_gains: pl.DataFrame | None = None,
+                sudden_losses: pl.DataFrame | None = None, timeline: pl.DataFrame | None = None,
+                barriers: pl.DataFrame | None = None, catalog: Catalog | None = None,
+                feedback: pl.DataFrame | None = None, empathy: pl.DataFrame | None = None) -> go.Figure:
+    """Everything about one case on one session axis: the alliance totals (cutoff,
+    ruptures, repairs) and coded events, the outcome against its expected band, the
+    theme heatmap and the barriers. Each argument as for the chart of its own; a row
+    without data is left out."""
+    panels: list[_Panel | None] = []
+    frame = _alliance_frame(ratings, alliance) if not _is_empty(ratings) else None
+    if not _is_empty(frame):
+        panels += _alliance_panels(limit_points(frame, MAX_POINTS // 4, by=("scale", "rater")), alliance, ruptures,
+                                   with_subscales=False)
+        panels.append(_events_panel(events, catalog))
+    # The process beside the alliance: scores discussed with the client, and empathy.
+    panels += [_feedback_panel(feedback), _empathy_panel(empathy, catalog)]
+    if not _is_empty(scores):
+        panels.append(_outcome_panel(scores, expected_band, outcome, None, None, sudden_gains, sudden_losses, None))
+    if not _is_empty(timeline):
+        panels.append(_theme_panel(timeline, catalog, max_cells=MAX_POINTS // 4))
+    if not _is_empty(barriers):
+        panels.append(_barrier_panel(barriers, catalog))
+    fig = _compose(f"Case overview{_client_suffix(ratings, scores, timeline, barriers)}", panels)
+    if fig is None:
+        return empty_figure("Nothing recorded for this case yet: import sessions with ratings, themes or "
+                            "barriers to see the case here.")
+    # Many rows share one legend: across the top, it leaves the plots the full width. It
+    # sits above the first row's title (an annotation the legend does not make room for).
+    # The title takes the first 50 px, the legend (about three entries a line) the next.
+    entries = sum(1 for t in fig.data if t.showlegend is not False and t.type != "heatmap")
+    legend_px = 28 * math.ceil(entries / 3)
+    height = fig.layout.height + legend_px
+    fig.update_layout(height=height, margin=dict(t=50 + legend_px + 40, b=80),
+                      title=dict(yref="container", y=1, yanchor="top", pad=dict(t=12)),
+                      legend=dict(orientation="h", yref="container", y=1 - 50 / height, yanchor="top",
+                                  x=0, xanchor="left"))
+    return fig
+
+
+# Sizes of a fitted overview's parts, in pixels of the figure (its type as the template sets it).
+LABEL_LINE_PX = 22     # one line of a category label: 16 px tick type and its leading
+ROW_GAP_PX = 32        # between two rows: the lower row's title (16 px type) and a little air
+MIN_SCORE_ROW_PX = 120  # a score row still shows its scale's ticks and a change
+MIN_THEME_ROWS = 4     # a crowded theme heatmap keeps at least its most coded codes
+AXIS_TITLE_CHAR_PX = 9.5  # the width of one character of an axis title (18 px Arial)
+LEGEND_ENTRY_PX, LEGEND_CHAR_PX, LEGEND_LINE_PX = 48, 7.6, 28  # a legend entry: its symbol, its text (16 px)
+
+
+def _legend_lines(fig: go.Figure, width: int) -> int:
+    """How many lines the horizontal legend takes on a figure `width` pixels wide."""
+    lines, used = 1, 0.0
+    for trace in fig.data:
+        if trace.showlegend is False or trace.type == "heatmap" or not trace.name:
+            continue
+        entry = LEGEND_ENTRY_PX + LEGEND_CHAR_PX * len(trace.name)
+        if used and used + entry > width:
+            lines, used = lines + 1, 0.0
+        used += entry
+    return lines
+
+
+def _rows(fig: go.Figure) -> list[dict]:
+    """The overview's rows top to bottom: their y axis, its traces, and for a row of
+    categories (coded events, feedback, themes, barriers) its labels."""
+    layout = fig.layout.to_plotly_json()
+    names = sorted((k for k in layout if k.startswith("yaxis")), key=lambda k: int(k[5:] or 1))
+    rows = []
+    for name in names:
+        ref = "y" + name[5:]
+        axis = fig.layout[name]
+        traces = [t for t in fig.data if (t.yaxis or "y") == ref]
+        heatmaps = [t for t in traces if t.type == "heatmap"]
+        labels = None
+        if heatmaps:
+            labels = [str(v) for v in heatmaps[0].y]
+        elif axis.type == "category":
+            if axis.showticklabels is False:
+                labels = [""]
+            elif axis.categoryarray is not None:
+                labels = [str(v) for v in axis.categoryarray]
+            else:
+                labels = list(dict.fromkeys(str(v) for t in traces if t.y is not None for v in t.y))
+        rows.append(dict(name=name, axis=axis, heatmap=heatmaps[0] if heatmaps else None, labels=labels,
+                         domain=tuple(axis.domain or (0, 1))))
+    # Top first: make_subplots puts row 1 at the top of the paper.
+    return sorted(rows, key=lambda r: -r["domain"][1])
+
+
+def _label_px(labels: list[str]) -> int:
+    return max(40, LABEL_LINE_PX * sum(label.count("<br>") + 1 for label in labels) + 16)
+
+
+def _keep_most_coded(row: dict, keep: int) -> int:
+    """Keep the theme heatmap's `keep` most coded codes (in their order); returns how many it had."""
+    heatmap = row["heatmap"]
+    z = [list(r) for r in heatmap.z]
+    every = len(z)
+    coded = [sum(v is not None for v in r) for r in z]
+    chosen = sorted(sorted(range(every), key=lambda i: (-coded[i], i))[:keep])
+    heatmap.update(y=[heatmap.y[i] for i in chosen], z=[z[i] for i in chosen],
+                   hovertext=[list(heatmap.hovertext[i]) for i in chosen] if heatmap.hovertext is not None else None)
+    row["labels"] = [str(v) for v in heatmap.y]
+    return every
+
+
+def _wrap_title(text: str | None, px: float) -> str | None:
+    """An axis title in as many lines as its row's height needs (at the space nearest the middle)."""
+    if not text or "<br>" in text or len(text) * AXIS_TITLE_CHAR_PX <= px:
+        return text
+    middle = len(text) // 2
+    spaces = [i for i, c in enumerate(text) if c == " "]
+    if not spaces:
+        return text
+    cut = min(spaces, key=lambda i: abs(i - middle))
+    return text[:cut].rstrip(",") + ",<br>" + text[cut + 1:] if text[cut - 1] == "," else \
+        text[:cut] + "<br>" + text[cut + 1:]
+
+
+def fit_height(fig: go.Figure, height: int, width: int = 1860) -> go.Figure:
+    """`fig` (a `case_figure`) drawn `height` pixels high, so the case's overview fits one
+    screen: every row of categories (coded events, feedback, themes, barriers) keeps room
+    for each of its labels, so no label runs into the next one, and the score rows share
+    what is left. A theme heatmap with more codes than fit keeps its most coded ones and
+    says so in its row's title. The legend stays under the title, in as many lines as the
+    figure's `width` (about the screen's) needs."""
+    fig = go.Figure(fig)
+    fig.update_layout(height=height)
+    if fig.layout.legend.yref == "container":
+        # The legend starts at the plots' left edge, past the row labels' margin.
+        lines = _legend_lines(fig, width - 260)
+        fig.update_layout(legend_y=1 - 50 / height, margin_t=50 + LEGEND_LINE_PX * lines + 36)
+    rows = _rows(fig)
+    if not rows:
+        return fig
+    margin = fig.layout.margin
+    plot_px = height - (margin.t if margin.t is not None else 90) - (margin.b if margin.b is not None else 70)
+    old_tops = [r["domain"][1] for r in rows]
+    room = plot_px - ROW_GAP_PX * (len(rows) - 1)
+    scored = [r for r in rows if r["labels"] is None]
+    free = room - sum(_label_px(r["labels"]) for r in rows if r["labels"] is not None)
+    dropped = {}
+    for row in rows:
+        short = MIN_SCORE_ROW_PX * len(scored) - free
+        if row["heatmap"] is not None and short > 0 and len(row["labels"]) > MIN_THEME_ROWS:
+            before = _label_px(row["labels"])
+            lines = [label.count("<br>") + 1 for label in row["labels"]]
+            keep = len(lines)
+            while keep > MIN_THEME_ROWS and before - _label_px(row["labels"][:keep]) < short:
+                keep -= 1
+            dropped[row["name"]] = (keep, _keep_most_coded(row, keep))
+            free += before - _label_px(row["labels"])
+    shares = [r["domain"][1] - r["domain"][0] for r in scored]
+    px = {}
+    for row in rows:
+        if row["labels"] is not None:
+            px[row["name"]] = _label_px(row["labels"])
+        else:
+            share = (row["domain"][1] - row["domain"][0]) / (sum(shares) or 1)
+            px[row["name"]] = max(60, free * share)
+    scale = min(1.0, room / sum(px.values()))  # too small a screen: every row shrinks alike
+    top = 1.0
+    new_tops = []
+    for row in rows:
+        size = px[row["name"]] * scale / plot_px
+        domain = [max(0.0, top - size), top]
+        fig.layout[row["name"]].domain = domain
+        new_tops.append(top)
+        if row["labels"] is None:
+            fig.layout[row["name"]].title.text = _wrap_title(fig.layout[row["name"]].title.text, px[row["name"]])
+        if row["heatmap"] is not None:
+            row["heatmap"].colorbar.update(y=(domain[0] + domain[1]) / 2, len=domain[1] - domain[0],
+                                           yanchor="middle")
+        top = domain[0] - ROW_GAP_PX * scale / plot_px
+    # The rows' titles (make_subplots' annotations at the top of each row's domain) follow.
+    for note in fig.layout.annotations:
+        if note.yref != "paper" or note.yanchor != "bottom":
+            continue
+        for row, old, new in zip(rows, old_tops, new_tops):
+            if abs(note.y - old) < 1e-6:
+                note.y = new
+                if row["name"] in dropped:
+                    keep, every = dropped[row["name"]]
+                    note.text = f"{note.text} (the {keep} most coded of {every} codes)"
+    return fig

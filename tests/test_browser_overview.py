@@ -1,0 +1,30 @@
+"""The Case page's overview on one 1080p screen, in a real browser: the chart is no taller
+than the screen less the app's top bar, and none of its labels (row labels, row titles,
+axis titles, legend entries) runs into another, for the demo case with the most coded
+themes. The server, the browser and their helpers are tests/test_browser.py's."""
+
+from __future__ import annotations
+
+from tests.test_browser import Server, _goto, _new_page, _observe, _problems, _settled  # noqa: F401
+from tests.test_browser import browser, demo_store, pytestmark  # noqa: F401
+from tests.test_browser_present import OVERLAPS_JS
+
+SCREEN = {"width": 1920, "height": 1080}
+TOP_BAR_PX = 60  # Streamlit's header above the page
+
+
+def test_the_case_overview_fits_one_1080p_screen_without_overlapping_labels(browser, demo_store, tmp_path):
+    server = Server(demo_store, tmp_path / "server")
+    context, page, watch = _new_page(browser, server)
+    try:
+        page.set_viewport_size(SCREEN)
+        _goto(page, server.url("/case?client=c045"))
+        _settled(page, "Case")
+        chart = page.locator('[data-testid="stMain"] .stPlotlyChart').first
+        box = chart.bounding_box()
+        assert box["height"] <= SCREEN["height"] - TOP_BAR_PX, f"the overview is taller than the screen: {box}"
+        assert page.evaluate(OVERLAPS_JS) == [], "labels of the overview run into each other"
+        assert _problems(_observe(page), watch) == []
+    finally:
+        context.close()
+        server.stop()
