@@ -173,3 +173,4 @@ def test_a_clients_flags_do_not_depend_on_who_else_is_in_scope(demo, catalog):
         flags = triage(demo, catalog, scope)[1]
         assert_frame_equal(flags.filter(pl.col("client_id").is_in(whole.implode())),
                            everyone.filter(pl.col("client_id").is_in(whole.implode())))
+
