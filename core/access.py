@@ -29,7 +29,10 @@ CONFERENCE_CLIENT_TABLES = ("agenda_items", "conference_snapshots", "conference_
 # server-side sign-in sessions and the purge tombstones.
 ADMIN_TABLES = ("batches", "quarantine", "history", "audit_log", "auth_sessions", "purges")
 # Tables that name no client, therapist or person.
-PUBLIC_TABLES = ("schema_info", "store_info", "snapshot_info")
+PUBLIC_TABLES = ("schema_info", "store_info", "snapshot_info", "triage_info")
+# The triage each snapshot keeps per client (analytics.triage.summarize): a row is seen
+# when its client is, i.e. when the scope sees one of the client's sessions.
+SUMMARY_TABLES = ("triage_cases", "triage_flags")
 # Each user's own rows.
 USER_TABLES = ("users", "user_groups")
 # Table functions a scoped query may use (they read no table and no file).
@@ -195,6 +198,9 @@ def _rules(scope: Scope, visible_clients=_ON_DATA_SIDE, schema: str = "main") ->
     for table in SESSION_TABLES:
         rules[table] = (f"SELECT t.* FROM main.{table} t SEMI JOIN sessions s "
                         "ON t.client_id = s.client_id AND t.session_number = s.session_number")
+    for table in SUMMARY_TABLES:
+        rules[table] = f"SELECT t.* FROM main.{table} t" + where(
+            None if t_ids is None and c_ids is None else "t.client_id IN (SELECT client_id FROM sessions)")
     rules["therapists"] = "SELECT * FROM main.therapists" + where(
         t_ids and f"therapist_id IN ({t_ids})", c_ids and "therapist_id IN (SELECT therapist_id FROM sessions)")
     rules["conferences"] = "SELECT * FROM main.conferences" + where(g_ids and f"supervision_group IN ({g_ids})")
@@ -298,7 +304,7 @@ def scoped_sql(sql: str, scope: Scope, visible_clients=_ON_DATA_SIDE, schema: st
     rules = _rules(scope, visible_clients, schema)
     # Only the tables the query reads, with those their rules read in turn.
     needed = set(tables)
-    data_tables = set(SESSION_TABLES) | {"therapists"}
+    data_tables = set(SESSION_TABLES) | set(SUMMARY_TABLES) | {"therapists"}
     if visible_clients is _ON_DATA_SIDE:
         data_tables |= set(CONFERENCE_CLIENT_TABLES) | {"calibration_exercises"}
     if needed & data_tables:

@@ -127,14 +127,23 @@ def _child_analytics(db: str) -> dict:
     catalog = default_catalog()
     store = Store(db)
     every = Scope.system("benchmark")
+    # DuckDB hands results to polars through pyarrow, imported on the first read; a running
+    # server has it loaded (Streamlit imports it). Timed apart, as the page benchmark does.
+    start = time.perf_counter()
+    import pyarrow  # noqa: F401
+    imports = time.perf_counter() - start
     start = time.perf_counter()
     case_list, flags = t.triage(store, catalog, every)
     cold = time.perf_counter() - start
     start = time.perf_counter()
     t.triage(store, catalog, every)
     warm = time.perf_counter() - start
+    start = time.perf_counter()
+    t.triage(store, catalog, every, precomputed=False)
+    computed = time.perf_counter() - start
     store.close()
-    return {"seconds": cold, "warm_s": warm, "clients": case_list.height, "flags": flags.height,
+    return {"seconds": cold, "warm_s": warm, "imports_s": imports, "computed_s": computed,
+            "clients": case_list.height, "flags": flags.height,
             "flagged": int((case_list["priority"] > 0).sum()), "peak_rss_mb": _peak_rss_mb()}
 
 
@@ -147,11 +156,13 @@ def bench_analytics(sessions: int) -> dict:
         print(f"built a store of {sessions:,} sessions, {sum(rows.values()):,} rows in "
               f"{time.perf_counter() - start:.1f} s")
         out = _in_child("analytics", db)
-        print(f"triage of {out['clients']:,} clients: {out['seconds']:.2f} s in a fresh process, "
-              f"{out['warm_s']:.2f} s again; {out['flags']:,} flags on {out['flagged']:,} clients; "
-              f"peak {out['peak_rss_mb']:.0f} MB (goal <= 2 s at 1,000,000 sessions)")
+        print(f"triage of {out['clients']:,} clients: {out['seconds']:.2f} s in a fresh process (after "
+              f"{out['imports_s']:.2f} s of imports), {out['warm_s']:.2f} s again; {out['flags']:,} flags on "
+              f"{out['flagged']:,} clients; computed from the sources instead of the snapshot's triage: "
+              f"{out['computed_s']:.2f} s; peak {out['peak_rss_mb']:.0f} MB (goal <= 1 s at 1,000,000 sessions)")
         return {"sessions": sessions, "clients": out["clients"], "triage_s": round(out["seconds"], 3),
-                "peak_rss_mb": round(out["peak_rss_mb"], 1)}
+                "warm_s": round(out["warm_s"], 3), "imports_s": round(out["imports_s"], 3),
+                "computed_s": round(out["computed_s"], 3), "peak_rss_mb": round(out["peak_rss_mb"], 1)}
 
 
 def _page_names() -> list[str]:

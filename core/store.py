@@ -89,7 +89,9 @@ HISTORY_DDL = """CREATE TABLE history (
 )"""
 
 # The tables that live in snapshot files; every other table is the state's.
-ANALYTIC_TABLES = frozenset((*TABLES, "history", "snapshot_info"))
+# The triage kept per client in each snapshot, made when it is published (analytics.triage.summarize).
+SUMMARY_TABLES = ("triage_info", "triage_cases", "triage_flags")
+ANALYTIC_TABLES = frozenset((*TABLES, "history", "snapshot_info", *SUMMARY_TABLES))
 
 # Each migration takes the state from version i to i + 1, in one transaction. Versions 1 to 4
 # date from when one file held everything; version 5 (`_split_out_data`, in Python) moves
@@ -287,6 +289,17 @@ SNAPSHOT_MIGRATIONS: list[list[str]] = [
         # sessions.feedback_discussed (CONTRACT.md extension): empty, i.e. not recorded, for
         # data imported before it.
         "ALTER TABLE sessions ADD COLUMN IF NOT EXISTS feedback_discussed BOOLEAN",
+    ],
+    [
+        # The triage of every client, kept with the data (analytics.triage): the tables
+        # empty, i.e. no precomputed triage, until the next publish fills them (opening
+        # the store publishes the migrated copy, which does).
+        "CREATE TABLE IF NOT EXISTS triage_info (catalog_key VARCHAR NOT NULL)",
+        """CREATE TABLE IF NOT EXISTS triage_cases (client_id VARCHAR, therapist_id VARCHAR,
+            supervision_group VARCHAR, sessions UINTEGER, latest_session INTEGER, all_sessions BIGINT NOT NULL,
+            whole BOOLEAN NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS triage_flags (client_id VARCHAR, code VARCHAR, reason VARCHAR,
+            session INTEGER, params VARCHAR, weight DOUBLE, ord BIGINT NOT NULL)""",
     ],
 ]
 SNAPSHOT_VERSION = len(SNAPSHOT_MIGRATIONS)
@@ -676,6 +689,7 @@ class Store:
                         raise
                     cur.execute("COMMIT")
                     cur.close()
+                    _summarize(con, self)
                     con.execute("CHECKPOINT")
                 finally:
                     con.close()
@@ -820,6 +834,20 @@ def _migrate_snapshot(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(statement)
         con.execute("UPDATE snapshot_info SET version = ?", [version + 1])
         con.execute("COMMIT")
+
+
+def _summarize(con: duckdb.DuckDBPyConnection, store: "Store") -> None:
+    """The triage of every client, written into the snapshot being published (its data
+    committed), with the catalog in force; none (the triage then reads the data, as
+    before) when the catalog cannot be read, which the import does not need."""
+    from .analytics.triage import summarize
+    from .catalog import CatalogError, default_catalog
+    try:
+        catalog = default_catalog()
+    except CatalogError:
+        con.execute("DELETE FROM triage_info")
+        return
+    summarize(con, store, catalog, ANALYTIC_TABLES)
 
 
 def copy_store(source: str | os.PathLike, target: str | os.PathLike) -> Path:

@@ -26,16 +26,40 @@ over all clients (see the analytics modules); nothing loops per client.
 
 When one client has several findings of one code (two unrepaired ruptures, say), the
 flag names the most recent and says how many more there are.
+
+Precomputed at publish
+----------------------
+Made from the sources above, the triage of a large clinic takes seconds (the clinic-wide
+reference bands, rupture detection and sudden gains dominate). So every snapshot an
+import publishes holds the triage of every client as the store's owner sees it
+(`summarize`): `triage_cases` (one row per client: the case list's columns, how many
+session rows the client has, and whether every row of the session tables belongs to one
+of them) and `triage_flags` (the flags in their order), with `triage_info` naming the
+catalog they were made with. A read takes them through the reader's scope (a trainee
+sees the rows of their own clients only) when they fit what the reader would compute:
+
+- the catalog in force is the one they were made with, and the sudden-gain criteria are
+  the catalog's;
+- a client's rows are used only when the scope sees every session of the client (and the
+  client has no rows outside its sessions); a client whose sessions the scope sees only
+  in part (a trainee who took over a case) is computed from the sources as before, with
+  the scope, for that client alone.
+
+Either way the result is the one the sources give (test_triage_summary checks it on the
+demo clinic and a synthetic one, for several scopes).
 """
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import duckdb
 import polars as pl
 
-from ..access import Scope
+from ..access import Scope, checked_sql, scoped_sql
 from ..catalog import Catalog
 from .attendance import attendance, risk_answers
 from .change import clinical_expr
@@ -100,7 +124,10 @@ def _flags(frame: pl.DataFrame, code: str, reason: pl.Expr, session: pl.Expr, pa
     rows = frame.select(pl.col("client_id"), reason.alias("reason"), session.cast(pl.Int32).alias("session"),
                         params.cast(pl.String).alias("params"))
     more = pl.len() - 1
-    return (rows.sort("client_id", "session", descending=[False, True])
+    # Findings of one session are told apart by their sentence: the one named never
+    # depends on the order the rows came in (nor on which other clients are in scope).
+    return (rows.sort("client_id", "session", "reason", descending=[False, True, False],
+                      maintain_order=True)
             .group_by("client_id", maintain_order=True)
             .agg(pl.col("reason").first(), pl.col("session").first(), pl.col("params").first(), more.alias("more"))
             .with_columns(code=pl.lit(code),
@@ -379,6 +406,8 @@ def triage_flags(store, catalog: Catalog, scope: Scope, clients=None, *,
                  series: pl.DataFrame | None = None) -> pl.DataFrame:
     """Every flag of every client in scope: client_id, code, reason, session, params, weight;
     ordered by client, then weight (highest first)."""
+    if case_list is None and series is None:
+        return _case_list_and_flags_read(store, catalog, scope, clients, sg)[1]
     return _case_list_and_flags(store, catalog, scope, clients, sg, case_list, series)[1]
 
 
@@ -448,12 +477,12 @@ def _case_list_and_flags(store, catalog: Catalog, scope: Scope, clients, sg: Sud
                            schema={"code": pl.String, "weight": pl.Float64})
     flags = (flags.join(weights, on="code", how="left").select(list(FLAG_SCHEMA)).cast(FLAG_SCHEMA)
              .sort([pl.col("client_id"), pl.col("code") == "risk", pl.col("weight"), pl.col("session")],
-                   descending=[False, True, True, True]))
+                   descending=[False, True, True, True], maintain_order=True))
     return cases_made.result(), flags
 
 
 def triage(store, catalog: Catalog, scope: Scope, clients=None, *,
-           sg: SuddenGainParams | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+           sg: SuddenGainParams | None = None, precomputed: bool = True) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The case list in priority order and its flags.
 
     Returns (case_list, flags). case_list: client_id, therapist_id, supervision_group,
@@ -461,8 +490,14 @@ def triage(store, catalog: Catalog, scope: Scope, clients=None, *,
     first), rank (1 = first on the agenda). Clients without flags are listed too, with
     priority 0, so a supervisor sees the whole caseload. A case with a `risk` flag comes
     before every case without one, whatever the weights.
+
+    `precomputed=False` computes everything from the sources, leaving out the triage the
+    snapshot holds (for the tests that compare both; the result is the same).
     """
-    case_list, flags = _case_list_and_flags(store, catalog, scope, clients, sg, None, None)
+    if precomputed:
+        case_list, flags = _case_list_and_flags_read(store, catalog, scope, clients, sg)
+    else:
+        case_list, flags = _case_list_and_flags(store, catalog, scope, clients, sg, None, None)
     per_client = flags.group_by("client_id").agg(priority=pl.col("weight").sum(), n_flags=pl.len(),
                                                  codes=pl.col("code"), risk=(pl.col("code") == "risk").any())
     ranked = (case_list.join(per_client, on="client_id", how="left")
@@ -472,3 +507,132 @@ def triage(store, catalog: Catalog, scope: Scope, clients=None, *,
               .drop("risk")
               .with_row_index("rank", offset=1))
     return ranked, flags
+
+
+# ----------------------------------------------------------------------------- precomputed at publish
+SUMMARY_INFO, SUMMARY_CASES, SUMMARY_FLAGS = "triage_info", "triage_cases", "triage_flags"
+# The tables whose rows belong to a session: a client with rows in them that no session
+# holds is seen differently by a narrowed scope (which reads them through its sessions).
+_SESSION_TABLES = ("ratings", "themes", "barriers", "events")
+_EVERY = Scope.system("the triage kept in the snapshot")
+
+
+def catalog_key(catalog: Catalog) -> str:
+    """What the precomputed triage depends on in the catalog: all of it, as one digest."""
+    return hashlib.sha256(catalog.model_dump_json().encode()).hexdigest()
+
+
+class _Building:
+    """The read side of the store (`query`, `scalar`) over a snapshot file still being
+    built: the analytic tables from its connection, the state from the store."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, store, analytic_tables: frozenset[str]):
+        self.con, self.store, self.analytic = con, store, analytic_tables
+        # Its own name in the per-process caches keyed by the store's file (the reference bands).
+        self.path = f"{getattr(store, 'path', 'store')}#building-{uuid.uuid4().hex}"
+
+    def _here(self, sql: str) -> bool:
+        return checked_sql(sql) <= self.analytic
+
+    def query(self, sql: str, params=None, *, scope: Scope) -> pl.DataFrame:
+        if not self._here(sql):
+            return self.store.query(sql, params, scope=scope)
+        cur = self.con.cursor()
+        try:
+            return cur.sql(scoped_sql(sql, scope), params=params or None).pl()
+        finally:
+            cur.close()
+
+    def scalar(self, sql: str, params=None, *, scope: Scope):
+        if not self._here(sql):
+            return self.store.scalar(sql, params, scope=scope)
+        cur = self.con.cursor()
+        try:
+            rows = cur.execute(scoped_sql(sql, scope), params or []).fetchall()
+            return rows[0][0] if rows else None
+        finally:
+            cur.close()
+
+
+def summarize(con: duckdb.DuckDBPyConnection, store, catalog: Catalog, analytic_tables: frozenset[str]) -> None:
+    """Write the triage of every client into the snapshot being built on `con` (its data
+    committed, the summary tables present): run when a snapshot is published."""
+    reader = _Building(con, store, analytic_tables)
+    case_list, flags = _case_list_and_flags(reader, catalog, _EVERY, None, None, None, None)
+    orphans = " UNION ".join(f"SELECT client_id FROM {t} t WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE "
+                             "s.client_id = t.client_id AND s.session_number = t.session_number)"
+                             for t in _SESSION_TABLES)
+    rows = reader.query(f"""
+        WITH orphans AS ({orphans})
+        SELECT client_id, count(*) AS all_sessions, client_id NOT IN (SELECT client_id FROM orphans) AS whole
+        FROM sessions GROUP BY client_id""", scope=_EVERY)
+    cases_out = case_list.join(rows, on="client_id", how="left").with_columns(
+        pl.col("all_sessions").fill_null(0), pl.col("whole").fill_null(False))
+    flags_out = flags.with_row_index("ord").select(*FLAG_SCHEMA, pl.col("ord").cast(pl.Int64))
+    cur = con.cursor()
+    try:
+        cur.execute("BEGIN TRANSACTION")
+        for table in (SUMMARY_INFO, SUMMARY_CASES, SUMMARY_FLAGS):
+            cur.execute(f"DELETE FROM {table}")
+        cur.register("cases_out", cases_out)
+        cur.register("flags_out", flags_out)
+        cur.execute(f"INSERT INTO {SUMMARY_CASES} SELECT client_id, therapist_id, supervision_group, sessions, "
+                    "latest_session, all_sessions, whole FROM cases_out")
+        cur.execute(f"INSERT INTO {SUMMARY_FLAGS} SELECT client_id, code, reason, session, params, weight, ord "
+                    "FROM flags_out")
+        cur.execute(f"INSERT INTO {SUMMARY_INFO} VALUES (?)", [catalog_key(catalog)])
+        cur.execute("COMMIT")
+    finally:
+        cur.close()
+
+
+def _case_list_and_flags_read(store, catalog: Catalog, scope: Scope, clients, sg: SuddenGainParams | None
+                              ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The case list and flags from the snapshot's precomputed triage where it fits the
+    reader (see the module notes), from the sources for the rest."""
+    found = _precomputed(store, catalog, scope, clients, sg)
+    if found is None:
+        return _case_list_and_flags(store, catalog, scope, clients, sg, None, None)
+    case_list, flags, rest = found
+    if rest:
+        live_cases, live_flags = _case_list_and_flags(store, catalog, scope, sorted(rest), sg, None, None)
+        case_list = pl.concat([case_list, live_cases]).sort("client_id", maintain_order=True)
+        flags = pl.concat([flags, live_flags]).sort("client_id", maintain_order=True)
+    return case_list, flags
+
+
+def _precomputed(store, catalog: Catalog, scope: Scope, clients, sg: SuddenGainParams | None):
+    """(case list, flags, clients to compute from the sources) from the snapshot, or None
+    when it holds no triage made with this catalog (or `sg` is not the catalog's)."""
+    if sg is not None and sg != SuddenGainParams.from_catalog(catalog):
+        return None
+    try:
+        made_with = store.query(f"SELECT catalog_key FROM {SUMMARY_INFO}", scope=scope)
+    except (duckdb.CatalogException, AttributeError):  # a snapshot or a store without the tables
+        return None
+    if made_with.height != 1 or made_with.item() != catalog_key(catalog):
+        return None
+    bind: dict = {}
+    where = client_clause("c.client_id", clients, bind)
+    if scope.is_everything:
+        cases_sql = f"SELECT c.*, TRUE AS usable FROM {SUMMARY_CASES} c WHERE TRUE{where}"
+    else:
+        # Usable when the scope sees every session of the client: the rows were made from all of them.
+        cases_sql = f"""
+        WITH seen AS (SELECT client_id, count(*) AS n FROM sessions c WHERE TRUE{where} GROUP BY client_id)
+        SELECT seen.client_id, c.* EXCLUDE (client_id), coalesce(c.whole AND seen.n = c.all_sessions, false) AS usable
+        FROM seen LEFT JOIN {SUMMARY_CASES} c USING (client_id)"""
+    found = store.query(cases_sql, bind, scope=scope)
+    usable = found.filter(pl.col("usable"))
+    rest = set(found.filter(~pl.col("usable"))["client_id"].to_list())
+    case_list = usable.select(list(CASE_SCHEMA)).cast(CASE_SCHEMA).sort("client_id")
+    bind = {}
+    if scope.is_everything:
+        flags_sql = f"SELECT * FROM {SUMMARY_FLAGS} c WHERE TRUE{client_clause('c.client_id', clients, bind)}"
+    else:
+        bind["usable"] = case_list["client_id"].to_list()
+        flags_sql = f"SELECT * FROM {SUMMARY_FLAGS} c WHERE c.client_id IN (SELECT unnest($usable))"
+    # Put in order here: DuckDB sorting the rows with their sentences costs more than the read.
+    flags = (store.query(flags_sql, bind, scope=scope).sort("ord")
+             .select(list(FLAG_SCHEMA)).cast(FLAG_SCHEMA))
+    return case_list, flags, rest
