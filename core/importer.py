@@ -22,14 +22,13 @@ import polars as pl
 from . import DATA_DIR, privacy, report as reports, validate
 from .access import Scope
 from .catalog import Catalog, default_catalog
+from .contract import IMPORT_ORDER, KEYS, SESSION_TABLES
 from .readers import Dataset, DatasetError, RawTable, read_dataset
 from .scratch import cleanup_stale_temp, private_dir
-from .store import KEYS, SET_INFO, Store, insert_batch, insert_quarantine, upsert
+from .store import SET_INFO, Store, insert_batch, insert_quarantine, upsert
 from .report import Masker as _Masker
 from .validate import SPECS, empty_problems
 
-IMPORT_ORDER = ("therapists", "sessions", "ratings", "themes", "barriers", "events")
-SESSION_TABLES = ("ratings", "themes", "barriers", "events")
 ID_COLUMNS = ("client_id", "therapist_id")
 WIDE_RATING = re.compile(r"^(?P<instrument>[^:]+)(:(?P<scale>[^:]+))?(:(?P<rater>[^:]+))?$")
 

@@ -14,9 +14,9 @@ from pathlib import Path, PurePosixPath
 import duckdb
 import polars as pl
 
+from ..contract import TABLES  # the contract's table names, in its order
 from ..scratch import create_private, private_dir
 
-TABLES = ("sessions", "ratings", "themes", "barriers", "events", "therapists")
 TABLE_SUFFIXES = (".csv", ".parquet")
 
 MAX_LINE_BYTES = 4 * 1024 ** 2           # one CSV record; notes are at most 2,000 characters
