@@ -19,10 +19,11 @@ from dataclasses import dataclass, replace
 
 import duckdb
 
+# The contract's tables whose rows belong to a session, and so to the session's therapist.
+from .contract import SESSION_TABLES
+
 ROLES = ("admin", "supervisor", "trainee")
 
-# Tables whose rows belong to a session, and so to the session's therapist.
-SESSION_TABLES = ("ratings", "themes", "barriers", "events")
 # Conference tables whose rows name a client: seen when the conference and the client are.
 CONFERENCE_CLIENT_TABLES = ("agenda_items", "conference_snapshots", "conference_entries")
 # What only an admin reads: imports, their quarantine and history, the audit trail, the

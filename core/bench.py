@@ -34,8 +34,9 @@ import time
 from pathlib import Path
 
 from . import HOME
+from .contract import IMPORT_ORDER
 
-TABLES = ("therapists", "sessions", "ratings", "themes", "barriers", "events")
+TABLES = IMPORT_ORDER
 REPEATS = 5  # runs of each side of the import benchmark
 
 

@@ -89,12 +89,12 @@ import numpy as np
 import polars as pl
 
 from . import DATA_DIR
+from .contract import KEYS, TABLES
 from .catalog import DEFAULT_PATH
 
 DEFAULT_SEED = 20261125
 DEMO_FOLDER = DATA_DIR / "demo"
 EXAMPLES_FOLDER = DATA_DIR / "examples"
-TABLES = ("sessions", "ratings", "themes", "barriers", "events", "therapists")
 
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "sessions": {"client_id": pl.String, "session_number": pl.Int64, "therapist_id": pl.String,
@@ -110,12 +110,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
                "rater": pl.String, "note": pl.String},
     "therapists": {"therapist_id": pl.String, "supervision_group": pl.String, "level": pl.String},
 }
-SORT_KEYS = {"sessions": ["client_id", "session_number"],
-             "ratings": ["client_id", "session_number", "instrument", "scale", "rater"],
-             "themes": ["client_id", "session_number", "kind", "code", "rater"],
-             "barriers": ["client_id", "session_number", "category"],
-             "events": ["client_id", "session_number", "event", "rater"],
-             "therapists": ["therapist_id"]}
+SORT_KEYS = {table: list(key) for table, key in KEYS.items()}
 
 # ----------------------------------------------------------------------------- the clinic
 

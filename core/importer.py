@@ -22,14 +22,13 @@ import polars as pl
 from . import DATA_DIR, privacy, report as reports, validate
 from .access import Scope
 from .catalog import Catalog, default_catalog
+from .contract import IMPORT_ORDER, KEYS, SESSION_TABLES
 from .readers import Dataset, DatasetError, RawTable, read_dataset
 from .scratch import cleanup_stale_temp, private_dir
-from .store import KEYS, SET_INFO, Store, insert_batch, insert_quarantine, upsert
+from .store import SET_INFO, Store, insert_batch, insert_quarantine, upsert
 from .privacy import Masker as _Masker
 from .validate import SPECS, empty_problems
 
-IMPORT_ORDER = ("therapists", "sessions", "ratings", "themes", "barriers", "events")
-SESSION_TABLES = ("ratings", "themes", "barriers", "events")
 ID_COLUMNS = ("client_id", "therapist_id")
 WIDE_RATING = re.compile(r"^(?P<instrument>[^:]+)(:(?P<scale>[^:]+))?(:(?P<rater>[^:]+))?$")
 
@@ -292,7 +291,7 @@ def _id_problems(typed: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
         if not reasons:
             continue
         frames.append(typed.filter(pl.col(column).is_in(list(reasons))).select(
-            "_row", pl.lit(column).alias("column"), pl.lit("[identifying id]").alias("value"),
+            "_row", pl.lit(column).alias("column"), pl.lit(privacy.HIDDEN_ID).alias("value"),
             pl.lit("pseudonym").alias("rule"),
             pl.format("{} {}; use a pseudonym, never a real identifier.", pl.lit(column),
                       pl.col(column).replace_strict(reasons, return_dtype=pl.String)).alias("message"),
@@ -335,7 +334,11 @@ def _free_text(typed: pl.DataFrame, table: str, redact: bool) -> tuple[pl.DataFr
 def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | None = None,
                    redact: bool = False, imported_by: str | None = None, display_name: str | None = None,
                    progress: Progress | None = None, demo: bool = False) -> ImportResult:
-    """Import one export (folder, .zip, .xlsx, or a single table file) into `store`."""
+    """Import one export (folder, .zip, .xlsx, or a single table file) into `store`.
+
+    The phases, each a function below: read the export (`_read`, `_shape`), check each
+    table (`_check_tables`), link the session tables to sessions (`_link_to_sessions`),
+    build the report and the quarantine (`_report`), write one snapshot (`_write`)."""
     catalog = catalog or default_catalog()
     progress = progress or (lambda fraction, text: None)
     # An import that crashed left its unpacked export behind; the next one removes it.
@@ -344,80 +347,141 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     masker = _Masker()
     file_name = masker(display_name or path.name)
     progress(0.05, "Reading the files")
-    # The fingerprint hashes the same bytes the readers parse: on a thread of its own
-    # (hashlib lets go of the GIL), it costs no time beside the reading.
+    dataset, sha256 = _read(path, display_name, file_name)
+    shaped, ignored = _shape(dataset, catalog, masker)  # takes the tables out of `dataset`
+
+    progress(0.25, "Checking every row")
+    stored_sessions = _stored_sessions(store, shaped["sessions"])
+    checked = _check_tables(shaped, stored_sessions, catalog, redact)
+
+    progress(0.5, "Checking that rows point at sessions")
+    _link_to_sessions(store, checked, stored_sessions)
+
+    progress(0.6, "Preparing the report")
+    # Quarantine rows are written to a private scratch folder as each chunk of them is
+    # made, and inserted from there when the import closes: nothing lost, nothing held.
+    with private_dir("caseconf-import-") as scratch:
+        spill = reports.QuarantineFiles(scratch)
+        report = _report(dataset, shaped, checked, masker, spill)
+        batch = _Batch(imported_by=_who(imported_by), file_name=file_name, sha256=sha256, redacted=redact,
+                       quarantined={k: v for k, v in report.quarantined.items() if v}, ignored=ignored,
+                       quarantine_files=spill.files, demo=demo)
+        _write(store, report.accepted, batch, progress)
+    progress(1.0, "Done")
+    return ImportResult(batch.batch_id, file_name, batch.loaded,
+                        {k: v for k, v in report.quarantined.items() if v or k in batch.loaded},
+                        batch.inserted, batch.updated, {k: v for k, v in checked.redacted.items() if v}, ignored,
+                        [masker(f) for f in dataset.ignored_files],
+                        [Problem(**row) for row in report.examples.iter_rows(named=True)], report.counts.to_dicts())
+
+
+# -- read
+
+def _read(path: Path, display_name: str | None, file_name: str) -> tuple[Dataset, str]:
+    """The export's raw tables and the SHA-256 of its bytes.
+
+    The fingerprint hashes the same bytes the readers parse: on a thread of its own
+    (hashlib lets go of the GIL), it costs no time beside the reading."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         fingerprint = pool.submit(_fingerprint, path)
         try:
             dataset = read_dataset(path, display_name=display_name)
-            sha256 = fingerprint.result()
+            return dataset, fingerprint.result()
         except DatasetError as err:
             raise ImportFailed(str(err)) from None
         except OSError as err:
             raise ImportFailed(f"{file_name} could not be read ({err.strerror or 'input/output error'}).") from None
-    shaped, ignored = _shape(dataset, catalog, masker)  # takes the tables out of `dataset`
 
-    progress(0.25, "Checking every row")
-    problems: dict[str, list[pl.DataFrame]] = {name: [] for name in shaped}
-    typed: dict[str, pl.DataFrame] = {}
-    redacted: dict[str, int] = {}
-    # The stored sessions of this import's clients (none on a first import: then the
-    # clients of a million sessions need not be collected).
-    clients = (shaped["sessions"].get_column("client_id").drop_nulls().unique()
-               if "client_id" in shaped["sessions"].columns and store.scalar("SELECT EXISTS (FROM sessions)", scope=IMPORTER)
+
+# -- check each table
+
+@dataclass
+class _Checked:
+    """The checked tables: typed rows, their problems (frames to concatenate), the notes
+    redacted, and the sessions whose days since intake were derived from their dates."""
+    typed: dict[str, pl.DataFrame] = field(default_factory=dict)
+    problems: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+    redacted: dict[str, int] = field(default_factory=dict)
+    derived: pl.Series = field(default_factory=lambda: pl.Series("_row", [], pl.Int64))
+
+    def bad_rows(self, name: str) -> pl.Series:
+        return pl.concat(self.problems[name]).get_column("_row").unique()
+
+
+def _stored_sessions(store: Store, sessions: pl.DataFrame) -> pl.DataFrame:
+    """The stored sessions of this import's clients (none on a first import: then the
+    clients of a million sessions need not be collected)."""
+    clients = (sessions.get_column("client_id").drop_nulls().unique()
+               if "client_id" in sessions.columns and store.scalar("SELECT EXISTS (FROM sessions)", scope=IMPORTER)
                else [])
-    stored_sessions = store.query(
+    return store.query(
         "SELECT client_id, session_number, days_since_intake FROM sessions WHERE client_id IN "
         "(SELECT unnest(?::VARCHAR[]))", [list(clients)], scope=IMPORTER)
-    derived = pl.Series("_row", [], pl.Int64)  # sessions whose days come from their dates
 
-    def check(name: str, raw: pl.DataFrame) -> None:
-        nonlocal derived
-        frame, type_problems = validate.parse(raw, name)
-        problems[name].append(type_problems)
-        id_problems = _id_problems(frame, tuple(c.name for c in SPECS[name] if c.kind == "id"))
-        problems[name].append(id_problems)
-        # A cell that is not of its type is already reported; its rules would only add
-        # "is empty" for the null it became. An id that looks like a real identifier is
-        # reported as that once, not again as an invalid pseudonym (one row, one line).
-        problems[name].append(validate.check_rules(frame, name, catalog).join(
-            pl.concat([type_problems, id_problems]).select("_row", "column"), on=["_row", "column"], how="anti"))
-        frame, text_problems, redacted[name] = _free_text(frame, name, redact)
-        problems[name].append(text_problems)
-        problems[name].append(validate.duplicate_keys(frame, KEYS[name], name))
-        if name == "sessions":  # last: day 0 is taken from rows that passed every other check
-            stored_first = stored_sessions.group_by("client_id").agg(
-                pl.col("session_number").min().cast(pl.Int64).alias("_stored_first"))
-            frame, date_problems, derived = _session_dates(
-                frame, stored_first, pl.concat(problems[name]).get_column("_row").unique())
-            problems[name].append(date_problems)
-        typed[name] = frame
 
-    # The tables are checked independently, two at a time: much of a table's checking is
-    # single-threaded work (small frames, the privacy scan), so a second table overlaps it.
+def _check_tables(shaped: dict[str, pl.DataFrame], stored_sessions: pl.DataFrame, catalog: Catalog,
+                  redact: bool) -> _Checked:
+    """Every table checked on its own, two at a time: much of a table's checking is
+    single-threaded work (small frames, the privacy scan), so a second table overlaps it."""
+    checked = _Checked()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for done in [pool.submit(check, name, raw) for name, raw in shaped.items()]:
-            done.result()
-    typed = {name: typed[name] for name in shaped}  # the tables' order, whichever finished first
+        futures = {name: pool.submit(_check_table, name, raw, stored_sessions, catalog, redact)
+                   for name, raw in shaped.items()}
+        for name, future in futures.items():  # the tables' order, whichever finished first
+            frame, problems, redacted, derived = future.result()
+            checked.typed[name], checked.problems[name], checked.redacted[name] = frame, problems, redacted
+            if derived is not None:
+                checked.derived = derived
+    return checked
 
-    def bad_rows(name: str) -> pl.Series:
-        return pl.concat(problems[name]).get_column("_row").unique()
 
-    progress(0.5, "Checking that rows point at sessions")
-    sessions_ok = typed["sessions"].filter(~pl.col("_row").is_in(bad_rows("sessions").implode()))
-    # Rows whose session is in this import are set aside first; only the others (none in
-    # a complete export) are looked up among the stored sessions of their clients. For
-    # speed: the same rows as checking every row against this import's and the stored
-    # sessions together, without collecting every client id of millions of rows; and the
-    # order of the days is checked meanwhile.
+def _check_table(name: str, raw: pl.DataFrame, stored_sessions: pl.DataFrame, catalog: Catalog,
+                 redact: bool) -> tuple[pl.DataFrame, list[pl.DataFrame], int, pl.Series | None]:
+    """One table's types, ids, rules, notes, keys and (sessions) dates: the typed frame,
+    its problems, the notes redacted, and the sessions whose days were derived."""
+    problems: list[pl.DataFrame] = []
+    frame, type_problems = validate.parse(raw, name)
+    problems.append(type_problems)
+    id_problems = _id_problems(frame, tuple(c.name for c in SPECS[name] if c.kind == "id"))
+    problems.append(id_problems)
+    # A cell that is not of its type is already reported; its rules would only add
+    # "is empty" for the null it became. An id that looks like a real identifier is
+    # reported as that once, not again as an invalid pseudonym (one row, one line).
+    problems.append(validate.check_rules(frame, name, catalog).join(
+        pl.concat([type_problems, id_problems]).select("_row", "column"), on=["_row", "column"], how="anti"))
+    frame, text_problems, redacted = _free_text(frame, name, redact)
+    problems.append(text_problems)
+    problems.append(validate.duplicate_keys(frame, KEYS[name], name))
+    derived = None
+    if name == "sessions":  # last: day 0 is taken from rows that passed every other check
+        stored_first = stored_sessions.group_by("client_id").agg(
+            pl.col("session_number").min().cast(pl.Int64).alias("_stored_first"))
+        frame, date_problems, derived = _session_dates(
+            frame, stored_first, pl.concat(problems).get_column("_row").unique())
+        problems.append(date_problems)
+    return frame, problems, redacted, derived
+
+
+# -- link to sessions
+
+def _link_to_sessions(store: Store, checked: _Checked, stored_sessions: pl.DataFrame) -> None:
+    """Rows of the session tables whose session is neither in this import nor stored, and
+    sessions whose days are out of order, join the problems.
+
+    Rows whose session is in this import are set aside first; only the others (none in a
+    complete export) are looked up among the stored sessions of their clients. For speed:
+    the same rows as checking every row against this import's and the stored sessions
+    together, without collecting every client id of millions of rows; and the order of
+    the days is checked meanwhile."""
+    typed, problems = checked.typed, checked.problems
+    sessions_ok = typed["sessions"].filter(~pl.col("_row").is_in(checked.bad_rows("sessions").implode()))
     keys = ["client_id", "session_number"]
-    local = sessions_ok.select(keys)
     linked = [name for name in SESSION_TABLES if name in typed]
     with ThreadPoolExecutor(max_workers=2) as pool:
         order = pool.submit(validate.days_out_of_order, sessions_ok, stored_sessions.cast(
-            {"session_number": pl.Int64, "days_since_intake": pl.Int64}), derived)
-        absent = validate.rows_without_session(local)
-        elsewhere = dict(zip(linked, pool.map(lambda name: absent(typed[name]), linked)))
+            {"session_number": pl.Int64, "days_since_intake": pl.Int64}), checked.derived)
+        absent = validate.rows_without_session(sessions_ok.select(keys))
+        elsewhere = dict(zip(linked, pool.map(absent, [typed[name] for name in linked])))
         out_of_order = order.result()
     problems["sessions"].append(out_of_order)
     if out_of_order.height:  # a session quarantined for its days is no session to point at either
@@ -428,66 +492,90 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     for name, rows in elsewhere.items():
         problems[name].append(validate.missing_sessions(rows, stored))
 
-    progress(0.6, "Preparing the report")
-    # Quarantine rows are written to a private scratch folder as each chunk of them is
-    # made, and inserted from there when the import closes: nothing lost, nothing held.
-    with private_dir("caseconf-import-") as scratch:
-        spill = reports.QuarantineFiles(scratch)
-        reader_quarantine, reader_report = reports.row_problems(dataset.problems, masker)
-        spill(reader_quarantine)
-        found_reports = [reader_report]
-        quarantined = {name: sum(1 for p in dataset.problems if p.table == name) for name in IMPORT_ORDER}
-        del reader_quarantine
-        accepted: dict[str, pl.DataFrame] = {}
-        for name in list(typed):
-            found = pl.concat(problems.pop(name))
-            # Without a problem the typed rows are loaded as they are: a filtered copy of
-            # millions of rows would only cost time and memory. Each table's typed and raw
-            # rows go as soon as they are used, before the next table's report is built.
-            frame = typed.pop(name)
-            accepted[name] = frame if found.height == 0 else frame.filter(
-                ~pl.col("_row").is_in(found.get_column("_row").unique().implode()))
-            del frame
-            raw = shaped.pop(name)
-            if found.height:
-                rows, found_report = reports.table_report(name, raw, found, masker, spill)
-                found_reports.append(found_report)
-                quarantined[name] += rows
-            del raw, found
-        examples, counts = reports.merge(found_reports, IMPORT_ORDER)
-        del found_reports
-        # Only the accepted rows are written: the raw strings and the typed frames they were
-        # filtered from go before the store's buffers fill.
-        shaped.clear()
-        typed.clear()
-        del sessions_ok, local
 
-        # The data go into a new snapshot; its batch, quarantine and the switch to it are one
-        # state transaction (`Store.publish`): readers see all of the import or none of it.
-        batch_id = store.next_batch_id()
-        inserted, updated = {}, {}
-        loaded = {name: frame.height for name, frame in accepted.items()}
+# -- report
 
-        def record(cur) -> None:
-            insert_quarantine(cur, batch_id, spill.files)
-            insert_batch(cur, batch_id, imported_by=_who(imported_by), file_name=file_name, sha256=sha256,
-                         redacted=redact, loaded=loaded,
-                         quarantined={k: v for k, v in quarantined.items() if v},
-                         inserted=inserted, updated=updated, ignored=ignored)
-            if not demo:  # real data: the store never again offers the demo sign-in
-                cur.execute(SET_INFO, ["demo", "false"])
+@dataclass
+class _Report:
+    accepted: dict[str, pl.DataFrame]   # the rows to write, per table
+    quarantined: dict[str, int]         # rows quarantined per table (IMPORT_ORDER, zeros too)
+    examples: pl.DataFrame              # the first examples of each kind of problem
+    counts: pl.DataFrame                # every problem, counted per table, column and rule
 
-        with store.publish(after=record) as cur:
-            for step, name in enumerate(IMPORT_ORDER):
-                if name in accepted:
-                    progress(0.7 + 0.04 * step, f"Writing {name} to the store")
-                    # Each table's rows go once written, while the store's buffers fill.
-                    inserted[name], updated[name] = upsert(cur, name, accepted.pop(name), batch_id)
-    progress(1.0, "Done")
-    return ImportResult(batch_id, file_name, loaded, {k: v for k, v in quarantined.items() if v or k in loaded},
-                        inserted, updated, {k: v for k, v in redacted.items() if v}, ignored,
-                        [masker(f) for f in dataset.ignored_files],
-                        [Problem(**row) for row in examples.iter_rows(named=True)], counts.to_dicts())
+
+def _report(dataset: Dataset, shaped: dict[str, pl.DataFrame], checked: _Checked, masker: _Masker,
+            spill: reports.QuarantineFiles) -> _Report:
+    """The accepted rows of each table, and the quarantine (to `spill`) and report of the rest.
+
+    Empties `shaped` and the checked tables as it goes: only the accepted rows are
+    written, and the raw strings and typed frames they were filtered from go before the
+    store's buffers fill."""
+    reader_quarantine, reader_report = reports.row_problems(dataset.problems, masker)
+    spill(reader_quarantine)
+    found_reports = [reader_report]
+    quarantined = {name: sum(1 for p in dataset.problems if p.table == name) for name in IMPORT_ORDER}
+    del reader_quarantine
+    accepted: dict[str, pl.DataFrame] = {}
+    for name in list(checked.typed):
+        found = pl.concat(checked.problems.pop(name))
+        # Without a problem the typed rows are loaded as they are: a filtered copy of
+        # millions of rows would only cost time and memory. Each table's typed and raw
+        # rows go as soon as they are used, before the next table's report is built.
+        frame = checked.typed.pop(name)
+        accepted[name] = frame if found.height == 0 else frame.filter(
+            ~pl.col("_row").is_in(found.get_column("_row").unique().implode()))
+        del frame
+        raw = shaped.pop(name)
+        if found.height:
+            rows, found_report = reports.table_report(name, raw, found, masker, spill)
+            found_reports.append(found_report)
+            quarantined[name] += rows
+        del raw, found
+    examples, counts = reports.merge(found_reports, IMPORT_ORDER)
+    shaped.clear()
+    return _Report(accepted, quarantined, examples, counts)
+
+
+# -- write
+
+@dataclass
+class _Batch:
+    """What the batch row records; `_write` fills in the batch id and the counts."""
+    imported_by: str
+    file_name: str
+    sha256: str
+    redacted: bool
+    quarantined: dict[str, int]
+    ignored: list[dict]
+    quarantine_files: list[Path]
+    demo: bool
+    batch_id: int = 0
+    loaded: dict[str, int] = field(default_factory=dict)
+    inserted: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+
+    def record(self, cur) -> None:
+        """The batch and its quarantine, in the state transaction that publishes the data."""
+        insert_quarantine(cur, self.batch_id, self.quarantine_files)
+        insert_batch(cur, self.batch_id, imported_by=self.imported_by, file_name=self.file_name,
+                     sha256=self.sha256, redacted=self.redacted, loaded=self.loaded,
+                     quarantined=self.quarantined, inserted=self.inserted, updated=self.updated,
+                     ignored=self.ignored)
+        if not self.demo:  # real data: the store never again offers the demo sign-in
+            cur.execute(SET_INFO, ["demo", "false"])
+
+
+def _write(store: Store, accepted: dict[str, pl.DataFrame], batch: _Batch, progress: Progress) -> None:
+    """The data go into a new snapshot; its batch, quarantine and the switch to it are one
+    state transaction (`Store.publish`): readers see all of the import or none of it.
+    Empties `accepted`: each table's rows go once written, while the store's buffers fill."""
+    batch.batch_id = store.next_batch_id()
+    batch.loaded = {name: frame.height for name, frame in accepted.items()}
+    with store.publish(after=batch.record) as cur:
+        for step, name in enumerate(IMPORT_ORDER):
+            if name in accepted:
+                progress(0.7 + 0.04 * step, f"Writing {name} to the store")
+                batch.inserted[name], batch.updated[name] = upsert(cur, name, accepted.pop(name), batch.batch_id)
 
 
 def _who(imported_by: str | None) -> str:

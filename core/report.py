@@ -12,7 +12,6 @@ the distinct values that could identify someone are read one at a time.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 

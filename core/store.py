@@ -34,7 +34,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from . import DATA_DIR, INSTALLED
+from . import DATA_DIR, INSTALLED, contract
 from .access import AccessDenied, Scope, checked_sql, scoped_sql
 
 ENV_VAR = "CASECONF_DB"
@@ -42,34 +42,13 @@ SNAPSHOTS_ENV_VAR = "CASECONF_SNAPSHOTS"
 # Installed as a plugin the package folder is no place for a clinic's data: the working folder is.
 DEFAULT_PATH = Path("caseconf.duckdb") if INSTALLED else DATA_DIR / "caseconf.duckdb"
 
-# The natural key of each contract table: what an import upserts by.
-KEYS: dict[str, tuple[str, ...]] = {
-    "sessions": ("client_id", "session_number"),
-    "ratings": ("client_id", "session_number", "instrument", "scale", "rater"),
-    "themes": ("client_id", "session_number", "kind", "code", "rater"),
-    "barriers": ("client_id", "session_number", "category"),
-    "events": ("client_id", "session_number", "event", "rater"),
-    "therapists": ("therapist_id",),
-}
-
-# Stored columns of each contract table (absolute dates are never stored).
-COLUMNS: dict[str, dict[str, str]] = {
-    "sessions": {"client_id": "VARCHAR", "session_number": "INTEGER", "therapist_id": "VARCHAR",
-                 "days_since_intake": "INTEGER", "modality": "VARCHAR", "attended": "BOOLEAN",
-                 "attendance": "VARCHAR", "feedback_discussed": "BOOLEAN"},
-    "ratings": {"client_id": "VARCHAR", "session_number": "INTEGER", "instrument": "VARCHAR",
-                "scale": "VARCHAR", "rater": "VARCHAR", "score": "DOUBLE"},
-    "themes": {"client_id": "VARCHAR", "session_number": "INTEGER", "kind": "VARCHAR",
-               "code": "VARCHAR", "rater": "VARCHAR", "intensity": "INTEGER", "note": "VARCHAR"},
-    "barriers": {"client_id": "VARCHAR", "session_number": "INTEGER", "category": "VARCHAR",
-                 "severity": "INTEGER", "addressed": "BOOLEAN", "note": "VARCHAR"},
-    "events": {"client_id": "VARCHAR", "session_number": "INTEGER", "event": "VARCHAR",
-               "rater": "VARCHAR", "note": "VARCHAR"},
-    "therapists": {"therapist_id": "VARCHAR", "supervision_group": "VARCHAR", "level": "VARCHAR"},
-}
-
+# The contract's tables (core/contract.py): the natural key of each, what an import
+# upserts by, and its stored columns (absolute dates are never stored).
+KEYS: dict[str, tuple[str, ...]] = dict(contract.KEYS)
+COLUMNS: dict[str, dict[str, str]] = {name: table.stored for name, table in contract.CONTRACT.items()}
 TABLES = tuple(COLUMNS)
-ADDED_COLUMNS = {"sessions": ("attendance", "feedback_discussed")}  # optional columns added after the first schema
+# Optional columns added after the first schema, each by its own migration.
+ADDED_COLUMNS = {name: table.added for name, table in contract.CONTRACT.items() if table.added}
 
 
 def _data_table_ddl(table: str) -> str:

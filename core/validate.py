@@ -8,13 +8,14 @@ exactly the rows at fault. Ranges and codebooks come from the catalog.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaErrors
 
 from .catalog import Catalog
+from .contract import CONTRACT, SESSION_KEY, Column
+from .contract import FREE_TEXT as CONTRACT_FREE_TEXT
 from .links import ID_PATTERN  # one rule for an id, in an import and in a link
 
 # pandera imports its polars backend (its checks and, where it is installed, hypothesis)
@@ -29,36 +30,14 @@ PROBLEM_SCHEMA = {"_row": pl.Int64, "column": pl.String, "value": pl.String,
                   "rule": pl.String, "message": pl.String}
 
 
-@dataclass(frozen=True)
-class Col:
-    name: str
-    kind: str               # id, text, int, number, bool, date
-    required: bool = False  # the column must exist and every value must be present
-    default: object = None  # used when the column is absent or the cell empty
+# A column of the contract (core/contract.py): name, kind, required, default.
+Col = Column
+KEY_COLS = tuple(c for c in CONTRACT["sessions"].columns if c.name in SESSION_KEY)
 
-
-KEY_COLS = (Col("client_id", "id", True), Col("session_number", "int", True))
-
-SPECS: dict[str, tuple[Col, ...]] = {
-    "sessions": (*KEY_COLS, Col("therapist_id", "id", True), Col("days_since_intake", "int"),
-                 Col("session_date", "date"), Col("modality", "text", default="individual"),
-                 Col("attended", "bool", default=True), Col("attendance", "text"),
-                 Col("feedback_discussed", "bool")),
-    "ratings": (*KEY_COLS, Col("instrument", "text", True), Col("scale", "text", default="total"),
-                Col("rater", "text", default="client"), Col("score", "number", True)),
-    "themes": (*KEY_COLS, Col("kind", "text", True), Col("code", "text", True),
-               Col("intensity", "int"), Col("rater", "text", default="therapist"), Col("note", "text")),
-    "barriers": (*KEY_COLS, Col("category", "text", True), Col("severity", "int", True),
-                 Col("addressed", "bool", default=False), Col("note", "text", True)),
-    "events": (*KEY_COLS, Col("event", "text", True), Col("rater", "text", default="therapist"),
-               Col("note", "text")),
-    "therapists": (Col("therapist_id", "id", True), Col("supervision_group", "text"),
-                   Col("level", "text")),
-}
+SPECS: dict[str, tuple[Col, ...]] = {name: table.columns for name, table in CONTRACT.items()}
 
 # Free-text columns scanned by the privacy guard before anything is stored.
-FREE_TEXT = {"themes": ("note",), "barriers": ("note",), "events": ("note",),
-             "therapists": ("supervision_group",)}
+FREE_TEXT = CONTRACT_FREE_TEXT
 
 _TYPE_WORDS = {"int": "a whole number", "number": "a number", "bool": "true or false",
                "date": "a date written YYYY-MM-DD"}
@@ -210,78 +189,61 @@ def _between(column: str, low: int, high: int) -> pa.Check:
     return _check(pl.col(column).is_between(low, high), f"between {low} and {high}")
 
 
-def _id(column: str) -> pa.Column:
-    return pa.Column(pl.String, _check(pl.col(column).str.contains(ID_PATTERN), "pseudonym"),
-                     nullable=False)
-
-
 MAX_SESSION_NUMBER = 100_000
 MAX_DAYS = 36_500  # days_since_intake: a hundred years
 
-
-def _key_columns() -> dict[str, pa.Column]:
-    return {"client_id": _id("client_id"),
-            "session_number": pa.Column(pl.Int64, _between("session_number", 0, MAX_SESSION_NUMBER), nullable=False)}
+# Columns `parse` always fills (from other columns), though the contract makes them optional.
+_FILLED = {("sessions", "attendance")}
 
 
-def _note(column: str, catalog: Catalog, required: bool) -> pa.Column:
+def _checks(table: str, catalog: Catalog) -> dict[str, list[pa.Check]]:
+    """The rules of one table's columns, from the catalog; the columns themselves (their
+    types and whether they may be empty) come from the contract."""
+    voc = catalog.vocabularies
     limit = catalog.privacy.max_note_chars
-    return pa.Column(pl.String, _check(pl.col(column).str.len_chars() <= limit, f"at most {limit} characters"),
-                     nullable=not required)
+    note = [_check(pl.col("note").str.len_chars() <= limit, f"at most {limit} characters")]
+    ids = {"client_id": [_check(pl.col("client_id").str.contains(ID_PATTERN), "pseudonym")],
+           "session_number": [_between("session_number", 0, MAX_SESSION_NUMBER)]}
+    if table == "sessions":
+        return {**ids, "therapist_id": [_check(pl.col("therapist_id").str.contains(ID_PATTERN), "pseudonym")],
+                "days_since_intake": [_between("days_since_intake", 0, MAX_DAYS)],
+                "modality": [_in("modality", voc.modality)],
+                "attendance": [_in("attendance", voc.attendance), _check(
+                    pl.col("attendance").is_null() | ~pl.col("attendance").is_in(voc.attendance)
+                    | (pl.col("attended") == (pl.col("attendance") == "attended")), "attendance agrees")]}
+    if table == "ratings":
+        return {**ids, "instrument": [_in("instrument", catalog.instruments)],
+                "scale": [_check(pl.col("_scale_known") | pl.col("_min").is_not_null()
+                                 | pl.col("_instrument_unknown"), "scale")],
+                "rater": [_check(pl.col("_rater_ok") | pl.col("_instrument_unknown"), "rater")],
+                "score": [_check(pl.col("_min").is_null() | pl.col("score").is_between(pl.col("_min"), pl.col("_max")),
+                                 "range")]}
+    if table == "themes":
+        return {**ids, "kind": [_in("kind", voc.theme_kinds)],
+                "code": [_check(pl.col("_code_ok") | pl.col("_kind_unknown"), "codebook")],
+                "intensity": [_between("intensity", 1, 5)], "rater": [_in("rater", voc.coding_raters)], "note": note}
+    if table == "barriers":
+        return {**ids, "category": [_in("category", catalog.codebooks["barrier_categories"].codes)],
+                "severity": [_between("severity", 1, 3)], "note": note}
+    if table == "events":
+        return {**ids, "event": [_in("event", catalog.codebooks["events"].codes)],
+                "rater": [_in("rater", voc.coding_raters)], "note": note}
+    if table == "therapists":
+        return {"therapist_id": [_check(pl.col("therapist_id").str.contains(ID_PATTERN), "pseudonym")],
+                "supervision_group": [_check(pl.col("supervision_group").str.len_chars() <= 64,
+                                             "at most 64 characters")],
+                "level": [_in("level", voc.therapist_levels)]}
+    raise KeyError(table)
 
 
 def schema_for(table: str, catalog: Catalog) -> pa.DataFrameSchema:
-    """The pandera schema of one contract table, built from the catalog."""
-    voc = catalog.vocabularies
-    if table == "sessions":
-        cols = {**_key_columns(), "therapist_id": _id("therapist_id"),
-                "days_since_intake": pa.Column(pl.Int64, _between("days_since_intake", 0, MAX_DAYS), nullable=True),
-                "modality": pa.Column(pl.String, _in("modality", voc.modality), nullable=False),
-                "attended": pa.Column(pl.Boolean, nullable=False),
-                "attendance": pa.Column(pl.String, [_in("attendance", voc.attendance), _check(
-                    pl.col("attendance").is_null() | ~pl.col("attendance").is_in(voc.attendance)
-                    | (pl.col("attended") == (pl.col("attendance") == "attended")), "attendance agrees")],
-                    nullable=False),
-                # CONTRACT.md extension: were the scores discussed with the client (PCOMS's
-                # feedback); empty = not recorded.
-                "feedback_discussed": pa.Column(pl.Boolean, nullable=True)}
-    elif table == "ratings":
-        cols = {**_key_columns(),
-                "instrument": pa.Column(pl.String, _in("instrument", catalog.instruments), nullable=False),
-                "scale": pa.Column(pl.String, _check(pl.col("_scale_known") | pl.col("_min").is_not_null()
-                                                     | pl.col("_instrument_unknown"), "scale"), nullable=False),
-                "rater": pa.Column(pl.String, _check(pl.col("_rater_ok") | pl.col("_instrument_unknown"),
-                                                     "rater"), nullable=False),
-                "score": pa.Column(pl.Float64, _check(pl.col("_min").is_null()
-                                                      | pl.col("score").is_between(pl.col("_min"), pl.col("_max")),
-                                                      "range"), nullable=False)}
-    elif table == "themes":
-        cols = {**_key_columns(),
-                "kind": pa.Column(pl.String, _in("kind", voc.theme_kinds), nullable=False),
-                "code": pa.Column(pl.String, _check(pl.col("_code_ok") | pl.col("_kind_unknown"), "codebook"),
-                                  nullable=False),
-                "intensity": pa.Column(pl.Int64, _between("intensity", 1, 5), nullable=True),
-                "rater": pa.Column(pl.String, _in("rater", voc.coding_raters), nullable=False),
-                "note": _note("note", catalog, required=False)}
-    elif table == "barriers":
-        cols = {**_key_columns(),
-                "category": pa.Column(pl.String, _in("category", catalog.codebooks["barrier_categories"].codes),
-                                      nullable=False),
-                "severity": pa.Column(pl.Int64, _between("severity", 1, 3), nullable=False),
-                "addressed": pa.Column(pl.Boolean, nullable=False),
-                "note": _note("note", catalog, required=True)}
-    elif table == "events":
-        cols = {**_key_columns(),
-                "event": pa.Column(pl.String, _in("event", catalog.codebooks["events"].codes), nullable=False),
-                "rater": pa.Column(pl.String, _in("rater", voc.coding_raters), nullable=False),
-                "note": _note("note", catalog, required=False)}
-    elif table == "therapists":
-        cols = {"therapist_id": _id("therapist_id"),
-                "supervision_group": pa.Column(pl.String, _check(pl.col("supervision_group").str.len_chars() <= 64,
-                                                                 "at most 64 characters"), nullable=True),
-                "level": pa.Column(pl.String, _in("level", voc.therapist_levels), nullable=True)}
-    else:
-        raise KeyError(table)
+    """The pandera schema of one contract table: its stored columns, their types and
+    whether they may be empty from the contract, their rules from the catalog. A column
+    with a default (or filled by `parse`) is never empty once parsed."""
+    checks = _checks(table, catalog)
+    cols = {c.name: pa.Column(_dtype(c.kind), checks.get(c.name, []),
+                              nullable=not (c.required or c.default is not None or (table, c.name) in _FILLED))
+            for c in CONTRACT[table].columns if c.stored}
     return pa.DataFrameSchema(cols, strict=False, name=table)
 
 

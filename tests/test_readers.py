@@ -604,9 +604,9 @@ def test_scratch_folders_left_by_a_killed_process_are_removed_on_the_next_start(
            "with private_dir('caseconf-import-') as d:\n    print(d, flush=True); time.sleep(600)\n"
     env = {**__import__("os").environ, "TMPDIR": str(tmp_path)}
     crashed = subprocess.Popen([sys.executable, "-c", held], stdout=subprocess.PIPE, text=True, env=env,
-                               cwd=Path(readers.__file__).parent.parent)
+                               cwd=Path(__file__).resolve().parent.parent)
     living = subprocess.Popen([sys.executable, "-c", held], stdout=subprocess.PIPE, text=True, env=env,
-                              cwd=Path(readers.__file__).parent.parent)
+                              cwd=Path(__file__).resolve().parent.parent)
     try:
         dead_dir, live_dir = Path(crashed.stdout.readline().strip()), Path(living.stdout.readline().strip())
         (dead_dir / "sessions.csv").write_text("unscanned notes")
