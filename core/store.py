@@ -280,6 +280,11 @@ SNAPSHOT_MIGRATIONS: list[list[str]] = [
         """CREATE TABLE IF NOT EXISTS triage_flags (client_id VARCHAR, code VARCHAR, reason VARCHAR,
             session INTEGER, params VARCHAR, weight DOUBLE, ord BIGINT NOT NULL)""",
     ],
+    [
+        # Each kept flag names the instrument its finding is on (the case overview draws it);
+        # empty until the migrated copy is published, which makes the triage again.
+        "ALTER TABLE triage_flags ADD COLUMN IF NOT EXISTS instrument VARCHAR",
+    ],
 ]
 SNAPSHOT_VERSION = len(SNAPSHOT_MIGRATIONS)
 

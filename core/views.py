@@ -47,26 +47,36 @@ def instruments_in(parts: dict, catalog: Catalog, kind: str) -> list[str]:
 
 def sudden(parts: dict, kind: str, instrument: str) -> pl.DataFrame | None:
     """The case's sudden gains (`kind` "sudden_gains") or losses on one instrument, for a chart."""
+    return _sudden_rows(parts, kind, [instrument])
+
+
+def _sudden_rows(parts: dict, kind: str, instruments: list[str]) -> pl.DataFrame | None:
     case = parts["case"]
-    rows = [dict(g, client_id=case["client_id"]) for g in case[kind] if g["instrument"] == instrument]
+    rows = [dict(g, client_id=case["client_id"]) for g in case[kind] if g["instrument"] in instruments]
     return pl.DataFrame(rows) if rows else None
 
 
+def overview_instruments(parts: dict, catalog: Catalog, kind: str) -> list[str]:
+    """The instruments of `kind` the case overview draws: every one a flag of the case is on
+    (so the finding behind each flag is on screen), in the catalog's order; without such a
+    flag, the case's first."""
+    present = instruments_in(parts, catalog, kind)
+    flagged = {f.get("instrument") for f in parts["case"]["flags"]}
+    return [key for key in present if key in flagged] or present[:1]
+
+
 def overview_figure(parts: dict, catalog: Catalog, title: str | None = None) -> go.Figure:
-    """The case overview (`charts.case_figure`) on the case's first alliance and outcome
-    instruments. `title` replaces the default one (which names the client), e.g. with a
-    case label in presentation mode and in a de-identified handout."""
-    alliance_keys = instruments_in(parts, catalog, "alliance")
-    outcome_keys = instruments_in(parts, catalog, "outcome")
-    alliance = catalog.instruments[alliance_keys[0]] if alliance_keys else None
-    outcome = catalog.instruments[outcome_keys[0]] if outcome_keys else None
+    """The case overview (`charts.case_figure`) on the case's alliance and outcome
+    instruments (`overview_instruments`). `title` replaces the default one (which names
+    the client), e.g. with a case label in presentation mode and in a de-identified handout."""
+    alliance = [catalog.instruments[k] for k in overview_instruments(parts, catalog, "alliance")]
+    outcome = [catalog.instruments[k] for k in overview_instruments(parts, catalog, "outcome")]
+    keys = [i.key for i in outcome]
     fig = charts.case_figure(
-        ratings=parts["ratings"], alliance=alliance,
-        ruptures=parts["ruptures"].filter(pl.col("instrument") == alliance.key) if alliance else None,
-        events=parts["events"],
-        scores=parts["track"].filter(pl.col("instrument") == outcome.key) if outcome else None, outcome=outcome,
-        sudden_gains=sudden(parts, "sudden_gains", outcome.key) if outcome else None,
-        sudden_losses=sudden(parts, "sudden_losses", outcome.key) if outcome else None,
+        ratings=parts["ratings"], alliance=alliance or None,
+        ruptures=parts["ruptures"], events=parts["events"],
+        scores=parts["track"].filter(pl.col("instrument").is_in(keys)) if outcome else None, outcome=outcome or None,
+        sudden_gains=_sudden_rows(parts, "sudden_gains", keys), sudden_losses=_sudden_rows(parts, "sudden_losses", keys),
         timeline=parts["timeline"], barriers=parts["barriers"], catalog=catalog,
         feedback=parts.get("feedback"), empathy=parts.get("empathy"))
     if title is not None:

@@ -635,3 +635,52 @@ def test_calibration_scores_are_dots_that_stand_apart(catalog):
     assert fig.layout.xaxis.range[0] == 15.0  # not from zero: 30 and 34 are far apart
     same = divergence.with_columns(scores=pl.Series([[31.0, 31.0], [20.0, 22.0]]))
     assert "31 ×2" in trace(charts.calibration_scores_chart(same, 15.0, 40.0), "A rater's score").text
+
+
+# --------------------------------------------------------------------------- issue: charts a projector can carry
+
+def _overview_axis_titles(fig):
+    return [fig.layout[k].title.text for k in fig.layout.to_plotly_json() if k.startswith("yaxis")]
+
+
+@pytest.mark.parametrize("client, kind, wanted", [
+    ("c027", "alliance", ["SRS", "WAI-SR"]),   # a rupture on SRS, another still open on WAI-SR
+    ("c051", "outcome", ["PHQ-9", "GAD-7"]),   # in the catalog's order: PHQ-9's risk item, a reliable deterioration on GAD-7
+])
+def test_the_overview_draws_the_instrument_behind_each_flag(demo, catalog, client, kind, wanted):
+    """Before, the overview drew the case's first instrument of each kind only: c027's open
+    WAI-SR rupture and c051's PHQ-9 (its risk item) were flagged and nowhere on the chart."""
+    from core import views
+    parts = views.case_parts(demo, catalog, client, SYSTEM)
+    on = {f["instrument"] for f in parts["case"]["flags"] if f.get("instrument")}
+    assert set(wanted) <= on, parts["case"]["flags"]
+    assert views.overview_instruments(parts, catalog, kind) == wanted
+    titles = " | ".join(t or "" for t in _overview_axis_titles(views.overview_figure(parts, catalog)))
+    for key in wanted:
+        assert f"{key} score" in titles, titles
+
+
+def test_a_case_without_flags_on_an_instrument_shows_its_first_one(demo, catalog):
+    from core import views
+    parts = views.case_parts(demo, catalog, "c001", SYSTEM)
+    present = views.instruments_in(parts, catalog, "alliance")
+    flagged = {f.get("instrument") for f in parts["case"]["flags"]} & set(present)
+    assert views.overview_instruments(parts, catalog, "alliance") == (sorted(flagged, key=present.index)
+                                                                       or present[:1])
+
+
+def test_a_rupture_marker_uses_no_colour_an_outcome_or_a_barrier_uses(demo, catalog):
+    """A detected or coded rupture was vermillion, the colour of a red (below the lower band)
+    score on the outcome row and of an unaddressed barrier."""
+    from core import views
+    parts = views.case_parts(demo, catalog, "c027", SYSTEM)
+    fig = views.overview_figure(parts, catalog)
+    rupture_names = ("Rupture (score drop)", "Coded: Withdrawal rupture")
+    ruptures = {t.marker.color for t in fig.data if t.name in rupture_names}
+    assert ruptures == {charts.RUPTURE_COLOUR}
+    others = {colour for colour, _symbol, _words in charts.TRACK_STYLE.values()}
+    others |= {t.marker.color for t in fig.data if t.type == "scatter" and t.name not in rupture_names
+               and isinstance(t.marker.color, str)}
+    others |= {t.line.color for t in fig.data if t.type == "scatter" and t.name not in rupture_names
+               and t.line is not None and isinstance(t.line.color, str)}
+    assert charts.RUPTURE_COLOUR not in others

@@ -69,8 +69,10 @@ from .ruptures import NOT_ATTENDED, WORDS, RuptureParams, alliance_discrepancy, 
     coded_events, detect_ruptures, recent_join
 from .themes import MAIN_THERAPIST_CTE, pervasiveness
 
+# `instrument`: the instrument the flag's finding is on (the one its sentence names first),
+# empty for a flag not read from scores (coded events, barriers, themes, attendance).
 FLAG_SCHEMA = {"client_id": pl.String, "code": pl.String, "reason": pl.String, "session": pl.Int32,
-               "params": pl.String, "weight": pl.Float64}
+               "params": pl.String, "weight": pl.Float64, "instrument": pl.String}
 CASE_SCHEMA = {"client_id": pl.String, "therapist_id": pl.String, "supervision_group": pl.String,
                "sessions": pl.UInt32, "latest_session": pl.Int32}
 
@@ -117,24 +119,28 @@ def _recent(frame: pl.DataFrame, latest: Callable[[], pl.DataFrame], lookback: i
 
 
 def _flags(frame: pl.DataFrame, code: str, reason: pl.Expr, session: pl.Expr, params: pl.Expr | str) -> pl.DataFrame:
-    """One flag per client for `code`: the most recent finding, with "(and N more)"."""
+    """One flag per client for `code`: the most recent finding, with "(and N more)", and the
+    instrument of the finding named when `frame` has an `instrument` column."""
+    columns = ("client_id", "code", "reason", "session", "params", "instrument")
     if frame.is_empty():
-        return pl.DataFrame(schema={k: v for k, v in FLAG_SCHEMA.items() if k != "weight"})
+        return pl.DataFrame(schema={k: FLAG_SCHEMA[k] for k in columns})
     params = pl.lit(params) if isinstance(params, str) else params
+    instrument = pl.col("instrument") if "instrument" in frame.columns else pl.lit(None)
     rows = frame.select(pl.col("client_id"), reason.alias("reason"), session.cast(pl.Int32).alias("session"),
-                        params.cast(pl.String).alias("params"))
+                        params.cast(pl.String).alias("params"), instrument.cast(pl.String).alias("instrument"))
     more = pl.len() - 1
     # Findings of one session are told apart by their sentence: the one named never
     # depends on the order the rows came in (nor on which other clients are in scope).
     return (rows.sort("client_id", "session", "reason", descending=[False, True, False],
                       maintain_order=True)
             .group_by("client_id", maintain_order=True)
-            .agg(pl.col("reason").first(), pl.col("session").first(), pl.col("params").first(), more.alias("more"))
+            .agg(pl.col("reason").first(), pl.col("session").first(), pl.col("params").first(),
+                 pl.col("instrument").first(), more.alias("more"))
             .with_columns(code=pl.lit(code),
                           reason=pl.when(pl.col("more") > 0)
                           .then(pl.format("{} (and {} more)", pl.col("reason"), pl.col("more")))
                           .otherwise(pl.col("reason")))
-            .select("client_id", "code", "reason", "session", "params"))
+            .select(*columns))
 
 
 def _rupture_flags(store, catalog, scope, clients, latest, lookback) -> list[pl.DataFrame]:
@@ -578,7 +584,8 @@ def summarize(con: duckdb.DuckDBPyConnection, store, catalog: Catalog, analytic_
         cur.register("flags_out", flags_out)
         cur.execute(f"INSERT INTO {SUMMARY_CASES} SELECT client_id, therapist_id, supervision_group, sessions, "
                     "latest_session, all_sessions, whole FROM cases_out")
-        cur.execute(f"INSERT INTO {SUMMARY_FLAGS} SELECT client_id, code, reason, session, params, weight, ord "
+        cur.execute(f"INSERT INTO {SUMMARY_FLAGS} (client_id, code, reason, session, params, weight, ord, "
+                    "instrument) SELECT client_id, code, reason, session, params, weight, ord, instrument "
                     "FROM flags_out")
         cur.execute(f"INSERT INTO {SUMMARY_INFO} VALUES (?)", [catalog_key(catalog)])
         cur.execute("COMMIT")

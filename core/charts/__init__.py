@@ -34,8 +34,8 @@ from .alliance import EVENT_SYMBOLS, RATER_STYLE, SCALE_DASHES, alliance_chart
 from .barriers import (PER_CLIENT_MARKERS, SEVERITY_SIZES, SEVERITY_WORDS, barrier_alliance_chart,
                        barrier_categories_over_time, barrier_timeline_chart, barrier_unaddressed_chart)
 from .base import (BASE_FONT, FONT_FAMILY, GREY, INK, MAX_POINTS, NOTE_HOVER_CHARS, NOTE_HOVER_WIDTH, OKABE_ITO,
-                   PALETTE, SEQUENTIAL, SESSION_AXIS, TEMPLATE, _finish, empty_figure, hover_note, limit_points,
-                   point_count)
+                   PALETTE, RUPTURE_COLOUR, SEQUENTIAL, SESSION_AXIS, TEMPLATE, _finish, empty_figure, hover_note,
+                   limit_points, point_count)
 from .calibration import calibration_scores_chart
 from .case import case_figure, fit_height
 from .caseload import sparkline, sparkline_svg
@@ -49,7 +49,8 @@ from .themes import INTENSITY_MAX, INTENSITY_SCALE, theme_timeline_chart
 __all__ = [
     "BASE_FONT", "CCRT_PARTS", "EVENT_SYMBOLS", "FEEDBACK_STYLE", "FONT_FAMILY", "GREY", "INK", "INTENSITY_MAX",
     "INTENSITY_SCALE", "MAX_POINTS", "NOTE_HOVER_CHARS", "NOTE_HOVER_WIDTH", "OKABE_ITO", "PALETTE",
-    "PER_CLIENT_MARKERS", "RATER_STYLE", "SCALE_DASHES", "SEQUENTIAL", "SESSION_AXIS", "SEVERITY_SIZES",
+    "PER_CLIENT_MARKERS", "RATER_STYLE", "RUPTURE_COLOUR", "SCALE_DASHES", "SEQUENTIAL", "SESSION_AXIS",
+    "SEVERITY_SIZES",
     "SEVERITY_WORDS", "TEMPLATE", "TRACK_STYLE", "_finish", "alliance_chart", "barrier_alliance_chart",
     "barrier_categories_over_time", "barrier_timeline_chart", "barrier_unaddressed_chart",
     "calibration_scores_chart", "case_figure", "ccrt_chart", "ccrt_sankey", "empty_figure", "fit_height",

@@ -8,15 +8,15 @@ import polars as pl
 
 from ..analytics.ruptures import REPAIR_EVENT, RUPTURE_PREFIX, WORDS as CLINICAL_WORDS
 from ..catalog import Catalog, Instrument
-from .base import (GREY, INK, MAX_POINTS, OKABE_ITO, _client_suffix, _codebook_label, _compose, empty_figure, _esc,
-                   hover_note, _is_empty, limit_points, _line_across, _num, _Panel, _score_title)
+from .base import (GREY, INK, MAX_POINTS, OKABE_ITO, RUPTURE_COLOUR, _client_suffix, _codebook_label, _compose,
+                   empty_figure, _esc, hover_note, _is_empty, limit_points, _line_across, _num, _Panel, _score_title)
 
 
 RATER_STYLE = {  # colour and marker: who rated
     "client": (OKABE_ITO["blue"], "circle"),
     "therapist": (OKABE_ITO["orange"], "square"),
     "observer": (OKABE_ITO["bluish_green"], "diamond"),
-    "supervisor": (OKABE_ITO["reddish_purple"], "cross"),
+    "supervisor": (OKABE_ITO["black"], "cross"),
 }
 SCALE_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 EVENT_SYMBOLS = {"rupture_withdrawal": "triangle-down", "rupture_confrontation": "x", "repair": "triangle-up"}
@@ -93,7 +93,7 @@ def _rupture_markers(ruptures: pl.DataFrame | None, frame: pl.DataFrame, instrum
     traces = [go.Scatter(
         x=[r["session"] for r in rows], y=[r["score"] for r in rows], mode="markers",
         name="Rupture (score drop)", legendgroup="rupture",
-        marker=dict(symbol="triangle-down", size=17, color=OKABE_ITO["vermillion"],
+        marker=dict(symbol="triangle-down", size=17, color=RUPTURE_COLOUR,
                     line=dict(color="white", width=1.5)),
         hovertext=hover, hovertemplate="%{hovertext}<extra></extra>")]
     # Repairs sit on the series' score at the repair session.
@@ -143,7 +143,7 @@ def _events_panel(events: pl.DataFrame | None, catalog: Catalog | None) -> _Pane
                              else "No coded repair within the window")
             hover.append("<br>".join(lines))
         is_rupture = event.startswith(RUPTURE_PREFIX)
-        colour = OKABE_ITO["vermillion"] if is_rupture else OKABE_ITO["bluish_green"] if event == REPAIR_EVENT else GREY
+        colour = RUPTURE_COLOUR if is_rupture else OKABE_ITO["bluish_green"] if event == REPAIR_EVENT else GREY
         traces.append(go.Scatter(
             x=[s for s, _ in points], y=[_esc(label)] * len(points), mode="markers", name=_esc(f"Coded: {label}"),
             marker=dict(symbol=EVENT_SYMBOLS.get(event, "diamond" if is_rupture else "circle"), size=16,

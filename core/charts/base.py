@@ -33,6 +33,9 @@ OKABE_ITO = {
     "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7",
 }
 GREY = "#8C8C8C"
+# Ruptures (detected or coded) in a colour no outcome colour, rater or barrier uses, so a
+# rupture on the alliance row never reads as a red not-on-track score on the outcome row.
+RUPTURE_COLOUR = OKABE_ITO["reddish_purple"]
 INK = "#222222"
 # Yellow last: it is hard to see on white, so only a chart with eight series gets it.
 PALETTE = tuple(OKABE_ITO[c] for c in ("blue", "orange", "bluish_green", "vermillion", "sky_blue",

@@ -17,9 +17,29 @@ from .process import _empathy_panel, _feedback_panel
 from .themes import _theme_panel
 
 
-def case_figure(*, ratings: pl.DataFrame | None = None, alliance: Instrument | None = None,
+def _several(value) -> list:
+    if value is None:
+        return [None]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _of(frame: pl.DataFrame | None, instrument: Instrument | None) -> pl.DataFrame | None:
+    """The rows of `frame` on `instrument` (all of them without an instrument column)."""
+    if _is_empty(frame) or instrument is None or "instrument" not in frame.columns:
+        return frame
+    return frame.filter(pl.col("instrument") == instrument.key)
+
+
+def _named(panel: _Panel | None, instrument: Instrument | None, several: bool) -> _Panel | None:
+    """A row's title names its instrument when the overview draws several of its kind."""
+    if panel is not None and several and instrument is not None:
+        panel.title = f"{panel.title}: {instrument.key}"
+    return panel
+
+
+def case_figure(*, ratings: pl.DataFrame | None = None, alliance: Instrument | list[Instrument] | None = None,
                 ruptures: pl.DataFrame | None = None, events: pl.DataFrame | None = None,
-                scores: pl.DataFrame | None = None, outcome: Instrument | None = None,
+                scores: pl.DataFrame | None = None, outcome: Instrument | list[Instrument] | None = None,
                 expected_band: pl.DataFrame | None = None, sudden_gains: pl.DataFrame | None = None,
                 sudden_losses: pl.DataFrame | None = None, timeline: pl.DataFrame | None = None,
                 barriers: pl.DataFrame | None = None, catalog: Catalog | None = None,
@@ -27,17 +47,27 @@ def case_figure(*, ratings: pl.DataFrame | None = None, alliance: Instrument | N
     """Everything about one case on one session axis: the alliance totals (cutoff,
     ruptures, repairs) and coded events, the outcome against its expected band, the
     theme heatmap and the barriers. Each argument as for the chart of its own; a row
-    without data is left out."""
+    without data is left out. `alliance` and `outcome` may each be a list of instruments
+    (e.g. every one a flag of the case is on): a row each, in that order, the frames'
+    rows taken by their `instrument` column."""
     panels: list[_Panel | None] = []
-    frame = _alliance_frame(ratings, alliance) if not _is_empty(ratings) else None
-    if not _is_empty(frame):
-        panels += _alliance_panels(limit_points(frame, MAX_POINTS // 4, by=("scale", "rater")), alliance, ruptures,
-                                   with_subscales=False)
+    alliances = _several(alliance)
+    for instrument in alliances:
+        frame = _alliance_frame(ratings, instrument) if not _is_empty(ratings) else None
+        if not _is_empty(frame):
+            found = _alliance_panels(limit_points(frame, MAX_POINTS // 4, by=("scale", "rater")), instrument,
+                                     _of(ruptures, instrument), with_subscales=False)
+            panels += [_named(p, instrument, len(alliances) > 1) for p in found]
+    if any(p is not None for p in panels):
         panels.append(_events_panel(events, catalog))
     # The process beside the alliance: scores discussed with the client, and empathy.
     panels += [_feedback_panel(feedback), _empathy_panel(empathy, catalog)]
+    outcomes = _several(outcome)
     if not _is_empty(scores):
-        panels.append(_outcome_panel(scores, expected_band, outcome, None, None, sudden_gains, sudden_losses, None))
+        for instrument in outcomes:
+            panels.append(_named(_outcome_panel(scores, expected_band, instrument, None, None,
+                                                _of(sudden_gains, instrument), _of(sudden_losses, instrument),
+                                                None), instrument, len(outcomes) > 1))
     if not _is_empty(timeline):
         panels.append(_theme_panel(timeline, catalog, max_cells=MAX_POINTS // 4))
     if not _is_empty(barriers):

@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from ..catalog import Instrument
-from .base import BASE_FONT, GREY, OKABE_ITO, TEMPLATE, empty_figure, _is_empty, limit_points, _scale_range
+from .base import BASE_FONT, GREY, OKABE_ITO, RUPTURE_COLOUR, TEMPLATE, empty_figure, _is_empty, limit_points, _scale_range
 
 
 def sparkline(series: pl.DataFrame | pl.Series, instrument: Instrument | None = None, width: int = 220,
@@ -91,7 +91,7 @@ def sparkline_svg(scores: list[float | None], instrument: Instrument | None = No
         if 0 <= i < len(scores) and scores[i] is not None:
             x, y = xy(i, scores[i])
             parts.append(f'<path data-mark="rupture" d="M{x - 5:.1f},{y + 5:.1f} L{x + 5:.1f},{y + 5:.1f} '
-                         f'L{x:.1f},{y - 4:.1f} Z" fill="{OKABE_ITO["vermillion"]}"/>')
+                         f'L{x:.1f},{y - 4:.1f} Z" fill="{RUPTURE_COLOUR}"/>')
     i, s = points[-1]
     concern = instrument is not None and instrument.cutoff is not None and instrument.cutoff.is_clinical(s)
     x, y = xy(i, s)
