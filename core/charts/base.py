@@ -275,8 +275,44 @@ class _Panel:
     title: str = ""
 
 
+LEGEND_WRAP = 30  # characters on one line of a legend entry; a longer name breaks at a word
+LEGEND_ENTRY_PX, LEGEND_CHAR_PX = 48, 7.6  # a legend entry: its symbol, and a character of its text (16 px)
+
+
+def _legend_name(name: str) -> str:
+    if not name or "<br>" in name or len(name) <= LEGEND_WRAP:
+        return name
+    # The name is escaped already: break it, never escape it again.
+    return "<br>".join(textwrap.wrap(name, LEGEND_WRAP))
+
+
+def _legend_px(names: list[str]) -> int:
+    """The width of a legend of `names` (their longest line), in pixels."""
+    lines = [line for name in names for line in name.split("<br>")]
+    return int(LEGEND_ENTRY_PX + LEGEND_CHAR_PX * max((len(line) for line in lines), default=0))
+
+
+def legend_name(row: int) -> str:
+    """The layout key of the legend of a chart's `row` (from 1): "legend", "legend2", ..."""
+    return "legend" if row == 1 else f"legend{row}"
+
+
+def place_legends(fig: go.Figure) -> go.Figure:
+    """Each row's legend beside its row, from the row's top: a reader finds what a mark
+    means next to the mark (one legend for many rows sat far from most of them)."""
+    for key in sorted({t.legend or "legend" for t in fig.data}):
+        row = int(key[6:] or 1)
+        axis = fig.layout["yaxis" if row == 1 else f"yaxis{row}"]
+        top = axis.domain[1] if axis is not None and axis.domain else 1.0
+        fig.update_layout({key: dict(x=1.01, xanchor="left", y=top, yanchor="top", yref="paper", orientation="v",
+                                     font=dict(size=BASE_FONT - 1), bgcolor="rgba(255,255,255,0.85)",
+                                     tracegroupgap=2)})
+    return fig
+
+
 def _compose(title: str, panels: list[_Panel | None], x_title: str = SESSION_AXIS) -> go.Figure | None:
-    """Stack panels on one shared x axis; None when no panel has anything to draw."""
+    """Stack panels on one shared x axis, each with its own legend beside it; None when no
+    panel has anything to draw."""
     panels = [p for p in panels if p is not None and p.traces]
     if not panels:
         return None
@@ -284,21 +320,42 @@ def _compose(title: str, panels: list[_Panel | None], x_title: str = SESSION_AXI
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.07 if rows > 1 else 0.0,
                         row_heights=[p.height for p in panels],
                         subplot_titles=[p.title for p in panels] if rows > 1 else None)
+    shown: list[str] = []
     for row, panel in enumerate(panels, start=1):
+        seen = set()
         for trace in panel.traces:
+            # One legend entry for the same thing drawn twice in a row.
+            if trace.showlegend is not False and trace.type != "heatmap" and trace.name:
+                key = (trace.legendgroup, trace.name)
+                trace.showlegend = not (trace.legendgroup and key in seen)
+                seen.add(key)
+                trace.name = _legend_name(trace.name)
+                if trace.showlegend:
+                    shown.append(trace.name)
+            trace.legend = legend_name(row)
             fig.add_trace(trace, row=row, col=1)
         fig.update_yaxes(row=row, col=1, **panel.yaxis)
     fig.update_xaxes(**_session_ticks(fig), **_session_range(fig))
     fig.update_xaxes(title_text=x_title, row=rows, col=1)
     fig.update_layout(template=TEMPLATE, title=dict(text=title), height=sum(p.height for p in panels) + 170,
-                      hovermode="closest")
-    seen = set()
-    for trace in fig.data:  # one legend entry for the same thing drawn in several rows
-        if trace.legendgroup and trace.showlegend is not False:
-            trace.showlegend = (trace.legendgroup, trace.name) not in seen
-            seen.add((trace.legendgroup, trace.name))
+                      hovermode="closest", margin=dict(r=max(40, _legend_px(shown) + 24) if shown else 40))
+    place_legends(fig)
+    plot_px = fig.layout.height - 160  # the template's margins, about
     for trace in fig.data:  # a heatmap's colour bar sits beside its own row
         if trace.type == "heatmap":
-            domain = fig.layout["yaxis" + trace.yaxis[1:]].domain
-            trace.colorbar.update(y=(domain[0] + domain[1]) / 2, len=domain[1] - domain[0], yanchor="middle")
+            colorbar_beside(trace, fig.layout["yaxis" + trace.yaxis[1:]].domain, plot_px)
     return _finish(fig)
+
+
+COLORBAR_TICK_PX = 36  # a colour bar's tick label needs this much of its height, or only its ends are named
+
+
+def colorbar_beside(heatmap, domain, plot_px: float) -> None:
+    """A heatmap's colour bar beside its row, as tall as the row; a bar too short for a
+    label at every tick names its two ends only (the labels ran into each other)."""
+    heatmap.colorbar.update(y=(domain[0] + domain[1]) / 2, len=domain[1] - domain[0], yanchor="middle")
+    values, texts = heatmap.colorbar.tickvals, heatmap.colorbar.ticktext
+    if values is None or texts is None or len(values) <= 2:
+        return
+    if (domain[1] - domain[0]) * plot_px < COLORBAR_TICK_PX * len(values):
+        heatmap.colorbar.update(tickvals=[values[0], values[-1]], ticktext=[texts[0], texts[-1]])

@@ -3,7 +3,6 @@ overview sized for one projector screen."""
 
 from __future__ import annotations
 
-import math
 
 import plotly.graph_objects as go
 import polars as pl
@@ -11,7 +10,8 @@ import polars as pl
 from ..catalog import Catalog, Instrument
 from .alliance import _alliance_frame, _alliance_panels, _events_panel
 from .barriers import _barrier_panel
-from .base import MAX_POINTS, _client_suffix, _compose, empty_figure, _is_empty, limit_points, _Panel
+from .base import (MAX_POINTS, _client_suffix, _compose, empty_figure, _is_empty, limit_points, _Panel,
+                   colorbar_beside, place_legends)
 from .outcome import _outcome_panel
 from .process import _empathy_panel, _feedback_panel
 from .themes import _theme_panel
@@ -76,16 +76,8 @@ def case_figure(*, ratings: pl.DataFrame | None = None, alliance: Instrument | l
     if fig is None:
         return empty_figure("Nothing recorded for this case yet: import sessions with ratings, themes or "
                             "barriers to see the case here.")
-    # Many rows share one legend: across the top, it leaves the plots the full width. It
-    # sits above the first row's title (an annotation the legend does not make room for).
-    # The title takes the first 50 px, the legend (about three entries a line) the next.
-    entries = sum(1 for t in fig.data if t.showlegend is not False and t.type != "heatmap")
-    legend_px = 28 * math.ceil(entries / 3)
-    height = fig.layout.height + legend_px
-    fig.update_layout(height=height, margin=dict(t=50 + legend_px + 40, b=80),
-                      title=dict(yref="container", y=1, yanchor="top", pad=dict(t=12)),
-                      legend=dict(orientation="h", yref="container", y=1 - 50 / height, yanchor="top",
-                                  x=0, xanchor="left"))
+    # The title in the top 50 px; each row's legend beside the row (charts.base.place_legends).
+    fig.update_layout(margin=dict(t=90, b=80), title=dict(yref="container", y=1, yanchor="top", pad=dict(t=12)))
     return fig
 
 
@@ -95,20 +87,6 @@ ROW_GAP_PX = 32        # between two rows: the lower row's title (16 px type) an
 MIN_SCORE_ROW_PX = 120  # a score row still shows its scale's ticks and a change
 MIN_THEME_ROWS = 4     # a crowded theme heatmap keeps at least its most coded codes
 AXIS_TITLE_CHAR_PX = 9.5  # the width of one character of an axis title (18 px Arial)
-LEGEND_ENTRY_PX, LEGEND_CHAR_PX, LEGEND_LINE_PX = 48, 7.6, 28  # a legend entry: its symbol, its text (16 px)
-
-
-def _legend_lines(fig: go.Figure, width: int) -> int:
-    """How many lines the horizontal legend takes on a figure `width` pixels wide."""
-    lines, used = 1, 0.0
-    for trace in fig.data:
-        if trace.showlegend is False or trace.type == "heatmap" or not trace.name:
-            continue
-        entry = LEGEND_ENTRY_PX + LEGEND_CHAR_PX * len(trace.name)
-        if used and used + entry > width:
-            lines, used = lines + 1, 0.0
-        used += entry
-    return lines
 
 
 def _rows(fig: go.Figure) -> list[dict]:
@@ -133,13 +111,26 @@ def _rows(fig: go.Figure) -> list[dict]:
             else:
                 labels = list(dict.fromkeys(str(v) for t in traces if t.y is not None for v in t.y))
         rows.append(dict(name=name, axis=axis, heatmap=heatmaps[0] if heatmaps else None, labels=labels,
-                         domain=tuple(axis.domain or (0, 1))))
+                         domain=tuple(axis.domain or (0, 1)), legend=_row_legend_px(traces)))
     # Top first: make_subplots puts row 1 at the top of the paper.
     return sorted(rows, key=lambda r: -r["domain"][1])
 
 
+LEGEND_ITEM_PX, LEGEND_LINE_PX = 26, 19  # a legend entry of one line (15 px type), each further line
+
+
+def _row_legend_px(traces: list) -> int:
+    """The height of a row's own legend: its entries, a long one in several lines."""
+    names = [t.name for t in traces if t.showlegend is not False and t.type != "heatmap" and t.name]
+    # A long legend may run on into the gap below its row (the next row's title is centred).
+    return max(0, sum(LEGEND_ITEM_PX + LEGEND_LINE_PX * name.count("<br>") for name in names) - (ROW_GAP_PX - 8))
+
+
 def _label_px(labels: list[str]) -> int:
-    return max(40, LABEL_LINE_PX * sum(label.count("<br>") + 1 for label in labels) + 16)
+    """The height a row of categories needs: the categories share it evenly, so each gets
+    the lines of its longest label."""
+    lines = max((label.count("<br>") + 1 for label in labels), default=1)
+    return max(40, LABEL_LINE_PX * lines * len(labels) + 16)
 
 
 def _keep_most_coded(row: dict, keep: int) -> int:
@@ -173,14 +164,10 @@ def fit_height(fig: go.Figure, height: int, width: int = 1860) -> go.Figure:
     screen: every row of categories (coded events, feedback, themes, barriers) keeps room
     for each of its labels, so no label runs into the next one, and the score rows share
     what is left. A theme heatmap with more codes than fit keeps its most coded ones and
-    says so in its row's title. The legend stays under the title, in as many lines as the
-    figure's `width` (about the screen's) needs."""
+    says so in its row's title. Each row's legend stays beside its row. `width` is about
+    the screen's; the rows' heights do not depend on it."""
     fig = go.Figure(fig)
     fig.update_layout(height=height)
-    if fig.layout.legend.yref == "container":
-        # The legend starts at the plots' left edge, past the row labels' margin.
-        lines = _legend_lines(fig, width - 260)
-        fig.update_layout(legend_y=1 - 50 / height, margin_t=50 + LEGEND_LINE_PX * lines + 36)
     rows = _rows(fig)
     if not rows:
         return fig
@@ -189,26 +176,35 @@ def fit_height(fig: go.Figure, height: int, width: int = 1860) -> go.Figure:
     old_tops = [r["domain"][1] for r in rows]
     room = plot_px - ROW_GAP_PX * (len(rows) - 1)
     scored = [r for r in rows if r["labels"] is None]
-    free = room - sum(_label_px(r["labels"]) for r in rows if r["labels"] is not None)
+    # Each row keeps room for its labels and for its legend beside it; a score row at least
+    # shows its scale's ticks and a change.
+    least = {r["name"]: max(_label_px(r["labels"]), r["legend"]) if r["labels"] is not None
+             else max(MIN_SCORE_ROW_PX, r["legend"]) for r in rows}
+    free = room - sum(least[r["name"]] for r in rows if r["labels"] is not None)
     dropped = {}
     for row in rows:
-        short = MIN_SCORE_ROW_PX * len(scored) - free
+        short = sum(least[r["name"]] for r in scored) - free
         if row["heatmap"] is not None and short > 0 and len(row["labels"]) > MIN_THEME_ROWS:
-            before = _label_px(row["labels"])
-            lines = [label.count("<br>") + 1 for label in row["labels"]]
-            keep = len(lines)
-            while keep > MIN_THEME_ROWS and before - _label_px(row["labels"][:keep]) < short:
+            before = least[row["name"]]
+            keep = len(row["labels"])
+            while keep > MIN_THEME_ROWS and before - max(_label_px(row["labels"][:keep]), row["legend"]) < short:
                 keep -= 1
             dropped[row["name"]] = (keep, _keep_most_coded(row, keep))
-            free += before - _label_px(row["labels"])
+            least[row["name"]] = max(_label_px(row["labels"]), row["legend"])
+            free += before - least[row["name"]]
     shares = [r["domain"][1] - r["domain"][0] for r in scored]
-    px = {}
-    for row in rows:
-        if row["labels"] is not None:
-            px[row["name"]] = _label_px(row["labels"])
-        else:
-            share = (row["domain"][1] - row["domain"][0]) / (sum(shares) or 1)
-            px[row["name"]] = max(60, free * share)
+    px = {r["name"]: least[r["name"]] for r in rows}
+    for row in scored:
+        share = (row["domain"][1] - row["domain"][0]) / (sum(shares) or 1)
+        px[row["name"]] = max(60, free * share, least[row["name"]] if free >= 0 else 60)
+    # Score rows given more than the room left give back what they have above their least.
+    over = sum(px[r["name"]] for r in scored) - max(free, 0)
+    spare = sum(px[r["name"]] - least[r["name"]] for r in scored if px[r["name"]] > least[r["name"]])
+    if over > 0 and spare > 0:
+        for row in scored:
+            above = px[row["name"]] - least[row["name"]]
+            if above > 0:
+                px[row["name"]] -= above * min(1.0, over / spare)
     scale = min(1.0, room / sum(px.values()))  # too small a screen: every row shrinks alike
     top = 1.0
     new_tops = []
@@ -220,8 +216,7 @@ def fit_height(fig: go.Figure, height: int, width: int = 1860) -> go.Figure:
         if row["labels"] is None:
             fig.layout[row["name"]].title.text = _wrap_title(fig.layout[row["name"]].title.text, px[row["name"]])
         if row["heatmap"] is not None:
-            row["heatmap"].colorbar.update(y=(domain[0] + domain[1]) / 2, len=domain[1] - domain[0],
-                                           yanchor="middle")
+            colorbar_beside(row["heatmap"], domain, plot_px)
         top = domain[0] - ROW_GAP_PX * scale / plot_px
     # The rows' titles (make_subplots' annotations at the top of each row's domain) follow.
     for note in fig.layout.annotations:
@@ -233,4 +228,4 @@ def fit_height(fig: go.Figure, height: int, width: int = 1860) -> go.Figure:
                 if row["name"] in dropped:
                     keep, every = dropped[row["name"]]
                     note.text = f"{note.text} (the {keep} most coded of {every} codes)"
-    return fig
+    return place_legends(fig)

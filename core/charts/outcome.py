@@ -63,7 +63,7 @@ def _expected_traces(band: pl.DataFrame, intake: float) -> list:
     if any(v is not None for v in expected):
         methods = band["method"].cast(pl.String).to_list() if "method" in band.columns else [None] * band.height
         traces.append(go.Scatter(
-            x=x, y=expected, mode="lines", name="Expected: median of similar clients",
+            x=x, y=expected, mode="lines", name="Expected (similar clients)",
             line=dict(color="#555555", dash="dash", width=2), connectgaps=False,
             hovertext=[f"Session {s}: expected {_num(e)}, lower band {_num(lo)}"
                        + (f"<br><i>{hover_note(m)}</i>" if m else "")
@@ -123,7 +123,7 @@ def _outcome_panel(scores: pl.DataFrame, expected_band, instrument, rc_threshold
         t = float(rc_threshold)
         traces.append(go.Scatter(x=[x0, x1, x1, x0, x0], y=[first - t, first - t, first + t, first + t, first - t],
                                  mode="lines", fill="toself", fillcolor="rgba(0,0,0,0.07)", line=dict(width=0),
-                                 hoverinfo="skip", name=f"Within ±{_num(t)} of the first score: no reliable change"))
+                                 hoverinfo="skip", name=f"Within ±{_num(t)}: no reliable change"))
     if not _is_empty(expected_band):
         band = limit_points(expected_band, MAX_POINTS // 4, y="expected") if "expected" in expected_band.columns \
             else expected_band
