@@ -36,6 +36,7 @@ from pathlib import Path
 from core import HOME
 from core.contract import IMPORT_ORDER
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: devtools/ and core/ side by side
 TABLES = IMPORT_ORDER
 REPEATS = 5  # runs of each side of the import benchmark
 
@@ -79,7 +80,7 @@ def _child_import(folder: str, db: str) -> dict:
 
 
 def _in_child(kind: str, *paths: Path) -> dict:
-    out = subprocess.run([sys.executable, "-m", f"{__package__}.bench", kind, *map(str, paths)],
+    out = subprocess.run([sys.executable, "-m", f"{__package__}.bench", kind, *map(str, paths)], cwd=ROOT,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -167,10 +168,16 @@ def bench_analytics(sessions: int) -> dict:
 
 
 def _page_names() -> list[str]:
+    """The app's pages, asked of a child process: the benchmark's own process (the command
+    line's) never loads Streamlit or its adapter; each page's child does."""
+    return _in_child("page_names")["names"]
+
+
+def _child_page_names() -> dict:
     import logging
     logging.getLogger("streamlit").setLevel(logging.ERROR)  # no "no runtime" notes: no page runs here
     from core.web import PAGES
-    return [name for name, _, _ in PAGES]
+    return {"names": [name for name, _, _ in PAGES]}
 
 
 def _with_a_conference(db: Path) -> None:
@@ -317,7 +324,8 @@ def run(what: str, sessions: int | None = None, notes: int = 200_000, **options)
     return 0
 
 
-CHILDREN = {"raw": _child_raw, "import": _child_import, "analytics": _child_analytics, "page": _child_page}
+CHILDREN = {"raw": _child_raw, "import": _child_import, "analytics": _child_analytics, "page": _child_page,
+            "page_names": _child_page_names}
 
 if __name__ == "__main__":
     kind, *paths = sys.argv[1:]

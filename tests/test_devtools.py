@@ -106,3 +106,15 @@ def test_bench_without_the_development_tools_says_where_they_are_in_a_sentence(t
         assert "Traceback" not in out.stderr
         assert out.stderr.startswith("Error: The benchmarks are development tools of the repository"), out.stderr
         assert "checkout of the repository" in out.stderr
+
+
+def test_the_page_benchmark_leaves_streamlit_to_its_children():
+    """`bench pages` asks a child for the page names: the command line's own process loads
+    neither Streamlit nor its adapter (each page's child process does)."""
+    code = ("import json, sys; from devtools import bench; names = bench._page_names(); "
+            "print(json.dumps([names, sorted(m for m in sys.modules if m.split('.')[0] == 'streamlit' "
+            "or m == 'core.web')]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    names, loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert names[0] == "caseload" and "admin" in names and loaded == []
