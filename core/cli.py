@@ -345,10 +345,21 @@ def _cmd_migrate(args) -> int:
 
 
 def _cmd_bench(args) -> int:
+    # The benchmarks are development tools beside this package (devtools/ in a checkout of
+    # the repository), never part of it: an installed package has none.
+    try:
+        if args.what == "serve":
+            from devtools import bench_serve
+        else:
+            from devtools import bench
+    except ImportError as err:
+        if err.name not in ("devtools", "devtools.bench", "devtools.bench_serve"):
+            raise
+        raise CommandError("The benchmarks are development tools of the repository (its devtools folder), not "
+                           "part of the installed package: run them from the top folder of a checkout of the "
+                           "repository.") from None
     if args.what == "serve":
-        from . import bench_serve
         return bench_serve.run(args.replicas, args.users, args.seconds, postgres=args.postgres)
-    from . import bench
     if args.what == "browser":
         return bench.run(args.what, pages=args.pages, warm=args.warm, timeout=args.timeout)
     return bench.run(args.what, sessions=args.sessions, notes=args.notes)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from core.bench import signed_in  # noqa: F401  (an AppTest signed in through the OIDC sign-in)
 from core.catalog import default_catalog
 from core.store import Store
+from devtools.bench import signed_in  # noqa: F401  (an AppTest signed in through the OIDC sign-in)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -73,12 +73,12 @@ def write_csv(folder: Path, name: str, text: str) -> Path:
 
 
 def gappy_clinic(sessions: int, *, seed: int, gaps_seed: int, unattended: float, dropped: float) -> dict:
-    """A synthetic clinic (`core.synth`) with a share of sessions marked unattended and a
+    """A synthetic clinic (`devtools.synth`) with a share of sessions marked unattended and a
     share of ratings dropped at random: the gaps real series have."""
     import numpy as np
     import polars as pl
 
-    from core.synth import generate_synthetic_frames
+    from devtools.synth import generate_synthetic_frames
     frames = generate_synthetic_frames(sessions, seed=seed)
     rng = np.random.default_rng(gaps_seed)
     frames["sessions"] = frames["sessions"].with_columns(

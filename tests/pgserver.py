@@ -1,8 +1,8 @@
 """A real PostgreSQL server from Debian's packages, on loopback, for the tests that need one.
 
-The cluster itself is core.pg.local (the benchmark starts one the same way): made and run
-as the `postgres` user when the tests run as root, in a folder of its own, every wait
-bounded, stopped and removed at the end. Tests skip when no PostgreSQL binaries are
+The cluster itself is devtools.local_postgres (the benchmark starts one the same way):
+made and run as the `postgres` user when the tests run as root, in a folder of its own,
+every wait bounded, stopped and removed at the end. Tests skip when no PostgreSQL binaries are
 installed (`.ci/run` installs them).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.pg.local import OWNER, WEB, LocalPostgres, bindir, start_local
+from devtools.local_postgres import OWNER, WEB, LocalPostgres, bindir, start_local
 
 PgServer = LocalPostgres
 __all__ = ["OWNER", "WEB", "PgServer", "pg_server", "start_server"]

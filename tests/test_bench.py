@@ -45,8 +45,8 @@ def test_the_browser_benchmark_ends_with_its_json():
 
 
 def test_the_browser_benchmark_is_not_imported_with_the_command_line():
-    code = ("import sys, core.cli, core.bench; "
-            "print(sorted(m for m in ('streamlit', 'playwright', 'core.browser_bench') if m in sys.modules))")
+    code = ("import sys, core.cli, devtools.bench; "
+            "print(sorted(m for m in ('streamlit', 'playwright', 'devtools.browser_bench') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          check=True).stdout
     assert out.strip() == "[]"

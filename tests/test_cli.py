@@ -75,7 +75,7 @@ def test_demo_loads_the_bundled_dataset_once(tmp_path):
 
 
 def test_a_killed_import_leaves_the_store_as_it_was(tmp_path):
-    from core.synth import write_synthetic_clinic
+    from devtools.synth import write_synthetic_clinic
     db = tmp_path / "s.duckdb"
     write_csv(tmp_path / "first", "sessions", SESSIONS)
     assert run("import", str(tmp_path / "first"), "--db", str(db)).returncode == 0

@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from core import demo, synth
 from core.store import KEYS
+from devtools import demo, synth
 from tests.conftest import ROOT
 
 RANGES = {  # (instrument, scale) -> (low, high), DOMAIN.md
@@ -104,7 +104,7 @@ def _unclean(notes: pl.Series) -> list[str]:
 def test_committed_demo_csvs_equal_a_fresh_generation(frames):
     for name, frame in frames.items():
         committed = (ROOT / "data" / "demo" / f"{name}.csv").read_bytes()
-        assert committed == demo.csv_bytes(frame), f"data/demo/{name}.csv drifted: run python -m core.demo"
+        assert committed == demo.csv_bytes(frame), f"data/demo/{name}.csv drifted: run python -m devtools.demo"
 
 
 def test_demo_sizes_are_in_the_stated_ranges(frames):

@@ -35,6 +35,7 @@ import pytest
 import core
 from core.web import PAGES as APP_PAGES
 from tests.conftest import ROOT
+from tests.test_devtools import MOVED as MOVED_TOOLS
 
 try:  # the browser helpers of the standalone app's tests (they skip without Playwright; these fail)
     from tests.test_browser import (CHROMIUM, CHROMIUM_ARGS, Server, _free_port, _new_page, _observe, _problems,
@@ -172,6 +173,11 @@ def test_the_wheel_holds_the_package_its_pages_and_data_and_nothing_else(wheel):
     assert not [n for n in names if n.endswith((".duckdb", ".wal")) or n.startswith(("tests/", "core/", "pages/",
                                                                                         "data/"))]
     assert not [n for n in names if "/tests/" in n or "examples" in n]
+    # The development tools (devtools/: benchmarks, generators, the one-machine stack, the
+    # throwaway PostgreSQL) are not the package's, nor are they shipped under its name.
+    tools = {f"caseconf/{m}.py" for m in MOVED_TOOLS}
+    tools |= {f"caseconf/{p.name}" for p in (ROOT / "devtools").glob("*.py") if p.name != "__init__.py"}
+    assert not [n for n in names if n.startswith("devtools/") or n in tools]
     top = next(n for n in names if n.endswith(".dist-info/top_level.txt"))
     assert zipfile.ZipFile(wheel).read(top).decode().split() == ["caseconf"]
 

@@ -497,7 +497,7 @@ def test_the_identifying_text_masker_lives_in_the_privacy_module():
 def _bench_like_notes(count: int = 5000) -> list[str]:
     """Notes as an export holds them: two or three corpus notes each, one in fifty with an
     identifier (what ``python -m core bench privacy`` scans)."""
-    from core.bench import _privacy_notes
+    from devtools.bench import _privacy_notes
     return _privacy_notes(count, seed=3)
 
 

@@ -356,7 +356,7 @@ def test_the_unattended_filter_keeps_the_same_ratings_as_an_anti_join_on_the_ses
     # NOT_ATTENDED joins on the client and looks the session up in a list (faster); it
     # must leave exactly the ratings that the plain anti-join on (client, session) leaves.
     from core.analytics.sql import NOT_ATTENDED
-    from core.synth import generate_synthetic_frames
+    from devtools.synth import generate_synthetic_frames
     frames = generate_synthetic_frames(3_000, seed=11)
     rng = np.random.default_rng(5)
     sessions = frames["sessions"]
@@ -384,7 +384,7 @@ def test_the_unattended_filter_keeps_the_same_ratings_as_an_anti_join_on_the_ses
 def test_recent_finds_what_the_whole_series_finds_in_its_last_sessions(store, catalog, params):
     # With `recent`, the lists hold only each series' last scores (faster); on a clinic with
     # gaps in its series the findings must be those of the whole series in that window.
-    from core.synth import generate_synthetic_frames
+    from devtools.synth import generate_synthetic_frames
     frames = generate_synthetic_frames(4_000, seed=3)
     ratings = frames["ratings"].filter(pl.lit(np.random.default_rng(2).random(frames["ratings"].height)) > 0.15)
     with store.publish() as cur:

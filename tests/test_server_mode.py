@@ -270,7 +270,7 @@ def served(clinic, tmp_path, monkeypatch):
 def test_every_page_renders_in_server_mode_for_each_role(served, user):
     from streamlit.testing.v1 import AppTest
 
-    from core.bench import signed_in
+    from devtools.bench import signed_in
     from tests.test_pages import PAGES, no_errors, open_page
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     signed_in(at, user)
@@ -287,7 +287,7 @@ def test_every_page_renders_in_server_mode_for_each_role(served, user):
 def test_a_note_saved_on_the_conference_page_is_in_the_state_database(served):
     from streamlit.testing.v1 import AppTest
 
-    from core.bench import signed_in
+    from devtools.bench import signed_in
     from tests.test_pages import no_errors, open_page
     db, one = served
     sup = Scope.supervisor("sup1", ["group-north"], meetings.group_therapists(one, "group-north"))

@@ -33,10 +33,9 @@ from pathlib import Path
 import pytest
 
 from core.access import Scope
-from core.stack import SITE_FILE, Stack, clinic_site, find_nginx
-from core.pg.local import OWNER, WEB
-from core.stack import POSTGRES_ENV
 from core.store import Store, default_snapshots
+from devtools.local_postgres import OWNER, WEB
+from devtools.stack import POSTGRES_ENV, SITE_FILE, Stack, clinic_site, find_nginx
 from tests.conftest import ROOT
 from tests.pgserver import pg_server  # noqa: F401  (the session's server)
 from tests.test_browser import browser  # noqa: F401  (one headless Chromium per module)
@@ -55,10 +54,10 @@ FAULTS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 
 
 def test_the_shipped_site_file_is_the_template_rendered_for_a_clinic():
-    """deploy/nginx/caseconf.conf is what `python -m core.stack site` renders: the tests'
+    """deploy/nginx/caseconf.conf is what `python -m devtools.stack site` renders: the tests'
     and the benchmark's nginx runs the same routing a clinic installs."""
     assert SITE_FILE.read_text(encoding="utf-8") == clinic_site(), \
-        "deploy/nginx/caseconf.conf differs from its template: run `python -m core.stack site > deploy/nginx/caseconf.conf`"
+        "deploy/nginx/caseconf.conf differs from its template: run `python -m devtools.stack site > deploy/nginx/caseconf.conf`"
     assert "hash $caseconf_route consistent;" in clinic_site() and "upgrade" in clinic_site()
 
 

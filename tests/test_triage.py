@@ -181,7 +181,7 @@ def test_the_demo_stories_come_out_of_the_triage(tmp_path, catalog):
 def test_recent_scores_find_the_same_recent_sudden_changes_as_the_whole_series(tmp_path, catalog):
     from core.analytics.triage import _recent_scores, cases
     from core.store import Store
-    from core.synth import build_synthetic_store
+    from devtools.synth import build_synthetic_store
     build_synthetic_store(tmp_path / "s.duckdb", 20_000)
     store = Store(tmp_path / "s.duckdb")
     latest, series = cases(store, scope=SYSTEM), outcome_series(store, catalog, scope=SYSTEM)

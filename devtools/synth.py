@@ -1,6 +1,6 @@
 """A synthetic clinic of any size, for benchmarks: valid contract tables, fast to make.
 
-Unlike the demo (core/demo.py) it tells no stories; it is shaped like a busy service
+Unlike the demo (devtools/demo.py) it tells no stories; it is shaped like a busy service
 so a benchmark measures the clean import path at scale: clients of 5-40 sessions
 (session 0 the intake), about 40 clients a therapist, about 6 therapists a group, and
 per session about 4 ratings, 1 coded theme, 0.2 barrier notes and 0.1 rupture/repair
@@ -280,7 +280,7 @@ def write_synthetic_clinic(folder: str | Path, n_sessions: int, seed: int = 7) -
 def build_synthetic_store(path: str | Path, n_sessions: int, seed: int = 7) -> dict[str, int]:
     """Write the synthetic clinic straight into a new store at `path` (no import checks:
     for benchmarks of what comes after an import); returns rows per table."""
-    from .store import Store, upsert
+    from core.store import Store, upsert
     store = Store(path)
     counts = {}
     try:

@@ -1,6 +1,6 @@
 """`python -m core bench serve`: the whole stack on loopback, driven by simulated people.
 
-N app servers behind nginx (core.stack) over a fresh copy of the demo store, with a
+N app servers behind nginx (devtools.stack) over a fresh copy of the demo store, with a
 conference for every supervision group. M simulated people, each a real browser
 session (a Playwright context in one headless Chromium), sign in as the demo admin and
 go round the app through its own menu: Caseload, Case, Themes, Conference (where they
@@ -206,8 +206,8 @@ async def drive(url: str, users: int, seconds: float, warm: list[str] = (), mark
 
 def stored_notes(store: Path, postgres: str | None = None) -> set[str]:
     """Every note text in the store (all versions), read as the command line reads it."""
-    from .access import Scope
-    from .store import Store
+    from core.access import Scope
+    from core.store import Store
     opened = Store(store, postgres=postgres)
     try:
         frame = opened.query("SELECT text FROM conference_entries WHERE kind = 'note'",
@@ -249,7 +249,7 @@ def run(replicas: int = 2, users: int = 8, seconds: float = 60.0, *, postgres: s
     """`postgres`: the state database's address, or "local" for a throwaway PostgreSQL on
     loopback that this run starts and stops; None for the embedded store."""
     if postgres == "local":
-        from .pg.local import LocalPostgresError, start_local
+        from .local_postgres import LocalPostgresError, start_local
         try:
             server = start_local()
         except LocalPostgresError as err:

@@ -7,7 +7,7 @@ times the triage of every client in a fresh process (cold), then again (warm).
 against such a store, each in a fresh process: cold (empty caches), then warm.
 
 `python -m core bench browser` times the pages in Chromium against `streamlit run`
-(`core.browser_bench`).
+(`devtools.browser_bench`).
 
 `python -m core bench import --sessions N` writes a synthetic clinic of N sessions as
 CSV files, then times, each in a fresh process on the same files: (a) DuckDB loading
@@ -33,9 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import HOME
-from .contract import IMPORT_ORDER
+from core import HOME
+from core.contract import IMPORT_ORDER
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: devtools/ and core/ side by side
 TABLES = IMPORT_ORDER
 REPEATS = 5  # runs of each side of the import benchmark
 
@@ -68,8 +69,8 @@ def _child_raw(folder: str, db: str) -> dict:
 
 
 def _child_import(folder: str, db: str) -> dict:
-    from .importer import import_dataset
-    from .store import Store
+    from core.importer import import_dataset
+    from core.store import Store
     start = time.perf_counter()
     store = Store(db)
     result = import_dataset(folder, store, imported_by="benchmark")
@@ -79,7 +80,7 @@ def _child_import(folder: str, db: str) -> dict:
 
 
 def _in_child(kind: str, *paths: Path) -> dict:
-    out = subprocess.run([sys.executable, "-m", f"{__package__}.bench", kind, *map(str, paths)],
+    out = subprocess.run([sys.executable, "-m", f"{__package__}.bench", kind, *map(str, paths)], cwd=ROOT,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -121,10 +122,10 @@ def bench_import(sessions: int) -> dict:
 
 def _child_analytics(db: str) -> dict:
     """Triage every client of the store, cold (a fresh process), then once more warm."""
-    from .access import Scope
-    from .analytics import triage as t
-    from .catalog import default_catalog
-    from .store import Store
+    from core.access import Scope
+    from core.analytics import triage as t
+    from core.catalog import default_catalog
+    from core.store import Store
     catalog = default_catalog()
     store = Store(db)
     every = Scope.system("benchmark")
@@ -167,21 +168,27 @@ def bench_analytics(sessions: int) -> dict:
 
 
 def _page_names() -> list[str]:
+    """The app's pages, asked of a child process: the benchmark's own process (the command
+    line's) never loads Streamlit or its adapter; each page's child does."""
+    return _in_child("page_names")["names"]
+
+
+def _child_page_names() -> dict:
     import logging
     logging.getLogger("streamlit").setLevel(logging.ERROR)  # no "no runtime" notes: no page runs here
-    from .web import PAGES
-    return [name for name, _, _ in PAGES]
+    from core.web import PAGES
+    return {"names": [name for name, _, _ in PAGES]}
 
 
 def _with_a_conference(db: Path) -> None:
     """A conference of the first supervision group (five cases), so the Conference and
     Present pages show an agenda and a case, as in a meeting; and the admin who opens
     every page."""
-    from .access import Scope
-    from .catalog import default_catalog
-    from .conference.meetings import groups, new_conference
-    from .identity import add_user
-    from .store import Store
+    from core.access import Scope
+    from core.catalog import default_catalog
+    from core.conference.meetings import groups, new_conference
+    from core.identity import add_user
+    from core.store import Store
     store = Store(db)
     try:
         scope = Scope.system("benchmark", user="bench")
@@ -210,7 +217,7 @@ def _child_page(db: str, name: str) -> dict:
     os.environ["CASECONF_DB"] = db
     os.environ["CASECONF_DEMO"] = "0"
     from streamlit.testing.v1 import AppTest
-    from . import charts, web  # noqa: F401  (imports, as in a running server)
+    from core import charts, web  # noqa: F401  (imports, as in a running server)
     # Streamlit's one-time start-up, with the modules it loads on first use (pandas, for
     # its first table), which a running server has loaded since its first page.
     AppTest.from_string("import streamlit as st\nst.text('warm-up')\nst.dataframe({'a': [1]})").run()
@@ -274,7 +281,7 @@ def _privacy_notes(count: int, seed: int) -> list[str]:
 
 
 def bench_privacy(notes: int) -> dict:
-    from . import privacy
+    from core import privacy
     privacy.scan_many(_privacy_notes(1000, seed=0))  # load the name lists and gazetteer, as a server has
     rates, cpu_rates, flagged = [], [], 0
     for k in range(REPEATS):
@@ -317,7 +324,8 @@ def run(what: str, sessions: int | None = None, notes: int = 200_000, **options)
     return 0
 
 
-CHILDREN = {"raw": _child_raw, "import": _child_import, "analytics": _child_analytics, "page": _child_page}
+CHILDREN = {"raw": _child_raw, "import": _child_import, "analytics": _child_analytics, "page": _child_page,
+            "page_names": _child_page_names}
 
 if __name__ == "__main__":
     kind, *paths = sys.argv[1:]

@@ -102,8 +102,8 @@ class LocalPostgres:
 
     def app_database(self) -> str:
         """A new database migrated to this software's schema; the address the app servers use."""
-        from .schema import APP_ROLE
-        from .state import migrate
+        from core.pg.schema import APP_ROLE
+        from core.pg.state import migrate
         name = self.new_database()
         migrate(self.dsn(OWNER, name))
         self.superuser(f"GRANT {APP_ROLE} TO {WEB}")  # the role exists once a database is migrated

@@ -1,7 +1,7 @@
 """The bundled demo dataset: a fictitious clinic whose cases tell stories a supervisor knows.
 
 Three supervision groups, twelve therapists (th01-th12), sixty clients (c001-c060) and
-about a thousand sessions, generated from a fixed seed: ``python -m core.demo`` rewrites
+about a thousand sessions, generated from a fixed seed: ``python -m devtools.demo`` rewrites
 ``data/demo/*.csv`` byte for byte (and the messy example export under ``data/examples/``),
 and tests/test_demo_data.py checks that the committed files never drift. Every id is a
 pseudonym and every note is invented clinical wording without names, dates, places or
@@ -88,9 +88,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from . import DATA_DIR
-from .contract import KEYS, TABLES
-from .catalog import DEFAULT_PATH
+from core import DATA_DIR
+from core.contract import KEYS, TABLES
+from core.catalog import DEFAULT_PATH
 
 DEFAULT_SEED = 20261125
 DEMO_FOLDER = DATA_DIR / "demo"
@@ -791,7 +791,7 @@ as it really arrives, to see the import's quarantine at work:
 python -m core import data/examples/messy_export --json
 ```
 
-Both are written by `write_messy_example()` in `core/demo.py` (`python -m core.demo`
+Both are written by `write_messy_example()` in `devtools/demo.py` (`python -m devtools.demo`
 rewrites them; do not edit them by hand). Every id is a pseudonym and every detail is
 fictitious; the phone number is from a range reserved for drama.
 

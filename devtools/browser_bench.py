@@ -32,7 +32,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import HOME
+from core import HOME
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]

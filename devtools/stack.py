@@ -10,7 +10,7 @@ wait is bounded. `Stack.stop` ends what it started, and only that.
 The state backend is a parameter: the store path always (its state file and snapshot
 folder), and optionally a PostgreSQL DSN, handed to every app server as CASECONF_POSTGRES.
 
-`python -m core.stack site` prints the clinic's site file (deploy/nginx/caseconf.conf).
+`python -m devtools.stack site` prints the clinic's site file (deploy/nginx/caseconf.conf).
 This module does not import Streamlit.
 """
 
@@ -94,7 +94,7 @@ def render_site(upstreams: list[str], *, listen: list[str], server_name: str = "
     # The header comment names the placeholders; the rendered file says where it came from.
     head, _, body = text.partition("\n\n")
     return ("# caseconf behind nginx: several `streamlit run` app servers, one public origin.\n"
-            "# Rendered from caseconf.conf.in (`python -m core.stack site`): change the template, then render.\n\n"
+            "# Rendered from caseconf.conf.in (`python -m devtools.stack site`): change the template, then render.\n\n"
             + body.rstrip("\n") + "\n")
 
 
@@ -303,7 +303,7 @@ class Stack:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.stack", description="nginx's site file for a clinic")
+    parser = argparse.ArgumentParser(prog="python -m devtools.stack", description="nginx's site file for a clinic")
     commands = parser.add_subparsers(dest="command", required=True)
     site = commands.add_parser("site", help="print the site file rendered for a clinic (deploy/nginx/caseconf.conf)")
     site.add_argument("--replicas", type=int, default=CLINIC["replicas"], help="app servers on 8501.. (default 4)")
