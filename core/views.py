@@ -56,6 +56,25 @@ def _sudden_rows(parts: dict, kind: str, instruments: list[str]) -> pl.DataFrame
     return pl.DataFrame(rows) if rows else None
 
 
+def session_span(parts: dict) -> tuple[int, int] | None:
+    """The case's first and last session number over everything it has (sessions with
+    ratings, scores, themes, barriers, events, feedback), or None when it has none."""
+    lows, highs = [], []
+    for frame in parts.values():
+        if isinstance(frame, pl.DataFrame) and "session_number" in frame.columns and frame.height:
+            column = frame["session_number"].drop_nulls()
+            if column.len():
+                lows.append(int(column.min()))
+                highs.append(int(column.max()))
+    return (min(lows), max(highs)) if lows else None
+
+
+def on_case_axis(parts: dict, fig: go.Figure) -> go.Figure:
+    """`fig` (a chart of this case over sessions) on the case's session axis: the detail
+    charts put each session where the overview does."""
+    return charts.share_session_axis(fig, session_span(parts))
+
+
 def overview_instruments(parts: dict, catalog: Catalog, kind: str) -> list[str]:
     """The instruments of `kind` the case overview draws: every one a flag of the case is on
     (so the finding behind each flag is on screen), in the catalog's order; without such a
@@ -81,4 +100,4 @@ def overview_figure(parts: dict, catalog: Catalog, title: str | None = None) -> 
         feedback=parts.get("feedback"), empathy=parts.get("empathy"))
     if title is not None:
         fig.update_layout(title_text=title)
-    return fig
+    return on_case_axis(parts, fig)

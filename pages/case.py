@@ -69,9 +69,10 @@ with alliance_tab:
     else:
         key = st.radio("Alliance instrument", alliance_keys, horizontal=True, key="case_alliance")
         inst = cat.instruments[key]
-        web.chart(charts.alliance_chart(
+        web.chart(views.on_case_axis(parts, charts.alliance_chart(
             ratings, ruptures.filter(pl.col("instrument") == key), events,
-            web.read("discrepancy", clients=(client,)).filter(pl.col("instrument") == key), inst, cat), "case_alliance_chart")
+            web.read("discrepancy", clients=(client,)).filter(pl.col("instrument") == key), inst, cat)),
+            "case_alliance_chart")
         rule = ruptures.filter(pl.col("instrument") == key)["params"].cast(pl.String)
         st.caption(f"Rupture rule: {rule[0]}" if rule.len() else "No ruptures detected with the catalog's rule.")
 with outcome_tab:
@@ -81,8 +82,9 @@ with outcome_tab:
         key = st.radio("Outcome instrument", outcome_keys, horizontal=True, key="case_outcome")
         inst = cat.instruments[key]
         scores = track.filter(pl.col("instrument") == key)
-        web.chart(charts.outcome_chart(scores, instrument=inst, sudden_gains=views.sudden(parts, "sudden_gains", key),
-                                       sudden_losses=views.sudden(parts, "sudden_losses", key)), "case_outcome_chart")
+        web.chart(views.on_case_axis(parts, charts.outcome_chart(
+            scores, instrument=inst, sudden_gains=views.sudden(parts, "sudden_gains", key),
+            sudden_losses=views.sudden(parts, "sudden_losses", key))), "case_outcome_chart")
         change = case["change"].get(key)
         if change:
             st.text(f"{key}: {change['first']:g} at session {change['first_session']} -> {change['last']:g} at "
@@ -91,11 +93,11 @@ with outcome_tab:
         if scores.height:
             st.caption(f"Expected band: {scores['method'].cast(pl.String).to_list()[-1]}")
 with themes_tab:
-    web.chart(charts.theme_timeline_chart(timeline, cat), "case_theme_timeline")
+    web.chart(views.on_case_axis(parts, charts.theme_timeline_chart(timeline, cat)), "case_theme_timeline")
     web.chart(charts.ccrt_chart(web.read("ccrt", clients=(client,)), web.read("pervasiveness", clients=(client,)),
                                 min_sessions=cat.themes.ccrt_min_sessions), "case_ccrt")
 with barriers_tab:
-    web.chart(charts.barrier_timeline_chart(barrier_rows, cat), "case_barriers")
+    web.chart(views.on_case_axis(parts, charts.barrier_timeline_chart(barrier_rows, cat)), "case_barriers")
     if barrier_rows.height:
         # A static table, as text: the data grid draws its cells on a canvas at 0.875 of the
         # theme's text size, which no style rule reaches.

@@ -201,3 +201,23 @@ def test_the_data_page_names_the_accepted_types_and_reads_its_history_in_words(a
     demo = history[history["File"] == "demo dataset"].iloc[0]
     assert demo["By"] == "demo" and "sessions 1,050" in demo["Loaded"] and "{" not in demo["Loaded"]
     assert demo["When"].endswith(" UTC") and ":00:00" not in demo["When"]
+
+
+def test_every_chart_of_a_case_puts_a_session_where_its_overview_does(app):
+    """The detail tabs drew their own session axis: c027's WAI-SR (rated from session 3 on)
+    ran from 2.4 to 11.6 under an overview from -0.6 to 12.6, so session 10 sat elsewhere."""
+    import json
+    at = open_page(app.run(), "case", client="c027")
+    at.radio(key="case_alliance").set_value("WAI-SR").run()
+    no_errors(at)
+    ranges = {}
+    for chart in at.get("plotly_chart"):
+        layout = json.loads(chart.proto.spec)["layout"]
+        title = layout.get("title", {}).get("text", "")
+        ranges[title] = {tuple(v["range"]) for k, v in layout.items() if k.startswith("xaxis") and v.get("range")}
+    overview = [r for title, r in ranges.items() if title.startswith("Case overview")]
+    assert len(overview) == 1 and len(overview[0]) == 1, ranges
+    details = {t: r for t, r in ranges.items()
+               if t.startswith(("Alliance:", "Outcome:", "Themes over the sessions", "Communication barriers"))}
+    assert len(details) == 4, list(ranges)
+    assert all(r == overview[0] for r in details.values()), ranges

@@ -204,28 +204,43 @@ def _score_title(instrument: Instrument | None, scale: str = "total", with_direc
     return f"{title}, {instrument.direction} is better" if with_direction else title
 
 
-def _session_ticks(fig: go.Figure) -> dict:
+def _whole_sessions(fig: go.Figure) -> list:
+    return [v for t in fig.data if t.type in ("scatter", "bar", "heatmap") and t.x is not None
+            for v in t.x if isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer()]
+
+
+def _ticks_for(span: float) -> dict:
     """Whole-number session ticks: every session on a short case, fewer on a long one."""
-    values = [v for t in fig.data if t.type in ("scatter", "bar", "heatmap") and t.x is not None
-              for v in t.x if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    if not values:
-        return {}
-    span = max(values) - min(values)
     for limit, step in ((20, 1), (40, 2), (100, 5), (200, 10)):
         if span <= limit:
             return dict(tick0=0, dtick=step)
     return {}
 
 
+def _session_ticks(fig: go.Figure) -> dict:
+    values = _whole_sessions(fig)
+    return _ticks_for(max(values) - min(values)) if values else {}
+
+
 def _session_range(fig: go.Figure) -> dict:
     """Half a session of room either side of the first and last session drawn, so the axis
     never shows a session that cannot exist (-1 before a session 0). Lines and bands
     drawn across the rows end half a session out; only whole session numbers count."""
-    values = [v for t in fig.data if t.type in ("scatter", "bar", "heatmap") and t.x is not None
-              for v in t.x if isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer()]
+    values = _whole_sessions(fig)
     if not values:
         return {}
     return dict(range=[min(values) - 0.6, max(values) + 0.6])
+
+
+def share_session_axis(fig: go.Figure, span: tuple[int, int] | None) -> go.Figure:
+    """`fig`'s session axis from the first to the last session of `span` (the case's), so
+    every chart of one case puts a session at the same place as its overview does. A
+    figure without data (a sentence) is left as it is."""
+    if span is None or not fig.data:
+        return fig
+    low, high = span
+    fig.update_xaxes(range=[low - 0.6, high + 0.6], **_ticks_for(high - low))
+    return fig
 
 
 def _codebook_label(catalog: Catalog | None, codebook: str, code: str) -> str:
