@@ -686,3 +686,35 @@ def test_a_rupture_marker_uses_no_colour_an_outcome_or_a_barrier_uses(demo, cata
     others |= {t.line.color for t in fig.data if t.type == "scatter" and t.name not in rupture_names
                and t.line is not None and isinstance(t.line.color, str)}
     assert charts.RUPTURE_COLOUR not in others
+
+
+@pytest.mark.parametrize("kind", ["alliance", "outcome"])
+def test_a_score_axis_never_stretches_a_change_smaller_than_a_meaningful_one_over_its_height(catalog, kind):
+    """SRS 34, 35, 34, 35 drew a 1-point wobble over the whole height (autorange 34-35);
+    the axis now spans at least twice the instrument's reliable change (SRS has none: the
+    catalog's smallest rupture drop, 4 points), inside the scale's range."""
+    sessions = [1, 2, 3, 4]
+    if kind == "alliance":
+        instrument = catalog.instruments["SRS"]
+        ratings = pl.DataFrame({"session_number": sessions, "instrument": ["SRS"] * 4, "scale": ["total"] * 4,
+                                "rater": ["client"] * 4, "score": [34.0, 35.0, 34.0, 35.0]})
+        fig = charts.alliance_chart(ratings, instrument=instrument)
+        change = instrument.rupture_min_drop
+    else:
+        instrument = catalog.instruments["PHQ-9"]
+        scores = pl.DataFrame({"session_number": sessions, "score": [3.0, 2.0, 3.0, 2.0]})
+        fig = charts.outcome_chart(scores, instrument=instrument, rc_threshold=None, cutoff=None)
+        change = instrument.reliable_change.threshold
+    low, high = fig.layout.yaxis.range
+    assert high - low >= 2 * change
+    s_low, s_high = instrument.scales["total"]
+    assert low >= s_low - 0.1 * (high - low) and high <= s_high + 0.1 * (high - low)
+    drawn = [34.0, 35.0] if kind == "alliance" else [2.0, 3.0]
+    assert low < min(drawn) and max(drawn) < high
+
+
+def test_a_score_axis_keeps_a_wide_range_as_drawn(catalog):
+    from core.charts.base import score_range
+    assert score_range([5.0, 30.0], (0.0, 40.0), 5.0) == pytest.approx([5.0 - 1.5, 30.0 + 1.5])
+    assert score_range([39.0, 40.0], (0.0, 40.0), 4.0)[1] <= 40.0 + 0.6
+    assert score_range([1.0], None, None) is None

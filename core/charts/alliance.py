@@ -9,7 +9,8 @@ import polars as pl
 from ..analytics.ruptures import REPAIR_EVENT, RUPTURE_PREFIX, WORDS as CLINICAL_WORDS
 from ..catalog import Catalog, Instrument
 from .base import (GREY, INK, MAX_POINTS, OKABE_ITO, RUPTURE_COLOUR, _client_suffix, _codebook_label, _compose,
-                   empty_figure, _esc, hover_note, _is_empty, limit_points, _line_across, _num, _Panel, _score_title)
+                   empty_figure, _esc, hover_note, _is_empty, limit_points, _line_across, _num, _Panel, _scale_range,
+                   _score_title, meaningful_change)
 
 
 RATER_STYLE = {  # colour and marker: who rated
@@ -190,7 +191,8 @@ def _discrepancy_panel(discrepancy: pl.DataFrame | None, instrument: Instrument 
 def _alliance_panels(frame: pl.DataFrame, instrument: Instrument | None, ruptures, with_subscales: bool):
     sessions = frame["session_number"]
     total = _Panel(_alliance_lines(frame, instrument, subscales=False), dict(title_text=_score_title(instrument)),
-                   height=380, title="Alliance (total)")
+                   height=380, title="Alliance (total)", scale=_scale_range(instrument),
+                   change=meaningful_change(instrument))
     if total.traces:
         cutoff = instrument.cutoff if instrument is not None else None
         if cutoff is not None:

@@ -288,6 +288,50 @@ class _Panel:
     yaxis: dict = field(default_factory=dict)
     height: int = 360
     title: str = ""
+    # A score row: the instrument's scale (low, high) and the smallest change that means
+    # something on it, so the axis never stretches a smaller change over its full height.
+    scale: tuple[float, float] | None = None
+    change: float | None = None
+
+
+def meaningful_change(instrument: Instrument | None) -> float | None:
+    """The smallest change in points worth seeing on `instrument`'s total: its reliable
+    change, else the smallest drop the catalog counts as a rupture (for an alliance
+    instrument without a reliable change); None when the catalog gives neither."""
+    if instrument is None:
+        return None
+    if instrument.reliable_change is not None:
+        return float(instrument.reliable_change.threshold)
+    return float(instrument.rupture_min_drop) if instrument.rupture_min_drop is not None else None
+
+
+SPAN_OF_CHANGE = 2.0  # a score axis spans at least this many meaningful changes (one takes half its height)
+
+
+def score_range(values: Sequence[float], scale: tuple[float, float] | None, change: float | None) -> list | None:
+    """The y range of a score row: the values drawn with a little room, at least
+    `SPAN_OF_CHANGE` x `change` points tall, kept inside the instrument's `scale`. None
+    (autorange) without a change to keep visible."""
+    values = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+              and math.isfinite(float(v))]
+    if change is None or not values:
+        return None
+    low, high = min(values), max(values)
+    span = max(high - low, SPAN_OF_CHANGE * change)
+    pad = 0.06 * span
+    middle = (low + high) / 2
+    bottom, top = middle - span / 2 - pad, middle + span / 2 + pad
+    if scale is not None:
+        s_low, s_high = scale
+        if bottom < s_low - pad:
+            bottom, top = s_low - pad, s_low - pad + (top - bottom)
+        if top > s_high + pad:
+            bottom, top = max(s_low - pad, s_high + pad - (top - bottom)), s_high + pad
+    return [bottom, top]
+
+
+def _row_values(traces) -> list:
+    return [v for t in traces if t.type in ("scatter", "bar") and t.y is not None for v in t.y if v is not None]
 
 
 LEGEND_WRAP = 30  # characters on one line of a legend entry; a longer name breaks at a word
@@ -350,6 +394,9 @@ def _compose(title: str, panels: list[_Panel | None], x_title: str = SESSION_AXI
             trace.legend = legend_name(row)
             fig.add_trace(trace, row=row, col=1)
         fig.update_yaxes(row=row, col=1, **panel.yaxis)
+        wanted = score_range(_row_values(panel.traces), panel.scale, panel.change)
+        if wanted is not None and "range" not in panel.yaxis:
+            fig.update_yaxes(row=row, col=1, range=wanted, autorange=False)
     fig.update_xaxes(**_session_ticks(fig), **_session_range(fig))
     fig.update_xaxes(title_text=x_title, row=rows, col=1)
     fig.update_layout(template=TEMPLATE, title=dict(text=title), height=sum(p.height for p in panels) + 170,

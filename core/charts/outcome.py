@@ -9,7 +9,8 @@ import polars as pl
 from ..analytics.ruptures import WORDS as CLINICAL_WORDS
 from ..catalog import Cutoff, Instrument
 from .base import (GREY, INK, MAX_POINTS, OKABE_ITO, _client_suffix, _compose, empty_figure, _esc, hover_note,
-                   _is_empty, limit_points, _line_across, _num, _Panel, _pct, _score_title)
+                   _is_empty, limit_points, _line_across, _num, _Panel, _pct, _scale_range, _score_title,
+                   meaningful_change)
 
 
 # The not-on-track colours of expected.py (OpenFIT's green/orange/red/grey), drawn with
@@ -147,6 +148,8 @@ def _outcome_panel(scores: pl.DataFrame, expected_band, instrument, rc_threshold
     if marked:
         traces += _colour_markers(frame, colours, key, first)
     return _Panel(traces, dict(title_text=_score_title(instrument, with_direction=True)), height=420,
+                  scale=_scale_range(instrument),
+                  change=float(rc_threshold) if rc_threshold is not None else meaningful_change(instrument),
                   title="Outcome")
 
 
