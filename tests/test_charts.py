@@ -718,3 +718,33 @@ def test_a_score_axis_keeps_a_wide_range_as_drawn(catalog):
     assert score_range([5.0, 30.0], (0.0, 40.0), 5.0) == pytest.approx([5.0 - 1.5, 30.0 + 1.5])
     assert score_range([39.0, 40.0], (0.0, 40.0), 4.0)[1] <= 40.0 + 0.6
     assert score_range([1.0], None, None) is None
+
+
+@pytest.mark.parametrize("height", [None, 880])
+def test_each_row_of_the_overview_has_its_own_legend_beside_it(demo, catalog, height):
+    """One legend for every row sat above the first row, far from most marks (a barrier's
+    diamond was explained eight rows up). Now each row's entries are in a legend of its own,
+    placed at the row's top to its right; a second row of one kind (two outcome
+    instruments) repeats none of the first one's entries."""
+    from core import views
+    parts = views.case_parts(demo, catalog, "c051", SYSTEM)
+    fig = views.overview_figure(parts, catalog)
+    if height:
+        fig = charts.fit_height(fig, height)
+    layout = fig.layout.to_plotly_json()
+    rows = {}
+    for t in fig.data:
+        if t.type == "heatmap" or t.showlegend is False:
+            continue
+        row = int((t.yaxis or "y")[1:] or 1)
+        assert t.legend == ("legend" if row == 1 else f"legend{row}"), (t.name, t.legend, t.yaxis)
+        rows.setdefault(row, []).append(t.name)
+    assert len(rows) >= 5
+    for row in rows:
+        key = "legend" if row == 1 else f"legend{row}"
+        axis = layout["yaxis" if row == 1 else f"yaxis{row}"]
+        assert layout[key]["x"] > 1 and layout[key]["y"] == pytest.approx(axis["domain"][1]), key
+    outcome_rows = [names for names in rows.values() if any(n.endswith(" score") and n[:-6] in ("PHQ-9", "GAD-7")
+                                                            for n in names)]
+    assert len(outcome_rows) == 2
+    assert not set(outcome_rows[0]) & set(outcome_rows[1]), outcome_rows

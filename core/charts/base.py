@@ -356,7 +356,7 @@ def legend_name(row: int) -> str:
     return "legend" if row == 1 else f"legend{row}"
 
 
-def place_legends(fig: go.Figure) -> go.Figure:
+def place_legends(fig: go.Figure, font_size: int = BASE_FONT - 1) -> go.Figure:
     """Each row's legend beside its row, from the row's top: a reader finds what a mark
     means next to the mark (one legend for many rows sat far from most of them)."""
     for key in sorted({t.legend or "legend" for t in fig.data}):
@@ -364,7 +364,7 @@ def place_legends(fig: go.Figure) -> go.Figure:
         axis = fig.layout["yaxis" if row == 1 else f"yaxis{row}"]
         top = axis.domain[1] if axis is not None and axis.domain else 1.0
         fig.update_layout({key: dict(x=1.01, xanchor="left", y=top, yanchor="top", yref="paper", orientation="v",
-                                     font=dict(size=BASE_FONT - 1), bgcolor="rgba(255,255,255,0.85)",
+                                     font=dict(size=font_size), bgcolor="rgba(255,255,255,0.85)",
                                      tracegroupgap=2)})
     return fig
 
@@ -380,19 +380,25 @@ def _compose(title: str, panels: list[_Panel | None], x_title: str = SESSION_AXI
                         row_heights=[p.height for p in panels],
                         subplot_titles=[p.title for p in panels] if rows > 1 else None)
     shown: list[str] = []
+    told: dict[str, set] = {}  # legend entries already given by a row of the same kind
     for row, panel in enumerate(panels, start=1):
         seen = set()
+        kind = panel.title.split(":")[0]
+        before = told.setdefault(kind, set()) if kind else set()
         for trace in panel.traces:
-            # One legend entry for the same thing drawn twice in a row.
+            # One legend entry for the same thing drawn twice in a row, or in a row of the
+            # same kind above (a second outcome instrument's colours mean what the first's do).
             if trace.showlegend is not False and trace.type != "heatmap" and trace.name:
-                key = (trace.legendgroup, trace.name)
-                trace.showlegend = not (trace.legendgroup and key in seen)
-                seen.add(key)
                 trace.name = _legend_name(trace.name)
+                key = (trace.legendgroup, trace.name)
+                trace.showlegend = not ((trace.legendgroup and key in seen) or trace.name in before)
+                seen.add(key)
                 if trace.showlegend:
                     shown.append(trace.name)
             trace.legend = legend_name(row)
             fig.add_trace(trace, row=row, col=1)
+        if kind:
+            before |= {t.name for t in panel.traces if t.name}
         fig.update_yaxes(row=row, col=1, **panel.yaxis)
         wanted = score_range(_row_values(panel.traces), panel.scale, panel.change)
         if wanted is not None and "range" not in panel.yaxis:

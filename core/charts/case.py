@@ -3,6 +3,9 @@ overview sized for one projector screen."""
 
 from __future__ import annotations
 
+import math
+import textwrap
+
 
 import plotly.graph_objects as go
 import polars as pl
@@ -10,7 +13,7 @@ import polars as pl
 from ..catalog import Catalog, Instrument
 from .alliance import _alliance_frame, _alliance_panels, _events_panel
 from .barriers import _barrier_panel
-from .base import (MAX_POINTS, _client_suffix, _compose, empty_figure, _is_empty, limit_points, _Panel,
+from .base import (BASE_FONT, MAX_POINTS, _client_suffix, _compose, empty_figure, _is_empty, limit_points, _Panel,
                    colorbar_beside, place_legends)
 from .outcome import _outcome_panel
 from .process import _empathy_panel, _feedback_panel
@@ -85,7 +88,7 @@ def case_figure(*, ratings: pl.DataFrame | None = None, alliance: Instrument | l
 LABEL_LINE_PX = 22     # one line of a category label: 16 px tick type and its leading
 ROW_GAP_PX = 32        # between two rows: the lower row's title (16 px type) and a little air
 MIN_SCORE_ROW_PX = 120  # a score row still shows its scale's ticks and a change
-MIN_THEME_ROWS = 4     # a crowded theme heatmap keeps at least its most coded codes
+MIN_THEME_ROWS = 3     # a crowded theme heatmap keeps at least its most coded codes
 AXIS_TITLE_CHAR_PX = 9.5  # the width of one character of an axis title (18 px Arial)
 
 
@@ -147,16 +150,15 @@ def _keep_most_coded(row: dict, keep: int) -> int:
 
 
 def _wrap_title(text: str | None, px: float) -> str | None:
-    """An axis title in as many lines as its row's height needs (at the space nearest the middle)."""
+    """An axis title (written along the row's height) in as many lines as the row's height
+    needs, at most three; past that the part after its comma (", lower is better") goes."""
     if not text or "<br>" in text or len(text) * AXIS_TITLE_CHAR_PX <= px:
         return text
-    middle = len(text) // 2
-    spaces = [i for i, c in enumerate(text) if c == " "]
-    if not spaces:
-        return text
-    cut = min(spaces, key=lambda i: abs(i - middle))
-    return text[:cut].rstrip(",") + ",<br>" + text[cut + 1:] if text[cut - 1] == "," else \
-        text[:cut] + "<br>" + text[cut + 1:]
+    width = max(8, int(px / AXIS_TITLE_CHAR_PX))
+    lines = textwrap.wrap(text, width)
+    if len(lines) > 3 and "," in text:
+        lines = textwrap.wrap(text.split(",")[0], width)
+    return "<br>".join(lines[:3])
 
 
 def fit_height(fig: go.Figure, height: int, width: int = 1860) -> go.Figure:
@@ -206,6 +208,8 @@ def fit_height(fig: go.Figure, height: int, width: int = 1860) -> go.Figure:
             if above > 0:
                 px[row["name"]] -= above * min(1.0, over / spare)
     scale = min(1.0, room / sum(px.values()))  # too small a screen: every row shrinks alike
+    # ... and so does the type of the legends beside them, which would run into each other.
+    legend_font = max(12, math.floor((BASE_FONT - 1) * scale))
     top = 1.0
     new_tops = []
     for row in rows:
@@ -228,4 +232,4 @@ def fit_height(fig: go.Figure, height: int, width: int = 1860) -> go.Figure:
                 if row["name"] in dropped:
                     keep, every = dropped[row["name"]]
                     note.text = f"{note.text} (the {keep} most coded of {every} codes)"
-    return place_legends(fig)
+    return place_legends(fig, legend_font)
