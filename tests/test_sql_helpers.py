@@ -8,8 +8,6 @@ from pathlib import Path
 ANALYTICS = Path(__file__).resolve().parents[1] / "core" / "analytics"
 SHARED = {"client_filter", "client_clause", "bound_table", "NOT_ATTENDED", "recent_join", "MAIN_THERAPIST_CTE",
           "CODEBOOK_CTE", "codebook_rows"}
-# Still import them through ruptures / themes (re-exported there until they move too).
-NOT_YET_MOVED = {"triage.py", "expected.py"}
 
 
 def _defined(tree: ast.Module) -> set[str]:
@@ -28,15 +26,7 @@ def test_the_shared_sql_pieces_are_defined_in_the_sql_module_only():
 
 def test_the_analytics_import_them_from_the_sql_module():
     for path in ANALYTICS.glob("*.py"):
-        if path.name in NOT_YET_MOVED:
-            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module in ("ruptures", "themes"):
                 lent = SHARED & {a.name for a in node.names}
                 assert not lent, f"{path.name} imports {sorted(lent)} from {node.module}"
-
-
-def test_the_old_names_still_work_for_the_modules_not_moved_yet():
-    from core.analytics import ruptures, sql, themes
-    assert ruptures.client_clause is sql.client_clause and ruptures.bound_table is sql.bound_table
-    assert ruptures.NOT_ATTENDED is sql.NOT_ATTENDED and themes.MAIN_THERAPIST_CTE is sql.MAIN_THERAPIST_CTE

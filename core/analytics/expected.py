@@ -54,7 +54,8 @@ import polars as pl
 
 from ..access import Scope
 from ..catalog import Catalog, check_percentiles
-from .ruptures import NOT_ATTENDED, TOLERANCE, bound_table, client_clause
+from .ruptures import TOLERANCE
+from .sql import NOT_ATTENDED, bound_table, client_clause
 
 SCALE, RATER = "total", "client"
 POOLED = "all intake bands"

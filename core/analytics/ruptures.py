@@ -53,7 +53,7 @@ from ..access import Scope
 from ..catalog import Catalog, Instrument, default_catalog
 from ..psychometrics import CLINICAL_RULES, RULE_WORDS
 # The SQL pieces once defined here; triage and expected still import some of them from here.
-from .sql import NOT_ATTENDED, bound_table, client_clause, recent_join  # noqa: F401
+from .sql import NOT_ATTENDED, bound_table, client_clause, recent_join
 
 METHODS = ("sd", "points", "cutoff")
 # Scores are stored as decimals: 36.3 - 34.1 is 2.1999999999999993 in binary floating

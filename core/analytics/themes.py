@@ -33,8 +33,7 @@ import polars as pl
 from ..access import Scope
 from ..catalog import Catalog
 from ..store import Store
-# The SQL pieces once defined here; triage still imports MAIN_THERAPIST_CTE from here.
-from .sql import CODEBOOK_CTE, MAIN_THERAPIST_CTE, client_filter, codebook_rows  # noqa: F401
+from .sql import CODEBOOK_CTE, MAIN_THERAPIST_CTE, client_filter, codebook_rows
 
 Denominator = Literal["coded", "attended"]
 DENOMINATORS = ("coded", "attended")

@@ -65,9 +65,9 @@ from .attendance import attendance, risk_answers
 from .change import clinical_expr
 from .expected import latest_colour
 from .outcomes import SuddenGainParams, change_table, classify_ends, one_per_client, outcome_series, sudden_changes
-from .ruptures import NOT_ATTENDED, WORDS, RuptureParams, alliance_discrepancy, bound_table, client_clause, \
-    coded_events, detect_ruptures, recent_join
-from .themes import MAIN_THERAPIST_CTE, pervasiveness
+from .ruptures import WORDS, RuptureParams, alliance_discrepancy, coded_events, detect_ruptures
+from .sql import MAIN_THERAPIST_CTE, NOT_ATTENDED, bound_table, client_clause, recent_join
+from .themes import pervasiveness
 
 # `instrument`: the instrument the flag's finding is on (the one its sentence names first),
 # empty for a flag not read from scores (coded events, barriers, themes, attendance).
