@@ -21,6 +21,7 @@ import polars as pl
 
 from . import DATA_DIR, privacy, report as reports, validate
 from .access import Scope
+from .analytics import triage as _kept_triage  # noqa: F401  (each snapshot it publishes keeps the triage)
 from .catalog import Catalog, default_catalog
 from .contract import IMPORT_ORDER, KEYS, SESSION_TABLES
 from .readers import Dataset, DatasetError, RawTable, read_dataset

@@ -353,7 +353,7 @@ class _StateFile:
 
     def __init__(self, path: Path, idle_s: float = IDLE_S, hold_s: float = HOLD_S):
         self.path, self.idle_s, self.hold_s = path, idle_s, hold_s
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # a lock, and a wait for the last user to finish
         self._con: duckdb.DuckDBPyConnection | None = None
         self._users = 0
         self._opened = self._last = self._released = 0.0
@@ -381,6 +381,7 @@ class _StateFile:
             with self._lock:
                 self._users -= 1
                 self._last = time.monotonic()
+                self._lock.notify_all()
                 if self._users == 0 and self.idle_s <= 0:
                     self._close_locked()
 
@@ -402,7 +403,12 @@ class _StateFile:
             self._released = time.monotonic()
 
     def close(self) -> None:
+        """Close the connection once nobody uses it (a background read, e.g. the warm-up of
+        a fresh server, finishes first: closing under it failed with "connection is busy")."""
         with self._lock:
+            if not self._lock.wait_for(lambda: self._users == 0, timeout=LOCK_WAIT_S):
+                raise StoreError(f"The store {self.path.name} could not be closed: a read did not finish "
+                                 f"within {LOCK_WAIT_S:g} seconds.")
             self._close_locked()
 
 
@@ -427,7 +433,11 @@ class Store:
             self._state = _StateFile(self.path, idle_s)
         self._write_lock = threading.Lock()
         self._readers: dict[str, duckdb.DuckDBPyConnection] = {}
-        self._readers_lock = threading.Lock()
+        # Queries running on each reader, and the readers replaced by a newer snapshot that
+        # close when their last query ends (DuckDB refuses to close a connection in use).
+        self._reader_users: dict[str, int] = {}
+        self._retired: set[str] = set()
+        self._readers_lock = threading.Condition()
         self._visible: dict[tuple, frozenset[str]] = {}
         self._current: str | None = None
         self.closed = False
@@ -587,7 +597,7 @@ class Store:
     def snapshot_path(self) -> Path:
         return self.snapshots / (self._current or self.refresh())
 
-    def _reader(self) -> duckdb.DuckDBPyConnection:
+    def _take_reader(self) -> tuple[str, duckdb.DuckDBPyConnection]:
         name = self._current or self.refresh()
         with self._readers_lock:
             con = self._readers.get(name)
@@ -597,23 +607,46 @@ class Store:
                     raise StoreError(f"The data snapshot {name} is missing from {self.snapshots.name}: the "
                                      "snapshot folder must be kept (and backed up) with the database file.")
                 con = self._readers[name] = _connect(path, read_only=True)
-            return con
+            self._retired.discard(name)
+            self._reader_users[name] = self._reader_users.get(name, 0) + 1
+            return name, con
 
-    def _close_readers(self, keep: str | None = None) -> None:
+    def _give_back_reader(self, name: str) -> None:
         with self._readers_lock:
+            self._reader_users[name] -= 1
+            if self._reader_users[name] == 0:
+                del self._reader_users[name]
+                if name in self._retired:
+                    self._retired.discard(name)
+                    self._readers.pop(name).close()
+            self._readers_lock.notify_all()
+
+    def _close_readers(self, keep: str | None = None, wait: bool = False) -> None:
+        """Close the readers of every snapshot but `keep`: at once when no query runs on
+        one, else when its last query ends; with `wait`, wait for them (closing the store)."""
+        with self._readers_lock:
+            if wait:
+                self._readers_lock.wait_for(lambda: not any(n != keep for n in self._reader_users),
+                                            timeout=LOCK_WAIT_S)
             for name in [n for n in self._readers if n != keep]:
-                # A query running on it keeps its own cursor; DuckDB closes the file after it.
-                self._readers.pop(name).close()
+                if self._reader_users.get(name):
+                    self._retired.add(name)
+                else:
+                    self._readers.pop(name).close()
 
     @contextmanager
     def snapshot_cursor(self):
         """A cursor on the current snapshot (read-only), around the scoper: for tests and
         the importer's own checks; every reader goes through `query`."""
-        cur = self._reader().cursor()
+        name, con = self._take_reader()
         try:
-            yield cur
+            cur = con.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
         finally:
-            cur.close()
+            self._give_back_reader(name)
 
     def _snapshot_version(self) -> int:
         with self.snapshot_cursor() as cur:
@@ -673,7 +706,8 @@ class Store:
                         raise
                     cur.execute("COMMIT")
                     cur.close()
-                    _summarize(con, self)
+                    for step in PUBLISH_STEPS:
+                        step(con, self)
                     con.execute("CHECKPOINT")
                 finally:
                     con.close()
@@ -779,7 +813,7 @@ class Store:
             self._pg.close()
         else:
             self._state.close()
-        self._close_readers()
+        self._close_readers(wait=True)
 
 
 def _sql_path(path: Path) -> str:
@@ -820,18 +854,18 @@ def _migrate_snapshot(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("COMMIT")
 
 
-def _summarize(con: duckdb.DuckDBPyConnection, store: "Store") -> None:
-    """The triage of every client, written into the snapshot being published (its data
-    committed), with the catalog in force; none (the triage then reads the data, as
-    before) when the catalog cannot be read, which the import does not need."""
-    from .analytics.triage import summarize
-    from .catalog import CatalogError, default_catalog
-    try:
-        catalog = default_catalog()
-    except CatalogError:
-        con.execute("DELETE FROM triage_info")
-        return
-    summarize(con, store, catalog, ANALYTIC_TABLES)
+# What else a published snapshot keeps, made from its committed data before it is put in
+# place: each step takes the snapshot's connection and the store. A layer above the store
+# registers its steps (analytics.triage keeps every client's triage), so the store never
+# reaches up into the analytics; a step that fails fails the publish, nothing half made.
+PUBLISH_STEPS: list = []
+
+
+def on_publish(step):
+    """Register `step(con, store)` to run on every snapshot being published."""
+    if step not in PUBLISH_STEPS:
+        PUBLISH_STEPS.append(step)
+    return step
 
 
 def copy_store(source: str | os.PathLike, target: str | os.PathLike) -> Path:

@@ -247,3 +247,44 @@ def test_data_imported_before_the_attendance_column_read_attended_false_as_a_no_
     assert store.query("SELECT attendance FROM sessions ORDER BY session_number",
                        scope=SYSTEM)["attendance"].to_list() == ["attended", "no_show"]
     store.close()
+
+
+SLOW = "SELECT count(*) FROM range(400000000) t(i) WHERE i % 7 = 3"  # about a second or more
+
+
+def _slow_read(store, out):
+    try:
+        with store.snapshot_cursor() as cur:
+            out.append(cur.execute(SLOW).fetchone()[0])
+    except Exception as err:  # recorded for the test to report
+        out.append(err)
+
+
+def test_closing_a_store_waits_for_a_read_running_in_another_thread(tmp_path):
+    """A fresh server's background warm-up was still reading when the store was closed:
+    DuckDB refused ("connection is busy with another call") and the close raised."""
+    import threading
+    store = Store(tmp_path / "s.duckdb")
+    out: list = []
+    reader = threading.Thread(target=_slow_read, args=(store, out))
+    reader.start()
+    time.sleep(0.3)  # the read is under way
+    store.close()
+    reader.join(timeout=120)
+    assert out and not isinstance(out[0], Exception), out
+
+
+def test_a_new_snapshot_replaces_the_old_reader_without_breaking_a_read_on_it(tmp_path):
+    """Publishing while a page reads closed the old snapshot's reader under the read."""
+    import threading
+    store = Store(tmp_path / "s.duckdb")
+    out: list = []
+    reader = threading.Thread(target=_slow_read, args=(store, out))
+    reader.start()
+    time.sleep(0.3)
+    with store.publish() as cur:
+        upsert(cur, "sessions", _sessions([("c1", 0, "th1", 0, "individual", True)]), 1)
+    assert store.query("SELECT count(*) AS n FROM sessions", scope=SYSTEM).item() == 1
+    reader.join(timeout=120)
+    assert out and not isinstance(out[0], Exception), out
+    store.close()

@@ -60,7 +60,8 @@ import duckdb
 import polars as pl
 
 from ..access import Scope, checked_sql, scoped_sql
-from ..catalog import Catalog
+from ..catalog import Catalog, CatalogError, default_catalog
+from ..store import ANALYTIC_TABLES, on_publish
 from .attendance import attendance, risk_answers
 from .change import clinical_expr
 from .expected import latest_colour
@@ -591,6 +592,19 @@ def summarize(con: duckdb.DuckDBPyConnection, store, catalog: Catalog, analytic_
         cur.execute("COMMIT")
     finally:
         cur.close()
+
+
+@on_publish
+def keep_triage(con: duckdb.DuckDBPyConnection, store) -> None:
+    """The triage of every client, written into the snapshot being published (its data
+    committed), with the catalog in force; none (the triage then reads the data, as
+    before) when the catalog cannot be read, which the import does not need."""
+    try:
+        catalog = default_catalog()
+    except CatalogError:
+        con.execute(f"DELETE FROM {SUMMARY_INFO}")
+        return
+    summarize(con, store, catalog, ANALYTIC_TABLES)
 
 
 def _case_list_and_flags_read(store, catalog: Catalog, scope: Scope, clients, sg: SuddenGainParams | None
