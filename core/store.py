@@ -36,6 +36,7 @@ import polars as pl
 
 from . import DATA_DIR, INSTALLED, contract
 from .access import AccessDenied, Scope, checked_sql, scoped_sql
+from .errors import StoreConflict, StoreError  # noqa: F401  (raised here, and by the state's servers)
 
 ENV_VAR = "CASECONF_DB"
 SNAPSHOTS_ENV_VAR = "CASECONF_SNAPSHOTS"
@@ -298,15 +299,6 @@ SNAPSHOT_GLOB = "snapshot-*.duckdb"
 BOOKKEEPING = Scope.system("the store's own bookkeeping")
 # Set a fact about the store (both engines run it).
 SET_INFO = "INSERT INTO store_info VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-
-
-class StoreError(Exception):
-    """The store cannot be opened, is busy, or is newer than this software; a sentence."""
-
-
-class StoreConflict(StoreError):
-    """A write lost a race: another server saved the same row at the same moment and its
-    write was kept; nothing of this one was written."""
 
 
 def default_path() -> Path:

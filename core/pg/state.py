@@ -27,7 +27,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..access import ROLES, AccessDenied, Scope
-from ..store import StoreConflict, StoreError
+from ..errors import StoreConflict, StoreError
 from .schema import APP_ROLE, EVERY, MIGRATIONS, SCHEMA, SCHEMA_VERSION, SEQUENCES
 
 ENV_VAR = "CASECONF_POSTGRES"
