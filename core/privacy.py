@@ -1110,19 +1110,13 @@ def _name_keys() -> pl.Series:
 
 
 @lru_cache(maxsize=1)
-def _one_case_keys() -> pl.Series:
-    """What a name in one case starts with: a listed given name or a title (acronyms that are
-    also names have a sift of their own, ``_acronym_sift``)."""
-    return pl.Series(sorted(_one_case_starts() - _ACRONYMS), dtype=pl.String).implode()
-
-
-@lru_cache(maxsize=1)
 def _one_case_ascii_sift() -> str:
-    """A listed word of ``_one_case_keys`` between marks and spaces (as ``find_identifiers``
-    looks: the note split on ``_GATE`` and white space), as one pattern for a column in lower
-    case. For notes in ASCII only (the sift keeps every other note before it), where it
-    reads a column in one pass of the regex engine instead of splitting each note into a
-    list of words (a third of the time)."""
+    """What a name in one case starts with (a listed given name or a title; acronyms that are
+    also names have sifts of their own, ``_acronym_sift``) as a word between marks and
+    spaces, as ``find_identifiers`` looks (the note split on ``_GATE`` and white space): one
+    pattern for a column in lower case. For notes in ASCII only (the sift keeps every other
+    note before it), where one pass of the regex engine over the column takes a third of the
+    time of splitting each note into a list of words."""
     marks = "".join(sorted({c for c in _GATE + " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" if c.isascii()}))
     keys = sorted(k for k in _one_case_starts() - _ACRONYMS if k.isascii() and not any(c in marks for c in k))
     edge = "[" + "".join(f"\\x{ord(c):02x}" for c in marks) + "]"
@@ -1135,15 +1129,16 @@ def _town_keys() -> tuple[pl.Series, pl.Series]:
 
 
 @lru_cache(maxsize=1)
-def _town_words() -> tuple[pl.Series, pl.Series, list[str]]:
+def _town_words() -> tuple[pl.Series, pl.Series, str]:
     """The first words of towns, whole (hyphens and all), as ``_towns_after_cues`` looks them
     up: those of a town of one word, those of any town; and the names of towns of more
-    than one word, each in full ("church hill"): "to church" is a town only so followed."""
+    than one word, each in full ("church hill"), as one pattern: "to church" is a town only
+    so followed."""
     towns = _towns()
     single = sorted(k for k, names in towns.items() if any(len(parts) == 1 for parts in names))
     longer = sorted({" ".join(parts) for names in towns.values() for parts in names if len(parts) > 1})
     return (pl.Series(single, dtype=pl.String).implode(), pl.Series(sorted(towns), dtype=pl.String).implode(),
-            longer)
+            "|".join(map(re.escape, longer)))
 
 
 @lru_cache(maxsize=1)
@@ -1206,12 +1201,6 @@ _ACRONYM_HEAD = re.compile(r"^[a-z0-9-]+?(?:,? |-)")
 class _Condition:
     key: object            # callable: an expression of the word (or of the note, when words is None)
     words: object = None   # callable: the note's words, an expression of the note
-    # Decide ``key`` once for each distinct word of a batch, not for each word of each note:
-    # faster where a note has few such words and they repeat (words after a word of place).
-    by_word: bool = True
-    # For the few notes the conditions before have kept: a test in Python of one note,
-    # exact where ``key`` is a looser test of the column (``_holds`` uses it, not ``key``).
-    each: object = None
 
     def of(self, texts: pl.Expr) -> pl.Expr:
         if self.words is None:
@@ -1246,8 +1235,10 @@ def _word_sifts() -> list[list[_Condition]]:
         return t.str.extract_all(_PLACE_CUE.pattern + _ANY_WORD.pattern)
 
     def longer_named(t: pl.Expr) -> pl.Expr:
-        # A town of more words is written whole (a word of it may end in "'s": "Church's Hill").
-        return t.str.replace_all(r"['’]s\b", "").str.contains_any(longer, ascii_case_insensitive=True)
+        # A town of more words is written whole (a word of it may end in "'s": "Church's Hill"),
+        # as one pattern (polars keeps it compiled between calls; ``str.contains_any`` builds
+        # its automaton of 15,000 names anew at each call, 0.1 s).
+        return t.str.to_lowercase().str.replace_all(r"['’]s\b", "").str.contains(longer)
 
     def after_acronym(w: pl.Expr) -> pl.Expr:
         after = w.str.replace(_ACRONYM_HEAD.pattern, "")
@@ -1259,31 +1250,7 @@ def _word_sifts() -> list[list[_Condition]]:
             # as ``find_identifiers`` looks: a listed word between marks and spaces
             [_Condition(lambda t: t.str.to_lowercase().str.contains(_one_case_ascii_sift()))],
             [_Condition(town_key(starts), cues),
-             _Condition(lambda t: longer_named(t) | _Condition(town_key(single), cues).of(t),
-                        each=_town_may_follow)]]
-
-
-def _town_may_follow(text: str) -> bool:
-    """Whether a word of place in ``text`` is followed by a town as ``_towns_after_cues``
-    reads one: the first word of a town of one word, or a town of more words written whole
-    (a word of it may end in "'s"). Polars' test of the same (``str.contains_any`` over
-    11,000 names) builds its automaton anew at each call, 0.1 s; this reads a few notes."""
-    towns, written = _towns(), None
-    any_case, one_case = _town_firsts()
-    for cue in _PLACE_CUE_WORD.finditer(text):
-        head = _LETTERS.match(cue.group(1)).group()
-        if head.casefold() not in one_case and not (head.casefold() in any_case and head[0].isupper()):
-            continue  # as the rule reads it
-        word = cue.group(1).casefold()
-        for key in (word, word[:-2]) if word.endswith(("'s", "’s")) else (word,):
-            for parts in towns.get(key, ()):
-                if len(parts) == 1:
-                    return True
-                if written is None:
-                    written = re.sub(r"['’]s\b", "", text).casefold()
-                if " ".join(parts) in written:
-                    return True
-    return False
+             _Condition(lambda t: longer_named(t) | _Condition(town_key(single), cues).of(t))]]
 
 
 def may_identify(texts: pl.Expr) -> pl.Expr:
@@ -1296,12 +1263,10 @@ def may_identify(texts: pl.Expr) -> pl.Expr:
 
 
 def _holds(frame: pl.DataFrame, condition: _Condition) -> pl.Series:
-    """``condition.of`` each note of ``frame["text"]``; a word condition ``by_word`` is decided
-    once for each distinct word of the batch (a few thousand words, not a million)."""
+    """``condition.of`` each note of ``frame["text"]``; a word condition is decided once for
+    each distinct word of the batch (a few thousand words, not a million)."""
     text = pl.col("text")
-    if condition.each is not None:
-        return pl.Series([condition.each(t) for t in frame.get_column("text")], dtype=pl.Boolean)
-    if condition.words is None or not condition.by_word:
+    if condition.words is None:
         return frame.select(condition.of(text).fill_null(False)).to_series()
     words = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),
                          condition.words(text).alias("_w")).explode("_w")
