@@ -1129,16 +1129,19 @@ def _town_keys() -> tuple[pl.Series, pl.Series]:
 
 
 @lru_cache(maxsize=1)
-def _town_words() -> tuple[pl.Series, pl.Series, str]:
+def _town_words() -> tuple[pl.Series, pl.Series, str, pl.Series]:
     """The first words of towns, whole (hyphens and all), as ``_towns_after_cues`` looks them
-    up: those of a town of one word, those of any town; and the names of towns of more
-    than one word, each in full ("church hill"), as one pattern: "to church" is a town only
-    so followed."""
+    up: those of a town of one word that is no English word, those of any town; the names
+    of towns of more than one word, each in full ("church hill"), as one pattern: "to
+    church" is a town only so followed; and the towns of one word that is an English word
+    ("Young", "Bath"): one only after a word of living or moving ("moved to Bath")."""
     towns = _towns()
-    single = sorted(k for k, names in towns.items() if any(len(parts) == 1 for parts in names))
+    single = {k for k, names in towns.items() if any(len(parts) == 1 for parts in names)}
+    english = single & _english_words()
     longer = sorted({" ".join(parts) for names in towns.values() for parts in names if len(parts) > 1})
-    return (pl.Series(single, dtype=pl.String).implode(), pl.Series(sorted(towns), dtype=pl.String).implode(),
-            "|".join(map(re.escape, longer)))
+    return (pl.Series(sorted(single - english), dtype=pl.String).implode(),
+            pl.Series(sorted(towns), dtype=pl.String).implode(), "|".join(map(re.escape, longer)),
+            pl.Series(sorted(english), dtype=pl.String).implode())
 
 
 @lru_cache(maxsize=1)
@@ -1217,7 +1220,9 @@ def _word_sifts() -> list[list[_Condition]]:
         return word.str.contains("[a-z]") & word.str.to_lowercase().is_in(_name_keys())
 
     marks = [*_GATE, *"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"]
-    single, starts, longer = _town_words()
+    single, starts, longer, english = _town_words()
+    # a word of living or moving just before the word of place, as ``_towns_after_cues`` reads it
+    strong_cue = _relaxed(_STRONG_PLACE_CUE, ascii=True) + _relaxed(_PLACE_CUE, ascii=True)
 
     def town_key(firsts: pl.Series):
         # After a word of place: the letters up to a hyphen decide whether the rule looks on
@@ -1250,7 +1255,8 @@ def _word_sifts() -> list[list[_Condition]]:
             # as ``find_identifiers`` looks: a listed word between marks and spaces
             [_Condition(lambda t: t.str.to_lowercase().str.contains(_one_case_ascii_sift()))],
             [_Condition(town_key(starts), cues),
-             _Condition(lambda t: longer_named(t) | _Condition(town_key(single), cues).of(t))]]
+             _Condition(lambda t: longer_named(t) | _Condition(town_key(single), cues).of(t)
+                        | t.str.contains(strong_cue) & _Condition(town_key(english), cues).of(t))]]
 
 
 def may_identify(texts: pl.Expr) -> pl.Expr:
