@@ -172,6 +172,9 @@ _PHONE_WORDS = re.compile(rf"(?i)\b(?:(?:double|triple)\s+)?{_DIGIT_WORD}"
                           rf"(?:(?:\s*[,-]\s*|\s+)(?:(?:double|triple)\s+)?{_DIGIT_WORD}){{4,}}\b")
 # Two digit words in a row (or "double"/"triple" before one): every number in words starts so.
 _PHONE_WORDS_HINT = re.compile(rf"(?i:\b(?:double|triple|{_DIGIT_WORD})(?:\s*[,-]\s*|\s+){_DIGIT_WORD}\b)")
+# The same for a note in ASCII, lower-cased: without a word boundary or a flag before its
+# words, Python's regex engine skips to where one can start (twice as fast on a note).
+_PHONE_WORDS_QUICK = re.compile(rf"(?:double|triple|{_DIGIT_WORD})(?:\s*[,-]\s*|\s+){_DIGIT_WORD}\b")
 
 
 def _word_digits(spoken: str) -> int:
@@ -780,7 +783,7 @@ def _structured(text: str, words: list[tuple[int, str]], out: list[Finding]) -> 
                 out.append(Finding("ip_address", m.start(), m.end()))
     if any(w.rstrip(".") in _STREET_NAMES for _, w in words):
         out.extend(Finding("address", m.start(1), m.end(1)) for m in _STREET_NO_NUMBER.finditer(text))
-    if _PHONE_WORDS_HINT.search(low):
+    if (_PHONE_WORDS_QUICK if text.isascii() else _PHONE_WORDS_HINT).search(low):
         for m in _PHONE_WORDS.finditer(text):
             if 9 <= _word_digits(m.group()) <= 15:
                 out.append(Finding("phone", m.start(), m.end()))
@@ -1150,8 +1153,8 @@ def _one_case_starts_but_acronyms() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
-def _acronym_patterns() -> tuple[re.Pattern, re.Pattern]:
-    return re.compile(_acronym_sift()), re.compile(_acronym_lower_sift())
+def _acronym_patterns() -> tuple[re.Pattern, re.Pattern, tuple[str, ...]]:
+    return re.compile(_acronym_sift()), re.compile(_acronym_lower_sift()), tuple(_ACRONYMS & _one_case_starts())
 
 
 # Service and instrument acronyms that are also listed names ("the ELSA", "DASS-21"): in
@@ -1185,7 +1188,10 @@ def _ends_no_name_series() -> pl.Series:
 
 def _acronym_may_start(text: str) -> bool:
     """Whether an acronym that is also a name can start one in ``text`` (the sifts above)."""
-    upper, lower = _acronym_patterns()
+    upper, lower, names = _acronym_patterns()
+    lowered = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+    if not any(a in lowered for a in names):
+        return False  # every pattern holds one, in capitals or in lower case
     if upper.search(text):
         return True
     for m in lower.finditer(text):
