@@ -1080,7 +1080,7 @@ def _rule_sifts() -> tuple[str, ...]:
                                 _DATE_SPELLED, _DATE_NUMERIC, _ADDRESS_NUMERIC, _RECORD_NUMERIC, _IPV4,
                                 _PHONE_SPACED_NANP, _DATE_MONTH_FIRST, _RECORD_CODED,
                                 *(p for p, *_ in _PHONES))),
-        _spaced_phone_sift(),
+        _python_space(_spaced_phone_sift()),
         f"(?i:{_relaxed(_PHONE_WORD_BEFORE, ascii=True)}){_relaxed(_PHONE_VALUE, ascii=True)}",
         f"(?i:{_relaxed(_RECORD_WORD_BEFORE, ascii=True)}){value3}",
         # the name rules that need no list: a hyphen between capitalised words, an initial
@@ -1094,14 +1094,21 @@ def _rule_sifts() -> tuple[str, ...]:
 # 26 patterns in two passes: 13 in one are still read by the regex engine's fast automaton
 # (a pass over 200,000 notes takes 0.2 s either way); all 26 in one are not (0.8 s).
 _SIFT_CHUNK = 13
-_SPACE = r"[\t\n\x0b\x0c\r \x1c-\x1f]"  # Python's white space in ASCII
+# Python's white space in ASCII, for the patterns the sift writes by hand: the regex crate's
+# \s leaves out the separators \x1c-\x1f, so "the twelfth of\x1cMarch" went unread.
+_SPACE = r"[\t\n\x0b\x0c\r \x1c-\x1f]"
+
+
+def _python_space(pattern: str) -> str:
+    return pattern.replace(r"\s", _SPACE)
 
 
 # A cheap first look: every rule that is a regular expression needs one of these. Only the
 # notes that have one are searched for each rule.
-_COARSE = "|".join((r"\d", "@", r"(?i:dot|://|www\.)", r"(?i:\.[a-z]{2})", ":",
-                    "|".join(sorted(_STREET_NAMES)), _DATE_SPELLED_HINT, r"[A-Z][A-Za-z'’]*[a-z][A-Za-z'’]*-[A-Z]",
-                    _PHONE_WORDS_HINT.pattern, r"\b[A-Z]\.\s?[A-Z]"))
+_COARSE = _python_space("|".join((r"\d", "@", r"(?i:dot|://|www\.)", r"(?i:\.[a-z]{2})", ":",
+                                  "|".join(sorted(_STREET_NAMES)), _DATE_SPELLED_HINT,
+                                  r"[A-Z][A-Za-z'’]*[a-z][A-Za-z'’]*-[A-Z]", _PHONE_WORDS_HINT.pattern,
+                                  r"\b[A-Z]\.\s?[A-Z]")))
 
 
 @lru_cache(maxsize=1)
@@ -1234,7 +1241,7 @@ def _word_sifts() -> list[list[_Condition]]:
         # After a word of place: the letters up to a hyphen decide whether the rule looks on
         # ("stoke" of "Stoke-on-Trent"), and the whole word must start a town ("at" does not).
         def key(cue: pl.Expr) -> pl.Expr:
-            whole = cue.str.replace(r"^\S+\s+", "")
+            whole = cue.str.replace(f"^[^{_SPACE[1:]}+{_SPACE}+", "")
             head = whole.str.replace(r"['’-].*$", "")
             whole = whole.str.to_lowercase()
             return ((head.str.to_lowercase().is_in(_town_keys()[1])
@@ -1243,7 +1250,7 @@ def _word_sifts() -> list[list[_Condition]]:
         return key
 
     def cues(t: pl.Expr) -> pl.Expr:
-        return t.str.extract_all(_PLACE_CUE.pattern + _ANY_WORD.pattern)
+        return t.str.extract_all(_relaxed(_PLACE_CUE, ascii=True) + _ANY_WORD.pattern)
 
     def longer_named(t: pl.Expr) -> pl.Expr:
         # A town of more words is written whole (a word of it may end in "'s": "Church's Hill"),
