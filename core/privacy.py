@@ -1275,7 +1275,23 @@ def _word_sifts() -> list[list[_Condition]]:
 def may_identify(texts: pl.Expr) -> pl.Expr:
     """False for a note no rule of ``find_identifiers`` can fire on (null for a null note):
     decided for a whole column at once, so the rules need only read the rest. Exact, not a
-    guess (see "the bulk sift" above)."""
+    guess (see "the bulk sift" above): the staged sift (``_suspects``) over the column's
+    distinct notes, each sift reading only the notes no sift before it has kept. (The same
+    sifts as one expression, ``_sift``, read every note with every sift: 5 s for 200,000
+    notes instead of 2 s.)"""
+    return texts.map_batches(_may_identify, return_dtype=pl.Boolean, is_elementwise=True)
+
+
+def _may_identify(texts: pl.Series) -> pl.Series:
+    texts = texts.cast(pl.String)
+    kept = pl.Series(_suspects(pl.DataFrame({"text": texts.drop_nulls().unique()})), dtype=pl.String)
+    return pl.DataFrame({"t": texts}).select(
+        pl.when(pl.col("t").is_null()).then(pl.lit(None, dtype=pl.Boolean))
+        .otherwise(pl.col("t").is_in(kept.implode()))).to_series().alias(texts.name)
+
+
+def _sift(texts: pl.Expr) -> pl.Expr:
+    """``may_identify`` as one expression: every sift over every note (null for a null note)."""
     rules = pl.any_horizontal(texts.str.contains(p) for p in _rule_sifts())
     return pl.any_horizontal((texts.str.len_bytes() != texts.str.len_chars()), texts.str.contains(_COARSE) & rules,
                              *(pl.all_horizontal(c.of(texts) for c in sift) for sift in _word_sifts()))
@@ -1295,7 +1311,7 @@ def _holds(frame: pl.DataFrame, condition: _Condition) -> pl.Series:
 
 
 def _suspects(frame: pl.DataFrame) -> list[str]:
-    """The notes of ``frame["text"]`` that ``may_identify`` keeps, the cheapest sifts first:
+    """The notes of ``frame["text"]`` that ``_sift`` keeps, the cheapest sifts first:
     each one reads only the notes no sift before it has kept."""
     text = pl.col("text")
     kept: list[pl.Series] = []
