@@ -955,7 +955,10 @@ def scan_many(texts: Iterable[str | None]) -> list[list[Finding]]:
 #   a listed name or a big town; in a note in one case, a listed name or a title; after a
 #   word of place, the first word of a town.
 # - Outside ASCII, regular-expression engines disagree on what a word character is and
-#   lower-casing differs from case folding, so such notes are always read.
+#   lower-casing differs from case folding, so such notes are always read. The sift's
+#   patterns are therefore written for ASCII (``_relaxed(..., ascii=True)``), with Python's
+#   white space (which holds the separators \x1c-\x1f; the regex crate's does not): small
+#   enough automata for a dozen rules in one pass over the column.
 
 try:  # the standard library's own reader of regular expressions
     from re import _constants as _sre, _parser as _sre_parse
@@ -1232,7 +1235,6 @@ def _word_sifts() -> list[list[_Condition]]:
         word = w.str.replace(r"['’]s$", "").str.strip_chars_end("'’-")
         return word.str.contains("[a-z]") & word.str.to_lowercase().is_in(_name_keys())
 
-    marks = [*_GATE, *"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"]
     single, starts, longer, english = _town_words()
     # a word of living or moving just before the word of place, as ``_towns_after_cues`` reads it
     strong_cue = _relaxed(_STRONG_PLACE_CUE, ascii=True) + _relaxed(_PLACE_CUE, ascii=True)
