@@ -63,7 +63,7 @@ from ..access import Scope, checked_sql, scoped_sql
 from ..catalog import Catalog
 from .attendance import attendance, risk_answers
 from .change import clinical_expr
-from .expected import latest_colour
+from .expected import CLINIC, keep_reference, latest_colour, reference, reference_key
 from .outcomes import SuddenGainParams, change_table, classify_ends, one_per_client, outcome_series, sudden_changes
 from .ruptures import NOT_ATTENDED, WORDS, RuptureParams, alliance_discrepancy, bound_table, client_clause, \
     coded_events, detect_ruptures, recent_join
@@ -555,9 +555,15 @@ class _Building:
 
 
 def summarize(con: duckdb.DuckDBPyConnection, store, catalog: Catalog, analytic_tables: frozenset[str]) -> None:
-    """Write the triage of every client into the snapshot being built on `con` (its data
+    """Write the triage of every client, and the clinic's expected-change reference it was
+    made with (`expected.keep_reference`), into the snapshot being built on `con` (its data
     committed, the summary tables present): run when a snapshot is published."""
+    # The copy still holds the reference of the snapshot it was copied from, made from the
+    # data before this publish: never read back (the reference is made afresh here, from
+    # this snapshot's data, and kept in it below).
+    con.execute("DELETE FROM reference_info")
     reader = _Building(con, store, analytic_tables)
+    kept = reference(reader, catalog, CLINIC)
     case_list, flags = _case_list_and_flags(reader, catalog, _EVERY, None, None, None, None)
     orphans = " UNION ".join(f"SELECT client_id FROM {t} t WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE "
                              "s.client_id = t.client_id AND s.session_number = t.session_number)"
@@ -581,6 +587,7 @@ def summarize(con: duckdb.DuckDBPyConnection, store, catalog: Catalog, analytic_
         cur.execute(f"INSERT INTO {SUMMARY_FLAGS} SELECT client_id, code, reason, session, params, weight, ord "
                     "FROM flags_out")
         cur.execute(f"INSERT INTO {SUMMARY_INFO} VALUES (?)", [catalog_key(catalog)])
+        keep_reference(cur, kept, reference_key(catalog))
         cur.execute("COMMIT")
     finally:
         cur.close()
