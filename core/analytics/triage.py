@@ -411,6 +411,24 @@ def triage_flags(store, catalog: Catalog, scope: Scope, clients=None, *,
     return _case_list_and_flags(store, catalog, scope, clients, sg, case_list, series)[1]
 
 
+def case_flags(store, catalog: Catalog, scope: Scope, clients, *, sg: SuddenGainParams | None = None,
+               case_list: pl.DataFrame, series: pl.DataFrame) -> pl.DataFrame:
+    """The flags of `clients` (as `triage_flags`) for a case's summary, which has read their
+    case list and outcome series already: the snapshot's precomputed flags where they fit
+    the reader (the same rows, `_precomputed`), computed from the sources for the rest.
+    Computing them took most of the first draw of a case."""
+    found = _precomputed(store, catalog, scope, clients, sg)
+    if found is None:
+        return _case_list_and_flags(store, catalog, scope, clients, sg, case_list, series)[1]
+    _, flags, rest = found
+    if rest:
+        rest = sorted(rest)
+        live = _case_list_and_flags(store, catalog, scope, rest, sg, case_list.filter(pl.col("client_id").is_in(rest)),
+                                    series.filter(pl.col("client_id").is_in(rest)))[1]
+        flags = pl.concat([flags, live]).sort("client_id", maintain_order=True)
+    return flags
+
+
 def _case_list_and_flags(store, catalog: Catalog, scope: Scope, clients, sg: SuddenGainParams | None,
                          case_list: pl.DataFrame | None, series: pl.DataFrame | None
                          ) -> tuple[pl.DataFrame, pl.DataFrame]:
