@@ -611,8 +611,7 @@ class Store:
     def _close_readers(self, keep: str | None = None) -> None:
         with self._readers_lock:
             for name in [n for n in self._readers if n != keep]:
-                # A query running on it keeps its own cursor; DuckDB closes the file after it.
-                self._readers.pop(name).close()
+                _close_when_free(self._readers.pop(name))
 
     @contextmanager
     def snapshot_cursor(self):
@@ -789,6 +788,24 @@ class Store:
         else:
             self._state.close()
         self._close_readers()
+
+
+CLOSE_WAIT_S = 60.0  # how long closing a snapshot's connection waits for a query still running on it
+
+
+def _close_when_free(con: duckdb.DuckDBPyConnection, wait_s: float = CLOSE_WAIT_S) -> None:
+    """Close a connection once no query runs on it: DuckDB refuses to close a connection
+    busy with a call in another thread (a page's read, or a background one that makes what
+    a page will show next, while another process publishes a snapshot or a test ends)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            con.close()
+            return
+        except duckdb.ResourceInUseException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _sql_path(path: Path) -> str:
