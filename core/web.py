@@ -497,8 +497,10 @@ def _in_background(key: tuple, make: Callable[[], Any]) -> None:
             with _PREFETCH_LOCK:
                 _PREFETCHED.discard(key)
 
-    # Not a daemon: the process waits for it at exit rather than stopping it inside a query.
-    thread = threading.Thread(target=run, name="caseconf-prefetch")
+    # Not a daemon (a thread made by the script's thread would inherit its daemon flag): the
+    # process waits for it at exit rather than stopping it inside a DuckDB query, which
+    # aborts the process ("terminate called ... exception not rethrown").
+    thread = threading.Thread(target=run, name="caseconf-prefetch", daemon=False)
     add_script_run_ctx(thread, get_script_run_ctx())
     thread.start()
 

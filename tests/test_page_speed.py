@@ -51,6 +51,7 @@ def test_a_case_rerun_builds_none_of_its_figures_again(app, monkeypatch):
 def _prefetched() -> None:
     for thread in threading.enumerate():
         if thread.name == "caseconf-prefetch":
+            assert not thread.daemon  # a daemon stopped inside a query at exit aborts the process
             thread.join(timeout=120)
 
 
