@@ -74,3 +74,33 @@ def test_present_makes_the_next_slide_while_the_room_sees_this_one(db, monkeypat
     at = button(at, "Previous").click().run()
     assert at.header[0].value == "Case A" and made == []
     close_all()
+
+
+def test_a_slide_reads_the_stores_ids_once_per_snapshot(store, monkeypatch):
+    # Every id of the store and the pattern that finds them in free text were made on each
+    # slide: about a second at 10^6 sessions, every rerun of Present.
+    import polars as pl
+
+    from core.conference.labels import id_labels
+    from core.store import upsert
+
+    def publish(*clients):
+        rows = pl.DataFrame([(c, 0, "t1", 0, "individual", True) for c in clients], orient="row",
+                            schema={"client_id": pl.String, "session_number": pl.Int64, "therapist_id": pl.String,
+                                    "days_since_intake": pl.Int64, "modality": pl.String, "attended": pl.Boolean})
+        with store.publish() as cur:
+            upsert(cur, "sessions", rows, 1)
+
+    publish("c1", "c2")
+    items = pl.DataFrame({"client_id": ["c1"], "case_label": ["Case A"]})
+    asked: list[str] = []
+    original = store.query
+    monkeypatch.setattr(store, "query", lambda sql, *a, **k: asked.append(sql) or original(sql, *a, **k))
+    said = "c1 and c2 with t1; c3"
+    assert id_labels(store, items).sub(said) == "Case A and another case with the therapist of Case A; c3"
+    every_id = [sql for sql in asked if "UNION" in sql]
+    assert len(every_id) == 1
+    assert id_labels(store, items).sub(said) == "Case A and another case with the therapist of Case A; c3"
+    assert [sql for sql in asked if "UNION" in sql] == every_id  # not read again
+    publish("c3")  # a new snapshot: its ids are read
+    assert id_labels(store, items).sub(said) == "Case A and another case with the therapist of Case A; another case"
