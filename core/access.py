@@ -34,6 +34,9 @@ PUBLIC_TABLES = ("schema_info", "store_info", "snapshot_info", "triage_info")
 # The triage each snapshot keeps per client (analytics.triage.summarize): a row is seen
 # when its client is, i.e. when the scope sees one of the client's sessions.
 SUMMARY_TABLES = ("triage_cases", "triage_flags")
+# The clinic's expected-change reference each snapshot keeps (analytics.expected): made from
+# every client, read only by the reference's own reader (a scope that sees everything).
+REFERENCE_TABLES = ("reference_info", "reference_severity", "reference_model", "reference_loo")
 # Each user's own rows.
 USER_TABLES = ("users", "user_groups")
 # Table functions a scoped query may use (they read no table and no file).
@@ -232,6 +235,8 @@ def _rules(scope: Scope, visible_clients=_ON_DATA_SIDE, schema: str = "main") ->
                                                         f"main.users WHERE display_id IN ({user}))")
     for table in ADMIN_TABLES:
         rules[table] = f"SELECT * FROM main.{table}" + ("" if admin else " WHERE false")
+    for table in REFERENCE_TABLES:  # a scope that sees everything is never rewritten
+        rules[table] = f"SELECT * FROM main.{table} WHERE false"
     if schema != "main":  # the same rules over another schema (never inside a quoted value)
         rules = {name: _MAIN.sub(lambda m: m.group(0) if m.group(0)[0] == "'" else f"{schema}.", body)
                  for name, body in rules.items()}

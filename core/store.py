@@ -71,7 +71,9 @@ HISTORY_DDL = """CREATE TABLE history (
 # The tables that live in snapshot files; every other table is the state's.
 # The triage kept per client in each snapshot, made when it is published (analytics.triage.summarize).
 SUMMARY_TABLES = ("triage_info", "triage_cases", "triage_flags")
-ANALYTIC_TABLES = frozenset((*TABLES, "history", "snapshot_info", *SUMMARY_TABLES))
+# The clinic's expected-change reference, made when a snapshot is published (analytics.expected).
+REFERENCE_TABLES = ("reference_info", "reference_severity", "reference_model", "reference_loo")
+ANALYTIC_TABLES = frozenset((*TABLES, "history", "snapshot_info", *SUMMARY_TABLES, *REFERENCE_TABLES))
 
 # Each migration takes the state from version i to i + 1, in one transaction. Versions 1 to 4
 # date from when one file held everything; version 5 (`_split_out_data`, in Python) moves
@@ -285,6 +287,18 @@ SNAPSHOT_MIGRATIONS: list[list[str]] = [
         # Each kept flag names the instrument its finding is on (the case overview draws it);
         # empty until the migrated copy is published, which makes the triage again.
         "ALTER TABLE triage_flags ADD COLUMN IF NOT EXISTS instrument VARCHAR",
+    ],
+    [
+        # The clinic's expected-change reference (analytics.expected.reference), kept with the
+        # data it was fitted on: empty, i.e. fitted on first use as before, until the next
+        # publish fills it. `settings_key` names the catalog settings it was made with.
+        "CREATE TABLE IF NOT EXISTS reference_info (settings_key VARCHAR NOT NULL)",
+        """CREATE TABLE IF NOT EXISTS reference_severity (ord BIGINT NOT NULL, instrument VARCHAR, band VARCHAR,
+            band_from DOUBLE, band_to DOUBLE, band_text VARCHAR, basis VARCHAR)""",
+        """CREATE TABLE IF NOT EXISTS reference_model (ord BIGINT NOT NULL, instrument VARCHAR, fold BIGINT,
+            folds BIGINT, n BIGINT, max_since BIGINT, coef DOUBLE[], method VARCHAR)""",
+        """CREATE TABLE IF NOT EXISTS reference_loo (ord BIGINT NOT NULL, client_id VARCHAR, instrument VARCHAR,
+            fold BIGINT)""",
     ],
 ]
 SNAPSHOT_VERSION = len(SNAPSHOT_MIGRATIONS)

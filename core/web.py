@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import dataclasses
 import hashlib
+import importlib
 import secrets
 import threading
 from concurrent.futures import Future
@@ -378,13 +379,19 @@ READS: dict[str, Callable] = {
 }
 
 
-# The clinic's expected-change reference (quantile regressions over every outcome score,
-# made once per process and import by `expected.reference`) is the largest cost of the
-# first case a fresh server draws: Present's first open took 17-19 s, most of it this fit
-# and the import of statsmodels. It is started in the background when a fresh server
-# draws its first screen (the sign-in screen, or the first page), so it is ready, or under
-# way, by the time someone opens a case; a read that misses the cache waits for it rather
-# than making it a second time alongside.
+# What a freshly started server's first page would otherwise wait for is started in the
+# background when it draws its first screen (the sign-in screen, or the first page), so
+# it is ready, or under way, by the time someone opens a page:
+# - the modules the pages load on first use (pandas, for Streamlit's first table, and the
+#   scipy functions of the sudden gains): about 1.5 s of a first case on a busy 2-core
+#   machine, loaded once per process;
+# - the clinic's expected-change reference (`expected.reference`), once per store and
+#   generation: read from the snapshot, which keeps it, or fitted when it holds none for
+#   the catalog's settings (Present's first open once took 17-19 s, most of it this fit
+#   and the import of statsmodels). A read that misses the cache waits for it rather than
+#   making it a second time alongside.
+FIRST_USE_MODULES = ("pandas", "pyarrow.compute", "scipy.special")
+_IMPORTED: list[bool] = []
 _WARMING: dict[tuple[str, str], Future] = {}
 _WARMING_LOCK = threading.Lock()
 
@@ -395,7 +402,8 @@ def _warm_reference(store: Store, cat: Catalog) -> None:
 
 
 def warm_up() -> None:
-    """Start making the clinic's reference in the background, once per store and generation."""
+    """Start loading the pages' first-use modules (once per process) and the clinic's
+    reference (once per store and generation) in the background."""
     conn = connection()
     key = (str(conn.store.path), conn.generation())
     with _WARMING_LOCK:
@@ -412,6 +420,13 @@ def warm_up() -> None:
             future.set_exception(err)
         else:
             future.set_result(None)
+        if not _IMPORTED:  # after the reference, which the reads wait for; an import waits by itself
+            _IMPORTED.append(True)
+            for module in FIRST_USE_MODULES:
+                try:
+                    importlib.import_module(module)
+                except ImportError:
+                    pass
 
     threading.Thread(target=run, name="caseconf-warm-up", daemon=True).start()
 
@@ -428,7 +443,8 @@ def _await_warm_up(path: str, generation: str) -> None:
 @st.cache_data(show_spinner=False, max_entries=512, ttl=3600)
 def _cached(name: str, path: str, generation: str, scope_key: tuple, args: tuple, kwargs: tuple):
     _await_warm_up(path, generation)
-    return READS[name](connection().store, catalog(), Scope.from_key(scope_key), *args, **dict(kwargs))
+    store = getattr(_background, "store", None) or connection().store
+    return READS[name](store, catalog(), Scope.from_key(scope_key), *args, **dict(kwargs))
 
 
 def _cache_key() -> tuple[str, str, tuple]:
@@ -449,6 +465,117 @@ def read_in(sc: Scope, name: str, *args, **kwargs):
     `meetings.group_scope` makes it), never one from the browser."""
     path, generation, _ = _cache_key()
     return _cached(name, path, generation, sc.key(), args, tuple(sorted(kwargs.items())))
+
+
+# What a person will likely open next, made in the background so their click finds it
+# cached: Present's next and previous cases (a case's parts and overview took most of a
+# slide change).
+_PREFETCHED: set[tuple] = set()
+_PREFETCH_LOCK = threading.Lock()
+_background = threading.local()  # .store: the store a background read uses
+
+
+def _in_background(key: tuple, make: Callable[[], Any]) -> None:
+    """Run `make` (a cached read) in a background thread, once per `key`. A read of the
+    same cache key meanwhile waits for it rather than making it twice; errors are left to
+    the page's own read, which reports them."""
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+    with _PREFETCH_LOCK:
+        if key in _PREFETCHED:
+            return
+        if len(_PREFETCHED) >= 1024:
+            _PREFETCHED.clear()
+        _PREFETCHED.add(key)
+    store = connection().store  # this rerun's: the thread never looks the store up again
+
+    def run() -> None:
+        _background.store = store
+        try:
+            if not store.closed:
+                make()
+        except BaseException:
+            with _PREFETCH_LOCK:
+                _PREFETCHED.discard(key)
+
+    # Not a daemon (a thread made by the script's thread would inherit its daemon flag): the
+    # process waits for it at exit rather than stopping it inside a DuckDB query, which
+    # aborts the process ("terminate called ... exception not rethrown").
+    thread = threading.Thread(target=run, name="caseconf-prefetch", daemon=False)
+    add_script_run_ctx(thread, get_script_run_ctx())
+    thread.start()
+
+
+def _overview(parts: dict, read, cat: Catalog, client_id: str, title: str | None = None, height: int | None = None,
+              width: int | None = None):
+    fig = views.overview_figure(parts, cat, title=title)
+    if height is None:
+        return fig
+    return charts.fit_height(fig, height) if width is None else charts.fit_height(fig, height, width=width)
+
+
+# One case's figures, each made from its cached parts (and reads) by
+# (parts, read, catalog, client_id, *args, **kwargs); `read(name, ...)` is `read_in` in the
+# same scope. Building a Plotly figure cost more than reading its data (a few tenths of
+# a second for the overview and the alliance chart) on every rerun of a case or a slide.
+CASE_FIGURES: dict[str, Callable] = {
+    "overview": _overview,
+    "alliance": lambda parts, read, cat, client_id, instrument: charts.alliance_chart(
+        parts["ratings"], parts["ruptures"].filter(pl.col("instrument") == instrument), parts["events"],
+        read("discrepancy", clients=(client_id,)).filter(pl.col("instrument") == instrument),
+        cat.instruments[instrument], cat),
+    "outcome": lambda parts, read, cat, client_id, instrument: charts.outcome_chart(
+        parts["track"].filter(pl.col("instrument") == instrument), instrument=cat.instruments[instrument],
+        sudden_gains=views.sudden(parts, "sudden_gains", instrument),
+        sudden_losses=views.sudden(parts, "sudden_losses", instrument)),
+    "theme_timeline": lambda parts, read, cat, client_id: charts.theme_timeline_chart(parts["timeline"], cat),
+    "ccrt": lambda parts, read, cat, client_id: charts.ccrt_chart(
+        read("ccrt", clients=(client_id,)), read("pervasiveness", clients=(client_id,)),
+        min_sessions=cat.themes.ccrt_min_sessions),
+    "barrier_timeline": lambda parts, read, cat, client_id: charts.barrier_timeline_chart(parts["barriers"], cat),
+}
+
+
+@st.cache_resource(show_spinner=False, max_entries=128, ttl=3600)
+def _case_figure(name: str, path: str, generation: str, scope_key: tuple, client_id: str, args: tuple,
+                 kwargs: tuple):
+    def read(read_name: str, *a, **kw):
+        return _cached(read_name, path, generation, scope_key, a, tuple(sorted(kw.items())))
+    parts = read("case_parts", client_id)
+    fig = CASE_FIGURES[name](parts, read, catalog(), client_id, *args, **dict(kwargs))
+    # The detail charts over sessions put each session where the case's overview does.
+    return views.on_case_axis(parts, fig) if name in ON_THE_SESSION_AXIS else fig
+
+
+ON_THE_SESSION_AXIS = frozenset({"alliance", "outcome", "theme_timeline", "barrier_timeline"})
+
+
+def case_figure_in(sc: Scope, name: str, client_id: str, *args, **kwargs):
+    """CASE_FIGURES[name] of one case in a scope derived from the reader's on the server
+    (as `read_in`), made once per store, generation, scope and arguments. The figure is
+    shared between reruns and sessions of that scope: draw it, never change it."""
+    path, generation, _ = _cache_key()
+    return _case_figure(name, path, generation, sc.key(), client_id, args, tuple(sorted(kwargs.items())))
+
+
+def case_figure(name: str, client_id: str, *args, **kwargs):
+    """`case_figure_in` in the reader's own scope."""
+    return case_figure_in(scope(), name, client_id, *args, **kwargs)
+
+
+def prefetch_slide_in(sc: Scope, client_id: str, group: str, hide_therapist: bool, **overview) -> None:
+    """Make a Present slide's reads in the background, for the case the room will likely
+    see next: the case's parts and overview in `sc` (the group's cases as the reader may
+    see them; `overview` as for `case_figure_in`), and the group's views beside it in the
+    reader's own scope, as the slide reads them."""
+    path, generation, own = _cache_key()
+    options = tuple(sorted(overview.items()))
+    key = ("slide", path, generation, sc.key(), own, client_id, group, hide_therapist, options)
+
+    def make() -> None:
+        _case_figure("overview", path, generation, sc.key(), client_id, (), options)
+        therapist = _cached("case_parts", path, generation, sc.key(), (client_id,), ())["case"]["therapist_id"]
+        _cached("group_views", path, generation, own, (group, therapist), (("hide_therapist", hide_therapist),))
+    _in_background(key, make)
 
 
 # Figures drawn from one cached read over the whole caseload: building a Plotly figure of
@@ -481,6 +608,7 @@ def clear_cache() -> None:
     would miss them anyway)."""
     _cached.clear()
     _figure.clear()
+    _case_figure.clear()
 
 
 

@@ -52,14 +52,12 @@ if feedback.get("discussed") or feedback.get("not_discussed"):
                + (f" ({feedback['not_recorded']} not recorded)" if feedback["not_recorded"] else "")
                + ": the feedback part of PCOMS, on the overview's session axis.")
 
-ratings, ruptures, events, track = parts["ratings"], parts["ruptures"], parts["events"], parts["track"]
-timeline, barrier_rows = parts["timeline"], parts["barriers"]
+ruptures, track, barrier_rows = parts["ruptures"], parts["track"], parts["barriers"]
 alliance_keys = views.instruments_in(parts, cat, "alliance")
 outcome_keys = views.instruments_in(parts, cat, "outcome")
 # The overview on one 1080p screen (less the browser's and the app's top bars), its rows
 # sized so no label runs into another; each part in full in the tabs below.
-web.chart(charts.fit_height(views.overview_figure(parts, cat), CASE_CHART_PX, width=CASE_CHART_WIDTH_PX),
-          "case_overview")
+web.chart(web.case_figure("overview", client, height=CASE_CHART_PX, width=CASE_CHART_WIDTH_PX), "case_overview")
 
 alliance_tab, outcome_tab, themes_tab, barriers_tab = st.tabs(["Alliance", "Outcome", "Themes", "Barriers"])
 with alliance_tab:
@@ -68,11 +66,7 @@ with alliance_tab:
                 "and repairs.")
     else:
         key = st.radio("Alliance instrument", alliance_keys, horizontal=True, key="case_alliance")
-        inst = cat.instruments[key]
-        web.chart(views.on_case_axis(parts, charts.alliance_chart(
-            ratings, ruptures.filter(pl.col("instrument") == key), events,
-            web.read("discrepancy", clients=(client,)).filter(pl.col("instrument") == key), inst, cat)),
-            "case_alliance_chart")
+        web.chart(web.case_figure("alliance", client, key), "case_alliance_chart")
         rule = ruptures.filter(pl.col("instrument") == key)["params"].cast(pl.String)
         st.caption(f"Rupture rule: {rule[0]}" if rule.len() else "No ruptures detected with the catalog's rule.")
 with outcome_tab:
@@ -80,11 +74,8 @@ with outcome_tab:
         st.info("No outcome scores for this client: add ORS, PHQ-9, GAD-7 or another outcome column to the export.")
     else:
         key = st.radio("Outcome instrument", outcome_keys, horizontal=True, key="case_outcome")
-        inst = cat.instruments[key]
         scores = track.filter(pl.col("instrument") == key)
-        web.chart(views.on_case_axis(parts, charts.outcome_chart(
-            scores, instrument=inst, sudden_gains=views.sudden(parts, "sudden_gains", key),
-            sudden_losses=views.sudden(parts, "sudden_losses", key))), "case_outcome_chart")
+        web.chart(web.case_figure("outcome", client, key), "case_outcome_chart")
         change = case["change"].get(key)
         if change:
             st.text(f"{key}: {change['first']:g} at session {change['first_session']} -> {change['last']:g} at "
@@ -93,11 +84,10 @@ with outcome_tab:
         if scores.height:
             st.caption(f"Expected band: {scores['method'].cast(pl.String).to_list()[-1]}")
 with themes_tab:
-    web.chart(views.on_case_axis(parts, charts.theme_timeline_chart(timeline, cat)), "case_theme_timeline")
-    web.chart(charts.ccrt_chart(web.read("ccrt", clients=(client,)), web.read("pervasiveness", clients=(client,)),
-                                min_sessions=cat.themes.ccrt_min_sessions), "case_ccrt")
+    web.chart(web.case_figure("theme_timeline", client), "case_theme_timeline")
+    web.chart(web.case_figure("ccrt", client), "case_ccrt")
 with barriers_tab:
-    web.chart(views.on_case_axis(parts, charts.barrier_timeline_chart(barrier_rows, cat)), "case_barriers")
+    web.chart(web.case_figure("barrier_timeline", client), "case_barriers")
     if barrier_rows.height:
         # A static table, as text: the data grid draws its cells on a canvas at 0.875 of the
         # theme's text size, which no style rule reaches.

@@ -14,7 +14,7 @@ import time
 import polars as pl
 import streamlit as st
 
-from core import charts, links, views, web
+from core import links, web
 from core.conference import meetings
 from core.conference import timer as case_timer
 from core.conference.meetings import ConferenceError
@@ -145,10 +145,13 @@ else:
                     help="The slide on the whole screen (F); the browser's own full screen is F11.")
 st.text(texts.reason)
 
-overview = views.overview_figure(parts, cat, title=f"{item['case_label']}: case overview")
-if projector:
-    overview = charts.fit_height(overview, PROJECTOR_CHART_PX)
-web.chart(overview, "present_overview")
+
+
+def overview_options(row: dict) -> dict:
+    return {"title": f"{row['case_label']}: case overview", "height": PROJECTOR_CHART_PX if projector else None}
+
+
+web.chart(web.case_figure_in(cases, "overview", item["client_id"], **overview_options(item)), "present_overview")
 
 st.subheader("Context from several cases")
 try:
@@ -176,3 +179,9 @@ if texts.notes or texts.actions.height:
 if web.may_open("conference"):
     st.page_link(web.page("conference"), label="Notes and decisions for this case", icon=":material/edit_note:",
                  query_params={"conference": str(conf_id)})
+# The cases next and previous on the agenda, made while the room looks at this one, so
+# the next click finds them ready.
+for other in (index + 1, index - 1):
+    if 1 <= other <= items.height:
+        row = items.row(other - 1, named=True)
+        web.prefetch_slide_in(cases, row["client_id"], info["group"], hide, **overview_options(row))

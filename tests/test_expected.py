@@ -307,3 +307,55 @@ def test_on_the_demo_the_share_flagged_no_longer_follows_intake_severity(demo_db
     print("flagged share by intake third, before: mildest 0.40, middle 0.18, most severe 0.09; after:",
           {k: round(v, 3) for k, v in sorted(shares.items())})
     assert max(shares.values()) - min(shares.values()) < 0.15
+
+
+def _random_clinic(n, seed, prefix="c"):
+    rng = np.random.default_rng(seed)
+    series = []
+    for i in range(n):
+        intake = int(rng.integers(5, 27))
+        scores = {s: int(np.clip(round(intake - rng.normal(1.0, 1.0) * s + rng.normal(0, 2)), 0, 27))
+                  for s in range(1, int(rng.integers(2, 7)))}
+        series.append((f"{prefix}{i:03d}", f"t{i % 3}", "PHQ-9", {0: intake, **scores}))
+    return series
+
+
+def test_a_reader_takes_the_reference_the_snapshot_keeps_without_fitting_it(store, catalog, monkeypatch):
+    # The fit (statsmodels' QuantReg, its import included) took seconds of a fresh server's
+    # first case; the publish makes it from the same data, so a reader reads it back.
+    from core.analytics import expected
+    add_outcomes(store, _random_clinic(80, seed=5))
+    made = (severity_bands(store, catalog, scope=SYSTEM), expected_model(store, catalog, scope=SYSTEM))
+    expected._REFERENCES.clear()  # as in a freshly started process
+
+    def refused(*args, **kwargs):
+        raise AssertionError("the reference was fitted again although the snapshot keeps it")
+    monkeypatch.setattr(expected, "expected_model", refused)
+    monkeypatch.setattr(expected, "severity_bands", refused)
+    severity, (model, loo) = expected.reference(store, catalog, SYSTEM)
+    assert severity.equals(made[0]) and model.equals(made[1][0]) and loo.equals(made[1][1])
+    assert set(model["n"]) and model["n"].min() > 20
+    # Other settings than those it was made with: not the kept one (here: fitted, refused).
+    with pytest.raises(AssertionError, match="fitted again"):
+        expected.reference(store, catalog, SYSTEM, min_sample=30)
+    # A scope that does not see every client makes its own.
+    with pytest.raises(AssertionError, match="fitted again"):
+        expected.reference(store, catalog, Scope.therapists({"t1"}))
+    # No other reader sees the kept tables' rows.
+    for table in ("reference_info", "reference_severity", "reference_model", "reference_loo"):
+        assert store.query(f"SELECT * FROM {table}", scope=Scope.therapists({"t1"})).is_empty()
+
+
+def test_each_publish_keeps_the_reference_of_its_own_data(store, catalog):
+    # The snapshot being published starts as a copy of the last one, reference included:
+    # made from that copy, the kept reference was the old data's (80 clients where the
+    # data held 84). It is made afresh from the new data.
+    from core.analytics import expected
+    add_outcomes(store, _random_clinic(80, seed=5))
+    add_outcomes(store, _random_clinic(4, seed=6, prefix="new"))
+    # Two folds: each fit leaves out the other fold's clients, so the fits' sizes add up to the clients.
+    assert store.scalar("SELECT sum(n) FROM reference_model", scope=SYSTEM) == 84
+    expected._REFERENCES.clear()
+    severity, (model, loo) = expected.reference(store, catalog, SYSTEM)
+    assert model.equals(expected_model(store, catalog, scope=SYSTEM)[0])
+    assert severity.equals(severity_bands(store, catalog, scope=SYSTEM))

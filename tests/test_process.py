@@ -12,7 +12,7 @@ import pytest
 from core import views
 from core.analytics.summary import case_summaries, summary_text
 from core.importer import import_dataset, load_demo
-from core.store import SCHEMA_VERSION, Store, upsert
+from core.store import SCHEMA_VERSION, SNAPSHOT_MIGRATIONS, Store, upsert
 from tests.conftest import SYSTEM, write_csv
 
 
@@ -59,11 +59,12 @@ def test_data_imported_before_the_feedback_column_read_it_as_not_recorded(tmp_pa
     with store.publish() as cur:
         upsert(cur, "sessions", rows, 1)
     old = store.snapshot_path
-    version = store.query("SELECT version FROM snapshot_info", scope=SYSTEM).item()
     store.close()
+    # The version before the migration that adds the column (later ones were appended since).
+    before = next(i for i, steps in enumerate(SNAPSHOT_MIGRATIONS) if any("feedback_discussed" in s for s in steps))
     con = duckdb.connect(str(old))
     con.execute("ALTER TABLE sessions DROP COLUMN feedback_discussed")
-    con.execute("UPDATE snapshot_info SET version = ?", [version - 1])
+    con.execute("UPDATE snapshot_info SET version = ?", [before])
     con.close()
     store = Store(path)
     assert store.version() == SCHEMA_VERSION and store.snapshot_path != old

@@ -45,10 +45,12 @@ Colours (DOMAIN.md wording -> numbers here)
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import warnings
 
+import duckdb
 import numpy as np
 import polars as pl
 
@@ -383,21 +385,74 @@ _REFERENCES_LOCK = threading.Lock()
 CLINIC = Scope.system("the clinic's reference bands")
 
 
+def reference_key(catalog: Catalog, min_sample: int | None = None, percentiles=None) -> str:
+    """What the reference depends on besides the data: the outcome instruments, the
+    catalog's [not_on_track] settings and the sample size and percentiles in force, as one
+    digest (the same for an argument left out and the catalog's default given)."""
+    min_sample, percentiles = _settings(catalog, min_sample, percentiles)
+    parts = [*(f"{k}={i.model_dump_json()}" for k, i in catalog.instruments_of("outcome").items()),
+             catalog.not_on_track.model_dump_json(), repr(int(min_sample)), repr(tuple(float(p) for p in percentiles))]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _generation(store) -> str:
+    """The data's generation for the per-process cache: the store's current snapshot (an
+    import, a purge or any other publish makes a new one), else its latest import."""
+    generation = getattr(store, "generation", None)
+    if callable(generation):
+        return str(generation())
+    return str(store.scalar("SELECT coalesce(max(batch_id), 0) FROM batches", scope=CLINIC))
+
+
+def keep_reference(cur, found: tuple[pl.DataFrame, tuple[pl.DataFrame, pl.DataFrame]], key: str) -> None:
+    """Write the clinic's reference (from `reference`, made with the settings `key` names)
+    into the snapshot being published on `cur`, in place of the one it held."""
+    severity, (model, loo) = found
+    for table in ("reference_info", "reference_severity", "reference_model", "reference_loo"):
+        cur.execute(f"DELETE FROM {table}")
+    frames = {"reference_severity": severity, "reference_model": model, "reference_loo": loo}
+    for table, frame in frames.items():
+        cur.register("kept_rows", frame.with_row_index("ord").with_columns(pl.col("ord").cast(pl.Int64)))
+        cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM kept_rows")
+        cur.unregister("kept_rows")
+    cur.execute("INSERT INTO reference_info VALUES (?)", [key])
+
+
+def _kept_reference(store, key: str) -> tuple[pl.DataFrame, tuple[pl.DataFrame, pl.DataFrame]] | None:
+    """The reference the current snapshot keeps, when it was made with the settings `key`
+    names; None when it keeps none (an older snapshot, or other settings)."""
+    try:
+        made_with = store.query("SELECT settings_key FROM reference_info", scope=CLINIC)
+    except (duckdb.CatalogException, AttributeError):  # a snapshot or a store without the tables
+        return None
+    if made_with.height != 1 or made_with.item() != key:
+        return None
+
+    def read(table: str, schema: dict) -> pl.DataFrame:
+        return store.query(f"SELECT * EXCLUDE (ord) FROM {table} ORDER BY ord", scope=CLINIC).select(
+            list(schema)).cast(schema)
+    return read("reference_severity", BAND_SCHEMA), (read("reference_model", MODEL_SCHEMA),
+                                                      read("reference_loo", LOO_SCHEMA))
+
+
 def reference(store, catalog: Catalog, reference_scope: Scope, min_sample: int | None = None,
               percentiles=None) -> tuple[pl.DataFrame, tuple[pl.DataFrame, pl.DataFrame]]:
     """(severity bands, expected model) of the clinic, kept per process until the store's
-    data changes: the key holds the store file, its latest import, the reference scope and
-    the catalog's outcome settings. Every page and the triage ask for the same reference;
-    it costs a scan of all outcome scores and a few small fits, so it is made once per import."""
-    generation = store.scalar("SELECT coalesce(max(batch_id), 0) FROM batches", scope=CLINIC)
-    settings = (tuple((k, i.model_dump_json()) for k, i in catalog.instruments_of("outcome").items()),
-                catalog.not_on_track.model_dump_json(), min_sample, tuple(percentiles) if percentiles else None)
-    key = (str(getattr(store, "path", id(store))), generation, reference_scope, settings)
+    data changes: the key holds the store file, its current snapshot, the reference scope
+    and the catalog's outcome settings. Every page and the triage ask for the same
+    reference; it costs a scan of all outcome scores and a few small fits, so it is made
+    when a snapshot is published and kept in it (`keep_reference`): a reader takes it
+    from there when it was made with the same settings and from every client, and makes
+    it itself otherwise."""
+    key_settings = reference_key(catalog, min_sample, percentiles)
+    key = (str(getattr(store, "path", id(store))), _generation(store), reference_scope, key_settings)
     with _REFERENCES_LOCK:
         found = _REFERENCES.get(key)
     if found is None:
-        severity = severity_bands(store, catalog, reference_scope)
-        found = (severity, expected_model(store, catalog, reference_scope, min_sample, percentiles))
+        found = _kept_reference(store, key_settings) if reference_scope.is_everything else None
+        if found is None:
+            severity = severity_bands(store, catalog, reference_scope)
+            found = (severity, expected_model(store, catalog, reference_scope, min_sample, percentiles))
         with _REFERENCES_LOCK:
             if len(_REFERENCES) >= 8:
                 _REFERENCES.pop(next(iter(_REFERENCES)))

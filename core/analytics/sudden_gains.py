@@ -61,7 +61,6 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
 PAD = 3  # empty cells between clients, so window shifts of up to 3 never cross into another client
 MAX_SESSION_NUMBER = 10_000  # the grid is dense per client; a larger number is a data error, not a therapy
@@ -74,7 +73,15 @@ def critical_value(n_pre: int, n_post: int, alpha: float = 0.05) -> float:
     if df < 1:
         raise ValueError(f"Criterion 3 needs at least 3 scores in all (here {n_pre} + {n_post}).")
     _check_alpha(alpha)
-    return float(abs(stats.t.ppf(alpha / 2, df)))
+    return float(abs(_t_quantile(alpha / 2, df)))
+
+
+def _t_quantile(p, df):
+    """Student's t quantile (R's qt): scipy's `stdtrit`, the function `scipy.stats.t.ppf`
+    evaluates, imported here on first use: `scipy.stats` costs a second at start-up, and
+    every page would pay it."""
+    from scipy.special import stdtrit
+    return stdtrit(df, p)
 
 
 def _check_alpha(alpha: float) -> None:
@@ -221,7 +228,7 @@ def _windows(flat, base, span, begin, client_ids, alpha, critical_value) -> dict
     decided3 = (n_pre >= 2) & (n_post >= 2)
     if critical_value is None:
         table = np.full(7, np.nan)
-        table[2:5] = np.abs(stats.t.ppf(alpha / 2, np.arange(2, 5)))
+        table[2:5] = np.abs(_t_quantile(alpha / 2, np.arange(2, 5)))
         t_crit = table[np.where(decided3, dof, 0)]
     else:
         t_crit = np.where(decided3, float(critical_value), np.nan)

@@ -21,7 +21,7 @@ from .outcomes import SuddenGainParams, change_table, outcome_series, sudden_cha
 from .process import FEEDBACK_KINDS, empathy_ratings, feedback_counts, feedback_sessions
 from .ruptures import coded_events, detect_ruptures
 from .themes import ccrt, pervasiveness
-from .triage import cases, triage_flags
+from .triage import case_flags, cases
 
 
 class UnknownClients(LookupError):
@@ -82,7 +82,7 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
         raise UnknownClients(missing)
     sg = sg or SuddenGainParams.from_catalog(catalog)
     series = outcome_series(store, catalog, scope, ids)
-    flags = _by_client(triage_flags(store, catalog, scope, ids, sg=sg, case_list=case_list, series=series),
+    flags = _by_client(case_flags(store, catalog, scope, ids, sg=sg, case_list=case_list, series=series),
                        ["code", "reason", "session", "params", "weight", "instrument"])
     change = change_table(series, catalog)
     # The per-person table (suddengains' create_byperson): one gain or loss per client and

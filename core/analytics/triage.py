@@ -64,7 +64,7 @@ from ..catalog import Catalog, CatalogError, default_catalog
 from ..store import ANALYTIC_TABLES, on_publish
 from .attendance import attendance, risk_answers
 from .change import clinical_expr
-from .expected import latest_colour
+from .expected import CLINIC, keep_reference, latest_colour, reference, reference_key
 from .outcomes import SuddenGainParams, change_table, classify_ends, one_per_client, outcome_series, sudden_changes
 from .ruptures import WORDS, RuptureParams, alliance_discrepancy, coded_events, detect_ruptures
 from .sql import MAIN_THERAPIST_CTE, NOT_ATTENDED, bound_table, client_clause, recent_join
@@ -418,6 +418,24 @@ def triage_flags(store, catalog: Catalog, scope: Scope, clients=None, *,
     return _case_list_and_flags(store, catalog, scope, clients, sg, case_list, series)[1]
 
 
+def case_flags(store, catalog: Catalog, scope: Scope, clients, *, sg: SuddenGainParams | None = None,
+               case_list: pl.DataFrame, series: pl.DataFrame) -> pl.DataFrame:
+    """The flags of `clients` (as `triage_flags`) for a case's summary, which has read their
+    case list and outcome series already: the snapshot's precomputed flags where they fit
+    the reader (the same rows, `_precomputed`), computed from the sources for the rest.
+    Computing them took most of the first draw of a case."""
+    found = _precomputed(store, catalog, scope, clients, sg)
+    if found is None:
+        return _case_list_and_flags(store, catalog, scope, clients, sg, case_list, series)[1]
+    _, flags, rest = found
+    if rest:
+        rest = sorted(rest)
+        live = _case_list_and_flags(store, catalog, scope, rest, sg, case_list.filter(pl.col("client_id").is_in(rest)),
+                                    series.filter(pl.col("client_id").is_in(rest)))[1]
+        flags = pl.concat([flags, live]).sort("client_id", maintain_order=True)
+    return flags
+
+
 def _case_list_and_flags(store, catalog: Catalog, scope: Scope, clients, sg: SuddenGainParams | None,
                          case_list: pl.DataFrame | None, series: pl.DataFrame | None
                          ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -562,9 +580,15 @@ class _Building:
 
 
 def summarize(con: duckdb.DuckDBPyConnection, store, catalog: Catalog, analytic_tables: frozenset[str]) -> None:
-    """Write the triage of every client into the snapshot being built on `con` (its data
+    """Write the triage of every client, and the clinic's expected-change reference it was
+    made with (`expected.keep_reference`), into the snapshot being built on `con` (its data
     committed, the summary tables present): run when a snapshot is published."""
+    # The copy still holds the reference of the snapshot it was copied from, made from the
+    # data before this publish: never read back (the reference is made afresh here, from
+    # this snapshot's data, and kept in it below).
+    con.execute("DELETE FROM reference_info")
     reader = _Building(con, store, analytic_tables)
+    kept = reference(reader, catalog, CLINIC)
     case_list, flags = _case_list_and_flags(reader, catalog, _EVERY, None, None, None, None)
     orphans = " UNION ".join(f"SELECT client_id FROM {t} t WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE "
                              "s.client_id = t.client_id AND s.session_number = t.session_number)"
@@ -589,6 +613,7 @@ def summarize(con: duckdb.DuckDBPyConnection, store, catalog: Catalog, analytic_
                     "instrument) SELECT client_id, code, reason, session, params, weight, ord, instrument "
                     "FROM flags_out")
         cur.execute(f"INSERT INTO {SUMMARY_INFO} VALUES (?)", [catalog_key(catalog)])
+        keep_reference(cur, kept, reference_key(catalog))
         cur.execute("COMMIT")
     finally:
         cur.close()
@@ -603,6 +628,7 @@ def keep_triage(con: duckdb.DuckDBPyConnection, store) -> None:
         catalog = default_catalog()
     except CatalogError:
         con.execute(f"DELETE FROM {SUMMARY_INFO}")
+        con.execute("DELETE FROM reference_info")
         return
     summarize(con, store, catalog, ANALYTIC_TABLES)
 

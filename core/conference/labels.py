@@ -16,7 +16,9 @@ linked to them, else the therapist's words above.
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -27,6 +29,41 @@ from .meetings import ROSTER
 ANOTHER_CASE = "another case"
 A_THERAPIST = "a therapist"
 PRESENTER = "the presenting therapist"
+
+
+# Every id of a large store, and the pattern that finds them, took about a second on every
+# slide (10^6 sessions): both are kept per store and snapshot, as the ids change only with one.
+_KNOWN: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]] = {}
+_KNOWN_LOCK = threading.Lock()
+
+
+def _known_ids(store: Store) -> tuple[frozenset[str], frozenset[str]]:
+    """(client ids, therapist ids) of the whole store, only to find and replace them: none
+    is shown. Read once per store file and snapshot (its generation)."""
+    generation = getattr(store, "generation", None)
+    key = (str(getattr(store, "path", id(store))), generation()) if callable(generation) else None
+    with _KNOWN_LOCK:
+        found = _KNOWN.get(key) if key is not None else None
+    if found is None:
+        known = store.query("SELECT client_id AS id, true AS client FROM sessions UNION "
+                            "SELECT therapist_id, false FROM therapists UNION "
+                            "SELECT therapist_id, false FROM sessions WHERE therapist_id IS NOT NULL", scope=ROSTER)
+        found = (frozenset(known.filter(pl.col("client"))["id"]), frozenset(known.filter(~pl.col("client"))["id"]))
+        if key is not None:
+            with _KNOWN_LOCK:
+                if len(_KNOWN) >= 8:
+                    _KNOWN.pop(next(iter(_KNOWN)))
+                _KNOWN[key] = found
+    return found
+
+
+@functools.lru_cache(maxsize=16)
+def _pattern(ids: frozenset[str]) -> re.Pattern | None:
+    """A pattern matching any of `ids` as a whole word (the longest first)."""
+    if not ids:
+        return None
+    ordered = sorted(ids, key=len, reverse=True)
+    return re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, ordered)) + r")(?![\w-])")
 
 
 @dataclass
@@ -40,9 +77,7 @@ class IdLabels:
     pattern: re.Pattern | None = field(init=False, default=None)
 
     def __post_init__(self):
-        ids = sorted(self.clients | self.therapists, key=len, reverse=True)
-        if ids:
-            self.pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, ids)) + r")(?![\w-])")
+        self.pattern = _pattern(frozenset(self.clients) | frozenset(self.therapists))
 
     def _word(self, found: str) -> str:
         return self.words.get(found) or (ANOTHER_CASE if found in self.clients else A_THERAPIST)
@@ -75,12 +110,8 @@ def id_labels(store: Store, items: pl.DataFrame, *, presenting: str | None = Non
     """The words for every id of the store, given an agenda (`case_label`, `client_id`).
     `presenting`: the therapist of the case on the screen, "the presenting therapist" when
     `hide_presenter`. With `therapists` false, therapist ids stay (the room sees who presents)."""
-    # Every id of the store, only to find and replace them: none is shown.
-    known = store.query("SELECT client_id AS id, true AS client FROM sessions UNION "
-                        "SELECT therapist_id, false FROM therapists UNION "
-                        "SELECT therapist_id, false FROM sessions WHERE therapist_id IS NOT NULL", scope=ROSTER)
-    clients = set(known.filter(pl.col("client"))["id"])
-    therapist_ids = set(known.filter(~pl.col("client"))["id"]) if therapists else set()
+    clients, every_therapist = _known_ids(store)
+    therapist_ids = every_therapist if therapists else frozenset()
     words = dict(zip(items["client_id"], items["case_label"]))
     users: dict[str, str] = {}
     if therapist_ids:
