@@ -36,7 +36,8 @@ def test_the_case_page_names_flags_and_barrier_categories_in_words(app, catalog)
     shown = {unescape(c) for c in at.table[0].value["Flag"]}
     assert shown and not shown & set(FLAG_CODES)
     assert shown <= {catalog.flag_label(c) for c in FLAG_CODES}
-    categories = set(at.dataframe[-1].value["category"])
+    # The barrier notes: a static table (text, Markdown-escaped) under the Barriers tab.
+    categories = {unescape(c) for c in at.table[-1].value["Category"]}
     assert "Cultural misunderstanding" in categories and "cultural" not in categories
 
 

@@ -21,7 +21,8 @@ def panel_titles(fig) -> list[str]:
 
 
 def traces_named(fig, name: str) -> list:
-    return [t for t in fig.data if t.name == name]
+    # A legend entry longer than a line breaks at a word (<br>).
+    return [t for t in fig.data if (t.name or "").replace("<br>", " ") == name]
 
 
 # ----------------------------------------------------------------------------- feedback
