@@ -59,44 +59,53 @@ outcome_keys = views.instruments_in(parts, cat, "outcome")
 # sized so no label runs into another; each part in full in the tabs below.
 web.chart(web.case_figure("overview", client, height=CASE_CHART_PX, width=CASE_CHART_WIDTH_PX), "case_overview")
 
-alliance_tab, outcome_tab, themes_tab, barriers_tab = st.tabs(["Alliance", "Outcome", "Themes", "Barriers"])
+# Only the open tab is drawn (a click on another reruns the page, whose overview is cached):
+# a case's first screen made and sent four tabs' charts nobody had opened yet.
+alliance_tab, outcome_tab, themes_tab, barriers_tab = st.tabs(["Alliance", "Outcome", "Themes", "Barriers"],
+                                                              key="case_tab", on_change="rerun")
 with alliance_tab:
-    if not alliance_keys:
-        st.info("No alliance ratings for this client: add SRS or WAI-SR columns to the export to see ruptures "
-                "and repairs.")
-    else:
-        key = st.radio("Alliance instrument", alliance_keys, horizontal=True, key="case_alliance")
-        web.chart(web.case_figure("alliance", client, key), "case_alliance_chart")
-        rule = ruptures.filter(pl.col("instrument") == key)["params"].cast(pl.String)
-        st.caption(f"Rupture rule: {rule[0]}" if rule.len() else "No ruptures detected with the catalog's rule.")
+    if alliance_tab.open:
+        if not alliance_keys:
+            st.info("No alliance ratings for this client: add SRS or WAI-SR columns to the export to see ruptures "
+                    "and repairs.")
+        else:
+            key = st.radio("Alliance instrument", alliance_keys, horizontal=True, key="case_alliance")
+            web.chart(web.case_figure("alliance", client, key), "case_alliance_chart")
+            rule = ruptures.filter(pl.col("instrument") == key)["params"].cast(pl.String)
+            st.caption(f"Rupture rule: {rule[0]}" if rule.len() else "No ruptures detected with the catalog's rule.")
 with outcome_tab:
-    if not outcome_keys:
-        st.info("No outcome scores for this client: add ORS, PHQ-9, GAD-7 or another outcome column to the export.")
-    else:
-        key = st.radio("Outcome instrument", outcome_keys, horizontal=True, key="case_outcome")
-        scores = track.filter(pl.col("instrument") == key)
-        web.chart(web.case_figure("outcome", client, key), "case_outcome_chart")
-        change = case["change"].get(key)
-        if change:
-            st.text(f"{key}: {change['first']:g} at session {change['first_session']} -> {change['last']:g} at "
-                    f"session {change['last_session']}: {change['category']} (reliable change "
-                    f"{'>=' if change['rule'] == 'ge' else '>'} {change['threshold']:g} points).")
-        if scores.height:
-            st.caption(f"Expected band: {scores['method'].cast(pl.String).to_list()[-1]}")
+    if outcome_tab.open:
+        if not outcome_keys:
+            st.info("No outcome scores for this client: add ORS, PHQ-9, GAD-7 or another outcome column to the "
+                    "export.")
+        else:
+            key = st.radio("Outcome instrument", outcome_keys, horizontal=True, key="case_outcome")
+            scores = track.filter(pl.col("instrument") == key)
+            web.chart(web.case_figure("outcome", client, key), "case_outcome_chart")
+            change = case["change"].get(key)
+            if change:
+                st.text(f"{key}: {change['first']:g} at session {change['first_session']} -> {change['last']:g} at "
+                        f"session {change['last_session']}: {change['category']} (reliable change "
+                        f"{'>=' if change['rule'] == 'ge' else '>'} {change['threshold']:g} points).")
+            if scores.height:
+                st.caption(f"Expected band: {scores['method'].cast(pl.String).to_list()[-1]}")
 with themes_tab:
-    web.chart(web.case_figure("theme_timeline", client), "case_theme_timeline")
-    web.chart(web.case_figure("ccrt", client), "case_ccrt")
+    if themes_tab.open:
+        web.chart(web.case_figure("theme_timeline", client), "case_theme_timeline")
+        web.chart(web.case_figure("ccrt", client), "case_ccrt")
 with barriers_tab:
-    web.chart(web.case_figure("barrier_timeline", client), "case_barriers")
-    if barrier_rows.height:
-        # A static table, as text: the data grid draws its cells on a canvas at 0.875 of the
-        # theme's text size, which no style rule reaches.
-        severity = {level: f"{level} ({word})" for level, word in charts.SEVERITY_WORDS.items()}
-        web.text_table(barrier_rows.sort("session_number").select(
-            pl.col("session_number").alias("Session"),
-            pl.col("category").map_elements(lambda c: cat.code_label("barrier_categories", c),
-                                            return_dtype=pl.String).alias("Category"),
-            pl.col("severity").replace_strict(severity, default="not given", return_dtype=pl.String).alias("Severity"),
-            pl.col("addressed").replace_strict({True: "yes", False: "no"}, default="not recorded",
-                                               return_dtype=pl.String).alias("Addressed"),
-            pl.col("note").fill_null("").alias("Note")))
+    if barriers_tab.open:
+        web.chart(web.case_figure("barrier_timeline", client), "case_barriers")
+        if barrier_rows.height:
+            # A static table, as text: the data grid draws its cells on a canvas at 0.875 of the
+            # theme's text size, which no style rule reaches.
+            severity = {level: f"{level} ({word})" for level, word in charts.SEVERITY_WORDS.items()}
+            web.text_table(barrier_rows.sort("session_number").select(
+                pl.col("session_number").alias("Session"),
+                pl.col("category").map_elements(lambda c: cat.code_label("barrier_categories", c),
+                                                return_dtype=pl.String).alias("Category"),
+                pl.col("severity").replace_strict(severity, default="not given",
+                                                  return_dtype=pl.String).alias("Severity"),
+                pl.col("addressed").replace_strict({True: "yes", False: "no"}, default="not recorded",
+                                                   return_dtype=pl.String).alias("Addressed"),
+                pl.col("note").fill_null("").alias("Note")))

@@ -37,6 +37,9 @@ def test_the_case_page_names_flags_and_barrier_categories_in_words(app, catalog)
     assert shown and not shown & set(FLAG_CODES)
     assert shown <= {catalog.flag_label(c) for c in FLAG_CODES}
     # The barrier notes: a static table (text, Markdown-escaped) under the Barriers tab.
+    at.session_state["case_tab"] = "Barriers"
+    at.run()
+    no_errors(at)
     categories = {unescape(c) for c in at.table[-1].value["Category"]}
     assert "Cultural misunderstanding" in categories and "cultural" not in categories
 

@@ -68,13 +68,26 @@ def test_the_caseload_lists_cases_by_priority_and_the_filters_narrow_it(app):
     assert all("\n" in why and " | " not in why for why in whys)
 
 
+def test_the_case_page_draws_only_the_open_tab(app):
+    """A case's first screen made and sent every tab's charts (six figures) before anyone
+    opened a tab; now the overview and the open tab's, and a click on a tab draws its own."""
+    at = open_page(app.run(), "case", client="c015")
+    no_errors(at)
+    assert len(at.get("plotly_chart")) == 2 and at.radio(key="case_alliance")
+    at.session_state["case_tab"] = "Themes"
+    at.run()
+    no_errors(at)
+    assert len(at.get("plotly_chart")) == 3  # the overview, the theme timeline and the CCRT
+    assert not [r for r in at.radio if r.key == "case_alliance"]
+
+
 def test_a_case_opens_from_its_link_and_shows_its_flags_and_charts(app):
     at = open_page(app.run(), "case", client="c015")
     no_errors(at)
     assert at.selectbox(key="case_client").value == "c015"
     flags = at.table[0].value
     assert "Alliance rupture\\, not repaired" in set(flags["Flag"])  # the catalog's words, escaped for st.table
-    assert len(at.get("plotly_chart")) >= 4
+    assert len(at.get("plotly_chart")) == 2  # the overview and the open tab's (Alliance) chart
     before = at.get("plotly_chart")[1].proto.spec
     at.radio(key="case_alliance").set_value("WAI-SR").run()
     no_errors(at)
@@ -92,7 +105,11 @@ def test_a_client_with_one_session_and_no_ratings_gets_sentences_not_errors(tmp_
     monkeypatch.setenv("CASECONF_DEMO", "0")
     at = open_page(admin_app(), "case", client="solo")
     no_errors(at)
-    infos = " ".join(i.value for i in at.info)
+    infos = [i.value for i in at.info]
+    at.session_state["case_tab"] = "Outcome"  # only the open tab is drawn
+    at.run()
+    no_errors(at)
+    infos = " ".join(infos + [i.value for i in at.info])
     assert "No alliance ratings" in infos and "No outcome scores" in infos
     close_all()
 
@@ -211,10 +228,14 @@ def test_every_chart_of_a_case_puts_a_session_where_its_overview_does(app):
     at.radio(key="case_alliance").set_value("WAI-SR").run()
     no_errors(at)
     ranges = {}
-    for chart in at.get("plotly_chart"):
-        layout = json.loads(chart.proto.spec)["layout"]
-        title = layout.get("title", {}).get("text", "")
-        ranges[title] = {tuple(v["range"]) for k, v in layout.items() if k.startswith("xaxis") and v.get("range")}
+    for tab in ("Alliance", "Outcome", "Themes", "Barriers"):  # only the open tab is drawn
+        at.session_state["case_tab"] = tab
+        at.run()
+        no_errors(at)
+        for chart in at.get("plotly_chart"):
+            layout = json.loads(chart.proto.spec)["layout"]
+            title = layout.get("title", {}).get("text", "")
+            ranges[title] = {tuple(v["range"]) for k, v in layout.items() if k.startswith("xaxis") and v.get("range")}
     overview = [r for title, r in ranges.items() if title.startswith("Case overview")]
     assert len(overview) == 1 and len(overview[0]) == 1, ranges
     details = {t: r for t, r in ranges.items()
