@@ -300,32 +300,36 @@ def _id_problems(typed: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
 
 
 def _free_text(typed: pl.DataFrame, table: str, redact: bool) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """Scan notes; identifying ones are quarantined (masked), or masked and loaded with redact."""
+    """Scan notes; identifying ones are quarantined (masked), or masked and loaded with redact.
+
+    Each distinct note is scanned once, by `privacy.scan_many` alone (it sifts out the
+    notes no rule can fire on): sifting every row here first read the column twice, and
+    a note repeated on many rows was handed over as often. The findings go back to the
+    rows by their text, so only the rows of an identifying note are touched."""
     problems, redacted = [empty_problems()], 0
     for column in validate.FREE_TEXT.get(table, ()):
-        rows = typed.filter(privacy.may_identify(pl.col(column))).select("_row", column)
-        if rows.height == 0:
+        notes = typed.get_column(column).drop_nulls().unique().to_list()
+        if not notes:
             continue
-        found = privacy.scan_many(rows.get_column(column).to_list())
-        hits = [(row, text, f) for row, text, f in zip(rows.get_column("_row").to_list(),
-                                                        rows.get_column(column).to_list(), found) if f]
+        hits = {text: f for text, f in zip(notes, privacy.scan_many(notes)) if f}
         if not hits:
             continue
-        masked = {row: privacy.mask(text, f) for row, text, f in hits}
-        kinds = {row: ", ".join(sorted({x.kind.replace("_", " ") for x in f})) for row, _, f in hits}
-        typed = typed.with_columns(
-            pl.when(pl.col("_row").is_in(list(masked)))
-            .then(pl.col("_row").replace_strict(masked, default=None, return_dtype=pl.String))
-            .otherwise(pl.col(column)).alias(column))
+        masked = {text: privacy.mask(text, f) for text, f in hits.items()}
+        kinds = {text: ", ".join(sorted({x.kind.replace("_", " ") for x in f})) for text, f in hits.items()}
+        note = pl.col(column)
+        found = note.is_in(list(hits))
+        rows = typed.filter(found).select(
+            "_row", pl.lit(column).alias("column"),
+            note.replace_strict(masked, return_dtype=pl.String).alias("value"),
+            pl.lit("identifying text").alias("rule"),
+            pl.format("The {} contains identifying details ({}), so it was not stored. Remove them and import "
+                      "again, or import with redaction.", pl.lit(column),
+                      note.replace_strict(kinds, return_dtype=pl.String)).alias("message"))
+        typed = typed.with_columns(note.replace(masked).alias(column))
         if redact:
-            redacted += len(hits)
+            redacted += rows.height
             continue
-        problems.append(pl.DataFrame({
-            "_row": list(masked), "column": [column] * len(masked), "value": list(masked.values()),
-            "rule": ["identifying text"] * len(masked),
-            "message": [f"The {column} contains identifying details ({kinds[r]}), so it was not stored. Remove "
-                        "them and import again, or import with redaction." for r in masked]},
-            schema=validate.PROBLEM_SCHEMA))
+        problems.append(rows.cast(validate.PROBLEM_SCHEMA))
     return typed, pl.concat(problems), redacted
 
 
