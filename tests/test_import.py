@@ -462,3 +462,12 @@ def test_faulty_rows_import_in_about_the_memory_of_valid_ones(tmp_path):
 
     valid, faulty = peak_kb("valid"), peak_kb("faulty")
     assert faulty <= 1.5 * valid, f"{faulty / 1024:.0f} MB for faulty rows, {valid / 1024:.0f} MB for valid ones"
+
+
+def test_the_import_times_its_phases_for_the_benchmark(tmp_path, store):
+    barriers = f"client_id,session_number,category,severity,note\nc1,1,boundary,2,{NOTE_WITH_PHONE}\n"
+    result = import_dataset(_export(tmp_path, barriers=barriers), store)
+    assert set(result.seconds) == {"read", "check", "link", "report", "write", "publish", "privacy"}
+    assert all(s >= 0 for s in result.seconds.values())
+    assert result.seconds["privacy"] > 0  # the note was scanned
+    assert "seconds" not in result.to_json()  # the printed report stays the same from run to run
