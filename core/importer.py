@@ -12,6 +12,7 @@ import getpass
 import hashlib
 import os
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,6 +76,10 @@ class ImportResult:
     # and rule); every problem is counted in `problem_counts` and kept in the quarantine.
     problems: list[Problem] = field(default_factory=list)
     problem_counts: list[dict] = field(default_factory=list)  # {"table", "column", "rule", "count"}
+    # Wall-clock seconds of each phase (read, check, link, report, write, publish), and
+    # "privacy": the seconds spent in the privacy scan of notes, inside "check" (it runs
+    # beside the checks of other tables). For the benchmark's breakdown; not in to_json.
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -301,32 +306,36 @@ def _id_problems(typed: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
 
 
 def _free_text(typed: pl.DataFrame, table: str, redact: bool) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """Scan notes; identifying ones are quarantined (masked), or masked and loaded with redact."""
+    """Scan notes; identifying ones are quarantined (masked), or masked and loaded with redact.
+
+    Each distinct note is scanned once, by `privacy.scan_many` alone (it sifts out the
+    notes no rule can fire on): sifting every row here first read the column twice, and
+    a note repeated on many rows was handed over as often. The findings go back to the
+    rows by their text, so only the rows of an identifying note are touched."""
     problems, redacted = [empty_problems()], 0
     for column in validate.FREE_TEXT.get(table, ()):
-        rows = typed.filter(privacy.may_identify(pl.col(column))).select("_row", column)
-        if rows.height == 0:
+        notes = typed.get_column(column).drop_nulls().unique().to_list()
+        if not notes:
             continue
-        found = privacy.scan_many(rows.get_column(column).to_list())
-        hits = [(row, text, f) for row, text, f in zip(rows.get_column("_row").to_list(),
-                                                        rows.get_column(column).to_list(), found) if f]
+        hits = {text: f for text, f in zip(notes, privacy.scan_many(notes)) if f}
         if not hits:
             continue
-        masked = {row: privacy.mask(text, f) for row, text, f in hits}
-        kinds = {row: ", ".join(sorted({x.kind.replace("_", " ") for x in f})) for row, _, f in hits}
-        typed = typed.with_columns(
-            pl.when(pl.col("_row").is_in(list(masked)))
-            .then(pl.col("_row").replace_strict(masked, default=None, return_dtype=pl.String))
-            .otherwise(pl.col(column)).alias(column))
+        masked = {text: privacy.mask(text, f) for text, f in hits.items()}
+        kinds = {text: ", ".join(sorted({x.kind.replace("_", " ") for x in f})) for text, f in hits.items()}
+        note = pl.col(column)
+        found = note.is_in(list(hits))
+        rows = typed.filter(found).select(
+            "_row", pl.lit(column).alias("column"),
+            note.replace_strict(masked, return_dtype=pl.String).alias("value"),
+            pl.lit("identifying text").alias("rule"),
+            pl.format("The {} contains identifying details ({}), so it was not stored. Remove them and import "
+                      "again, or import with redaction.", pl.lit(column),
+                      note.replace_strict(kinds, return_dtype=pl.String)).alias("message"))
+        typed = typed.with_columns(note.replace(masked).alias(column))
         if redact:
-            redacted += len(hits)
+            redacted += rows.height
             continue
-        problems.append(pl.DataFrame({
-            "_row": list(masked), "column": [column] * len(masked), "value": list(masked.values()),
-            "rule": ["identifying text"] * len(masked),
-            "message": [f"The {column} contains identifying details ({kinds[r]}), so it was not stored. Remove "
-                        "them and import again, or import with redaction." for r in masked]},
-            schema=validate.PROBLEM_SCHEMA))
+        problems.append(rows.cast(validate.PROBLEM_SCHEMA))
     return typed, pl.concat(problems), redacted
 
 
@@ -346,17 +355,20 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     cleanup_stale_temp()
     path = Path(path)
     masker = _Masker()
-    file_name = masker(display_name or path.name)
+    clock = _Clock()
     progress(0.05, "Reading the files")
-    dataset, sha256 = _read(path, display_name, file_name)
+    dataset, sha256, file_name = _read(path, display_name, masker)
     shaped, ignored = _shape(dataset, catalog, masker)  # takes the tables out of `dataset`
+    clock.lap("read")
 
     progress(0.25, "Checking every row")
     stored_sessions = _stored_sessions(store, shaped["sessions"])
     checked = _check_tables(shaped, stored_sessions, catalog, redact)
+    clock.lap("check")
 
     progress(0.5, "Checking that rows point at sessions")
     _link_to_sessions(store, checked, stored_sessions)
+    clock.lap("link")
 
     progress(0.6, "Preparing the report")
     # Quarantine rows are written to a private scratch folder as each chunk of them is
@@ -364,34 +376,63 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     with private_dir("caseconf-import-") as scratch:
         spill = reports.QuarantineFiles(scratch)
         report = _report(dataset, shaped, checked, masker, spill)
+        clock.lap("report")
         batch = _Batch(imported_by=_who(imported_by), file_name=file_name, sha256=sha256, redacted=redact,
                        quarantined={k: v for k, v in report.quarantined.items() if v}, ignored=ignored,
                        quarantine_files=spill.files, demo=demo)
         _write(store, report.accepted, batch, progress)
+    clock.lap("write")  # the data's inserts; the rest of the publish follows
+    clock.seconds["publish"] = clock.seconds["write"] - batch.insert_s
+    clock.seconds["write"] = batch.insert_s
+    clock.seconds["privacy"] = checked.privacy_s
     progress(1.0, "Done")
     return ImportResult(batch.batch_id, file_name, batch.loaded,
                         {k: v for k, v in report.quarantined.items() if v or k in batch.loaded},
                         batch.inserted, batch.updated, {k: v for k, v in checked.redacted.items() if v}, ignored,
                         [masker(f) for f in dataset.ignored_files],
-                        [Problem(**row) for row in report.examples.iter_rows(named=True)], report.counts.to_dicts())
+                        [Problem(**row) for row in report.examples.iter_rows(named=True)], report.counts.to_dicts(),
+                        {name: round(s, 3) for name, s in clock.seconds.items()})
+
+
+class _Clock:
+    """Wall-clock seconds of the import's phases, each from the end of the one before."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = now - self._last
+        self._last = now
 
 
 # -- read
 
-def _read(path: Path, display_name: str | None, file_name: str) -> tuple[Dataset, str]:
-    """The export's raw tables and the SHA-256 of its bytes.
+def _read(path: Path, display_name: str | None, masker: _Masker) -> tuple[Dataset, str, str]:
+    """The export's raw tables, the SHA-256 of its bytes and its name as shown (masked).
 
     The fingerprint hashes the same bytes the readers parse: on a thread of its own
-    (hashlib lets go of the GIL), it costs no time beside the reading."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    (hashlib lets go of the GIL), it costs no time beside the reading. So does the
+    masking of the name: the first masking loads the privacy rules' word lists and the
+    sift's patterns (a second and a half of Python), while DuckDB parses the files without
+    the interpreter."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
         fingerprint = pool.submit(_fingerprint, path)
+        file_name = pool.submit(_first_masking, masker, display_name or path.name)
         try:
             dataset = read_dataset(path, display_name=display_name)
-            return dataset, fingerprint.result()
+            return dataset, fingerprint.result(), file_name.result()
         except DatasetError as err:
             raise ImportFailed(str(err)) from None
         except OSError as err:
-            raise ImportFailed(f"{file_name} could not be read ({err.strerror or 'input/output error'}).") from None
+            raise ImportFailed(f"{file_name.result()} could not be read "
+                               f"({err.strerror or 'input/output error'}).") from None
+
+
+def _first_masking(masker: _Masker, name: str) -> str:
+    privacy.scan_many([])  # builds the patterns of the notes' sift, used in the checks
+    return masker(name)
 
 
 # -- check each table
@@ -404,6 +445,7 @@ class _Checked:
     problems: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
     redacted: dict[str, int] = field(default_factory=dict)
     derived: pl.Series = field(default_factory=lambda: pl.Series("_row", [], pl.Int64))
+    privacy_s: float = 0.0  # seconds in the privacy scan of notes, summed over the tables
 
     def bad_rows(self, name: str) -> pl.Series:
         return pl.concat(self.problems[name]).get_column("_row").unique()
@@ -429,17 +471,19 @@ def _check_tables(shaped: dict[str, pl.DataFrame], stored_sessions: pl.DataFrame
         futures = {name: pool.submit(_check_table, name, raw, stored_sessions, catalog, redact)
                    for name, raw in shaped.items()}
         for name, future in futures.items():  # the tables' order, whichever finished first
-            frame, problems, redacted, derived = future.result()
+            frame, problems, redacted, derived, privacy_s = future.result()
             checked.typed[name], checked.problems[name], checked.redacted[name] = frame, problems, redacted
+            checked.privacy_s += privacy_s
             if derived is not None:
                 checked.derived = derived
     return checked
 
 
 def _check_table(name: str, raw: pl.DataFrame, stored_sessions: pl.DataFrame, catalog: Catalog,
-                 redact: bool) -> tuple[pl.DataFrame, list[pl.DataFrame], int, pl.Series | None]:
+                 redact: bool) -> tuple[pl.DataFrame, list[pl.DataFrame], int, pl.Series | None, float]:
     """One table's types, ids, rules, notes, keys and (sessions) dates: the typed frame,
-    its problems, the notes redacted, and the sessions whose days were derived."""
+    its problems, the notes redacted, the sessions whose days were derived, and the
+    seconds its notes' privacy scan took."""
     problems: list[pl.DataFrame] = []
     frame, type_problems = validate.parse(raw, name)
     problems.append(type_problems)
@@ -450,7 +494,9 @@ def _check_table(name: str, raw: pl.DataFrame, stored_sessions: pl.DataFrame, ca
     # reported as that once, not again as an invalid pseudonym (one row, one line).
     problems.append(validate.check_rules(frame, name, catalog).join(
         pl.concat([type_problems, id_problems]).select("_row", "column"), on=["_row", "column"], how="anti"))
+    start = time.perf_counter()
     frame, text_problems, redacted = _free_text(frame, name, redact)
+    privacy_s = time.perf_counter() - start
     problems.append(text_problems)
     problems.append(validate.duplicate_keys(frame, KEYS[name], name))
     derived = None
@@ -460,7 +506,7 @@ def _check_table(name: str, raw: pl.DataFrame, stored_sessions: pl.DataFrame, ca
         frame, date_problems, derived = _session_dates(
             frame, stored_first, pl.concat(problems).get_column("_row").unique())
         problems.append(date_problems)
-    return frame, problems, redacted, derived
+    return frame, problems, redacted, derived, privacy_s
 
 
 # -- link to sessions
@@ -551,6 +597,7 @@ class _Batch:
     quarantine_files: list[Path]
     demo: bool
     batch_id: int = 0
+    insert_s: float = 0.0  # seconds the data's inserts took (the rest of the publish apart)
     loaded: dict[str, int] = field(default_factory=dict)
     inserted: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
@@ -576,7 +623,9 @@ def _write(store: Store, accepted: dict[str, pl.DataFrame], batch: _Batch, progr
         for step, name in enumerate(IMPORT_ORDER):
             if name in accepted:
                 progress(0.7 + 0.04 * step, f"Writing {name} to the store")
+                start = time.perf_counter()
                 batch.inserted[name], batch.updated[name] = upsert(cur, name, accepted.pop(name), batch.batch_id)
+                batch.insert_s += time.perf_counter() - start
 
 
 def _who(imported_by: str | None) -> str:

@@ -76,7 +76,8 @@ def _child_import(folder: str, db: str) -> dict:
     result = import_dataset(folder, store, imported_by="benchmark")
     store.close()
     return {"seconds": time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb(),
-            "loaded": sum(result.loaded.values()), "quarantined": sum(result.quarantined.values())}
+            "loaded": sum(result.loaded.values()), "quarantined": sum(result.quarantined.values()),
+            "phases": result.seconds}
 
 
 def _in_child(kind: str, *paths: Path) -> dict:
@@ -117,7 +118,9 @@ def bench_import(sessions: int) -> dict:
               f"(goal <= 2.0); highest import peak {peak:.0f} MB")
         return {"sessions": sessions, "rows": sum(rows_by_table.values()), "raw_s": round(raw_s, 3),
                 "import_s": round(full_s, 3), "ratio": round(ratio, 2), "peak_rss_mb": round(peak, 1),
-                "runs": REPEATS, "loaded": min(r["loaded"] for r in fulls)}
+                "runs": REPEATS, "loaded": min(r["loaded"] for r in fulls),
+                # The import's phases (median seconds); "privacy" runs inside "check".
+                "phases_s": {k: round(statistics.median(r["phases"][k] for r in fulls), 3) for k in fulls[0]["phases"]}}
 
 
 def _child_analytics(db: str) -> dict:

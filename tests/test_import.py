@@ -210,6 +210,26 @@ def test_redaction_masks_the_note_and_loads_the_row(tmp_path, store):
     assert "0161 496 0123" not in note and note.startswith("Client asked us to call her sister on ")
 
 
+def test_a_note_repeated_on_rows_is_scanned_once_and_every_row_of_it_is_quarantined(tmp_path, store, monkeypatch):
+    from core import privacy
+    scanned = []
+    scan_many = privacy.scan_many
+    monkeypatch.setattr(privacy, "scan_many", lambda texts: scanned.extend(texts) or scan_many(texts))
+    clean = "Client talked about the week and felt calmer."
+    barriers = ("client_id,session_number,category,severity,note\n"
+                f"c1,1,boundary,2,{NOTE_WITH_PHONE}\nc1,2,boundary,2,{clean}\n"
+                f"c1,0,boundary,1,{NOTE_WITH_PHONE}\nc2,0,boundary,1,{clean}\n")
+    result = import_dataset(_export(tmp_path, barriers=barriers), store)
+    assert sorted(scanned) == sorted([NOTE_WITH_PHONE, clean])
+    found = _problem(result, rule="identifying text")
+    assert sorted(p.line for p in found) == [2, 4] and result.loaded["barriers"] == 2
+    assert all("0161 496 0123" not in p.value and "phone" in p.message for p in found)
+    assert "0161 496 0123" not in _all_text(store)
+    redacted = import_dataset(_export(tmp_path / "again", barriers=barriers), store, redact=True)
+    assert redacted.redacted == {"barriers": 2} and redacted.loaded["barriers"] == 4
+    assert "0161 496 0123" not in _all_text(store)
+
+
 def test_an_id_that_looks_like_an_email_is_quarantined_and_masked(tmp_path, store):
     sessions = "client_id,therapist_id,session_number\njane.doe@example.org,t1,1\nc2,t1,1\n"
     result = import_dataset(_export(tmp_path, sessions=sessions), store)
@@ -442,3 +462,12 @@ def test_faulty_rows_import_in_about_the_memory_of_valid_ones(tmp_path):
 
     valid, faulty = peak_kb("valid"), peak_kb("faulty")
     assert faulty <= 1.5 * valid, f"{faulty / 1024:.0f} MB for faulty rows, {valid / 1024:.0f} MB for valid ones"
+
+
+def test_the_import_times_its_phases_for_the_benchmark(tmp_path, store):
+    barriers = f"client_id,session_number,category,severity,note\nc1,1,boundary,2,{NOTE_WITH_PHONE}\n"
+    result = import_dataset(_export(tmp_path, barriers=barriers), store)
+    assert set(result.seconds) == {"read", "check", "link", "report", "write", "publish", "privacy"}
+    assert all(s >= 0 for s in result.seconds.values())
+    assert result.seconds["privacy"] > 0  # the note was scanned
+    assert "seconds" not in result.to_json()  # the printed report stays the same from run to run
