@@ -111,7 +111,8 @@ def test_the_case_pages_tabs_have_the_themes_text_size(browser, demo_store, tmp_
         texts, fonts = _sizes(page)
         for tab in ("Alliance", "Outcome", "Themes", "Barriers"):
             page.get_by_role("tab", name=tab).click()
-            page.wait_for_timeout(1500)
+            page.wait_for_timeout(300)
+            _settled(page, "Case")  # the click reruns the page, which draws the open tab
             more_texts, more_fonts = _sizes(page)
             texts, fonts = texts + more_texts, fonts + more_fonts
         # The Barriers tab is open: its notes are a table (the flags' table is the other one).
