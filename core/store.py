@@ -284,9 +284,12 @@ SNAPSHOT_MIGRATIONS: list[list[str]] = [
             session INTEGER, params VARCHAR, weight DOUBLE, ord BIGINT NOT NULL)""",
     ],
     [
-        # Each kept flag names the instrument its finding is on (the case overview draws it);
-        # empty until the migrated copy is published, which makes the triage again.
+        # Each kept flag names the instrument its finding is on and every instrument of its
+        # findings (the case overview draws them); the triage kept before is dropped, so
+        # it is computed from the data until a publish keeps it again.
         "ALTER TABLE triage_flags ADD COLUMN IF NOT EXISTS instrument VARCHAR",
+        "ALTER TABLE triage_flags ADD COLUMN IF NOT EXISTS instruments VARCHAR[]",
+        "DELETE FROM triage_info",
     ],
     [
         # The clinic's expected-change reference (analytics.expected.reference), kept with the
@@ -604,8 +607,8 @@ class Store:
         return self.snapshots / (self._current or self.refresh())
 
     def _take_reader(self) -> tuple[str, duckdb.DuckDBPyConnection]:
-        name = self._current or self.refresh()
-        with self._readers_lock:
+        with self._readers_lock:  # the current name read under the lock a switch of snapshot takes
+            name = self._current or self.refresh()
             con = self._readers.get(name)
             if con is None:
                 path = self.snapshots / name
@@ -613,7 +616,6 @@ class Store:
                     raise StoreError(f"The data snapshot {name} is missing from {self.snapshots.name}: the "
                                      "snapshot folder must be kept (and backed up) with the database file.")
                 con = self._readers[name] = _connect(path, read_only=True)
-            self._retired.discard(name)
             self._reader_users[name] = self._reader_users.get(name, 0) + 1
             return name, con
 
@@ -712,6 +714,10 @@ class Store:
                         raise
                     cur.execute("COMMIT")
                     cur.close()
+                    # What the copy kept was made from the data before: gone, unless a step
+                    # makes it again from these (the readers then compute it live).
+                    for table in KEPT_INFO:
+                        con.execute(f"DELETE FROM {table}")
                     for step in PUBLISH_STEPS:
                         step(con, self)
                     con.execute("CHECKPOINT")
@@ -815,11 +821,13 @@ class Store:
 
     def close(self) -> None:
         self.closed = True
-        if self._pg is not None:
-            self._pg.close()
-        else:
-            self._state.close()
-        self._close_readers(wait=True)
+        try:
+            if self._pg is not None:
+                self._pg.close()
+            else:
+                self._state.close()
+        finally:
+            self._close_readers(wait=True)
 
 
 def _sql_path(path: Path) -> str:
@@ -865,6 +873,9 @@ def _migrate_snapshot(con: duckdb.DuckDBPyConnection) -> None:
 # registers its steps (analytics.triage keeps every client's triage), so the store never
 # reaches up into the analytics; a step that fails fails the publish, nothing half made.
 PUBLISH_STEPS: list = []
+# The tables saying what a snapshot keeps was made with (analytics.triage, analytics.expected):
+# without their row a reader computes from the data.
+KEPT_INFO = ("triage_info", "reference_info")
 
 
 def on_publish(step):
@@ -917,10 +928,11 @@ def open_store(path: str | os.PathLike | None = None, *, postgres: str | None = 
 
 
 def close_all() -> None:
-    with _stores_lock:
-        for store in _stores.values():
-            store.close()
+    with _stores_lock:  # closing waits for running reads: not while holding the lock open_store needs
+        stores = list(_stores.values())
         _stores.clear()
+    for store in stores:
+        store.close()
 
 
 def upsert(cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, batch_id: int) -> tuple[int, int]:

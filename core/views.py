@@ -80,7 +80,7 @@ def overview_instruments(parts: dict, catalog: Catalog, kind: str) -> list[str]:
     (so the finding behind each flag is on screen), in the catalog's order; without such a
     flag, the case's first."""
     present = instruments_in(parts, catalog, kind)
-    flagged = {f.get("instrument") for f in parts["case"]["flags"]}
+    flagged = {i for f in parts["case"]["flags"] for i in (f.get("instruments") or [f.get("instrument")])}
     return [key for key in present if key in flagged] or present[:1]
 
 

@@ -60,7 +60,11 @@ outcome_keys = views.instruments_in(parts, cat, "outcome")
 web.chart(web.case_figure("overview", client, height=CASE_CHART_PX, width=CASE_CHART_WIDTH_PX), "case_overview")
 
 # Only the open tab is drawn (a click on another reruns the page, whose overview is cached):
-# a case's first screen made and sent four tabs' charts nobody had opened yet.
+# a case's first screen made and sent four tabs' charts nobody had opened yet. A closed
+# tab's instrument choice is kept: Streamlit forgets the state of a widget not drawn.
+for choice in ("case_alliance", "case_outcome"):
+    if choice in st.session_state:
+        st.session_state[choice] = st.session_state[choice]
 alliance_tab, outcome_tab, themes_tab, barriers_tab = st.tabs(["Alliance", "Outcome", "Themes", "Barriers"],
                                                               key="case_tab", on_change="rerun")
 with alliance_tab:

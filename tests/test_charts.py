@@ -748,3 +748,19 @@ def test_each_row_of_the_overview_has_its_own_legend_beside_it(demo, catalog, he
                                                             for n in names)]
     assert len(outcome_rows) == 2
     assert not set(outcome_rows[0]) & set(outcome_rows[1]), outcome_rows
+
+
+def test_an_and_n_more_flag_draws_every_instrument_of_its_findings(catalog):
+    """A flag is one per code: "GAD-7 went from 9 to 15 ... (and 1 more)" named only GAD-7,
+    so a reliable deterioration on PHQ-9 behind "(and 1 more)" was on no row."""
+    from core import views
+    from core.analytics.triage import _flags
+    found = pl.DataFrame({"client_id": ["c1", "c1"], "instrument": ["GAD-7", "PHQ-9"], "session": [12, 12],
+                          "text": ["GAD-7 went up", "PHQ-9 went up"]})
+    (flag,) = _flags(found, "deteriorated", pl.col("text"), pl.col("session"), "rule").to_dicts()
+    assert flag["reason"].endswith("(and 1 more)") and flag["instrument"] == "GAD-7"
+    assert flag["instruments"] == ["GAD-7", "PHQ-9"]
+    ratings = pl.DataFrame({"session_number": [0, 0, 0], "instrument": ["ORS", "PHQ-9", "GAD-7"],
+                            "scale": ["total"] * 3, "rater": ["client"] * 3, "score": [20.0, 12.0, 9.0]})
+    parts = {"ratings": ratings, "case": {"flags": [flag]}}
+    assert views.overview_instruments(parts, catalog, "outcome") == ["PHQ-9", "GAD-7"]

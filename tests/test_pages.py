@@ -81,6 +81,16 @@ def test_the_case_page_draws_only_the_open_tab(app):
     assert not [r for r in at.radio if r.key == "case_alliance"]
 
 
+def test_a_closed_tabs_instrument_choice_is_kept(app):
+    at = open_page(app.run(), "case", client="c027")
+    at.radio(key="case_alliance").set_value("WAI-SR").run()
+    for tab in ("Themes", "Alliance"):
+        at.session_state["case_tab"] = tab
+        at.run()
+        no_errors(at)
+    assert at.radio(key="case_alliance").value == "WAI-SR"
+
+
 def test_a_case_opens_from_its_link_and_shows_its_flags_and_charts(app):
     at = open_page(app.run(), "case", client="c015")
     no_errors(at)

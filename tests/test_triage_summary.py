@@ -174,3 +174,40 @@ def test_a_clients_flags_do_not_depend_on_who_else_is_in_scope(demo, catalog):
         assert_frame_equal(flags.filter(pl.col("client_id").is_in(whole.implode())),
                            everyone.filter(pl.col("client_id").is_in(whole.implode())))
 
+
+
+def _kept(store) -> int:
+    return store.query("SELECT count(*) AS n FROM triage_info", scope=SYSTEM).item()
+
+
+def test_a_publish_that_does_not_make_the_triage_again_keeps_none(tmp_path, monkeypatch, catalog):
+    """A process that had not loaded the triage (the command line's users or audit
+    command opening an older store) published a copy still holding the previous data's
+    triage, served as current."""
+    import core.store as store_module
+    frames = gappy_clinic(400, seed=5, gaps_seed=1, unattended=0.05, dropped=0.05)
+    store = Store(tmp_path / "s.duckdb")
+    with store.publish() as cur:
+        for name, frame in frames.items():
+            upsert(cur, name, frame, 1)
+    assert _kept(store) == 1
+    monkeypatch.setattr(store_module, "PUBLISH_STEPS", [])
+    with store.publish() as cur:
+        cur.execute("DELETE FROM ratings")
+    assert _kept(store) == 0
+    assert triage_module._precomputed(store, catalog, SYSTEM, None, None) is None
+    store.close()
+
+
+def test_a_triage_that_fails_while_kept_fails_neither_the_publish_nor_the_reads(tmp_path, monkeypatch, catalog):
+    def broken(*args, **kwargs):
+        raise ValueError("a note's text that must not reach the log")
+    frames = gappy_clinic(400, seed=5, gaps_seed=1, unattended=0.05, dropped=0.05)
+    store = Store(tmp_path / "s.duckdb")
+    monkeypatch.setattr(triage_module, "summarize", broken)
+    with store.publish() as cur:
+        for name, frame in frames.items():
+            upsert(cur, name, frame, 1)
+    assert _kept(store) == 0
+    assert triage_flags(store, catalog, SYSTEM).height > 0  # computed from the data
+    store.close()

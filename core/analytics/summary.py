@@ -83,7 +83,7 @@ def case_summaries(store, catalog: Catalog, client_ids: Sequence[str], scope: Sc
     sg = sg or SuddenGainParams.from_catalog(catalog)
     series = outcome_series(store, catalog, scope, ids)
     flags = _by_client(case_flags(store, catalog, scope, ids, sg=sg, case_list=case_list, series=series),
-                       ["code", "reason", "session", "params", "weight", "instrument"])
+                       ["code", "reason", "session", "params", "weight", "instrument", "instruments"])
     change = change_table(series, catalog)
     # The per-person table (suddengains' create_byperson): one gain or loss per client and
     # instrument, with how many met the criteria (`found`) and whether it reversed.

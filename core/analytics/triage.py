@@ -52,6 +52,7 @@ demo clinic and a synthetic one, for several scopes).
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -70,10 +71,14 @@ from .ruptures import WORDS, RuptureParams, alliance_discrepancy, coded_events, 
 from .sql import MAIN_THERAPIST_CTE, NOT_ATTENDED, bound_table, client_clause, recent_join
 from .themes import pervasiveness
 
+_log = logging.getLogger(__name__)
+
 # `instrument`: the instrument the flag's finding is on (the one its sentence names first),
-# empty for a flag not read from scores (coded events, barriers, themes, attendance).
+# empty for a flag not read from scores (coded events, barriers, themes, attendance);
+# `instruments`: every instrument of its findings, the "(and N more)" ones too.
 FLAG_SCHEMA = {"client_id": pl.String, "code": pl.String, "reason": pl.String, "session": pl.Int32,
-               "params": pl.String, "weight": pl.Float64, "instrument": pl.String}
+               "params": pl.String, "weight": pl.Float64, "instrument": pl.String,
+               "instruments": pl.List(pl.String)}
 CASE_SCHEMA = {"client_id": pl.String, "therapist_id": pl.String, "supervision_group": pl.String,
                "sessions": pl.UInt32, "latest_session": pl.Int32}
 
@@ -122,7 +127,7 @@ def _recent(frame: pl.DataFrame, latest: Callable[[], pl.DataFrame], lookback: i
 def _flags(frame: pl.DataFrame, code: str, reason: pl.Expr, session: pl.Expr, params: pl.Expr | str) -> pl.DataFrame:
     """One flag per client for `code`: the most recent finding, with "(and N more)", and the
     instrument of the finding named when `frame` has an `instrument` column."""
-    columns = ("client_id", "code", "reason", "session", "params", "instrument")
+    columns = ("client_id", "code", "reason", "session", "params", "instrument", "instruments")
     if frame.is_empty():
         return pl.DataFrame(schema={k: FLAG_SCHEMA[k] for k in columns})
     params = pl.lit(params) if isinstance(params, str) else params
@@ -136,7 +141,8 @@ def _flags(frame: pl.DataFrame, code: str, reason: pl.Expr, session: pl.Expr, pa
                       maintain_order=True)
             .group_by("client_id", maintain_order=True)
             .agg(pl.col("reason").first(), pl.col("session").first(), pl.col("params").first(),
-                 pl.col("instrument").first(), more.alias("more"))
+                 pl.col("instrument").first(), pl.col("instrument").drop_nulls().unique(maintain_order=True)
+                 .alias("instruments"), more.alias("more"))
             .with_columns(code=pl.lit(code),
                           reason=pl.when(pl.col("more") > 0)
                           .then(pl.format("{} (and {} more)", pl.col("reason"), pl.col("more")))
@@ -610,8 +616,8 @@ def summarize(con: duckdb.DuckDBPyConnection, store, catalog: Catalog, analytic_
         cur.execute(f"INSERT INTO {SUMMARY_CASES} SELECT client_id, therapist_id, supervision_group, sessions, "
                     "latest_session, all_sessions, whole FROM cases_out")
         cur.execute(f"INSERT INTO {SUMMARY_FLAGS} (client_id, code, reason, session, params, weight, ord, "
-                    "instrument) SELECT client_id, code, reason, session, params, weight, ord, instrument "
-                    "FROM flags_out")
+                    "instrument, instruments) SELECT client_id, code, reason, session, params, weight, ord, "
+                    "instrument, instruments FROM flags_out")
         cur.execute(f"INSERT INTO {SUMMARY_INFO} VALUES (?)", [catalog_key(catalog)])
         keep_reference(cur, kept, reference_key(catalog))
         cur.execute("COMMIT")
@@ -627,10 +633,15 @@ def keep_triage(con: duckdb.DuckDBPyConnection, store) -> None:
     try:
         catalog = default_catalog()
     except CatalogError:
+        return  # the publish left no kept triage: the readers compute it from the data
+    try:
+        summarize(con, store, catalog, ANALYTIC_TABLES)
+    except Exception as err:  # an import or the store's opening never fails for what is only kept for speed
         con.execute(f"DELETE FROM {SUMMARY_INFO}")
         con.execute("DELETE FROM reference_info")
-        return
-    summarize(con, store, catalog, ANALYTIC_TABLES)
+        # The error's type only: its message could quote the data.
+        _log.warning("The triage was not kept with this snapshot (%s); it is computed from the data instead.",
+                     type(err).__name__)
 
 
 def _case_list_and_flags_read(store, catalog: Catalog, scope: Scope, clients, sg: SuddenGainParams | None

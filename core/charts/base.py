@@ -342,7 +342,8 @@ def _legend_name(name: str) -> str:
     if not name or "<br>" in name or len(name) <= LEGEND_WRAP:
         return name
     # The name is escaped already: break it, never escape it again.
-    return "<br>".join(textwrap.wrap(name, LEGEND_WRAP))
+    # Never inside a word: an escaped name's entities (&amp;) stay whole.
+    return "<br>".join(textwrap.wrap(name, LEGEND_WRAP, break_long_words=False, break_on_hyphens=False))
 
 
 def _legend_px(names: list[str]) -> int:

@@ -207,7 +207,7 @@ def fit_height(fig: go.Figure, height: int, width: int = 1860) -> go.Figure:
             above = px[row["name"]] - least[row["name"]]
             if above > 0:
                 px[row["name"]] -= above * min(1.0, over / spare)
-    scale = min(1.0, room / sum(px.values()))  # too small a screen: every row shrinks alike
+    scale = max(0.05, min(1.0, room / sum(px.values())))  # too small a screen: every row shrinks alike
     # ... and so does the type of the legends beside them, which would run into each other.
     legend_font = max(12, math.floor((BASE_FONT - 1) * scale))
     top = 1.0
@@ -218,7 +218,8 @@ def fit_height(fig: go.Figure, height: int, width: int = 1860) -> go.Figure:
         fig.layout[row["name"]].domain = domain
         new_tops.append(top)
         if row["labels"] is None:
-            fig.layout[row["name"]].title.text = _wrap_title(fig.layout[row["name"]].title.text, px[row["name"]])
+            fig.layout[row["name"]].title.text = _wrap_title(fig.layout[row["name"]].title.text,
+                                                              px[row["name"]] * scale)
         if row["heatmap"] is not None:
             colorbar_beside(row["heatmap"], domain, plot_px)
         top = domain[0] - ROW_GAP_PX * scale / plot_px
