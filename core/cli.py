@@ -18,7 +18,7 @@ import polars as pl
 from . import audit
 from .access import Scope
 from .catalog import CatalogError, default_catalog
-from .store import StoreError, default_path, open_store
+from .store import StoreError, default_path, open_store as _open_store
 
 
 class CommandError(Exception):
@@ -212,6 +212,13 @@ def _cmd_case(args) -> int:
     else:
         print("\n\n".join(summary_text(s) for s in summaries))
     return 0
+
+
+def open_store(path=None):
+    """The store, with the triage each published snapshot keeps registered first: a store
+    this command migrates (an older snapshot, published again) keeps its triage."""
+    from .analytics import triage  # noqa: F401  (registers the kept triage as a publish step)
+    return _open_store(path)
 
 
 def _existing_store(args):

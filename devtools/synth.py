@@ -280,6 +280,7 @@ def write_synthetic_clinic(folder: str | Path, n_sessions: int, seed: int = 7) -
 def build_synthetic_store(path: str | Path, n_sessions: int, seed: int = 7) -> dict[str, int]:
     """Write the synthetic clinic straight into a new store at `path` (no import checks:
     for benchmarks of what comes after an import); returns rows per table."""
+    from core.analytics import triage  # noqa: F401  (each snapshot keeps the triage, as an import's does)
     from core.store import Store, upsert
     store = Store(path)
     counts = {}
