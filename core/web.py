@@ -505,12 +505,9 @@ def _in_background(key: tuple, make: Callable[[], Any]) -> None:
     thread.start()
 
 
-def _overview(parts: dict, read, cat: Catalog, client_id: str, title: str | None = None, height: int | None = None,
-              width: int | None = None):
+def _overview(parts: dict, read, cat: Catalog, client_id: str, title: str | None = None, height: int | None = None):
     fig = views.overview_figure(parts, cat, title=title)
-    if height is None:
-        return fig
-    return charts.fit_height(fig, height) if width is None else charts.fit_height(fig, height, width=width)
+    return fig if height is None else charts.fit_height(fig, height)
 
 
 # One case's figures, each made from its cached parts (and reads) by

@@ -6,7 +6,6 @@ import streamlit as st
 from core import charts, links, views, web
 
 CASE_CHART_PX = 940
-CASE_CHART_WIDTH_PX = 1400  # the main column beside the sidebar on a 1920 px wide screen
 web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 cat = web.catalog()
 ids = web.read("client_ids")
@@ -57,7 +56,7 @@ alliance_keys = views.instruments_in(parts, cat, "alliance")
 outcome_keys = views.instruments_in(parts, cat, "outcome")
 # The overview on one 1080p screen (less the browser's and the app's top bars), its rows
 # sized so no label runs into another; each part in full in the tabs below.
-web.chart(web.case_figure("overview", client, height=CASE_CHART_PX, width=CASE_CHART_WIDTH_PX), "case_overview")
+web.chart(web.case_figure("overview", client, height=CASE_CHART_PX), "case_overview")
 
 # Only the open tab is drawn (a click on another reruns the page, whose overview is cached):
 # a case's first screen made and sent four tabs' charts nobody had opened yet. A closed

@@ -90,13 +90,17 @@ def test_captions_labels_and_table_cells_have_the_themes_text_size(browser, note
         kinds = {t["where"] for t in texts}
         assert "stCaptionContainer" in kinds, kinds
         assert any(t["text"].startswith("Ask about the missed sessions") for t in texts), "the action is no table cell"
-        small = [t for t in texts if t["px"] < PROMISED_PX - 0.05]
-        small_cells = [f for f in fonts if _px(f) < PROMISED_PX - 0.05]
-        assert (small, small_cells) == ([], []), (small, fonts)
+        _assert_promised_size(texts, fonts)
         assert _problems(_observe(page), watch) == []
     finally:
         context.close()
         server.stop()
+
+
+def _assert_promised_size(texts: list[dict], fonts: list[str]) -> None:
+    small = [t for t in texts if t["px"] < PROMISED_PX - 0.05]
+    small_cells = [f for f in fonts if _px(f) < PROMISED_PX - 0.05]
+    assert (small, small_cells) == ([], []), (small, fonts)
 
 
 def test_the_case_pages_tabs_have_the_themes_text_size(browser, demo_store, tmp_path):
@@ -117,9 +121,7 @@ def test_the_case_pages_tabs_have_the_themes_text_size(browser, demo_store, tmp_
             texts, fonts = texts + more_texts, fonts + more_fonts
         # The Barriers tab is open: its notes are a table (the flags' table is the other one).
         assert page.locator('[data-testid="stMain"] [data-testid="stTable"]:visible').count() == 2
-        small = [t for t in texts if t["px"] < PROMISED_PX - 0.05]
-        small_cells = [f for f in fonts if _px(f) < PROMISED_PX - 0.05]
-        assert (small, small_cells) == ([], []), (small, fonts)
+        _assert_promised_size(texts, fonts)
         assert _problems(_observe(page), watch) == []
     finally:
         context.close()

@@ -464,7 +464,7 @@ def test_a_fitted_overview_gives_every_label_its_own_room(demo, catalog, height,
     each other), no two rows (and their titles) overlap, and no session -1 is on the axis."""
     from core import views
     parts = views.case_parts(demo, catalog, "c045", SYSTEM)
-    fig = charts.fit_height(views.overview_figure(parts, catalog), height, width=width)
+    fig = charts.fit_height(views.overview_figure(parts, catalog), height)
     assert fig.layout.height == height
     plot_px = height - fig.layout.margin.t - fig.layout.margin.b
     tick_px = fig.layout.template.layout.yaxis.tickfont.size

@@ -161,13 +161,12 @@ def _wrap_title(text: str | None, px: float) -> str | None:
     return "<br>".join(lines[:3])
 
 
-def fit_height(fig: go.Figure, height: int, width: int = 1860) -> go.Figure:
+def fit_height(fig: go.Figure, height: int) -> go.Figure:
     """`fig` (a `case_figure`) drawn `height` pixels high, so the case's overview fits one
     screen: every row of categories (coded events, feedback, themes, barriers) keeps room
     for each of its labels, so no label runs into the next one, and the score rows share
     what is left. A theme heatmap with more codes than fit keeps its most coded ones and
-    says so in its row's title. Each row's legend stays beside its row. `width` is about
-    the screen's; the rows' heights do not depend on it."""
+    says so in its row's title. Each row's legend stays beside its row."""
     fig = go.Figure(fig)
     fig.update_layout(height=height)
     rows = _rows(fig)
