@@ -365,6 +365,7 @@ READS: dict[str, Callable] = {
     "discrepancy": lambda store, cat, sc, **kw: ruptures.alliance_discrepancy(store, cat, sc, **kw),
     "track": lambda store, cat, sc, **kw: expected.track_colours(store, cat, sc, **kw),
     "pervasiveness": lambda store, cat, sc, **kw: themes.pervasiveness(store, cat, sc, **kw),
+    "caseload_pervasiveness": lambda store, cat, sc, **kw: themes.caseload_pervasiveness(store, cat, sc, **kw),
     "ccrt": lambda store, cat, sc, **kw: themes.ccrt(store, cat, sc, **kw),
     "therapist_patterns": lambda store, cat, sc, **kw: themes.therapist_patterns(store, cat, sc, **kw),
     "ccrt_triads": lambda store, cat, sc, **kw: themes.ccrt_triads(store, cat, sc, **kw),
@@ -578,7 +579,7 @@ def prefetch_slide_in(sc: Scope, client_id: str, group: str, hide_therapist: boo
 # Figures drawn from one cached read over the whole caseload: building a Plotly figure of
 # a large caseload costs more than reading it, so the figure is cached too.
 FIGURES: dict[str, tuple[str, Callable]] = {
-    "pervasiveness": ("pervasiveness", lambda data, cat, kind: charts.pervasiveness_chart(data, cat, kind=kind)),
+    "pervasiveness": ("caseload_pervasiveness", lambda data, cat, kind: charts.pervasiveness_chart(data, cat, kind=kind)),
     "therapist_patterns": ("therapist_patterns", lambda data, cat: charts.therapist_pattern_chart(data, cat)),
     "ccrt_sankey": ("ccrt_triads", lambda data, cat: charts.ccrt_sankey(data)),
     "barrier_effect": ("barrier_effect",

@@ -7,7 +7,7 @@ from core import web
 web.ensure_navigation(__file__)  # first: a cold deep link runs this page through app.py; then the guard
 cat = web.catalog()
 st.title("Themes")
-perv = web.read("pervasiveness")
+perv = web.read("caseload_pervasiveness")  # one row per code, not per client
 if perv.is_empty():
     st.info("No coded themes yet: import a themes table (kind, code, intensity per session) to see transference, "
             "countertransference and CCRT patterns here.")

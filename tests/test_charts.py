@@ -346,9 +346,11 @@ def test_ccrt_chart_with_pervasiveness_highlights_the_ccrt_category(demo, catalo
 
 
 def test_pervasiveness_chart_averages_over_clients_coded_for_the_kind(demo, catalog):
-    frame = themes.pervasiveness(demo, catalog, scope=SYSTEM)
-    fig = charts.pervasiveness_chart(frame, catalog, kind="countertransference")
+    fig = charts.pervasiveness_chart(themes.caseload_pervasiveness(demo, catalog, scope=SYSTEM), catalog,
+                                     kind="countertransference")
     (bars,) = fig.data
+    # Recomputed here from the per-client rows, in polars.
+    frame = themes.pervasiveness(demo, catalog, scope=SYSTEM)
     ct = frame.filter(pl.col("kind") == "countertransference")
     coded = ct["client_id"].n_unique()
     positive = ct.filter(pl.col("code") == "positive")
@@ -550,9 +552,9 @@ def test_barrier_alliance_chart_shows_a_distribution_for_a_large_caseload():
 
 def test_a_group_pervasiveness_chart_leaves_out_the_codes_of_small_cells(catalog):
     # 30 clients coded: code a with 15 (shown), b with 3 (small), c with 25 (5 lack it: small), d with 30.
-    rows = [{"client_id": f"k{i}", "kind": "transference", "code": code, "label": code.upper(), "pervasiveness": 0.5}
-            for code, n in (("hostile", 15), ("compliant", 3), ("dependent", 25), ("withdrawn", 30))
-            for i in range(n)]
+    rows = [{"kind": "transference", "code": code, "label": code.upper(), "clients": n, "clients_coded": 30,
+             "total": 0.5 * n, "mean": 0.5 * n / 30}
+            for code, n in (("hostile", 15), ("compliant", 3), ("dependent", 25), ("withdrawn", 30))]
     frame = pl.DataFrame(rows)
     open_chart = charts.pervasiveness_chart(frame, catalog, kind="transference")
     assert "3 of 30" in str(open_chart.data[0].text)  # the caseload page, for the reader's own cases
@@ -590,7 +592,7 @@ def test_a_grey_outcome_says_why_in_a_clinicians_words():
 # --------------------------------------------------------------------------- read at a glance (issue 15)
 
 def test_pervasiveness_labels_state_their_bars_value_so_they_run_in_the_bars_order(demo, catalog):
-    frame = themes.pervasiveness(demo, catalog, scope=SYSTEM)
+    frame = themes.caseload_pervasiveness(demo, catalog, scope=SYSTEM)
     (bars,) = charts.pervasiveness_chart(frame, catalog, kind="transference").data
     order = sorted(range(len(bars.x)), key=lambda i: -bars.x[i])
     assert order == list(range(len(bars.x)))  # the longest bar first

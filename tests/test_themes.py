@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from core.access import Scope
-from core.analytics.themes import (ccrt, ccrt_triads, pervasiveness, theme_timeline, theme_trend,
+from core.analytics.themes import (caseload_pervasiveness, ccrt, ccrt_triads, pervasiveness, theme_timeline, theme_trend,
                                    therapist_patterns)
 from core.store import Store, upsert
 from tests.conftest import SYSTEM
@@ -210,6 +210,8 @@ def test_an_empty_store_gives_empty_frames_with_the_documented_columns(store, ca
         "pervasiveness": (pervasiveness(store, catalog, scope=SYSTEM),
                           ["client_id", "therapist_id", "kind", "code", "label", "sessions_with_code",
                            "sessions_scored", "pervasiveness", "mean_intensity", "first_session", "last_session"]),
+        "caseload": (caseload_pervasiveness(store, catalog, scope=SYSTEM),
+                     ["kind", "code", "label", "clients", "clients_coded", "total", "mean"]),
         "ccrt": (ccrt(store, catalog, scope=SYSTEM),
                  ["client_id", "therapist_id"] + [f"{c}{s}" for c in ("wish", "ro", "rs") for s in
                                                   ("", "_label", "_pervasiveness", "_sessions_scored", "_tied")]),
@@ -278,3 +280,31 @@ def test_pervasiveness_equals_its_definition_on_random_clinics(catalog, rows, co
         return
     expected = reference_pervasiveness(sessions, themes, denominator).select(columns).sort(keys)
     assert_frame_equal(got.select(columns).sort(keys), expected, check_dtypes=False, check_exact=False)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clinic, codings)
+def test_the_caseload_pervasiveness_equals_the_mean_over_clients_coded(catalog, rows, coding):
+    """The Themes page's per-code summary, aggregated in SQL, against the definition in
+    polars: per code, the clients with it, the clients coded for its kind, and the mean
+    pervasiveness over those (a coded client without the code counting 0)."""
+    sessions = [(c, n, "t1", attended) for c, n, attended in rows]
+    themes = {(rows[i % len(rows)][0], rows[i % len(rows)][1], kind, code, rater): intensity
+              for i, kind, code, intensity, rater in coding}
+    themes = [(*key[:4], intensity, key[4]) for key, intensity in themes.items()]
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(Path(folder) / "clinic.duckdb")
+        fill(store, sessions, themes)
+        got = caseload_pervasiveness(store, catalog, scope=SYSTEM)
+        store.close()
+    if not themes:
+        assert got.is_empty()
+        return
+    per_client = reference_pervasiveness(sessions, themes, "coded")
+    coded = per_client.group_by("kind").agg(pl.col("client_id").n_unique().alias("clients_coded"))
+    expected = (per_client.group_by("kind", "code").agg(pl.len().alias("clients"), pl.col("pervasiveness").sum()
+                                                        .alias("total"))
+                .join(coded, on="kind").with_columns((pl.col("total") / pl.col("clients_coded")).alias("mean")))
+    columns = ["kind", "code", "clients", "clients_coded", "total", "mean"]
+    assert_frame_equal(got.select(columns).sort("kind", "code"), expected.select(columns).sort("kind", "code"),
+                       check_dtypes=False, check_exact=False)

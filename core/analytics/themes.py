@@ -145,6 +145,29 @@ def pervasiveness(store: Store, catalog: Catalog, scope: Scope, clients: Sequenc
     return store.query(sql, params, scope=scope)
 
 
+def caseload_pervasiveness(store: Store, catalog: Catalog, scope: Scope, clients: Sequence[str] | None = None,
+                           kinds: Sequence[str] | None = None) -> pl.DataFrame:
+    """Pervasiveness per code across the clients in scope: what the caseload's chart draws,
+    aggregated where the rows are (at 10^6 sessions the per-client frame has hundreds of
+    thousands of rows; this has one per code).
+
+    Columns: kind, code, label, clients (clients with the code), clients_coded (clients
+    with any code of the kind), total (the sum of the clients' pervasiveness), mean (total
+    / clients_coded: a coded client without the code counts 0). In no particular order."""
+    kinds = _check_kinds(catalog, kinds if kinds is not None else catalog.vocabularies.theme_kinds)
+    params = {"codebook": codebook_rows(catalog, catalog.vocabularies.theme_kinds)}
+    sql = f"""WITH {CODEBOOK_CTE},
+    {_pervasiveness_ctes(kinds, clients, "coded", params)},
+    per_kind AS (SELECT kind, count(DISTINCT client_id) AS clients_coded FROM pervasiveness GROUP BY kind),
+    code_totals AS (SELECT kind, code, count(*) AS clients, sum(pervasiveness) AS total
+                 FROM pervasiveness GROUP BY kind, code)
+    SELECT p.kind, p.code, coalesce(cb.label, p.code) AS label, p.clients, k.clients_coded, p.total,
+           p.total / k.clients_coded AS mean
+    FROM code_totals p JOIN per_kind k USING (kind)
+    LEFT JOIN codebook cb USING (kind, code)"""
+    return store.query(sql, params, scope=scope)
+
+
 def ccrt(store: Store, catalog: Catalog, scope: Scope, clients: Sequence[str] | None = None,
          denominator: Denominator = "coded") -> pl.DataFrame:
     """Each client's CCRT: the most pervasive wish, response of other and response of self.

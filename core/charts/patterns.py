@@ -12,9 +12,9 @@ from .base import BASE_FONT, PALETTE, SEQUENTIAL, TEMPLATE, empty_figure, _esc, 
 
 def pervasiveness_chart(frame: pl.DataFrame, catalog: Catalog | None = None, kind: str | None = None,
                         suppression: SuppressionSettings | None = None) -> go.Figure:
-    """Caseload pervasiveness per code, from `themes.pervasiveness` (one row per client
-    and code): for each code the mean pervasiveness over the clients coded for its kind
-    (a client without the code counts 0), and in how many of them it occurs.
+    """Caseload pervasiveness per code, from `themes.caseload_pervasiveness` (one row per
+    code): for each code the mean pervasiveness over the clients coded for its kind (a
+    client without the code counts 0), and in how many of them it occurs.
 
     With `suppression` (a group-level figure shown to a group), a code that 1 to 10 of the
     clients have, or 1 to 10 lack, is left out: its count, and its mean (which times the
@@ -24,14 +24,9 @@ def pervasiveness_chart(frame: pl.DataFrame, catalog: Catalog | None = None, kin
     if _is_empty(frame):
         return empty_figure("No coded themes in this caseload yet: import a themes table to see which "
                             "patterns recur.")
-    coded = frame.group_by("kind").agg(clients_coded=pl.col("client_id").n_unique())
-    per_code = (frame.group_by("kind", "code")
-                .agg(label=pl.col("label").first(), clients=pl.col("client_id").n_unique(),
-                     total=pl.col("pervasiveness").sum())
-                .join(coded, on="kind").with_columns(mean=pl.col("total") / pl.col("clients_coded")))
-    kinds = list(catalog.vocabularies.theme_kinds) if catalog is not None else sorted(per_code["kind"].unique())
-    rows = sorted(per_code.to_dicts(), key=lambda r: (kinds.index(r["kind"]) if r["kind"] in kinds else len(kinds),
-                                                      -r["mean"], r["code"]))
+    kinds = list(catalog.vocabularies.theme_kinds) if catalog is not None else sorted(frame["kind"].unique())
+    rows = sorted(frame.to_dicts(), key=lambda r: (kinds.index(r["kind"]) if r["kind"] in kinds else len(kinds),
+                                                   -r["mean"], r["code"]))
     left_out = 0
     if suppression is not None:
         shown = [r for r in rows if not share_hidden(r["clients"], r["clients_coded"], suppression)]

@@ -67,8 +67,8 @@ def group_views(store: Store, catalog: Catalog, group: str, therapist_id: str | 
                                                                   suppression=catalog.suppression),
                            "The share of the therapist's coded cases in which each countertransference code "
                            "occurs; bold cells recur across cases."))
-    perv = themes.pervasiveness(store, catalog, cases, kinds=["transference"])
-    views.append(_view("The group's transference themes", perv["client_id"].n_unique(), minimum,
+    perv = themes.caseload_pervasiveness(store, catalog, cases, kinds=["transference"])
+    views.append(_view("The group's transference themes", int(perv["clients_coded"].max() or 0), minimum,
                        lambda: charts.pervasiveness_chart(perv, catalog, kind="transference",
                                                           suppression=catalog.suppression),
                        "Mean pervasiveness of each transference code over the group's coded cases."))
