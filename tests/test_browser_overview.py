@@ -28,3 +28,31 @@ def test_the_case_overview_fits_one_1080p_screen_without_overlapping_labels(brow
     finally:
         context.close()
         server.stop()
+
+
+UPRIGHT_JS = """() => {
+    const chart = document.querySelector('[data-testid="stMain"] .stPlotlyChart');
+    // Every x axis's tick labels (a row's axis is x, x2, ...; only the bottom one shows them).
+    const ticks = [...chart.querySelectorAll('.xaxislayer-above text')].filter(e => e.textContent);
+    return {turned: ticks.filter(e => /rotate/.test(e.getAttribute('transform') || '')).map(e => e.textContent),
+            labels: ticks.map(e => e.textContent)};
+}"""
+
+
+def test_a_laptop_reads_the_session_axis_upright(browser, demo_store, tmp_path):
+    # At 1400 px the overview's plot is about 380 px wide: a label at each of c051's 19
+    # sessions was turned on its side (and read sideways in a meeting).
+    server = Server(demo_store, tmp_path / "server")
+    context, page, watch = _new_page(browser, server)
+    try:
+        page.set_viewport_size({"width": 1400, "height": 900})
+        _goto(page, server.url("/case?client=c051"))
+        _settled(page, "Case")
+        seen = page.evaluate(UPRIGHT_JS)
+        assert seen["turned"] == [], f"session labels turned on their side: {seen['turned']}"
+        assert "0" in seen["labels"] and "18" in seen["labels"], seen["labels"]
+        assert page.evaluate(OVERLAPS_JS) == [], "labels of the overview run into each other"
+        assert _problems(_observe(page), watch) == []
+    finally:
+        context.close()
+        server.stop()

@@ -209,11 +209,17 @@ def _whole_sessions(fig: go.Figure) -> list:
             for v in t.x if isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer()]
 
 
+SESSION_LABELS = 12  # more session ticks than this: every other one is labelled
+
+
 def _ticks_for(span: float) -> dict:
-    """Whole-number session ticks: every session on a short case, fewer on a long one."""
+    """Whole-number session ticks: every session on a short case, fewer on a long one.
+    Beyond SESSION_LABELS ticks every other one is labelled: on a laptop's narrower chart
+    (1400 px wide) a label at each of 19 sessions was turned on its side, and the turned
+    labels pushed the axis title out of the figure."""
     for limit, step in ((20, 1), (40, 2), (100, 5), (200, 10)):
         if span <= limit:
-            return dict(tick0=0, dtick=step)
+            return dict(tick0=0, dtick=step, ticklabelstep=2 if span / step > SESSION_LABELS else 1)
     return {}
 
 
