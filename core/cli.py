@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: CASECONF_POSTGRES or [connections.caseconf] postgres in secrets.toml)")
 
     bench = commands.add_parser("bench", help="benchmarks that print figures and ratios")
-    bench.add_argument("what", choices=["import", "analytics", "pages", "browser", "privacy", "serve"])
+    bench.add_argument("what", choices=["import", "faulty", "analytics", "pages", "browser", "privacy", "serve"])
     bench.add_argument("--sessions", type=int, default=100_000)
     bench.add_argument("--pages", nargs="+", metavar="PAGE", help="browser: these pages only (Caseload Case ...)")
     bench.add_argument("--warm", type=int, default=3, help="browser: warm visits a page (the median is kept)")

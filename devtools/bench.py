@@ -14,6 +14,10 @@ CSV files, then times, each in a fresh process on the same files: (a) DuckDB loa
 them with `read_csv` into tables, no validation (the floor), and (b) the full import;
 five runs of each, alternating, compared by their medians.
 
+`python -m core bench faulty --sessions N` times the import of N sessions whose every row
+is faulty (quarantined) against N valid ones, five runs of each, alternating, each in a
+fresh process: the ratio of the medians and the peak memory.
+
 `python -m core bench privacy --notes N` times the privacy guard's bulk scan
 (`privacy.scan_many`, what the importer runs on a column of notes) over N distinct notes
 made from the labelled corpus of the repository's tests (clean clinical notes, one in fifty
@@ -121,6 +125,44 @@ def bench_import(sessions: int) -> dict:
                 "runs": REPEATS, "loaded": min(r["loaded"] for r in fulls),
                 # The import's phases (median seconds); "privacy" runs inside "check".
                 "phases_s": {k: round(statistics.median(r["phases"][k] for r in fulls), 3) for k in fulls[0]["phases"]}}
+
+
+def write_sessions(folder: Path, rows: int, valid: bool) -> None:
+    """An export of `rows` sessions (one sessions.csv, 24 MB at 10^6): valid, or each with
+    a session number that is no number, so that every row is quarantined with one problem."""
+    folder.mkdir(parents=True)
+    with open(folder / "sessions.csv", "w") as out:
+        out.write("client_id,therapist_id,session_number,days_since_intake\n")
+        for i in range(rows):
+            out.write(f"c{i // 10},t{i % 50},{i % 10 if valid else 'x'},{7 * (i % 10)}\n")
+
+
+def bench_faulty(sessions: int) -> dict:
+    """The import of an export whose every row is faulty against one of as many valid rows:
+    each REPEATS times, alternating, each in a fresh process; medians compared."""
+    with tempfile.TemporaryDirectory(prefix="caseconf-bench-") as tmp:
+        folders = {kind: Path(tmp) / kind for kind in ("valid", "faulty")}
+        for kind, folder in folders.items():
+            write_sessions(folder, sessions, kind == "valid")
+        runs: dict[str, list[dict]] = {"valid": [], "faulty": []}
+        for k in range(REPEATS):
+            for kind, folder in folders.items():
+                os.sync()
+                runs[kind].append(_in_child("import", folder, Path(tmp) / f"{kind}{k}.duckdb"))
+            print(f"run {k + 1}: valid {runs['valid'][-1]['seconds']:.2f} s, peak "
+                  f"{runs['valid'][-1]['peak_rss_mb']:.0f} MB; faulty {runs['faulty'][-1]['seconds']:.2f} s, peak "
+                  f"{runs['faulty'][-1]['peak_rss_mb']:.0f} MB, {runs['faulty'][-1]['quarantined']:,} quarantined",
+                  flush=True)
+        valid_s = statistics.median(r["seconds"] for r in runs["valid"])
+        faulty_s = statistics.median(r["seconds"] for r in runs["faulty"])
+        peak = max(r["peak_rss_mb"] for r in runs["faulty"])
+        print(f"median of {REPEATS}: valid {valid_s:.2f} s, faulty {faulty_s:.2f} s; ratio {faulty_s / valid_s:.2f} "
+              f"(goal <= 2.0); highest faulty peak {peak:.0f} MB (goal <= 1,024)")
+        return {"rows": sessions, "runs": REPEATS, "valid_s": round(valid_s, 3), "faulty_s": round(faulty_s, 3),
+                "ratio": round(faulty_s / valid_s, 2), "faulty_peak_rss_mb": round(peak, 1),
+                "valid_peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs["valid"]), 1),
+                "quarantined": min(r["quarantined"] for r in runs["faulty"]),
+                "loaded": min(r["loaded"] for r in runs["valid"])}
 
 
 def _child_analytics(db: str) -> dict:
@@ -308,7 +350,8 @@ def bench_privacy(notes: int) -> dict:
             "flagged": flagged}
 
 
-BENCHES = {"import": bench_import, "analytics": bench_analytics, "pages": bench_pages, "browser": bench_browser}
+BENCHES = {"import": bench_import, "faulty": bench_faulty, "analytics": bench_analytics, "pages": bench_pages,
+           "browser": bench_browser}
 
 
 def run(what: str, sessions: int | None = None, notes: int = 200_000, **options) -> int:
