@@ -308,16 +308,13 @@ def _id_problems(typed: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
 def _free_text(typed: pl.DataFrame, table: str, redact: bool) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Scan notes; identifying ones are quarantined (masked), or masked and loaded with redact.
 
-    Each distinct note is scanned once, by `privacy.scan_many` alone (it sifts out the
+    Each distinct note is scanned once, by `privacy.scan_column` alone (it sifts out the
     notes no rule can fire on): sifting every row here first read the column twice, and
     a note repeated on many rows was handed over as often. The findings go back to the
     rows by their text, so only the rows of an identifying note are touched."""
     problems, redacted = [empty_problems()], 0
     for column in validate.FREE_TEXT.get(table, ()):
-        notes = typed.get_column(column).drop_nulls().unique().to_list()
-        if not notes:
-            continue
-        hits = {text: f for text, f in zip(notes, privacy.scan_many(notes)) if f}
+        hits = privacy.scan_column(typed.get_column(column))
         if not hits:
             continue
         masked = {text: privacy.mask(text, f) for text, f in hits.items()}

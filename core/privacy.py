@@ -935,9 +935,16 @@ def scan_many(texts: Iterable[str | None]) -> list[list[Finding]]:
     """``find_identifiers`` for many notes, each result a list of its own. A note repeated
     in the batch is scanned once; a note no rule can fire on (``may_identify``) not at all."""
     texts = list(texts)
-    distinct = pl.DataFrame({"text": list(dict.fromkeys(t for t in texts if t))}, schema={"text": pl.String})
-    found = {t: find_identifiers(t) for t in _to_read(distinct)}
+    found = scan_column(pl.Series("text", texts, dtype=pl.String))
     return [list(found.get(t, ())) if t else [] for t in texts]
+
+
+def scan_column(notes: pl.Series) -> dict[str, list[Finding]]:
+    """The findings of each distinct note of a column that has any (``find_identifiers``),
+    by its text: a column of a million notes stays in polars, and only the notes the sift
+    keeps reach Python."""
+    distinct = pl.DataFrame({"text": notes.cast(pl.String).drop_nulls().unique()}).filter(pl.col("text") != "")
+    return {t: f for t in _to_read(distinct) if (f := find_identifiers(t))}
 
 
 # ----------------------------------------------------------------------------- the bulk sift
