@@ -62,3 +62,12 @@ def test_the_privacy_benchmark_ends_with_its_json_by_wall_clock_and_cpu_time():
     assert result["min_notes_per_s"] <= result["notes_per_s"] <= result["max_notes_per_s"]
     assert result["min_cpu_notes_per_s"] <= result["cpu_notes_per_s"] <= result["max_cpu_notes_per_s"]
     assert 0 < result["flagged"] < 2000
+
+
+def test_the_faulty_import_benchmark_quarantines_every_faulty_row_and_ends_with_its_json():
+    out = subprocess.run([sys.executable, "-m", "core", "bench", "faulty", "--sessions", "800"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["rows"] == result["quarantined"] == result["loaded"] == 800
+    assert result["runs"] == out.count("quarantined\n") == 5
+    assert result["ratio"] > 0 and result["faulty_peak_rss_mb"] > 0
