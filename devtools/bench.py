@@ -40,6 +40,8 @@ from pathlib import Path
 from core import HOME
 from core.contract import IMPORT_ORDER
 
+from .synth import BENCH_ADMIN, build_synthetic_store, with_a_conference, write_synthetic_clinic
+
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: devtools/ and core/ side by side
 TABLES = IMPORT_ORDER
 REPEATS = 5  # runs of each side of the import benchmark
@@ -91,7 +93,6 @@ def _in_child(kind: str, *paths: Path) -> dict:
 
 
 def bench_import(sessions: int) -> dict:
-    from .synth import write_synthetic_clinic
     with tempfile.TemporaryDirectory(prefix="caseconf-bench-") as tmp:
         folder = Path(tmp) / "export"
         start = time.perf_counter()
@@ -195,7 +196,6 @@ def _child_analytics(db: str) -> dict:
 
 
 def bench_analytics(sessions: int) -> dict:
-    from .synth import build_synthetic_store
     with tempfile.TemporaryDirectory(prefix="caseconf-bench-") as tmp:
         db = Path(tmp) / "clinic.duckdb"
         start = time.perf_counter()
@@ -225,25 +225,6 @@ def _child_page_names() -> dict:
     return {"names": [name for name, _, _ in PAGES]}
 
 
-def _with_a_conference(db: Path) -> None:
-    """A conference of the first supervision group (five cases), so the Conference and
-    Present pages show an agenda and a case, as in a meeting; and the admin who opens
-    every page."""
-    from core.access import Scope
-    from core.catalog import default_catalog
-    from core.conference.meetings import groups, new_conference
-    from core.identity import add_user
-    from core.store import Store
-    store = Store(db)
-    try:
-        scope = Scope.system("benchmark", user="bench")
-        new_conference(store, default_catalog(), groups(store, scope)[0], scope=scope, cases=5)
-        add_user(store, BENCH_ADMIN, "admin")
-    finally:
-        store.close()
-
-
-BENCH_ADMIN = "bench-admin"
 
 
 def signed_in(at, subject: str, issuer: str = "https://idp.example") -> None:
@@ -282,11 +263,10 @@ def _child_page(db: str, name: str) -> dict:
 
 
 def bench_pages(sessions: int) -> dict:
-    from .synth import build_synthetic_store
     with tempfile.TemporaryDirectory(prefix="caseconf-bench-") as tmp:
         db = Path(tmp) / "clinic.duckdb"
         build_synthetic_store(db, sessions)
-        _with_a_conference(db)
+        with_a_conference(db)
         print(f"built a store of {sessions:,} sessions with a conference (goal at 1,000,000: cold <= 1.5 s, "
               "warm <= 0.2 s per page)")
         results = {}

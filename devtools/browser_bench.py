@@ -156,11 +156,11 @@ def _first(browser, store: Path, folder: Path, title: str, timeout: float) -> fl
 
 
 def _demo_store(folder: Path) -> Path:
-    from .bench import _with_a_conference
+    from .synth import with_a_conference
     store = folder / "demo.duckdb"
     subprocess.run([sys.executable, "-m", "core", "demo", "--db", str(store)], cwd=HOME, check=True,
                    capture_output=True, timeout=600)
-    _with_a_conference(store)  # Present and Conference then show a meeting's agenda
+    with_a_conference(store)  # Present and Conference then show a meeting's agenda
     return store
 
 

@@ -292,3 +292,24 @@ def build_synthetic_store(path: str | Path, n_sessions: int, seed: int = 7) -> d
     finally:
         store.close()
     return counts
+
+
+BENCH_ADMIN = "bench-admin"  # the admin the page benchmarks sign in as
+
+
+def with_a_conference(db: Path) -> None:
+    """A conference of the first supervision group (five cases), so the Conference and
+    Present pages show an agenda and a case, as in a meeting; and the admin who opens
+    every page."""
+    from core.access import Scope
+    from core.catalog import default_catalog
+    from core.conference.meetings import groups, new_conference
+    from core.identity import add_user
+    from core.store import Store
+    store = Store(db)
+    try:
+        scope = Scope.system("benchmark", user="bench")
+        new_conference(store, default_catalog(), groups(store, scope)[0], scope=scope, cases=5)
+        add_user(store, BENCH_ADMIN, "admin")
+    finally:
+        store.close()
