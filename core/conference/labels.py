@@ -16,6 +16,7 @@ linked to them, else the therapist's words above.
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 from dataclasses import dataclass, field
@@ -83,10 +84,13 @@ class _IdFinder:
             for start in [0] + [k + 1 for k in dots]:
                 if start < after or start >= len(word):
                     continue
-                for end in reversed(ends):
+                # Only the ends no longer than the longest id from here: a row of dots
+                # ("....", thousands) would otherwise try every later dot from every earlier one.
+                for j in range(bisect.bisect_right(ends, start + self.longest) - 1, -1, -1):
+                    end = ends[j]
                     if end <= start:
                         break
-                    if end - start <= self.longest and word[start:end] in self.ids:
+                    if word[start:end] in self.ids:
                         yield base + start, base + end, word[start:end]
                         after = end
                         break
