@@ -428,7 +428,7 @@ def _read(path: Path, display_name: str | None, masker: _Masker) -> tuple[Datase
 
 
 def _first_masking(masker: _Masker, name: str) -> str:
-    privacy.scan_many([])  # builds the patterns of the notes' sift, used in the checks
+    privacy.prepare_sift()  # builds the patterns of the notes' sift, used in the checks
     return masker(name)
 
 

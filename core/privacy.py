@@ -1335,6 +1335,14 @@ def _to_read(frame: pl.DataFrame) -> list[str]:
     return _suspects(frame)
 
 
+def prepare_sift() -> None:
+    """Builds the sift's patterns and word lists (about a second of Python) ahead of the
+    first column that needs them: the import does it while DuckDB reads the files. (An
+    empty batch no longer reaches the sift, see SIFT_MIN_NOTES, so ``scan_many([])`` does not.)"""
+    _rule_sifts()
+    _word_sifts()
+
+
 def _suspects(frame: pl.DataFrame) -> list[str]:
     """The notes of ``frame["text"]`` that ``_sift`` keeps, the cheapest sifts first:
     each one reads only the notes no sift before it has kept."""
