@@ -184,3 +184,37 @@ def test_the_imports_first_masking_builds_the_sift_while_the_files_are_read():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
                          check=True).stdout.split()
     assert out == ["1", "1"], "the warm-up left the sift's patterns unbuilt"
+
+
+@pytest.mark.xfail(strict=True, reason="not new today: the old pattern missed an id joined by a hyphen alike")
+@pytest.mark.parametrize("said", ["We compared C0012-C0015 in supervision.", "C0012-related worries came up.",
+                                  "th02-style interpretations again."])
+def test_an_id_joined_to_another_by_a_hyphen_is_still_replaced(said):
+    """Not new today (the old pattern missed it alike): a hyphen after an id makes it part
+    of a longer word, so a range of cases ("C0012-C0015") reaches the slide and the
+    de-identified handout as typed, and the handout's last check (`left`) misses it too."""
+    labels = IdLabels({"C0012": "Case B"}, {"C0012", "C0015"}, {"th02"})
+    shown = labels.sub(said)
+    assert not {"C0012", "C0015", "th02"} & set(re.findall(r"[\w.]+", shown)), shown
+
+
+@pytest.mark.xfail(strict=True, reason="not new today: the old pattern missed an id joined by a hyphen alike")
+def test_a_deidentified_handout_prints_no_id_of_a_range_of_cases(tmp_path, catalog):
+    from core.conference.handout import write_handout
+    from core.conference.meetings import new_conference
+    from core.conference.notes import save_entry
+    from tests.conftest import add_test_users, as_user
+    store = Store(tmp_path / "demo.duckdb")
+    try:
+        load_demo(store)
+        add_test_users(store)
+        made = new_conference(store, catalog, "group-north", cases=2, scope=as_user("sup1"))
+        client, other = (i["client_id"] for i in made["agenda"])
+        save_entry(store, made["id"], client, kind="note", text=f"We compared {client}-{other} today.",
+                   scope=as_user("sup1"))
+        write_handout(store, catalog, made["id"], tmp_path / "h.html", tmp_path / "a.csv", deidentify=True,
+                      scope=SYSTEM)
+    finally:
+        store.close()
+    page = re.sub(r"<script.*?</script>", " ", (tmp_path / "h.html").read_text(encoding="utf-8"), flags=re.S)
+    assert client not in page and other not in page
