@@ -20,6 +20,7 @@ both as they were.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import os
@@ -27,6 +28,7 @@ import shutil
 import threading
 import time
 import uuid
+import weakref
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -306,6 +308,20 @@ SNAPSHOT_MIGRATIONS: list[list[str]] = [
 ]
 SNAPSHOT_VERSION = len(SNAPSHOT_MIGRATIONS)
 
+# The janitors that let the state file go stop before the interpreter does: a daemon
+# thread stopped inside DuckDB's close (it lets go of the GIL and takes it back) aborted
+# the process at exit ("terminate called ... exception not rethrown").
+_EXITING = threading.Event()
+_JANITORS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # the running ones
+
+
+@atexit.register
+def _stop_janitors() -> None:
+    _EXITING.set()
+    for janitor in list(_JANITORS):
+        janitor.join(timeout=LOCK_WAIT_S)
+
+
 IDLE_S = 0.5          # a process lets the state file go after this long unused
 HOLD_S = 1.0          # ... and after this long held without a pause, at its next pause
 LOCK_WAIT_S = 60.0    # how long a read or write waits for another process to let it go
@@ -380,6 +396,7 @@ class _StateFile:
                 if self._janitor is None or not self._janitor.is_alive():
                     self._janitor = threading.Thread(target=self._watch, daemon=True, name="caseconf-state")
                     self._janitor.start()
+                    _JANITORS.add(self._janitor)
             self._users += 1
             con = self._con
         cur = con.cursor()
@@ -395,8 +412,7 @@ class _StateFile:
                     self._close_locked()
 
     def _watch(self) -> None:
-        while True:
-            time.sleep(max(min(self.idle_s, self.hold_s) / 4, 0.01))
+        while not _EXITING.wait(max(min(self.idle_s, self.hold_s) / 4, 0.01)):
             with self._lock:
                 if self._con is None:
                     self._janitor = None

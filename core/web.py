@@ -429,7 +429,10 @@ def warm_up() -> None:
                 except ImportError:
                     pass
 
-    threading.Thread(target=run, name="caseconf-warm-up", daemon=True).start()
+    # Not a daemon, as the prefetch below: a daemon thread stopped at the interpreter's exit
+    # inside DuckDB (its query hands rows back to Python) aborts the process ("terminate
+    # called ... exception not rethrown"); the exit waits for the warm-up instead.
+    threading.Thread(target=run, name="caseconf-warm-up", daemon=False).start()
 
 
 def _await_warm_up(path: str, generation: str) -> None:
