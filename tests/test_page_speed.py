@@ -132,8 +132,8 @@ def test_ids_in_free_text_are_found_where_a_pattern_of_every_id_finds_them(ids, 
     labels = IdLabels({}, set(ids), set())
     expected = text
     if ids:
-        pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(ids, key=len, reverse=True)))
-                             + r")(?![\w-])")
+        pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, sorted(ids, key=len, reverse=True)))
+                             + r")(?!\w)")
         expected = pattern.sub(lambda m: f"<{m.group(1)}>", text)
     assert labels.finder.sub(lambda found: f"<{found}>", text) == expected
     assert labels.left(text) == sorted(set(re.findall(r"<([^<>]*)>", expected)))
