@@ -53,7 +53,7 @@ from ..access import Scope
 from ..catalog import Catalog, Instrument, default_catalog
 from ..psychometrics import CLINICAL_RULES, RULE_WORDS
 # The SQL pieces once defined here; triage and expected still import some of them from here.
-from .sql import NOT_ATTENDED, bound_table, client_clause, recent_join
+from .sql import NOT_ATTENDED, bound_table, client_clause, recent_attended_join
 
 METHODS = ("sd", "points", "cutoff")
 # Scores are stored as decimals: 36.3 - 34.1 is 2.1999999999999993 in binary floating
@@ -362,7 +362,9 @@ def alliance_discrepancy(store, catalog: Catalog, scope: Scope, clients=None,
         return pl.DataFrame(schema=DISCREPANCY_SCHEMA)
     bind: dict = {"tol": TOLERANCE}
     flagged = "abs(p.client_score - p.therapist_score) >= m.points - $tol"
-    recent_rows = recent_join("p", recent, bind) if recent is not None else ""
+    # The recent sessions are kept before the pairing (a pair is of one session): far fewer
+    # ratings to pair.
+    attended = recent_attended_join("r", recent, bind) if recent is not None else NOT_ATTENDED
     meta = bound_table("meta", ["instrument", "scale", "points", "sentence"],
                        ["VARCHAR", "VARCHAR", "DOUBLE", "INTEGER"], rows, bind)
     sql = f"""
@@ -372,7 +374,7 @@ def alliance_discrepancy(store, catalog: Catalog, scope: Scope, clients=None,
                max(r.score) FILTER (WHERE r.rater = 'client') AS client_score,
                max(r.score) FILTER (WHERE r.rater = 'therapist') AS therapist_score
         FROM ratings r
-        {NOT_ATTENDED}
+        {attended}
         WHERE r.rater IN ('client', 'therapist') AND r.score IS NOT NULL
           AND r.instrument IN (SELECT instrument FROM meta) AND r.scale IN (SELECT scale FROM meta)
           {client_clause('r.client_id', clients, bind)}
@@ -384,7 +386,6 @@ def alliance_discrepancy(store, catalog: Catalog, scope: Scope, clients=None,
            m.points AS threshold_points,
            {flagged} AS flagged, m.sentence AS params
     FROM paired p JOIN meta m ON m.instrument = p.instrument AND m.scale = p.scale
-    {recent_rows}
     {f"WHERE {flagged}" if flagged_only else ""}
     ORDER BY p.client_id, p.session_number, p.instrument, p.scale
     """
