@@ -22,7 +22,7 @@ over all clients (see the analytics modules); nothing loops per client.
 | alliance_drop | same | fell by at least the instrument's `alert_drop` from the previous score (PCOMS / OpenFIT) |
 | alliance_discrepancy | `ruptures.alliance_discrepancy` | flagged on the total scale, within `lookback_sessions` |
 | barriers_unaddressed | barriers | unaddressed notes within `lookback_sessions`: `barrier_min_unaddressed`, or one of high severity |
-| countertransference | `themes.pervasiveness` | a listed code in >= `countertransference_share_attended` of the attended sessions (the share of coded sessions shown beside it) |
+| countertransference | `themes.pervasive_codes` | a listed code in >= `countertransference_share_attended` of the attended sessions (the share of coded sessions shown beside it) |
 
 When one client has several findings of one code (two unrepaired ruptures, say), the
 flag names the most recent and says how many more there are.
@@ -69,7 +69,7 @@ from .expected import CLINIC, keep_reference, latest_colour, reference, referenc
 from .outcomes import SuddenGainParams, change_table, classify_ends, one_per_client, outcome_series, sudden_changes
 from .ruptures import WORDS, RuptureParams, alliance_discrepancy, coded_events, detect_ruptures
 from .sql import MAIN_THERAPIST_CTE, NOT_ATTENDED, bound_table, client_clause, recent_join
-from .themes import pervasiveness
+from .themes import pervasive_codes
 
 _log = logging.getLogger(__name__)
 
@@ -344,14 +344,9 @@ def _countertransference_flags(store, catalog, scope, clients) -> pl.DataFrame:
     # is chosen when coding happens; the share of the attended sessions says how much of the
     # therapy it marks, and does not grow when coding is sparse. The flag follows the second.
     t = catalog.triage
-    kw = dict(kinds=["countertransference"], codes=t.countertransference_codes, therapist=False)
-    attended = pervasiveness(store, catalog, scope, clients, denominator="attended", **kw)
-    coded = pervasiveness(store, catalog, scope, clients, **kw).select(
-        "client_id", "code", pl.col("sessions_scored").alias("sessions_coded"),
-        pl.col("pervasiveness").alias("share_coded"))
-    found = attended.join(coded, on=["client_id", "code"], how="left").filter(
-        (pl.col("pervasiveness") >= t.countertransference_share_attended)
-        & (pl.col("sessions_with_code") >= t.countertransference_min_sessions))
+    found = pervasive_codes(store, catalog, scope, clients, kinds=["countertransference"],
+                            codes=t.countertransference_codes, min_share=t.countertransference_share_attended,
+                            min_sessions=t.countertransference_min_sessions)
     return _flags(found, "countertransference",
                   pl.format("Countertransference '{}' coded in {} of {} attended sessions ({}%; {} of {} coded "
                             "sessions, {}%), last at session {}",
