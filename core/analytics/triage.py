@@ -175,8 +175,7 @@ def _rupture_flags(store, catalog, scope, clients, latest, lookback) -> list[pl.
     ]
 
 
-def _coded_rupture_flags(store, catalog, scope, clients, latest, lookback) -> pl.DataFrame:
-    events = coded_events(store, scope, clients, catalog=catalog)
+def _coded_rupture_flags(events: pl.DataFrame, catalog, latest, lookback) -> pl.DataFrame:
     open_ = _recent(events.filter(pl.col("is_rupture") & ~pl.col("repaired")), latest, lookback, "session_number")
     labels = catalog.codebooks["events"].codes
     label = pl.col("event").replace_strict(labels, default=pl.col("event"), return_dtype=pl.String)
@@ -360,8 +359,7 @@ def _countertransference_flags(store, catalog, scope, clients) -> pl.DataFrame:
                   "sessions is shown beside it")
 
 
-def _boundary_flags(store, catalog, scope, clients, latest, lookback) -> pl.DataFrame:
-    events = coded_events(store, scope, clients, catalog=catalog)
+def _boundary_flags(events: pl.DataFrame, latest, lookback) -> pl.DataFrame:
     found = _recent(events.filter(pl.col("event") == "boundary_violation"), latest, lookback, "session_number")
     return _flags(found, "boundary",
                   pl.format("Boundary violation coded at session {} by the {}", pl.col("session_number"),
@@ -472,6 +470,12 @@ def _case_list_and_flags(store, catalog: Catalog, scope: Scope, clients, sg: Sud
             return [_change_flags(classify_ends(ends, catalog), latest(), t.stalled_after_sessions),
                     _track_flags(colours.drop("first_session", "scores"), catalog)]
 
+        def coded() -> list[list[pl.DataFrame]]:
+            # The coded ruptures and the boundary violations from one read of the events.
+            events = coded_events(store, scope, clients, catalog=catalog)
+            return [[_coded_rupture_flags(events, catalog, latest, lookback)],
+                    [_boundary_flags(events, latest, lookback)]]
+
         def sudden() -> list[list[pl.DataFrame]]:
             # The recent scores as `_recent_scores` keeps them; read only those when no series is given.
             recent = (_recent_scores(series, latest(), lookback) if series is not None
@@ -489,11 +493,10 @@ def _case_list_and_flags(store, catalog: Catalog, scope: Scope, clients, sg: Sud
             ((3,), lambda: [[_discrepancy_flags(store, catalog, scope, clients, lookback)]]),
             ((8,), lambda: [[_countertransference_flags(store, catalog, scope, clients)]]),
             ((2,), lambda: [_alliance_flags(store, catalog, scope, clients)]),
-            ((1,), lambda: [[_coded_rupture_flags(store, catalog, scope, clients, latest, lookback)]]),
+            ((1, 11), coded),
             ((7,), lambda: [[_barrier_flags(store, catalog, scope, clients)]]),
             ((9,), lambda: [[_risk_flags(store, catalog, scope, clients, latest, lookback)]]),
             ((10,), lambda: [_attendance_flags(store, catalog, scope, clients, lookback)]),
-            ((11,), lambda: [[_boundary_flags(store, catalog, scope, clients, latest, lookback)]]),
         ]
         running = [(places, pool.submit(job)) for places, job in jobs]
     groups = {place: group for places, future in running for place, group in zip(places, future.result())}
