@@ -352,15 +352,13 @@ def test_recent_keeps_the_late_ruptures_exactly_as_found_on_the_whole_series(sto
     assert late.equals(every.filter(pl.col("session") > 12 - 4))
 
 
-def test_the_unattended_filter_keeps_the_same_ratings_as_an_anti_join_on_the_session_key(store):
-    # NOT_ATTENDED joins on the client and looks the session up in a list (faster); it
-    # must leave exactly the ratings that the plain anti-join on (client, session) leaves.
-    from core.analytics.sql import NOT_ATTENDED
+def _clinic_with_unattended_and_unknown_sessions(store) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A synthetic clinic with unattended sessions that have scores, unknown attendance,
+    and scores with no session row: (sessions, ratings) as stored."""
     from devtools.synth import generate_synthetic_frames
     frames = generate_synthetic_frames(3_000, seed=11)
     rng = np.random.default_rng(5)
     sessions = frames["sessions"]
-    # Unattended sessions that have scores, unknown attendance, and scores with no session row.
     draw = rng.random(sessions.height)
     sessions = sessions.with_columns(attended=pl.when(pl.lit(draw) < 0.1).then(False)
                                      .when(pl.lit(draw) < 0.15).then(None).otherwise(pl.col("attended")))
@@ -368,16 +366,40 @@ def test_the_unattended_filter_keeps_the_same_ratings_as_an_anti_join_on_the_ses
     with store.publish() as cur:
         upsert(cur, "sessions", sessions, 1)
         upsert(cur, "ratings", frames["ratings"], 1)
+    return sessions, frames["ratings"]
+
+
+def test_the_unattended_filter_keeps_the_same_ratings_as_an_anti_join_on_the_session_key(store):
+    # NOT_ATTENDED joins on the client and looks the session up in a list (faster); it
+    # must leave exactly the ratings that the plain anti-join on (client, session) leaves.
+    from core.analytics.sql import NOT_ATTENDED
+    sessions, ratings = _clinic_with_unattended_and_unknown_sessions(store)
     plain = ("ANTI JOIN (SELECT client_id, session_number FROM sessions WHERE attended = false) u "
              "ON u.client_id = r.client_id AND u.session_number = r.session_number")
     kept = {}
     for name, clause in (("plain", plain), ("list", NOT_ATTENDED)):
         kept[name] = store.query(f"SELECT r.* FROM ratings r {clause} ORDER BY ALL", scope=SYSTEM)
-    assert kept["list"].height < frames["ratings"].height
+    assert kept["list"].height < ratings.height
     assert kept["list"].equals(kept["plain"])
     scoped = Scope.therapists(sessions["therapist_id"].unique().sort().head(3).to_list())
     assert store.query(f"SELECT r.* FROM ratings r {NOT_ATTENDED} ORDER BY ALL", scope=scoped).equals(
         store.query(f"SELECT r.* FROM ratings r {plain} ORDER BY ALL", scope=scoped))
+
+
+def test_the_recent_and_unattended_filter_in_one_join_keeps_the_ratings_both_filters_keep(store):
+    # recent_attended_join does recent_join and NOT_ATTENDED in one join on the client
+    # (faster); it must leave exactly the ratings the two of them leave, clients whose
+    # sessions are all attended, scores with no session row and unknown attendance included.
+    from core.analytics.sql import NOT_ATTENDED, recent_attended_join, recent_join
+    sessions, ratings = _clinic_with_unattended_and_unknown_sessions(store)
+    bind: dict = {}
+    both = f"SELECT r.* FROM ratings r {recent_join('r', 4, bind)} {NOT_ATTENDED} ORDER BY ALL"
+    one = f"SELECT r.* FROM ratings r {recent_attended_join('r', 4, bind)} ORDER BY ALL"
+    scoped = Scope.therapists(sessions["therapist_id"].unique().sort().head(3).to_list())
+    for scope in (SYSTEM, scoped):
+        kept = store.query(one, bind, scope=scope)
+        assert 0 < kept.height < ratings.height
+        assert kept.equals(store.query(both, bind, scope=scope))
 
 
 @pytest.mark.parametrize("params", [SD2, RuptureParams("points", 5, 4, 3), RuptureParams("cutoff", 0, 4, 2)])

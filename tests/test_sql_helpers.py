@@ -6,8 +6,8 @@ import ast
 from pathlib import Path
 
 ANALYTICS = Path(__file__).resolve().parents[1] / "core" / "analytics"
-SHARED = {"client_filter", "client_clause", "bound_table", "NOT_ATTENDED", "recent_join", "MAIN_THERAPIST_CTE",
-          "CODEBOOK_CTE", "codebook_rows"}
+SHARED = {"client_filter", "client_clause", "bound_table", "NOT_ATTENDED", "recent_join", "recent_attended_join",
+          "MAIN_THERAPIST_CTE", "CODEBOOK_CTE", "codebook_rows"}
 
 
 def _defined(tree: ast.Module) -> set[str]:

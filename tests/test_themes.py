@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from core.access import Scope
-from core.analytics.themes import (caseload_pervasiveness, ccrt, ccrt_triads, pervasiveness, theme_timeline, theme_trend,
-                                   therapist_patterns)
+from core.analytics.themes import (caseload_pervasiveness, ccrt, ccrt_triads, pervasive_codes, pervasiveness,
+                                   theme_timeline, theme_trend, therapist_patterns)
 from core.store import Store, upsert
 from tests.conftest import SYSTEM
 
@@ -308,3 +308,43 @@ def test_the_caseload_pervasiveness_equals_the_mean_over_clients_coded(catalog, 
     columns = ["kind", "code", "clients", "clients_coded", "total", "mean"]
     assert_frame_equal(got.select(columns).sort("kind", "code"), expected.select(columns).sort("kind", "code"),
                        check_dtypes=False, check_exact=False)
+
+
+def test_a_pervasive_code_reaches_the_share_and_the_sessions_inclusively(store, catalog):
+    # c1: four attended sessions, a fifth missed; "hostile" in 2 of them (a half), "disengaged"
+    # in 1, three sessions coded for countertransference.
+    fill(store, [("c1", n, "t1", n != 5) for n in range(1, 6)],
+         [("c1", 1, "countertransference", "hostile"), ("c1", 3, "countertransference", "hostile"),
+          ("c1", 2, "countertransference", "disengaged"), ("c1", 2, "transference", "mistrustful")])
+    got = pervasive_codes(store, catalog, scope=SYSTEM, kinds=["countertransference"],
+                          codes=["hostile", "disengaged"], min_share=0.5, min_sessions=2)
+    assert got.select("code", "sessions_with_code", "sessions_scored", "pervasiveness", "sessions_coded",
+                      "share_coded", "last_session").rows() == [("hostile", 2, 4, 0.5, 3, 2 / 3, 3)]
+    assert pervasive_codes(store, catalog, scope=SYSTEM, kinds=["countertransference"], codes=["hostile"],
+                           min_share=0.5, min_sessions=3).is_empty()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clinic, codings, st.sampled_from([0.2, 0.5, 1.0]), st.integers(1, 3))
+def test_the_pervasive_codes_are_the_attended_shares_that_pass_with_the_coded_share_beside(catalog, rows, coding,
+                                                                                           share, least):
+    """The triage's countertransference in one query: exactly the rows of the two
+    denominators' frames, joined and filtered as the triage once did in polars."""
+    sessions = [(c, n, "t1", attended) for c, n, attended in rows]
+    themes = {(rows[i % len(rows)][0], rows[i % len(rows)][1], kind, code, rater): intensity
+              for i, kind, code, intensity, rater in coding}
+    themes = [(*key[:4], intensity, key[4]) for key, intensity in themes.items()]
+    kw = dict(kinds=["countertransference"], codes=["hostile", "disengaged"])
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(Path(folder) / "clinic.duckdb")
+        fill(store, sessions, themes)
+        got = pervasive_codes(store, catalog, scope=SYSTEM, min_share=share, min_sessions=least, **kw)
+        attended = pervasiveness(store, catalog, scope=SYSTEM, denominator="attended", therapist=False, **kw)
+        coded = pervasiveness(store, catalog, scope=SYSTEM, therapist=False, **kw).select(
+            "client_id", "code", pl.col("sessions_scored").alias("sessions_coded"),
+            pl.col("pervasiveness").alias("share_coded"))
+        store.close()
+    expected = attended.join(coded, on=["client_id", "code"], how="left").filter(
+        (pl.col("pervasiveness") >= share) & (pl.col("sessions_with_code") >= least))
+    keys = ["client_id", "code"]
+    assert_frame_equal(got.sort(keys), expected.sort(keys), check_exact=True)

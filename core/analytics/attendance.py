@@ -68,30 +68,32 @@ def attendance(store, scope: Scope, clients=None, lookback: int = 6) -> pl.DataF
     last attended session and its day, the last booked day and the sessions booked since
     the last attended one."""
     bind: dict = {"lookback": lookback, "missed": list(MISSED)}
+    # One pass over the sessions: the client's last session and last attended session come
+    # with each row (one window), so the counts after them are plain filtered aggregates,
+    # not subqueries that read the sessions again for every client.
     sql = f"""
     WITH s AS (
         SELECT client_id, session_number, days_since_intake AS day, attended IS DISTINCT FROM false AS came,
                coalesce(attendance, CASE WHEN attended IS DISTINCT FROM false THEN 'attended' ELSE 'no_show' END)
                    AS kind,
-               max(session_number) OVER (PARTITION BY client_id) AS last_session
-        FROM sessions WHERE TRUE{client_clause('client_id', clients, bind)}),
-    c AS (
-        SELECT client_id, any_value(last_session) AS last_session,
-               count(*) FILTER (WHERE came) AS attended, count(*) FILTER (WHERE kind = 'no_show') AS no_show,
-               count(*) FILTER (WHERE kind = 'cancelled_late') AS cancelled_late,
-               count(*) FILTER (WHERE kind = 'cancelled') AS cancelled,
-               count(*) FILTER (WHERE list_contains($missed, kind) AND session_number > last_session - $lookback)
-                   AS missed_recent,
-               coalesce(list(session_number ORDER BY session_number)
-                        FILTER (WHERE list_contains($missed, kind) AND session_number > last_session - $lookback),
-                        []) AS missed_sessions,
-               max(session_number) FILTER (WHERE came) AS last_attended_session,
-               max(day) AS last_booked_day
-        FROM s GROUP BY client_id)
-    SELECT c.*, (SELECT max(day) FROM s WHERE s.client_id = c.client_id AND s.came) AS last_attended_day,
-           (SELECT count(*) FROM s WHERE s.client_id = c.client_id
-              AND s.session_number > coalesce(c.last_attended_session, -1)) AS booked_since
-    FROM c ORDER BY c.client_id
+               max(session_number) OVER w AS last_session,
+               max(session_number) FILTER (WHERE attended IS DISTINCT FROM false) OVER w AS last_came
+        FROM sessions WHERE TRUE{client_clause('client_id', clients, bind)}
+        WINDOW w AS (PARTITION BY client_id))
+    SELECT client_id, any_value(last_session) AS last_session,
+           count(*) FILTER (WHERE came) AS attended, count(*) FILTER (WHERE kind = 'no_show') AS no_show,
+           count(*) FILTER (WHERE kind = 'cancelled_late') AS cancelled_late,
+           count(*) FILTER (WHERE kind = 'cancelled') AS cancelled,
+           count(*) FILTER (WHERE list_contains($missed, kind) AND session_number > last_session - $lookback)
+               AS missed_recent,
+           coalesce(list(session_number ORDER BY session_number)
+                    FILTER (WHERE list_contains($missed, kind) AND session_number > last_session - $lookback),
+                    []) AS missed_sessions,
+           max(session_number) FILTER (WHERE came) AS last_attended_session,
+           max(day) AS last_booked_day,
+           max(day) FILTER (WHERE came) AS last_attended_day,
+           count(*) FILTER (WHERE session_number > coalesce(last_came, -1)) AS booked_since
+    FROM s GROUP BY client_id ORDER BY client_id
     """
     frame = store.query(sql, bind, scope=scope)
     return frame.select(list(ATTENDANCE_SCHEMA)).cast(ATTENDANCE_SCHEMA)

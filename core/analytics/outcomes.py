@@ -22,7 +22,7 @@ import polars as pl
 from ..access import Scope
 from ..catalog import Catalog
 from .change import classify_frame
-from .sql import NOT_ATTENDED, bound_table, client_clause, recent_join
+from .sql import NOT_ATTENDED, bound_table, client_clause, recent_attended_join
 from .sudden_gains import add_reversals, identify_sudden_changes
 
 SERIES_SCHEMA = {"client_id": pl.String, "instrument": pl.String, "session_number": pl.Int32, "score": pl.Float64}
@@ -52,13 +52,12 @@ def outcome_series(store, catalog: Catalog, scope: Scope, clients=None,
         return pl.DataFrame(schema=SERIES_SCHEMA)
     bind: dict = {}
     meta = bound_table("meta", ["instrument"], ["VARCHAR"], [(k,) for k in instruments], bind)
-    since = recent_join("r", recent, bind) if recent is not None else ""
+    attended = recent_attended_join("r", recent, bind) if recent is not None else NOT_ATTENDED
     sql = f"""
     WITH {meta}
     SELECT r.client_id, r.instrument, r.session_number::INTEGER AS session_number, r.score
     FROM ratings r
-    {since}
-    {NOT_ATTENDED}
+    {attended}
     WHERE r.scale = 'total' AND r.rater = 'client' AND r.score IS NOT NULL
       AND r.instrument IN (SELECT instrument FROM meta){client_clause('r.client_id', clients, bind)}
     {"ORDER BY r.client_id, r.instrument, r.session_number" if ordered else ""}

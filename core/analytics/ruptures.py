@@ -53,7 +53,7 @@ from ..access import Scope
 from ..catalog import Catalog, Instrument, default_catalog
 from ..psychometrics import CLINICAL_RULES, RULE_WORDS
 # The SQL pieces once defined here; triage and expected still import some of them from here.
-from .sql import NOT_ATTENDED, bound_table, client_clause, recent_join
+from .sql import NOT_ATTENDED, bound_table, client_clause, recent_attended_join
 
 METHODS = ("sd", "points", "cutoff")
 # Scores are stored as decimals: 36.3 - 34.1 is 2.1999999999999993 in binary floating
@@ -180,11 +180,13 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
         since = "ss[i] > ss[n] - $recent AND "
         # Session numbers rise by at least 1, so only the last `recent` scores can qualify,
         # and each needs the score before it: the lists keep the last `recent` + 1 scores
-        # (max_by's top n, highest session first, reversed). For speed: far cheaper than
-        # ordering every score of the series into a list. The repair search looks only
-        # after a rupture, so it stays inside these lists too; the spread before a drop
-        # comes from the whole series' sums less the listed scores from the drop on.
-        numbers = "list_reverse(max_by(r.session_number, r.session_number, $keep))"
+        # (the top n, highest session first, reversed; the session numbers by plain max,
+        # which gives what max_by by themselves gives with one heap less to keep). For
+        # speed: far cheaper than ordering every score of the series into a list. The
+        # repair search looks only after a rupture, so it stays inside these lists too; the
+        # spread before a drop comes from the whole series' sums less the listed scores
+        # from the drop on.
+        numbers = "list_reverse(max(r.session_number, $keep))"
         scores = "list_reverse(max_by(r.score, r.session_number, $keep))"
     scale_clause = ""
     if scales is not None:
@@ -201,14 +203,18 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
     q_before = "(tsq - list_sum(list_transform(sc[i:], lambda v: v * v)))"
     sd_before = (f"sqrt(greatest(({q_before} - {s_before} * {s_before} / {n_before}) / ({n_before} - 1), 0))")
     fall = f"sign * ({previous} - {current})"
+    # `spread_rule`, when there is one, is the part of the rule tested on the drops that
+    # pass `rule`, one row each: the spread before a drop sums slices of the lists, far too
+    # costly to work out for every score of every series (most drops fail the cheap tests).
+    spread_rule = ""
     if params.method == "sd":
         # A drop must reach the instrument's minimum in points too: the SD of a calm series
         # can be a fraction of a point (a 1-point WAI-SR fall was "2 SD").
         needed = f"greatest($threshold * {sd_before}, min_drop)"
         # The first drop looked at is the series' `min_series`-th score (as before), its
         # spread from the scores before it (at least 2).
-        rule = (f"{n_before} >= greatest($min_series - 1, 2) AND {fall} >= min_drop - $tol "
-                f"AND {fall} >= {needed} - $tol")
+        rule = f"{n_before} >= greatest($min_series - 1, 2) AND {fall} >= min_drop - $tol"
+        spread_rule = f"WHERE {fall} >= {needed} - $tol"
     elif params.method == "points":
         # The clinic's own fixed drop in points: used as given.
         needed, rule = "$threshold", f"{fall} >= $threshold - $tol"
@@ -223,6 +229,8 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
     # series' mean interval between scores, rounded: 1 for a weekly SRS with a missed
     # session, 4 for a WAI-SR rated every 4th): a client who stopped coming is not pending.
     window_end = "ss[i] + $window * greatest(round((ss[n] - first_session) / (total - 1)), 1)"
+    # `found` is read twice (for the clients whose latest session a pending rupture needs,
+    # and for the result): made once, or DuckDB unnests and tests every series twice.
     sql = f"""
     WITH {meta},
     series AS (
@@ -239,11 +247,12 @@ def detect_ruptures(store, catalog: Catalog, params: RuptureParams | None = None
         GROUP BY r.client_id, r.instrument, r.scale, r.rater
         HAVING count(*) >= $min_series
     ),
-    found AS (
+    found AS MATERIALIZED (
         SELECT * EXCLUDE (i), i, {needed} AS needed,
                list_filter(range(i + 1, least(n, i + $window) + 1),
                            lambda j: sign * sc[j] >= sign * sc[i - 1])[1] AS back
         FROM (SELECT *, unnest(list_filter(range(2, n + 1), lambda i: {since}{rule})) AS i FROM series)
+        {spread_rule}
     ),
     latest AS (
         SELECT client_id, max(session_number) AS latest FROM sessions
@@ -353,7 +362,9 @@ def alliance_discrepancy(store, catalog: Catalog, scope: Scope, clients=None,
         return pl.DataFrame(schema=DISCREPANCY_SCHEMA)
     bind: dict = {"tol": TOLERANCE}
     flagged = "abs(p.client_score - p.therapist_score) >= m.points - $tol"
-    recent_rows = recent_join("p", recent, bind) if recent is not None else ""
+    # The recent sessions are kept before the pairing (a pair is of one session): far fewer
+    # ratings to pair.
+    attended = recent_attended_join("r", recent, bind) if recent is not None else NOT_ATTENDED
     meta = bound_table("meta", ["instrument", "scale", "points", "sentence"],
                        ["VARCHAR", "VARCHAR", "DOUBLE", "INTEGER"], rows, bind)
     sql = f"""
@@ -363,7 +374,7 @@ def alliance_discrepancy(store, catalog: Catalog, scope: Scope, clients=None,
                max(r.score) FILTER (WHERE r.rater = 'client') AS client_score,
                max(r.score) FILTER (WHERE r.rater = 'therapist') AS therapist_score
         FROM ratings r
-        {NOT_ATTENDED}
+        {attended}
         WHERE r.rater IN ('client', 'therapist') AND r.score IS NOT NULL
           AND r.instrument IN (SELECT instrument FROM meta) AND r.scale IN (SELECT scale FROM meta)
           {client_clause('r.client_id', clients, bind)}
@@ -375,7 +386,6 @@ def alliance_discrepancy(store, catalog: Catalog, scope: Scope, clients=None,
            m.points AS threshold_points,
            {flagged} AS flagged, m.sentence AS params
     FROM paired p JOIN meta m ON m.instrument = p.instrument AND m.scale = p.scale
-    {recent_rows}
     {f"WHERE {flagged}" if flagged_only else ""}
     ORDER BY p.client_id, p.session_number, p.instrument, p.scale
     """

@@ -1,6 +1,6 @@
 """The SQL pieces the analytics share: a filter on the clients asked for, a table bound as
-list parameters, the anti-join that leaves out missed sessions, "within the last N sessions",
-the client's main therapist and the codebooks as a bound table.
+list parameters, the anti-join that leaves out missed sessions, "within the last N sessions"
+(and both in one join), the client's main therapist and the codebooks as a bound table.
 
 Each returns text to splice into a query run through `Store.query` (so the reader's scope
 applies to every table it names) and binds its values into the query's parameters, never
@@ -76,3 +76,17 @@ def recent_join(alias: str, recent: int, bind: dict) -> str:
     bind["recent"] = int(recent)
     return ("JOIN (SELECT client_id, max(session_number) - $recent AS since FROM sessions GROUP BY client_id) l "
             f"ON l.client_id = {alias}.client_id AND {alias}.session_number > l.since")
+
+
+def recent_attended_join(alias: str, recent: int, bind: dict) -> str:
+    """A JOIN keeping the rows of `alias` that `recent_join` keeps and `NOT_ATTENDED` keeps
+    (none of a session marked not attended), in one join on the client: the client's
+    latest session and missed sessions come from one pass over the sessions, and DuckDB
+    builds its hash table on the clients, not on the rows (on its own, the inequality of
+    `recent_join` had it hash the ratings). Same rows as both joins (test_ruptures checks)."""
+    bind["recent"] = int(recent)
+    return ("JOIN (SELECT client_id, max(session_number) - $recent AS since, "
+            "coalesce(list(session_number) FILTER (WHERE attended = false), []) AS missed "
+            "FROM sessions GROUP BY client_id) l "
+            f"ON l.client_id = {alias}.client_id AND {alias}.session_number > l.since "
+            f"AND NOT list_contains(l.missed, {alias}.session_number)")

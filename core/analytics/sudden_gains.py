@@ -133,16 +133,18 @@ def _grid(ratings: pl.DataFrame, first_session: int, trim: bool = False):
         .filter(pl.col("score").is_not_null() & (pl.col("session_number") >= first_session))
         .sort("client_id", "session_number")
     )
-    dup = scored.filter(pl.struct("client_id", "session_number").is_duplicated())
-    if dup.height:
+    client_no = scored["client_id"].rle_id().to_numpy()
+    sessions = scored["session_number"].to_numpy().astype(np.int64)
+    # Sorted, a session scored twice lies next to itself: found in one pass over the arrays
+    # (hashing every (client, session) pair cost as much as the rest of the grid).
+    if np.any((client_no[1:] == client_no[:-1]) & (sessions[1:] == sessions[:-1])):
+        dup = scored.filter(pl.struct("client_id", "session_number").is_duplicated())
         row = dup.row(0, named=True)
         raise ValueError(
             f"Client {row['client_id']} has {dup.filter(pl.col('client_id') == row['client_id']).height} scores "
             f"for session {row['session_number']}: keep one score per client and session "
             "before looking for sudden gains."
         )
-    client_no = scored["client_id"].rle_id().to_numpy()
-    sessions = scored["session_number"].to_numpy().astype(np.int64)
     scores = scored["score"].cast(pl.Float64).to_numpy()
     if scores.size and not np.isfinite(scores).all():
         raise ValueError("Some scores are NaN or infinite: store a missing score as a missing value (null).")

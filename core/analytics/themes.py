@@ -57,13 +57,16 @@ def _check_denominator(denominator: str) -> None:
 
 
 def _pervasiveness_ctes(kinds: list[str], clients, denominator: str, params: dict,
-                        per_therapist: bool = False, codes: Sequence[str] | None = None) -> str:
+                        per_therapist: bool = False, codes: Sequence[str] | None = None,
+                        coded_share: bool = False) -> str:
     """CTEs ending in `pervasiveness` (unit, kind, code, counts, share, intensity, span).
 
     The unit is the client, or with `per_therapist` the (therapist, client) pair, where
     each session counts for the therapist who held it. Each CTE is used once: DuckDB
     materialises a CTE that is read twice, which at 10^6 rows costs more than the reading.
     `codes` limits the codes counted (not the sessions scored, which count every code).
+    `coded_share`, with the "attended" denominator, adds the share of the coded sessions
+    beside it (`sessions_coded`, `share_coded`, as the "coded" denominator gives them).
     """
     params["kinds"] = kinds
     where = f"list_contains($kinds, t.kind) AND {client_filter(clients, params, 't.client_id')}"
@@ -84,11 +87,13 @@ def _pervasiveness_ctes(kinds: list[str], clients, denominator: str, params: dic
         SELECT {keys}, kind, code, count(*) AS sessions_with_code, avg(intensity) AS mean_intensity,
                min(session_number) AS first_session, max(session_number) AS last_session
         FROM coded GROUP BY ALL)"""]
-    if denominator == "coded":
-        ctes.append(f"""scored AS (
+    coded = f"""scored AS (
         SELECT {keys}, kind, count(*) AS sessions_scored
         FROM (SELECT DISTINCT {unit}, t.session_number, t.kind FROM {source} WHERE {where})
-        GROUP BY ALL)""")
+        GROUP BY ALL)"""
+    beside = ""
+    if denominator == "coded":
+        ctes.append(coded)
         scored_join, scored = f"JOIN scored USING ({keys}, kind)", "sessions_scored"
     else:
         # Attended sessions, plus coded sessions marked as not attended (rare), so the
@@ -106,10 +111,15 @@ def _pervasiveness_ctes(kinds: list[str], clients, denominator: str, params: dic
         scored_join = (f"JOIN attended_sessions a USING ({keys}) "
                        f"LEFT JOIN unattended_coded u USING ({keys}, kind)")
         scored = "a.n + coalesce(u.n, 0)"
+        if coded_share:
+            ctes.append(coded)
+            scored_join += f" JOIN scored c USING ({keys}, kind)"
+            beside = (", c.sessions_scored AS sessions_coded, "
+                      "sessions_with_code / c.sessions_scored AS share_coded")
     ctes.append(f"""pervasiveness AS (
         SELECT {keys}, kind, code, sessions_with_code, {scored} AS sessions_scored,
                sessions_with_code / ({scored}) AS pervasiveness,
-               mean_intensity, first_session, last_session
+               mean_intensity, first_session, last_session{beside}
         FROM per_code {scored_join})""")
     return ",\n".join(ctes)
 
@@ -142,6 +152,28 @@ def pervasiveness(store: Store, catalog: Catalog, scope: Scope, clients: Sequenc
     FROM pervasiveness p
     {main_join}
     LEFT JOIN codebook cb USING (kind, code)"""
+    return store.query(sql, params, scope=scope)
+
+
+def pervasive_codes(store: Store, catalog: Catalog, scope: Scope, clients: Sequence[str] | None = None, *,
+                    kinds: Sequence[str], codes: Sequence[str], min_share: float, min_sessions: int) -> pl.DataFrame:
+    """The `codes` that reach `min_share` of a client's attended sessions in at least
+    `min_sessions` of them (the triage's countertransference), with the share of the coded
+    sessions beside it: `pervasiveness`'s rows of those codes with the "attended"
+    denominator and no therapist, the ones that pass, plus sessions_coded and share_coded
+    (the "coded" denominator's sessions_scored and pervasiveness). One query that keeps
+    only what passes, rather than both denominators' rows for every client and code."""
+    kinds = _check_kinds(catalog, kinds)
+    params = {"codebook": codebook_rows(catalog, catalog.vocabularies.theme_kinds),
+              "min_share": float(min_share), "min_sessions": int(min_sessions)}
+    sql = f"""WITH {CODEBOOK_CTE},
+    {_pervasiveness_ctes(kinds, clients, "attended", params, codes=codes, coded_share=True)}
+    SELECT p.client_id, p.kind, p.code, coalesce(cb.label, p.code) AS label,
+           p.sessions_with_code, p.sessions_scored, p.pervasiveness, p.mean_intensity,
+           p.first_session, p.last_session, p.sessions_coded, p.share_coded
+    FROM pervasiveness p
+    LEFT JOIN codebook cb USING (kind, code)
+    WHERE p.pervasiveness >= $min_share AND p.sessions_with_code >= $min_sessions"""
     return store.query(sql, params, scope=scope)
 
 

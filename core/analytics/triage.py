@@ -22,7 +22,7 @@ over all clients (see the analytics modules); nothing loops per client.
 | alliance_drop | same | fell by at least the instrument's `alert_drop` from the previous score (PCOMS / OpenFIT) |
 | alliance_discrepancy | `ruptures.alliance_discrepancy` | flagged on the total scale, within `lookback_sessions` |
 | barriers_unaddressed | barriers | unaddressed notes within `lookback_sessions`: `barrier_min_unaddressed`, or one of high severity |
-| countertransference | `themes.pervasiveness` | a listed code in >= `countertransference_share_attended` of the attended sessions (the share of coded sessions shown beside it) |
+| countertransference | `themes.pervasive_codes` | a listed code in >= `countertransference_share_attended` of the attended sessions (the share of coded sessions shown beside it) |
 
 When one client has several findings of one code (two unrepaired ruptures, say), the
 flag names the most recent and says how many more there are.
@@ -69,7 +69,7 @@ from .expected import CLINIC, keep_reference, latest_colour, reference, referenc
 from .outcomes import SuddenGainParams, change_table, classify_ends, one_per_client, outcome_series, sudden_changes
 from .ruptures import WORDS, RuptureParams, alliance_discrepancy, coded_events, detect_ruptures
 from .sql import MAIN_THERAPIST_CTE, NOT_ATTENDED, bound_table, client_clause, recent_join
-from .themes import pervasiveness
+from .themes import pervasive_codes
 
 _log = logging.getLogger(__name__)
 
@@ -175,8 +175,7 @@ def _rupture_flags(store, catalog, scope, clients, latest, lookback) -> list[pl.
     ]
 
 
-def _coded_rupture_flags(store, catalog, scope, clients, latest, lookback) -> pl.DataFrame:
-    events = coded_events(store, scope, clients, catalog=catalog)
+def _coded_rupture_flags(events: pl.DataFrame, catalog, latest, lookback) -> pl.DataFrame:
     open_ = _recent(events.filter(pl.col("is_rupture") & ~pl.col("repaired")), latest, lookback, "session_number")
     labels = catalog.codebooks["events"].codes
     label = pl.col("event").replace_strict(labels, default=pl.col("event"), return_dtype=pl.String)
@@ -344,14 +343,9 @@ def _countertransference_flags(store, catalog, scope, clients) -> pl.DataFrame:
     # is chosen when coding happens; the share of the attended sessions says how much of the
     # therapy it marks, and does not grow when coding is sparse. The flag follows the second.
     t = catalog.triage
-    kw = dict(kinds=["countertransference"], codes=t.countertransference_codes, therapist=False)
-    attended = pervasiveness(store, catalog, scope, clients, denominator="attended", **kw)
-    coded = pervasiveness(store, catalog, scope, clients, **kw).select(
-        "client_id", "code", pl.col("sessions_scored").alias("sessions_coded"),
-        pl.col("pervasiveness").alias("share_coded"))
-    found = attended.join(coded, on=["client_id", "code"], how="left").filter(
-        (pl.col("pervasiveness") >= t.countertransference_share_attended)
-        & (pl.col("sessions_with_code") >= t.countertransference_min_sessions))
+    found = pervasive_codes(store, catalog, scope, clients, kinds=["countertransference"],
+                            codes=t.countertransference_codes, min_share=t.countertransference_share_attended,
+                            min_sessions=t.countertransference_min_sessions)
     return _flags(found, "countertransference",
                   pl.format("Countertransference '{}' coded in {} of {} attended sessions ({}%; {} of {} coded "
                             "sessions, {}%), last at session {}",
@@ -365,8 +359,7 @@ def _countertransference_flags(store, catalog, scope, clients) -> pl.DataFrame:
                   "sessions is shown beside it")
 
 
-def _boundary_flags(store, catalog, scope, clients, latest, lookback) -> pl.DataFrame:
-    events = coded_events(store, scope, clients, catalog=catalog)
+def _boundary_flags(events: pl.DataFrame, latest, lookback) -> pl.DataFrame:
     found = _recent(events.filter(pl.col("event") == "boundary_violation"), latest, lookback, "session_number")
     return _flags(found, "boundary",
                   pl.format("Boundary violation coded at session {} by the {}", pl.col("session_number"),
@@ -477,6 +470,12 @@ def _case_list_and_flags(store, catalog: Catalog, scope: Scope, clients, sg: Sud
             return [_change_flags(classify_ends(ends, catalog), latest(), t.stalled_after_sessions),
                     _track_flags(colours.drop("first_session", "scores"), catalog)]
 
+        def coded() -> list[list[pl.DataFrame]]:
+            # The coded ruptures and the boundary violations from one read of the events.
+            events = coded_events(store, scope, clients, catalog=catalog)
+            return [[_coded_rupture_flags(events, catalog, latest, lookback)],
+                    [_boundary_flags(events, latest, lookback)]]
+
         def sudden() -> list[list[pl.DataFrame]]:
             # The recent scores as `_recent_scores` keeps them; read only those when no series is given.
             recent = (_recent_scores(series, latest(), lookback) if series is not None
@@ -494,11 +493,10 @@ def _case_list_and_flags(store, catalog: Catalog, scope: Scope, clients, sg: Sud
             ((3,), lambda: [[_discrepancy_flags(store, catalog, scope, clients, lookback)]]),
             ((8,), lambda: [[_countertransference_flags(store, catalog, scope, clients)]]),
             ((2,), lambda: [_alliance_flags(store, catalog, scope, clients)]),
-            ((1,), lambda: [[_coded_rupture_flags(store, catalog, scope, clients, latest, lookback)]]),
+            ((1, 11), coded),
             ((7,), lambda: [[_barrier_flags(store, catalog, scope, clients)]]),
             ((9,), lambda: [[_risk_flags(store, catalog, scope, clients, latest, lookback)]]),
             ((10,), lambda: [_attendance_flags(store, catalog, scope, clients, lookback)]),
-            ((11,), lambda: [[_boundary_flags(store, catalog, scope, clients, latest, lookback)]]),
         ]
         running = [(places, pool.submit(job)) for places, job in jobs]
     groups = {place: group for places, future in running for place, group in zip(places, future.result())}
