@@ -766,3 +766,12 @@ def test_an_and_n_more_flag_draws_every_instrument_of_its_findings(catalog):
                             "scale": ["total"] * 3, "rater": ["client"] * 3, "score": [20.0, 12.0, 9.0]})
     parts = {"ratings": ratings, "case": {"flags": [flag]}}
     assert views.overview_instruments(parts, catalog, "outcome") == ["PHQ-9", "GAD-7"]
+
+
+def test_a_session_axis_of_more_than_twelve_ticks_labels_every_other_one():
+    from core.charts.base import SESSION_LABELS, _ticks_for
+    assert SESSION_LABELS == 12
+    assert _ticks_for(11)["ticklabelstep"] == 1   # sessions 0-11: twelve labels
+    assert _ticks_for(12)["ticklabelstep"] == 2   # 0-12: thirteen ticks, every other labelled
+    assert _ticks_for(30) == dict(tick0=0, dtick=2, ticklabelstep=2)  # sixteen ticks of two sessions
+    assert _ticks_for(22)["ticklabelstep"] == 1   # twelve ticks of two sessions

@@ -219,7 +219,8 @@ def _ticks_for(span: float) -> dict:
     labels pushed the axis title out of the figure."""
     for limit, step in ((20, 1), (40, 2), (100, 5), (200, 10)):
         if span <= limit:
-            return dict(tick0=0, dtick=step, ticklabelstep=2 if span / step > SESSION_LABELS else 1)
+            ticks = span // step + 1
+            return dict(tick0=0, dtick=step, ticklabelstep=2 if ticks > SESSION_LABELS else 1)
     return {}
 
 
