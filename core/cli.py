@@ -298,8 +298,9 @@ def _cmd_users(args) -> int:
         if not removed:
             raise CommandError(f"There is no user with the subject '{args.subject}'; "
                                "'python -m core users list' shows them.")
-        audit.record(store, scope, "user_change", f"remove subject {args.subject}")
-        print(f"Removed {removed} user(s).")
+        # The log names the display id, as the admin page does: the subject can be an e-mail.
+        audit.record(store, scope, "user_change", f"remove {', '.join(removed)}")
+        print(f"Removed {', '.join(removed)}.")
         return 0
     users = list_users(store, scope)
     if args.json:

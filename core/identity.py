@@ -96,12 +96,14 @@ def add_user(store: Store, subject: str, role: str, *, issuer: str = "", name: s
     return found
 
 
-def remove_user(store: Store, subject: str, issuer: str | None = None) -> int:
-    """Remove a user (of any issuer when none is given) and their memberships; how many were removed."""
+def remove_user(store: Store, subject: str, issuer: str | None = None) -> list[str]:
+    """Remove a user (of any issuer when none is given) and their memberships; the display
+    ids of those removed (what a log may name: the subject can be an e-mail address)."""
     where = "subject = ?" + ("" if issuer is None else " AND issuer = ?")
     params = [subject] + ([] if issuer is None else [issuer])
     with store.transaction(SYSTEM) as cur:
-        removed = cur.execute(f"SELECT count(*) FROM users WHERE {where}", params).fetchall()[0][0]
+        removed = [row[0] for row in cur.execute(f"SELECT display_id FROM users WHERE {where} ORDER BY display_id",
+                                                 params).fetchall()]
         cur.execute(f"DELETE FROM user_groups WHERE {where}", params)
         cur.execute(f"DELETE FROM users WHERE {where}", params)
         # Their open sign-ins end with them.

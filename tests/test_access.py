@@ -209,6 +209,25 @@ def test_every_write_is_in_the_audit_log_without_note_text(clinic):
 
 # ----------------------------------------------------------------------------- the command line
 
+def test_removing_a_user_on_the_command_line_names_them_in_the_audit_log_by_display_id(tmp_path, capsys):
+    """Seen wrong: `users remove` logged "remove subject <subject>", and an identity provider's
+    subject can be an e-mail address: identifying text in the append-only log. The log names
+    the display id, as the admin page's removal does."""
+    db = str(tmp_path / "remove.duckdb")
+    assert main(["demo", "--db", db]) == 0
+    subject = "margaret.thistlewood@clinic.example"
+    assert main(["users", "add", subject, "--role", "supervisor", "--name", "sup7", "--group", "group-east",
+                 "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["users", "remove", subject, "--db", db]) == 0
+    said = capsys.readouterr().out
+    assert "sup7" in said and subject not in said
+    assert main(["audit", "--json", "--action", "user_change", "--db", db]) == 0
+    targets = [entry["target"] for entry in json.loads(capsys.readouterr().out)]
+    assert targets == ["add sup7 as supervisor", "remove sup7"]
+    assert not any("thistlewood" in target for target in targets)
+
+
 def test_users_and_audit_on_the_command_line(tmp_path, capsys):
     db = str(tmp_path / "cli.duckdb")
     assert main(["demo", "--db", db]) == 0
