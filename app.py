@@ -10,7 +10,9 @@ data/caseconf.duckdb; an empty store is filled with the bundled demo data on fir
 import streamlit as st
 
 from core import web
+from core.scratch import withhold_from_others
 
+withhold_from_others()  # the store and its snapshots are not for the machine's other users
 st.set_page_config(page_title="Case conference", layout="wide")
 current = st.navigation(web.pages(), position="hidden")
 web.navigation_menu()

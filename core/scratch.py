@@ -48,6 +48,16 @@ def private_dir(prefix: str) -> Iterator[Path]:
         os.close(lock)
 
 
+def withhold_from_others() -> None:
+    """What this process creates from now on (the store, its snapshots, DuckDB's write-ahead
+    log, exports) is not readable by other users of the machine, whatever umask the shell
+    that started it had: the 'other' bits are masked, as the deploy's units do with
+    UMask=0027. The group's bits stay as they were, so the app servers' group can still read
+    what an admin's command line wrote."""
+    current = os.umask(0o077)  # reading the umask means setting it; any value here is stricter
+    os.umask(current | 0o007)
+
+
 def create_private(path: Path):
     """Open a new file for writing that only its owner may read (0600, whatever the umask)."""
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")

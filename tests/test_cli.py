@@ -108,3 +108,20 @@ def test_import_json_bounds_its_problems_and_the_text_says_how_many_more(tmp_pat
                                          "count": many}]
     text = run("import", str(tmp_path / "x"), "--db", str(tmp_path / "t.duckdb")).stdout
     assert "7 more problems not listed" in text and text.count("is not a whole number") == REPORT_EXAMPLES
+
+
+def test_what_the_command_line_writes_is_not_readable_by_the_machines_other_users(tmp_path):
+    """Seen wrong: run by hand from a shell with the usual umask 022, the command line made the
+    store 0644 and its snapshot folder 0755 with 0644 snapshots: clinical data readable by
+    every account on the server, outside the units' UMask=0027."""
+    folder = tmp_path / "store"
+    folder.mkdir(mode=0o755)
+    db = folder / "clinic.duckdb"
+    run = subprocess.run(["sh", "-c", 'umask 022 && exec "$0" -m core demo --db "$1"', sys.executable, str(db)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    made = [path for path in folder.rglob("*")]
+    assert db in made and any(path.is_dir() for path in made) and len(made) >= 3, made
+    readable = [f"{path.relative_to(folder)} {oct(path.stat().st_mode & 0o777)}" for path in made
+                if path.stat().st_mode & 0o007]
+    assert not readable, f"readable by the machine's other users: {readable}"
