@@ -281,7 +281,15 @@ def _system(user: str = "system") -> Scope:
 
 def _cmd_users(args) -> int:
     from .identity import UserError, add_user, list_users, remove_user
-    store = open_store(args.db)
+    from .pg.state import default_dsn
+    path = Path(args.db or default_path())
+    made = not path.exists() and not default_dsn()
+    if made and args.users_command != "add":  # a mistyped --db must not look like an empty clinic
+        raise CommandError(f"There is no database at {path}: check --db (or CASECONF_DB).")
+    store = open_store(path)
+    if made:
+        print(f"There was no database at {path}: made a new, empty one (check --db or CASECONF_DB "
+              "if the clinic's store is elsewhere).", file=sys.stderr)
     scope = _system(_login_name())
     if args.users_command == "add":
         try:

@@ -209,6 +209,23 @@ def test_every_write_is_in_the_audit_log_without_note_text(clinic):
 
 # ----------------------------------------------------------------------------- the command line
 
+def test_a_mistyped_store_on_the_command_line_is_said_not_taken_for_an_empty_clinic(tmp_path, capsys):
+    """Seen wrong: `users list --db` with a typo made a new, empty store and listed nobody, and
+    `users add` put the user into a store no server reads, without a word."""
+    db = tmp_path / "clinic.duckdb"
+    assert main(["demo", "--db", str(db)]) == 0
+    typo = tmp_path / "clinc.duckdb"
+    capsys.readouterr()
+    assert main(["users", "list", "--db", str(typo)]) == 2
+    assert main(["users", "remove", "someone", "--db", str(typo)]) == 2
+    assert f"There is no database at {typo}" in capsys.readouterr().err
+    assert not typo.exists()
+    assert main(["users", "add", "oidc|7", "--role", "admin", "--name", "admin7", "--db", str(typo)]) == 0
+    assert "made a new, empty one" in capsys.readouterr().err  # the first admin of a new clinic
+    assert main(["users", "add", "oidc|8", "--role", "admin", "--name", "admin8", "--db", str(db)]) == 0
+    assert "made a new" not in capsys.readouterr().err
+
+
 def test_removing_a_user_on_the_command_line_names_them_in_the_audit_log_by_display_id(tmp_path, capsys):
     """Seen wrong: `users remove` logged "remove subject <subject>", and an identity provider's
     subject can be an e-mail address: identifying text in the append-only log. The log names
