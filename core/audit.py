@@ -109,7 +109,9 @@ def verify_rows(rows: list[dict]) -> tuple[bool, str]:
             return False, (f"Entry {row['seq']} ({row['action']} by {row['user_id']} at {row['at']} UTC) does not "
                            "verify: it, or the entry before it, was changed after it was written.")
         prev_hash, expected_seq = row["hash"], expected_seq + 1
-    return True, f"The audit log's {len(rows)} entries verify."
+    if len(rows) == 1:
+        return True, "The audit log's one entry verifies."
+    return True, f"The audit log's {len(rows):,} entries verify." if rows else "The audit log is empty."
 
 
 def _as_written(row: dict) -> dict:

@@ -67,7 +67,7 @@ with audit_tab:
     action = c3.selectbox("Action", ["(any)", *audit.ACTIONS], key="admin_audit_action")
     found = audit.entries(store, scope, since=since, user=who.strip() or None,
                           action=None if action == "(any)" else action)
-    st.caption(f"{found.height:,} entries, oldest first; times in UTC. The log is append-only: this page cannot "
+    st.caption(f"{found.height:,} {'entry' if found.height == 1 else 'entries'}, oldest first; times in UTC. The log is append-only: this page cannot "
                "change or delete an entry.")
     st.dataframe(found.tail(1000), hide_index=True, width="stretch")
     web.download_button("Download these entries (CSV)", lambda: csv_bytes(found), "audit-log.csv", "text/csv",

@@ -154,6 +154,17 @@ def tamper(store, sql: str) -> None:
         cur.execute(sql)
 
 
+def test_the_audit_check_counts_its_entries_in_words(tmp_path):
+    """Seen wrong: "The audit log's 1 entries verify." """
+    store = Store(tmp_path / "a.duckdb")
+    admin = Scope.admin("admin1")
+    assert audit.verify(store, admin) == (True, "The audit log is empty.")
+    audit.record(store, admin, "view_case", "c001", session_id="s1")
+    assert audit.verify(store, admin) == (True, "The audit log's one entry verifies.")
+    audit.record(store, admin, "view_case", "c002", session_id="s1")
+    assert audit.verify(store, admin) == (True, "The audit log's 2 entries verify.")
+
+
 def test_the_audit_chain_detects_an_edited_entry(tmp_path):
     store = Store(tmp_path / "a.duckdb")
     admin = Scope.admin("admin1")
