@@ -398,6 +398,33 @@ def cold(browser, servers):
     return visit
 
 
+def _this_machines_other_address() -> str | None:
+    """An address of this machine that is not loopback (the one its default route uses), or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # a documentation address: nothing is sent
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def test_the_app_listens_on_loopback_only_unless_told_otherwise(servers):
+    """Seen wrong: `./dev start` (and `streamlit run app.py`) listened on every interface, so
+    anyone on the network reached the app and its demo sign-in; the units and nginx are how a
+    clinic opens it to others."""
+    other = _this_machines_other_address()
+    if other is None:
+        pytest.skip("this machine has no address besides loopback")
+    server = servers("loopback-only")
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/_stcore/health", timeout=5) as answer:
+        assert answer.status == 200
+    with socket.socket() as outside:
+        outside.settimeout(5)
+        reached = outside.connect_ex((other, server.port))
+    assert reached != 0, f"the app answered on {other}:{server.port}, an address other machines can reach"
+
+
 @pytest.mark.parametrize("name", PAGES)
 def test_a_cold_deep_link_shows_the_page_without_errors(cold, name):
     seen = cold(name)
