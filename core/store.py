@@ -427,6 +427,44 @@ class _StateFile:
             self._con = None
             self._released = time.monotonic()
 
+    def rewrite(self) -> None:
+        """Copy the state into a fresh file and put it in the old one's place, so that what
+        was deleted or overwritten is in no byte of the file (DuckDB leaves old values in the
+        slack of blocks still in use: a purged note was readable in the file's bytes).
+
+        Other processes reach the file by its path and wait while it is taken, so it stays
+        taken throughout: the old file until the new one is in its place, the new one (opened
+        under its temporary name before the rename) until the old one is closed.
+        """
+        with self._lock:
+            if not self._lock.wait_for(lambda: self._users == 0, timeout=LOCK_WAIT_S):
+                raise StoreError(f"The store {self.path.name} could not be rewritten: a read did not finish "
+                                 f"within {LOCK_WAIT_S:g} seconds.")
+            if self._con is None:
+                self._con = _connect(self.path)
+                self._opened = time.monotonic()
+            fresh = self.path.with_name(f".{self.path.name}.rewrite-{uuid.uuid4().hex[:8]}")
+            held = None
+            try:
+                con = self._con
+                con.execute("CHECKPOINT")  # nothing left in the old file's log for its close to write
+                name = con.execute("SELECT current_database()").fetchall()[0][0]
+                con.execute(f"ATTACH '{_sql_path(fresh)}' AS caseconf_rewrite")
+                try:
+                    con.execute(f'COPY FROM DATABASE "{name}" TO caseconf_rewrite')
+                finally:
+                    con.execute("DETACH caseconf_rewrite")
+                held = duckdb.connect(str(fresh))  # taken before it has the store's name
+                _fsync(fresh)
+                os.replace(fresh, self.path)
+                _fsync(self.path.parent)
+            finally:
+                self._close_locked()  # the old file, now nameless, goes with its connection
+                if held is not None:
+                    held.close()
+                fresh.unlink(missing_ok=True)
+                fresh.with_name(fresh.name + ".wal").unlink(missing_ok=True)
+
     def close(self) -> None:
         """Close the connection once nobody uses it (a background read, e.g. the warm-up of
         a fresh server, finishes first: closing under it failed with "connection is busy")."""
@@ -497,6 +535,16 @@ class Store:
             return
         with self._state.cursor() as cur:
             yield cur
+
+    def rewrite_state(self) -> bool:
+        """Rewrite the state file so that text deleted or overwritten (a purged note, a removed
+        user) is gone from its bytes, not only from its tables; True when done. Server mode:
+        False, PostgreSQL keeps old row versions until its VACUUM FULL (the admin's part)."""
+        if self._pg is not None:
+            return False
+        with self._write_lock:
+            self._state.rewrite()
+        return True
 
     def version(self) -> int:
         if self._pg is not None:

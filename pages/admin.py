@@ -88,3 +88,8 @@ with purge_tab:
                 st.text(str(err))
             else:
                 st.success(f"Purged the text of {count} version(s) of entry {int(entry_id)}.")
+                if store.server_mode:
+                    st.warning("PostgreSQL keeps the old row versions on disk until its administrator runs "
+                               "VACUUM FULL on the conference entries; backups made before now still hold the text.")
+                else:
+                    st.info("The store's file was rewritten without the text; backups made before now still hold it.")

@@ -503,3 +503,27 @@ def test_a_refused_status_edit_in_the_follow_up_says_it_was_not_changed(db):
     assert [d.value["status"].to_list() for d in shown] == [["done"]], "the table shows what is stored"
     assert stored(db, "SELECT status FROM conference_entries WHERE entry_id = $e ORDER BY version",
                   {"e": entry})["status"].to_list() == ["open", "done"]
+
+
+def test_an_admin_purges_a_note_on_the_admin_page_and_it_leaves_the_stores_file(db):
+    """The Admin page's purge: the text goes from every version and from the file's bytes,
+    and the page says so (and that earlier backups still hold it)."""
+    store = Store(db)
+    made = meetings.new_conference(store, default_catalog(), "group-north", cases=2, scope=as_user("sup1"))
+    client = made["agenda"][0]["client_id"]
+    notes.save_entry(store, made["id"], client, kind="note", text="ZQX-PAGE-MARK the affair with her employer",
+                     scope=as_user("sup1"))
+    entry_id = notes.entries(store, made["id"], client, scope=SYSTEM)["entry_id"][0]
+    store.close()
+    close_all()
+    at = open_page(app("admin1"), "admin")
+    at.number_input(key="admin_purge_entry").set_value(int(entry_id))
+    at.text_input(key="admin_purge_why").set_value("said too much")
+    at = button(at, "Purge the text").click().run()
+    no_errors(at)
+    assert any("Purged the text of 1 version(s)" in s.value for s in at.success)
+    assert any("rewritten without the text" in i.value for i in at.info)
+    close_all()
+    assert b"ZQX-PAGE-MARK" not in db.read_bytes()
+    assert stored(db, "SELECT text FROM conference_entries WHERE entry_id = $e", {"e": int(entry_id)})["text"].to_list() \
+        == [notes.PURGED]

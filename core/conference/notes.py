@@ -179,7 +179,9 @@ def history(store: Store, conference_id: int, entry_id: int | None = None, *, sc
 def purge_entry(store: Store, entry_id: int, *, scope: Scope, why: str) -> int:
     """Purge an entry's text from every version (an admin's act, for text that should never
     have been saved): the versions stay with their authors and times, their text becomes a
-    mark, and a tombstone keeps who purged it, when and why. Returns how many versions."""
+    mark, and a tombstone keeps who purged it, when and why; the state file is rewritten so
+    that the text is in none of its bytes either (server mode: PostgreSQL keeps old row
+    versions until a VACUUM FULL). Returns how many versions."""
     if not scope.is_admin:
         raise ConferenceError("Only an admin may purge a note's text.")
     why = checked_text(why, "reason for purging")
@@ -190,6 +192,9 @@ def purge_entry(store: Store, entry_id: int, *, scope: Scope, why: str) -> int:
             raise ConferenceError(f"There is no entry {entry_id} to purge.")
         cur.execute("INSERT INTO purges VALUES (?, ?, now(), ?)", [entry_id, checked_user(scope.user), why])
         audit.record(store, scope, "purge", f"entry {entry_id} ({len(purged)} versions)", cur=cur)
+    # An UPDATE leaves the old text in the file's bytes (DuckDB reuses blocks, it does not
+    # wipe them): the file is rewritten without it.
+    store.rewrite_state()
     return len(purged)
 
 
