@@ -56,3 +56,30 @@ def test_a_laptop_reads_the_session_axis_upright(browser, demo_store, tmp_path):
     finally:
         context.close()
         server.stop()
+
+
+PLOT_JS = """() => {
+    const chart = document.querySelector('[data-testid="stMain"] .stPlotlyChart');
+    const size = chart.querySelector('.js-plotly-plot')._fullLayout._size;
+    return {chart: Math.round(chart.getBoundingClientRect().width), plot: Math.round(size.w), left: size.l, right: size.r};
+}"""
+
+
+def test_a_laptop_gives_the_overviews_plot_more_than_half_of_the_chart(browser, demo_store, tmp_path):
+    # At 1400x900 with the sidebar open the overview was 911 px wide (the wide layout's
+    # side margins took 170 px), its legends beside the rows took 292 px and its row labels
+    # 238 px: 381 px were left for the sessions of c051.
+    server = Server(demo_store, tmp_path / "server")
+    context, page, watch = _new_page(browser, server)
+    try:
+        page.set_viewport_size({"width": 1400, "height": 900})
+        for client in ("c051", "c015"):
+            _goto(page, server.url(f"/case?client={client}"))
+            _settled(page, "Case")
+            seen = page.evaluate(PLOT_JS)
+            assert seen["plot"] >= 520 and seen["plot"] > seen["chart"] / 2, (client, seen)
+            assert page.evaluate(OVERLAPS_JS) == [], f"{client}: labels of the overview run into each other"
+        assert _problems(_observe(page), watch) == []
+    finally:
+        context.close()
+        server.stop()

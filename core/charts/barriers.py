@@ -11,7 +11,7 @@ from ..analytics.barriers import AllianceEffect
 from ..catalog import Catalog, Instrument
 from .base import (BASE_FONT, GREY, INK, MAX_POINTS, OKABE_ITO, PALETTE, SESSION_AXIS, TEMPLATE, _client_suffix,
                    _code_order, _codebook_label, _compose, empty_figure, _esc, _finish, hover_note, _is_empty,
-                   limit_points, _num, _Panel, _pct, _session_ticks, _signed)
+                   limit_points, _num, _Panel, _pct, row_label, _session_ticks, _signed)
 
 
 SEVERITY_WORDS = {1: "low", 2: "moderate", 3: "high"}  # the data contract's barrier severity
@@ -36,7 +36,7 @@ def _barrier_panel(barriers: pl.DataFrame, catalog: Catalog | None) -> _Panel | 
         if not part:
             continue
         traces.append(go.Scatter(
-            x=[r["session_number"] for r in part], y=[_esc(_barrier_label(r, catalog)) for r in part],
+            x=[r["session_number"] for r in part], y=[row_label(_esc(_barrier_label(r, catalog))) for r in part],
             mode="markers", name=name,
             # opacity 1: Plotly fades markers whose size varies (bubble charts) unless told.
             marker=dict(color=colour, symbol=symbol, size=[SEVERITY_SIZES.get(r.get("severity"), 12) for r in part],
@@ -46,9 +46,10 @@ def _barrier_panel(barriers: pl.DataFrame, catalog: Catalog | None) -> _Panel | 
                        + (f"<br>{hover_note(r['note'])}" if r.get("note") else "") for r in part],
             hovertemplate="%{hovertext}<extra></extra>"))
     order = sorted({r["category"] for r in rows}, key=lambda c: (_code_order(catalog, "barrier_categories", c), c))
-    labels = {r["category"]: _esc(_barrier_label(r, catalog)) for r in rows}
+    labels = {r["category"]: row_label(_esc(_barrier_label(r, catalog))) for r in rows}
+    lines = sum(labels[c].count("<br>") for c in order)  # a label's further lines need room too
     return _Panel(traces, dict(type="category", categoryorder="array", categoryarray=[labels[c] for c in order][::-1],
-                               showgrid=True), height=max(170, 60 + 45 * len(order)),
+                               showgrid=True), height=max(170, 60 + 45 * len(order) + 22 * lines),
                   title="Communication barriers (larger = more severe)")
 
 
