@@ -27,6 +27,10 @@ projector = st.query_params.get("projector") == "1"
 # The overview's height in projector mode: a 1080p screen less the slide's top row and its
 # reason line.
 PROJECTOR_CHART_PX = 880
+# Outside projector mode the overview is fitted as on the Case page: drawn at its natural
+# height it was 1910 px tall (two screens, its rows far apart) and the theme heatmap's
+# labels ran into each other.
+SLIDE_CHART_PX = 940
 if projector:
     web.projector_mode()
 else:
@@ -148,7 +152,7 @@ st.text(texts.reason)
 
 
 def overview_options(row: dict) -> dict:
-    return {"title": f"{row['case_label']}: case overview", "height": PROJECTOR_CHART_PX if projector else None}
+    return {"title": f"{row['case_label']}: case overview", "height": PROJECTOR_CHART_PX if projector else SLIDE_CHART_PX}
 
 
 web.chart(web.case_figure_in(cases, "overview", item["client_id"], **overview_options(item)), "present_overview")

@@ -118,3 +118,27 @@ def test_projector_mode_gives_the_slide_the_whole_screen(browser, reordered, tmp
     finally:
         context.close()
         server.stop()
+
+
+def test_the_slide_outside_projector_mode_shows_a_fitted_overview(browser, reordered, tmp_path):
+    """Outside projector mode (a laptop at 1400x900, the sidebar open) the slide drew the
+    case's overview at its natural height: 1910 px for Case A (c051), two screens with its
+    rows far apart, and the theme heatmap's two-line labels ran into each other. It is now
+    fitted as on the Case page: at most 940 px tall, every label clear of the others."""
+    path, conference_id, order = reordered
+    server = Server(path, tmp_path / "server")
+    context, page, watch = _new_page(browser, server)
+    try:
+        page.set_viewport_size({"width": 1400, "height": 900})
+        for item in range(1, len(order) + 1):
+            _goto(page, server.url(f"/present?conference={conference_id}&item={item}"))
+            _settled(page, "Present")
+            chart = page.locator('[data-testid="stMain"] .stPlotlyChart').first
+            box = chart.bounding_box()
+            assert box["height"] <= 940, f"slide {item}: the overview is {box['height']:.0f} px tall"
+            assert page.evaluate(OVERLAPS_JS) == [], f"slide {item}: labels of the overview run into each other"
+        page.screenshot(path=str(SCREENSHOTS / "present_slide_1400x900.png"))
+        assert _problems(_observe(page), watch) == []
+    finally:
+        context.close()
+        server.stop()
