@@ -807,3 +807,38 @@ def test_the_overviews_legends_and_row_labels_leave_the_plot_its_width(demo, cat
     # more than half of 1030 px.
     longest = max(len(line) for label in labels for line in str(label).split("<br>"))
     assert 1030 - fig.layout.margin.r - (longest * LEGEND_CHAR_PX + 30) > 1030 / 2
+
+
+TITLE_CHAR_PX = 11  # a character of a chart's title (22 px Arial), about
+
+
+def _lines(text: str) -> list[str]:
+    """A Plotly text's lines, its tags (<sup>, <b>) left out."""
+    import re
+    return [re.sub(r"<[^>]+>", "", line) for line in text.split("<br>")]
+
+
+@pytest.mark.parametrize("scale", ["total", "relationship"])
+def test_the_barrier_alliance_charts_score_title_fits_beside_its_plot(demo, catalog, scale):
+    """The pooled panel's y title, "Mean change from the session before (SRS points; up =
+    better)", was one line of 62 characters (about 590 px) beside a plot 320 px high: it ran
+    over the chart's title and subtitle and was cut at the figure's bottom edge."""
+    from core.charts.base import AXIS_TITLE_CHAR_PX
+    effect = barriers.barrier_alliance_effect(demo, catalog, scope=SYSTEM)
+    fig = charts.barrier_alliance_chart(effect, catalog.instruments["SRS"], scale=scale)
+    plot_px = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    title = fig.layout.yaxis.title.text
+    assert "SRS" in title and "up = better" in title
+    assert all(len(line) * AXIS_TITLE_CHAR_PX <= plot_px for line in _lines(title)), (title, plot_px)
+    assert len(_lines(title)) <= 3
+
+
+def test_the_ccrt_sankeys_title_fits_a_laptops_chart(demo, catalog):
+    """"CCRT: wish → response of other → response of self (the 40 most frequent of 75
+    combinations)" was one line of 91 characters: on a 1400 px laptop (a chart about 900 px
+    wide) it ran past the right edge, cut after "combination"."""
+    triads = themes.ccrt_triads(demo, catalog, scope=SYSTEM)
+    fig = charts.ccrt_sankey(triads)
+    title = fig.layout.title.text
+    assert "most frequent of" in title
+    assert all(len(line) * TITLE_CHAR_PX <= 880 for line in _lines(title)), _lines(title)

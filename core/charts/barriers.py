@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from ..analytics.barriers import AllianceEffect
 from ..catalog import Catalog, Instrument
-from .base import (BASE_FONT, GREY, INK, MAX_POINTS, OKABE_ITO, PALETTE, SESSION_AXIS, TEMPLATE, _client_suffix,
+from .base import (axis_title_lines, BASE_FONT, GREY, INK, MAX_POINTS, OKABE_ITO, PALETTE, SESSION_AXIS, TEMPLATE, _client_suffix,
                    _code_order, _codebook_label, _compose, empty_figure, _esc, _finish, hover_note, _is_empty,
                    limit_points, _num, _Panel, _pct, row_label, _session_ticks, _signed)
 
@@ -216,7 +216,11 @@ def barrier_alliance_chart(effect: AllianceEffect | pl.DataFrame, instrument: In
         o = overall.row(0, named=True)
         subtitle += (f"<br><sup>Within-client difference {o['mean_within_client_difference']:+.2f} {unit} over "
                      f"{o['clients_with_both']} clients (descriptive, not a test)</sup>")
-    fig.update_yaxes(title_text=f"Mean change from the session before ({unit}; up = better)", row=1, col=1)
-    fig.update_layout(template=TEMPLATE, height=560, margin=dict(t=170),
+    height, top, bottom = 600, 170, 70
+    # In lines that fit the plot's height: on one line (62 characters, 590 px) the title
+    # ran 270 px past a 320 px plot, over the chart's title and out of the figure.
+    fig.update_yaxes(title_text=axis_title_lines(["Mean change from the session before", f"in {unit}",
+                                                  "(up = better)"], height - top - bottom), row=1, col=1)
+    fig.update_layout(template=TEMPLATE, height=height, margin=dict(t=top, b=bottom),
                       title=dict(text=f"Alliance in sessions with and without a communication barrier{subtitle}"))
     return _finish(fig)

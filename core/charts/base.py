@@ -356,6 +356,18 @@ def _legend_name(name: str) -> str:
     return "<br>".join(textwrap.wrap(name, LEGEND_WRAP, break_long_words=False, break_on_hyphens=False))
 
 
+AXIS_TITLE_CHAR_PX = 9.5  # the width of one character of an axis title (18 px Arial)
+
+
+def axis_title_lines(parts: Sequence[str], px: float) -> str:
+    """An axis title of `parts` (escaped already), each begun on a line of its own and
+    broken at words into lines of at most `px` pixels: a y axis's title longer than its
+    plot is cut at both ends and runs into the chart's title above."""
+    width = max(8, int(px / AXIS_TITLE_CHAR_PX))
+    return "<br>".join(line for part in parts
+                       for line in textwrap.wrap(part, width, break_long_words=False, break_on_hyphens=False))
+
+
 ROW_LABEL_WRAP = 20  # characters on one line of a row's category label ("Countertransference:")
 
 
