@@ -823,10 +823,11 @@ def test_the_barrier_alliance_charts_score_title_fits_beside_its_plot(demo, cata
     """The pooled panel's y title, "Mean change from the session before (SRS points; up =
     better)", was one line of 62 characters (about 590 px) beside a plot 320 px high: it ran
     over the chart's title and subtitle and was cut at the figure's bottom edge."""
-    from core.charts.base import AXIS_TITLE_CHAR_PX
+    from core.charts.case import AXIS_TITLE_CHAR_PX
     effect = barriers.barrier_alliance_effect(demo, catalog, scope=SYSTEM)
     fig = charts.barrier_alliance_chart(effect, catalog.instruments["SRS"], scale=scale)
-    plot_px = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    margin, default = fig.layout.margin, fig.layout.template.layout.margin
+    plot_px = fig.layout.height - (margin.t or default.t) - (margin.b or default.b)
     title = fig.layout.yaxis.title.text
     assert "SRS" in title and "up = better" in title
     assert all(len(line) * AXIS_TITLE_CHAR_PX <= plot_px for line in _lines(title)), (title, plot_px)
