@@ -341,10 +341,7 @@ def _row_values(traces) -> list:
     return [v for t in traces if t.type in ("scatter", "bar") and t.y is not None for v in t.y if v is not None]
 
 
-# Characters on one line of a legend entry; a longer name breaks at a word. Each row's
-# legend sits beside its row, so this sets the chart's right margin: at 30 the legends took
-# 292 px of a 911 px case overview on a 1400 px laptop.
-LEGEND_WRAP = 22
+LEGEND_WRAP = 30  # characters on one line of a legend entry; a longer name breaks at a word
 LEGEND_ENTRY_PX, LEGEND_CHAR_PX = 48, 7.6  # a legend entry: its symbol, and a character of its text (16 px)
 
 
@@ -380,10 +377,11 @@ def row_label(label: str, width: int = ROW_LABEL_WRAP) -> str:
     return "<br>".join(textwrap.wrap(label, width, break_long_words=False, break_on_hyphens=False))
 
 
-def _legend_px(names: list[str]) -> int:
-    """The width of a legend of `names` (their longest line), in pixels."""
+def _legend_px(names: list[str], font_size: int = BASE_FONT - 1) -> int:
+    """The width of a legend of `names` (their longest line) in type of `font_size`, in pixels."""
     lines = [line for name in names for line in name.split("<br>")]
-    return int(LEGEND_ENTRY_PX + LEGEND_CHAR_PX * max((len(line) for line in lines), default=0))
+    return int(LEGEND_ENTRY_PX + LEGEND_CHAR_PX * font_size / (BASE_FONT - 1)
+               * max((len(line) for line in lines), default=0))
 
 
 def legend_name(row: int) -> str:
