@@ -429,6 +429,10 @@ def _compose(title: str, panels: list[_Panel | None], x_title: str = SESSION_AXI
                 if trace.showlegend:
                     shown.append(trace.name)
             trace.legend = legend_name(row)
+            # A mark on a score at its row's edge is drawn whole: clipped at the plot's edge, a
+            # rupture's triangle at the lowest score lost its lower half (lines stay clipped).
+            if trace.type == "scatter" and "markers" in (trace.mode or ""):
+                trace.cliponaxis = False
             fig.add_trace(trace, row=row, col=1)
         if kind:
             before |= {t.name for t in panel.traces if t.name}
