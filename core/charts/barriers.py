@@ -166,7 +166,7 @@ def barrier_alliance_chart(effect: AllianceEffect | pl.DataFrame, instrument: In
     if instrument is not None and scale != "total":
         unit = f"{_esc(instrument.key)} {_esc(scale)} points"
     fig = make_subplots(rows=1, cols=2 if per_client_panel else 1,
-                        column_widths=[0.35, 0.65] if per_client_panel else None, horizontal_spacing=0.14,
+                        column_widths=[0.4, 0.6] if per_client_panel else None, horizontal_spacing=0.14,
                         subplot_titles=["All sessions", "Each client with both kinds of session"]
                         if per_client_panel else ["All sessions"])
     if overall is not None and overall.height:
@@ -183,7 +183,8 @@ def barrier_alliance_chart(effect: AllianceEffect | pl.DataFrame, instrument: In
     fig.add_trace(go.Bar(
         x=names, y=means, name="Mean change", showlegend=False, marker=dict(color=[GREY, OKABE_ITO["blue"]]),
         text=[f"{_signed(m)} points<br>{c} sessions" for m, c in zip(means, counts)], textposition="outside",
-        cliponaxis=False, textfont=dict(size=BASE_FONT),
+        # At the chart's own size: Plotly shrank a label wider than its bar to about 12 px.
+        cliponaxis=False, textfont=dict(size=BASE_FONT), constraintext="none",
         hovertext=[f"{n}: mean change {_num(m)} over {c} sessions" for n, m, c in zip(names, means, counts)],
         hovertemplate="%{hovertext}<extra></extra>"), row=1, col=1)
     known = [0.0, *(m for m in means if m is not None)]
