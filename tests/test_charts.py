@@ -835,3 +835,14 @@ def test_the_ccrt_sankeys_title_fits_a_laptops_chart(demo, catalog):
     title = fig.layout.title.text
     assert "most frequent of" in title
     assert all(len(line) * TITLE_CHAR_PX <= 880 for line in _lines(title)), _lines(title)
+
+
+def test_the_pervasiveness_axis_names_no_share_above_100_percent(demo, catalog):
+    """The axis ran on to 135 to leave room for the labels beside the bars, and Plotly
+    ticked it at "120 %", a share of coded sessions no code can have."""
+    frame = themes.caseload_pervasiveness(demo, catalog, scope=SYSTEM)
+    fig = charts.pervasiveness_chart(frame, catalog, kind="transference")
+    axis = fig.layout.xaxis
+    low, high = axis.range
+    assert high > 100  # the labels keep their room
+    assert axis.tickvals is not None and max(axis.tickvals) == 100 and min(axis.tickvals) == 0
