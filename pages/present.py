@@ -123,7 +123,9 @@ def timer(budget: int, key: str) -> None:
 
 
 # One row: previous, the case and its place, the timer and its buttons, next.
-prev_col, case_col, timer_col, pause_col, next_col = st.columns([1.1, 2.6, 1.8, 1.2, 1.1],
+# The outer columns hold a button with its icon, label and key: at [1.1, 2.6, ...] a laptop
+# with the sidebar open cut "Previous" and "Projector" to "Pre..." and "Proj...".
+prev_col, case_col, timer_col, pause_col, next_col = st.columns([1.5, 2.0, 1.8, 1.2, 1.5],
                                                                 vertical_alignment="center")
 prev_col.button("Previous", key="present_prev", disabled=index == 1, on_click=go, args=(index - 1,),
                 icon=":material/arrow_back:", width="stretch", shortcut="Left")
