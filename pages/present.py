@@ -27,6 +27,10 @@ projector = st.query_params.get("projector") == "1"
 # The overview's height in projector mode: a 1080p screen less the slide's top row and its
 # reason line.
 PROJECTOR_CHART_PX = 880
+# Outside projector mode the overview is fitted as on the Case page: drawn at its natural
+# height it was 1910 px tall (two screens, its rows far apart) and the theme heatmap's
+# labels ran into each other.
+SLIDE_CHART_PX = 940
 if projector:
     web.projector_mode()
 else:
@@ -119,7 +123,9 @@ def timer(budget: int, key: str) -> None:
 
 
 # One row: previous, the case and its place, the timer and its buttons, next.
-prev_col, case_col, timer_col, pause_col, next_col = st.columns([1.1, 2.6, 1.8, 1.2, 1.1],
+# The outer columns hold a button with its icon, label and key: at [1.1, 2.6, ...] a laptop
+# with the sidebar open cut "Previous" and "Projector" to "Pre..." and "Proj...".
+prev_col, case_col, timer_col, pause_col, next_col = st.columns([1.5, 2.0, 1.8, 1.2, 1.5],
                                                                 vertical_alignment="center")
 prev_col.button("Previous", key="present_prev", disabled=index == 1, on_click=go, args=(index - 1,),
                 icon=":material/arrow_back:", width="stretch", shortcut="Left")
@@ -148,7 +154,7 @@ st.text(texts.reason)
 
 
 def overview_options(row: dict) -> dict:
-    return {"title": f"{row['case_label']}: case overview", "height": PROJECTOR_CHART_PX if projector else None}
+    return {"title": f"{row['case_label']}: case overview", "height": PROJECTOR_CHART_PX if projector else SLIDE_CHART_PX}
 
 
 web.chart(web.case_figure_in(cases, "overview", item["client_id"], **overview_options(item)), "present_overview")

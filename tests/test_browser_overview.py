@@ -56,3 +56,74 @@ def test_a_laptop_reads_the_session_axis_upright(browser, demo_store, tmp_path):
     finally:
         context.close()
         server.stop()
+
+
+PLOT_JS = """() => {
+    const chart = document.querySelector('[data-testid="stMain"] .stPlotlyChart');
+    const size = chart.querySelector('.js-plotly-plot')._fullLayout._size;
+    return {chart: Math.round(chart.getBoundingClientRect().width), plot: Math.round(size.w), left: size.l, right: size.r};
+}"""
+
+
+def test_a_laptop_gives_the_overviews_plot_more_than_half_of_the_chart(browser, demo_store, tmp_path):
+    # At 1400x900 with the sidebar open the overview was 911 px wide (the wide layout's
+    # side margins took 170 px), its legends beside the rows took 292 px and its row labels
+    # 238 px: 381 px were left for the sessions of c051.
+    server = Server(demo_store, tmp_path / "server")
+    context, page, watch = _new_page(browser, server)
+    try:
+        page.set_viewport_size({"width": 1400, "height": 900})
+        for client in ("c051", "c015"):
+            _goto(page, server.url(f"/case?client={client}"))
+            _settled(page, "Case")
+            seen = page.evaluate(PLOT_JS)
+            assert seen["plot"] >= 520 and seen["plot"] > seen["chart"] / 2, (client, seen)
+            assert page.evaluate(OVERLAPS_JS) == [], f"{client}: labels of the overview run into each other"
+        assert _problems(_observe(page), watch) == []
+    finally:
+        context.close()
+        server.stop()
+
+
+# Markers that reach past their row's plot area while a clip path cuts them: each one's
+# trace, the point's box and the row's box (as Chromium laid them out).
+CUT_MARKERS_JS = """() => {
+    const chart = document.querySelector('[data-testid="stMain"] .stPlotlyChart');
+    const gd = chart.querySelector('.js-plotly-plot');
+    const svg = gd.querySelector('.main-svg').getBoundingClientRect();
+    const size = gd._fullLayout._size;
+    const cut = [];
+    for (const sub of gd.querySelectorAll('.cartesianlayer > g.subplot')) {
+        const name = [...sub.classList].find(c => /^x\\d*y\\d*$/.test(c));
+        const ya = gd._fullLayout['yaxis' + name.split('y')[1]], xa = gd._fullLayout['xaxis' + name.split('y')[0].slice(1)];
+        const box = {left: svg.left + size.l + xa.domain[0] * size.w, right: svg.left + size.l + xa.domain[1] * size.w,
+                     top: svg.top + size.t + (1 - ya.domain[1]) * size.h, bottom: svg.top + size.t + (1 - ya.domain[0]) * size.h};
+        for (const point of sub.querySelectorAll('.scatterlayer path.point')) {
+            const b = point.getBoundingClientRect();
+            if (!b.width) continue;
+            const out = b.top < box.top - 1 || b.bottom > box.bottom + 1 || b.left < box.left - 1 || b.right > box.right + 1;
+            let clipped = false;
+            for (let e = point; e && e !== gd; e = e.parentElement) if (e.getAttribute('clip-path')) clipped = true;
+            if (out && clipped) cut.push({trace: point.closest('.trace').__data__[0].trace.name, row: name,
+                                          point: [Math.round(b.top), Math.round(b.bottom)], row_box: [Math.round(box.top), Math.round(box.bottom)]});
+        }
+    }
+    return cut;
+}"""
+
+
+def test_a_mark_at_the_edge_of_its_row_is_drawn_whole(browser, demo_store, tmp_path):
+    # c015's rupture at SRS 18, the lowest score of its alliance row, was a triangle cut in
+    # half by the row's bottom edge; c051's GAD-7 19 lost its top at the row's upper edge.
+    server = Server(demo_store, tmp_path / "server")
+    context, page, watch = _new_page(browser, server)
+    try:
+        page.set_viewport_size({"width": 1400, "height": 900})
+        for client in ("c015", "c051"):
+            _goto(page, server.url(f"/case?client={client}"))
+            _settled(page, "Case")
+            assert page.evaluate(CUT_MARKERS_JS) == [], f"{client}: marks cut at their row's edge"
+        assert _problems(_observe(page), watch) == []
+    finally:
+        context.close()
+        server.stop()

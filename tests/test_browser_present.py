@@ -118,3 +118,53 @@ def test_projector_mode_gives_the_slide_the_whole_screen(browser, reordered, tmp
     finally:
         context.close()
         server.stop()
+
+
+def test_the_slide_outside_projector_mode_shows_a_fitted_overview(browser, reordered, tmp_path):
+    """Outside projector mode (a laptop at 1400x900, the sidebar open) the slide drew the
+    case's overview at its natural height: 1910 px for Case A (c051), two screens with its
+    rows far apart, and the theme heatmap's two-line labels ran into each other. It is now
+    fitted as on the Case page: at most 940 px tall, every label clear of the others."""
+    path, conference_id, order = reordered
+    server = Server(path, tmp_path / "server")
+    context, page, watch = _new_page(browser, server)
+    try:
+        page.set_viewport_size({"width": 1400, "height": 900})
+        for item in range(1, len(order) + 1):
+            _goto(page, server.url(f"/present?conference={conference_id}&item={item}"))
+            _settled(page, "Present")
+            chart = page.locator('[data-testid="stMain"] .stPlotlyChart').first
+            box = chart.bounding_box()
+            assert box["height"] <= 940, f"slide {item}: the overview is {box['height']:.0f} px tall"
+            assert page.evaluate(OVERLAPS_JS) == [], f"slide {item}: labels of the overview run into each other"
+        page.screenshot(path=str(SCREENSHOTS / "present_slide_1400x900.png"))
+        assert _problems(_observe(page), watch) == []
+    finally:
+        context.close()
+        server.stop()
+
+
+# The slide's buttons whose label is cut (an ellipsis: its text wider than its box).
+CUT_BUTTONS_JS = """() => [...document.querySelectorAll('[data-testid="stMain"] button')].filter(b => b.offsetWidth)
+    .map(b => [b.innerText.replace(/\\s+/g, ' ').trim(), [...b.querySelectorAll('*')]
+               .some(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).textOverflow === 'ellipsis')])
+    .filter(([, cut]) => cut).map(([text]) => text)"""
+
+
+def test_the_slides_buttons_show_their_whole_labels_on_a_laptop(browser, reordered, tmp_path):
+    """At 1400x900 with the sidebar open the slide's first and last columns were too narrow
+    for their buttons: "Previous" read "Pre..." and "Projector" "Proj...", their keys hidden."""
+    path, conference_id, order = reordered
+    server = Server(path, tmp_path / "server")
+    context, page, watch = _new_page(browser, server)
+    try:
+        page.set_viewport_size({"width": 1400, "height": 900})
+        _goto(page, server.url(f"/present?conference={conference_id}&item=2"))
+        _settled(page, "Present")
+        texts = page.locator('[data-testid="stMain"] button').all_inner_texts()
+        assert any("Previous" in t for t in texts) and any("Projector" in t for t in texts), texts
+        assert page.evaluate(CUT_BUTTONS_JS) == []
+        assert _problems(_observe(page), watch) == []
+    finally:
+        context.close()
+        server.stop()

@@ -389,7 +389,8 @@ def test_barrier_timeline_places_each_barrier_and_escapes_its_note(catalog):
                           "note": [HOSTILE, "Interpreter was late", None]})
     fig = charts.barrier_timeline_chart(frame, catalog)
     addressed, missed = trace(fig, "Addressed"), trace(fig, "Not addressed")
-    assert list(addressed.x) == [2] and list(addressed.y) == ["Cultural misunderstanding"]
+    # A row's label breaks at a word past 20 characters (charts.base.row_label).
+    assert list(addressed.x) == [2] and list(addressed.y) == ["Cultural<br>misunderstanding"]
     assert list(missed.x) == [5, 5] and list(missed.marker.size) == [23, 17]
     assert ESCAPED in addressed.hovertext[0] and HOSTILE not in addressed.hovertext[0]
     assert addressed.marker.symbol != missed.marker.symbol
@@ -775,3 +776,73 @@ def test_a_session_axis_of_more_than_twelve_ticks_labels_every_other_one():
     assert _ticks_for(12)["ticklabelstep"] == 2   # 0-12: thirteen ticks, every other labelled
     assert _ticks_for(30) == dict(tick0=0, dtick=2, ticklabelstep=2)  # sixteen ticks of two sessions
     assert _ticks_for(22)["ticklabelstep"] == 1   # twelve ticks of two sessions
+
+
+@pytest.mark.parametrize("height", [940, 880])  # the Case page and Present, projector mode
+@pytest.mark.parametrize("client", ["c015", "c045", "c051"])
+def test_the_overviews_legends_and_row_labels_leave_the_plot_its_width(demo, catalog, client, height):
+    """On a 1400 px laptop the Case page's overview left its plot 381 px of 911 for c051: a
+    right margin of 292 px for legends sized for 16 px type while a fitted overview draws
+    them at 12 to 15 px, and a left one of 238 px set by a barrier row's "Language
+    (interpreter needed)" on one line. The right margin now follows the legends' type as
+    drawn, and a barrier row's label breaks into lines of at most 20 characters."""
+    from core import views
+    from core.charts.base import LEGEND_CHAR_PX, LEGEND_ENTRY_PX
+    parts = views.case_parts(demo, catalog, client, SYSTEM)
+    fig = charts.fit_height(views.overview_figure(parts, catalog), height)
+    font = fig.layout.legend.font.size
+    shown = [t.name for t in fig.data if t.showlegend is not False and t.type != "heatmap" and t.name]
+    longest = max(len(line) for name in shown for line in name.split("<br>"))
+    if font < charts.BASE_FONT - 1:
+        assert fig.layout.margin.r <= LEGEND_ENTRY_PX + LEGEND_CHAR_PX * font / (charts.BASE_FONT - 1) * longest + 25, \
+            (fig.layout.margin.r, font, longest)
+    barrier_rows = [t for t in fig.data if t.name in ("Addressed", "Not addressed", "Addressed: not recorded")]
+    assert barrier_rows or client == "c015"
+    assert all(len(line) <= 20 for t in barrier_rows for label in t.y for line in label.split("<br>")), barrier_rows
+
+
+TITLE_CHAR_PX = 11  # a character of a chart's title (22 px Arial), about
+
+
+def _lines(text: str) -> list[str]:
+    """A Plotly text's lines, its tags (<sup>, <b>) left out."""
+    import re
+    return [re.sub(r"<[^>]+>", "", line) for line in text.split("<br>")]
+
+
+@pytest.mark.parametrize("scale", ["total", "relationship"])
+def test_the_barrier_alliance_charts_score_title_fits_beside_its_plot(demo, catalog, scale):
+    """The pooled panel's y title, "Mean change from the session before (SRS points; up =
+    better)", was one line of 62 characters (about 590 px) beside a plot 320 px high: it ran
+    over the chart's title and subtitle and was cut at the figure's bottom edge."""
+    from core.charts.case import AXIS_TITLE_CHAR_PX
+    effect = barriers.barrier_alliance_effect(demo, catalog, scope=SYSTEM)
+    fig = charts.barrier_alliance_chart(effect, catalog.instruments["SRS"], scale=scale)
+    margin, default = fig.layout.margin, fig.layout.template.layout.margin
+    plot_px = fig.layout.height - (margin.t or default.t) - (margin.b or default.b)
+    title = fig.layout.yaxis.title.text
+    assert "SRS" in title and "up = better" in title
+    assert all(len(line) * AXIS_TITLE_CHAR_PX <= plot_px for line in _lines(title)), (title, plot_px)
+    assert len(_lines(title)) <= 3
+
+
+def test_the_ccrt_sankeys_title_fits_a_laptops_chart(demo, catalog):
+    """"CCRT: wish → response of other → response of self (the 40 most frequent of 75
+    combinations)" was one line of 91 characters: on a 1400 px laptop (a chart about 900 px
+    wide) it ran past the right edge, cut after "combination"."""
+    triads = themes.ccrt_triads(demo, catalog, scope=SYSTEM)
+    fig = charts.ccrt_sankey(triads)
+    title = fig.layout.title.text
+    assert "most frequent of" in title
+    assert all(len(line) * TITLE_CHAR_PX <= 880 for line in _lines(title)), _lines(title)
+
+
+def test_the_pervasiveness_axis_names_no_share_above_100_percent(demo, catalog):
+    """The axis ran on to 135 to leave room for the labels beside the bars, and Plotly
+    ticked it at "120 %", a share of coded sessions no code can have."""
+    frame = themes.caseload_pervasiveness(demo, catalog, scope=SYSTEM)
+    fig = charts.pervasiveness_chart(frame, catalog, kind="transference")
+    axis = fig.layout.xaxis
+    low, high = axis.range
+    assert high > 100  # the labels keep their room
+    assert axis.tickvals is not None and max(axis.tickvals) == 100 and min(axis.tickvals) == 0

@@ -9,9 +9,9 @@ from plotly.subplots import make_subplots
 
 from ..analytics.barriers import AllianceEffect
 from ..catalog import Catalog, Instrument
-from .base import (BASE_FONT, GREY, INK, MAX_POINTS, OKABE_ITO, PALETTE, SESSION_AXIS, TEMPLATE, _client_suffix,
+from .base import (axis_title_lines, BASE_FONT, GREY, INK, MAX_POINTS, OKABE_ITO, PALETTE, SESSION_AXIS, TEMPLATE, _client_suffix,
                    _code_order, _codebook_label, _compose, empty_figure, _esc, _finish, hover_note, _is_empty,
-                   limit_points, _num, _Panel, _pct, _session_ticks, _signed)
+                   limit_points, _num, _Panel, _pct, row_label, _session_ticks, _signed)
 
 
 SEVERITY_WORDS = {1: "low", 2: "moderate", 3: "high"}  # the data contract's barrier severity
@@ -36,7 +36,7 @@ def _barrier_panel(barriers: pl.DataFrame, catalog: Catalog | None) -> _Panel | 
         if not part:
             continue
         traces.append(go.Scatter(
-            x=[r["session_number"] for r in part], y=[_esc(_barrier_label(r, catalog)) for r in part],
+            x=[r["session_number"] for r in part], y=[row_label(_esc(_barrier_label(r, catalog))) for r in part],
             mode="markers", name=name,
             # opacity 1: Plotly fades markers whose size varies (bubble charts) unless told.
             marker=dict(color=colour, symbol=symbol, size=[SEVERITY_SIZES.get(r.get("severity"), 12) for r in part],
@@ -46,9 +46,10 @@ def _barrier_panel(barriers: pl.DataFrame, catalog: Catalog | None) -> _Panel | 
                        + (f"<br>{hover_note(r['note'])}" if r.get("note") else "") for r in part],
             hovertemplate="%{hovertext}<extra></extra>"))
     order = sorted({r["category"] for r in rows}, key=lambda c: (_code_order(catalog, "barrier_categories", c), c))
-    labels = {r["category"]: _esc(_barrier_label(r, catalog)) for r in rows}
+    labels = {r["category"]: row_label(_esc(_barrier_label(r, catalog))) for r in rows}
+    lines = sum(labels[c].count("<br>") for c in order)  # a label's further lines need room too
     return _Panel(traces, dict(type="category", categoryorder="array", categoryarray=[labels[c] for c in order][::-1],
-                               showgrid=True), height=max(170, 60 + 45 * len(order)),
+                               showgrid=True), height=max(170, 60 + 45 * len(order) + 22 * lines),
                   title="Communication barriers (larger = more severe)")
 
 
@@ -165,7 +166,7 @@ def barrier_alliance_chart(effect: AllianceEffect | pl.DataFrame, instrument: In
     if instrument is not None and scale != "total":
         unit = f"{_esc(instrument.key)} {_esc(scale)} points"
     fig = make_subplots(rows=1, cols=2 if per_client_panel else 1,
-                        column_widths=[0.35, 0.65] if per_client_panel else None, horizontal_spacing=0.14,
+                        column_widths=[0.4, 0.6] if per_client_panel else None, horizontal_spacing=0.14,
                         subplot_titles=["All sessions", "Each client with both kinds of session"]
                         if per_client_panel else ["All sessions"])
     if overall is not None and overall.height:
@@ -182,7 +183,8 @@ def barrier_alliance_chart(effect: AllianceEffect | pl.DataFrame, instrument: In
     fig.add_trace(go.Bar(
         x=names, y=means, name="Mean change", showlegend=False, marker=dict(color=[GREY, OKABE_ITO["blue"]]),
         text=[f"{_signed(m)} points<br>{c} sessions" for m, c in zip(means, counts)], textposition="outside",
-        cliponaxis=False, textfont=dict(size=BASE_FONT),
+        # At the chart's own size: Plotly shrank a label wider than its bar to about 12 px.
+        cliponaxis=False, textfont=dict(size=BASE_FONT), constraintext="none",
         hovertext=[f"{n}: mean change {_num(m)} over {c} sessions" for n, m, c in zip(names, means, counts)],
         hovertemplate="%{hovertext}<extra></extra>"), row=1, col=1)
     known = [0.0, *(m for m in means if m is not None)]
@@ -215,7 +217,11 @@ def barrier_alliance_chart(effect: AllianceEffect | pl.DataFrame, instrument: In
         o = overall.row(0, named=True)
         subtitle += (f"<br><sup>Within-client difference {o['mean_within_client_difference']:+.2f} {unit} over "
                      f"{o['clients_with_both']} clients (descriptive, not a test)</sup>")
-    fig.update_yaxes(title_text=f"Mean change from the session before ({unit}; up = better)", row=1, col=1)
-    fig.update_layout(template=TEMPLATE, height=560, margin=dict(t=170),
+    height, top, bottom = 600, 170, 70
+    # In lines that fit the plot's height: on one line (62 characters, 590 px) the title
+    # ran 270 px past a 320 px plot, over the chart's title and out of the figure.
+    fig.update_yaxes(title_text=axis_title_lines(["Mean change from the session before", f"in {unit}",
+                                                  "(up = better)"], height - top - bottom), row=1, col=1)
+    fig.update_layout(template=TEMPLATE, height=height, margin=dict(t=top, b=bottom),
                       title=dict(text=f"Alliance in sessions with and without a communication barrier{subtitle}"))
     return _finish(fig)

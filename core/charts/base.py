@@ -353,10 +353,35 @@ def _legend_name(name: str) -> str:
     return "<br>".join(textwrap.wrap(name, LEGEND_WRAP, break_long_words=False, break_on_hyphens=False))
 
 
-def _legend_px(names: list[str]) -> int:
-    """The width of a legend of `names` (their longest line), in pixels."""
+AXIS_TITLE_CHAR_PX = 9.5  # the width of one character of an axis title (18 px Arial)
+
+
+def axis_title_lines(parts: Sequence[str], px: float) -> str:
+    """An axis title of `parts` (escaped already), each begun on a line of its own and
+    broken at words into lines of at most `px` pixels: a y axis's title longer than its
+    plot is cut at both ends and runs into the chart's title above."""
+    width = max(8, int(px / AXIS_TITLE_CHAR_PX))
+    return "<br>".join(line for part in parts
+                       for line in textwrap.wrap(part, width, break_long_words=False, break_on_hyphens=False))
+
+
+ROW_LABEL_WRAP = 20  # characters on one line of a row's category label ("Countertransference:")
+
+
+def row_label(label: str, width: int = ROW_LABEL_WRAP) -> str:
+    """A row's category label (escaped already) in lines of at most `width` characters,
+    broken at words: the longest label of any row sets the left margin of every row of a
+    case overview, and "Language (interpreter needed)" on one line narrowed them all."""
+    if not label or "<br>" in label or len(label) <= width:
+        return label
+    return "<br>".join(textwrap.wrap(label, width, break_long_words=False, break_on_hyphens=False))
+
+
+def _legend_px(names: list[str], font_size: int = BASE_FONT - 1) -> int:
+    """The width of a legend of `names` (their longest line) in type of `font_size`, in pixels."""
     lines = [line for name in names for line in name.split("<br>")]
-    return int(LEGEND_ENTRY_PX + LEGEND_CHAR_PX * max((len(line) for line in lines), default=0))
+    return int(LEGEND_ENTRY_PX + LEGEND_CHAR_PX * font_size / (BASE_FONT - 1)
+               * max((len(line) for line in lines), default=0))
 
 
 def legend_name(row: int) -> str:
@@ -404,6 +429,10 @@ def _compose(title: str, panels: list[_Panel | None], x_title: str = SESSION_AXI
                 if trace.showlegend:
                     shown.append(trace.name)
             trace.legend = legend_name(row)
+            # A mark on a score at its row's edge is drawn whole: clipped at the plot's edge, a
+            # rupture's triangle at the lowest score lost its lower half (lines stay clipped).
+            if trace.type == "scatter" and "markers" in (trace.mode or ""):
+                trace.cliponaxis = False
             fig.add_trace(trace, row=row, col=1)
         if kind:
             before |= {t.name for t in panel.traces if t.name}

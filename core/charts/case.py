@@ -13,8 +13,8 @@ import polars as pl
 from ..catalog import Catalog, Instrument
 from .alliance import _alliance_frame, _alliance_panels, _events_panel
 from .barriers import _barrier_panel
-from .base import (BASE_FONT, MAX_POINTS, _client_suffix, _compose, empty_figure, _is_empty, limit_points, _Panel,
-                   colorbar_beside, place_legends)
+from .base import (AXIS_TITLE_CHAR_PX, BASE_FONT, MAX_POINTS, _client_suffix, _compose, empty_figure, _is_empty,
+                   _legend_px, limit_points, _Panel, colorbar_beside, place_legends)
 from .outcome import _outcome_panel
 from .process import _empathy_panel, _feedback_panel
 from .themes import _theme_panel
@@ -89,7 +89,6 @@ LABEL_LINE_PX = 22     # one line of a category label: 16 px tick type and its l
 ROW_GAP_PX = 32        # between two rows: the lower row's title (16 px type) and a little air
 MIN_SCORE_ROW_PX = 120  # a score row still shows its scale's ticks and a change
 MIN_THEME_ROWS = 3     # a crowded theme heatmap keeps at least its most coded codes
-AXIS_TITLE_CHAR_PX = 9.5  # the width of one character of an axis title (18 px Arial)
 
 
 def _rows(fig: go.Figure) -> list[dict]:
@@ -232,4 +231,9 @@ def fit_height(fig: go.Figure, height: int) -> go.Figure:
                 if row["name"] in dropped:
                     keep, every = dropped[row["name"]]
                     note.text = f"{note.text} (the {keep} most coded of {every} codes)"
+    # The right margin holds the legends in their type as drawn: sized for the full 16 px
+    # when they were drawn smaller, it left the plot 20 px less of a laptop's chart.
+    shown = [t.name for t in fig.data if t.showlegend is not False and t.type != "heatmap" and t.name]
+    if shown:
+        fig.update_layout(margin=dict(r=max(40, _legend_px(shown, legend_font) + 24)))
     return place_legends(fig, legend_font)

@@ -110,7 +110,9 @@ def ccrt_sankey(triads: pl.DataFrame, max_triads: int = 40) -> go.Figure:
         fig.add_annotation(text=f"<b>{name}</b>", x=x, y=1.07, xref="paper", yref="paper", showarrow=False,
                            xanchor={0.0: "left", 0.5: "center", 1.0: "right"}[x])
     tallest = max(triads[part].n_unique() for part, *_ in CCRT_PARTS)
-    more = f" (the {triads.height} most frequent of {every} combinations)" if triads.height < every else ""
+    # How many are drawn on a line of its own: on the title's line (91 characters) it ran past
+    # the right edge of a 1400 px laptop's chart, cut after "combination".
+    more = f"<br><sup>The {triads.height} most frequent of {every} combinations</sup>" if triads.height < every else ""
     fig.update_layout(template=TEMPLATE, height=max(460, 60 * tallest + 200),
                       title=dict(text=f"CCRT: wish → response of other → response of self{more}"),
                       margin=dict(t=130))

@@ -53,8 +53,11 @@ def pervasiveness_chart(frame: pl.DataFrame, catalog: Catalog | None = None, kin
             "(small cells)</sup>" if left_out else "")
     fig.update_layout(template=TEMPLATE, height=160 + 30 * len(rows),
                       title=dict(text=f"Pervasiveness across the caseload{note}"),
+                      # Room right of 100 % for the labels, but no tick there: the axis read
+                      # "120 %", a share no code can have.
                       xaxis=dict(title_text="Mean share of coded sessions (%)", ticksuffix=" %",
-                                 range=[0, max(100.0, 100 * max(r["mean"] for r in rows)) * 1.35]),
+                                 range=[0, max(100.0, 100 * max(r["mean"] for r in rows)) * 1.35],
+                                 tickvals=list(range(0, 101, 20))),
                       yaxis=dict(autorange="reversed", categoryorder="array",
                                  categoryarray=[_esc(f"{_kind_short(catalog, r['kind'])}: {r['label']}")
                                                 for r in rows]))
