@@ -34,8 +34,8 @@ from .alliance import EVENT_SYMBOLS, RATER_STYLE, SCALE_DASHES, alliance_chart
 from .barriers import (PER_CLIENT_MARKERS, SEVERITY_SIZES, SEVERITY_WORDS, barrier_alliance_chart,
                        barrier_categories_over_time, barrier_timeline_chart, barrier_unaddressed_chart)
 from .base import (BASE_FONT, FONT_FAMILY, GREY, INK, MAX_POINTS, NOTE_HOVER_CHARS, NOTE_HOVER_WIDTH, OKABE_ITO,
-                   PALETTE, RUPTURE_COLOUR, SEQUENTIAL, SESSION_AXIS, TEMPLATE, _finish, empty_figure, hover_note,
-                   limit_points, point_count, share_session_axis)
+                   PALETTE, RUPTURE_COLOUR, SEQUENTIAL, SESSION_AXIS, TEMPLATE, _finish, empty_figure, empty_message,
+                   hover_note,                    limit_points, point_count, share_session_axis)
 from .calibration import calibration_scores_chart
 from .case import case_figure, fit_height
 from .caseload import sparkline, sparkline_svg
@@ -53,7 +53,7 @@ __all__ = [
     "SEVERITY_SIZES",
     "SEVERITY_WORDS", "TEMPLATE", "TRACK_STYLE", "_finish", "alliance_chart", "barrier_alliance_chart",
     "barrier_categories_over_time", "barrier_timeline_chart", "barrier_unaddressed_chart",
-    "calibration_scores_chart", "case_figure", "ccrt_chart", "ccrt_sankey", "empty_figure", "fit_height",
+    "calibration_scores_chart", "case_figure", "ccrt_chart", "ccrt_sankey", "empty_figure", "empty_message", "fit_height",
     "hover_note", "limit_points", "outcome_chart", "pervasiveness_chart", "point_count", "share_session_axis", "sparkline",
     "sparkline_svg", "theme_timeline_chart", "therapist_pattern_chart",
 ]

@@ -111,8 +111,14 @@ def empty_figure(message: str, height: int = 240) -> go.Figure:
     fig.add_annotation(text=_wrap(message, 90), x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                        font=dict(size=BASE_FONT + 1, color="#555555"))
     fig.update_layout(template=TEMPLATE, height=height, margin=dict(l=20, r=20, t=20, b=20),
-                      xaxis=dict(visible=False), yaxis=dict(visible=False))
+                      xaxis=dict(visible=False), yaxis=dict(visible=False), meta={"empty": message})
     return fig
+
+
+def empty_message(fig: go.Figure) -> str | None:
+    """The message of a figure made by `empty_figure` (it draws nothing else), else None."""
+    meta = fig.layout.meta
+    return meta.get("empty") if isinstance(meta, dict) else None
 
 
 def _is_empty(frame) -> bool:

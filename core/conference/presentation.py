@@ -47,7 +47,11 @@ def _view(title: str, clients: int, minimum: int, build, about: str) -> GroupVie
         return GroupView(title, clients, None,
                          f"Not shown: built from {clients} client(s), fewer than {minimum}. Small groups can "
                          "single a client out to colleagues who know the caseload.")
-    return GroupView(title, clients, build(), about)
+    figure = build()
+    nothing = charts.empty_message(figure)
+    if nothing:  # drawn, it would be an empty frame under "Built from N clients": say why instead
+        return GroupView(title, clients, None, nothing)
+    return GroupView(title, clients, figure, about)
 
 
 def group_views(store: Store, catalog: Catalog, group: str, therapist_id: str | None, *, scope: Scope,
