@@ -419,7 +419,14 @@ def _read(path: Path, display_name: str | None, masker: _Masker) -> tuple[Datase
         file_name = pool.submit(_first_masking, masker, display_name or path.name)
         try:
             dataset = read_dataset(path, display_name=display_name)
-            return dataset, fingerprint.result(), file_name.result()
+            shown = file_name.result()
+            # A source names the export, its folders and files ("<client's name>.zip:
+            # sessions.csv"): as identifying as the name of the export itself.
+            for table in dataset.tables.values():
+                table.source = masker(table.source)
+            for problem in dataset.problems:
+                problem.source = masker(problem.source)
+            return dataset, fingerprint.result(), shown
         except DatasetError as err:
             raise ImportFailed(str(err)) from None
         except OSError as err:

@@ -1,0 +1,74 @@
+"""A hostile review of the command line's import: exports no developer here wrote, fed to
+`python -m core import PATH --db FILE --json` as a clinic's IT person would, held to the
+import's promises (CONTRACT.md): identifying text never reaches the store, the report or
+the quarantine; every column is accounted for; bad input gets a sentence, never a
+traceback."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import duckdb
+import pytest
+
+from core import privacy
+from core.cli import main
+from core.importer import import_dataset
+from core.store import close_all
+from tests.conftest import SYSTEM, write_csv
+
+PLANTED = ("thistlewood", "margaret", "07700", "900123", "2026-12-06")
+
+
+def _cli(capsys, *argv) -> tuple[int, dict | str, str]:
+    """`python -m core ARGV`, in this process: exit code, what it printed (read as JSON
+    with --json), stderr."""
+    try:
+        code = main(list(argv))
+    finally:
+        close_all()
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if "--json" in argv and out.strip() else out), err
+
+
+def _store_text(db) -> str:
+    """Every row of every table in the state file and its newest snapshot, as text."""
+    parts = []
+    files = [db, *sorted(db.with_name(db.stem + ".snapshots").glob("*.duckdb"))]
+    for path in files:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            for (table,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall():
+                parts.append(repr(con.execute(f'SELECT * FROM "{table}"').fetchall()))
+        finally:
+            con.close()
+    return "\n".join(parts).lower()
+
+
+def _leaks(*texts: str) -> list[str]:
+    return [word for word in PLANTED for text in texts if word in text.lower()]
+
+
+# -- the export's own name is identifying text too
+
+def test_the_name_of_a_zip_export_is_masked_in_the_problems_and_the_quarantine(tmp_path, capsys):
+    # An EHR names the export after the client it was pulled for; the batch's file name was
+    # masked, but every problem's source (and the quarantine's) quoted it as written.
+    export = tmp_path / "Margaret Thistlewood 07700 900123.zip"
+    with zipfile.ZipFile(export, "w") as zf:
+        zf.writestr("sessions.csv", "client_id,therapist_id,session_number\nc1,t1,0\nc1,t1,x\n")
+    db = tmp_path / "clinic.duckdb"
+    code, report, err = _cli(capsys, "import", str(export), "--db", str(db), "--json")
+    assert code == 1 and report["quarantined"] == {"sessions": 1}
+    assert report["problems"][0]["line"] == 3 and report["problems"][0]["source"].endswith("sessions.csv")
+    assert _leaks(json.dumps(report), err, _store_text(db)) == []
+
+
+def test_a_folder_named_after_the_client_is_masked_in_the_text_report(tmp_path, capsys):
+    folder = tmp_path / "export"
+    write_csv(folder / "Margaret Thistlewood", "sessions", "client_id,therapist_id,session_number\nc1,t1,0\nc1,t1,x\n")
+    db = tmp_path / "clinic.duckdb"
+    code, out, err = _cli(capsys, "import", str(folder), "--db", str(db))
+    assert code == 1 and "sessions.csv, line 3" in out
+    assert _leaks(out, err, _store_text(db)) == []
