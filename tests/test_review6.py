@@ -72,3 +72,35 @@ def test_a_folder_named_after_the_client_is_masked_in_the_text_report(tmp_path, 
     code, out, err = _cli(capsys, "import", str(folder), "--db", str(db))
     assert code == 1 and "sessions.csv, line 3" in out
     assert _leaks(out, err, _store_text(db)) == []
+
+
+# -- ISO 8601 date-times, as EHRs and pandas write them
+
+@pytest.mark.parametrize("stamp", ["2026-12-06T10:00", "2026-12-06T10:00:00Z", "2026-12-06T10:00:00+01:00",
+                                   "2026-12-06T10:00:00.000Z"])
+def test_an_iso_date_time_is_a_date_to_the_guard(stamp):
+    assert privacy.find_identifiers(f"Phoned her at {stamp}, no answer")
+    assert "2026-12-06" not in privacy.mask(f"Phoned her at {stamp}, no answer")
+    assert privacy.id_problem(stamp) == "looks like a date"
+
+
+def test_a_note_holding_an_iso_date_time_is_quarantined_not_stored(tmp_path, store):
+    folder = tmp_path / "export"
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number\nc1,t1,0\n")
+    write_csv(folder, "barriers", "client_id,session_number,category,severity,note\n"
+                                  'c1,0,cultural,2,"Phoned her at 2026-12-06T10:00, no answer"\n')
+    result = import_dataset(folder, store)
+    assert result.quarantined["barriers"] == 1 and result.loaded["barriers"] == 0
+    stored = "\n".join(store.query(f"SELECT * FROM {t}", scope=SYSTEM).write_csv()
+                       for t in ("barriers", "quarantine"))
+    assert "2026-12-06" not in stored and "[date]" in stored
+
+
+def test_a_session_date_with_a_time_zone_never_reaches_the_report_as_written(tmp_path, capsys):
+    folder = tmp_path / "export"
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number,session_date,modality\n"
+                                  "c1,t1,0,2026-12-06T10:00:00Z,bogus\n")
+    db = tmp_path / "clinic.duckdb"
+    code, report, err = _cli(capsys, "import", str(folder), "--db", str(db), "--json")
+    assert code == 1
+    assert _leaks(json.dumps(report), err, _store_text(db)) == []
