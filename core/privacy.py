@@ -1531,6 +1531,10 @@ def _looks_like_full_name(value: str) -> bool:
         if first in given and (second in surnames
                                or capitalised and len(second) >= 3 and second not in _NOT_NAME):
             return True  # John.Smith, Mary_Jones, MaryJones, priya.patel
+        if first in given and _unlisted_surname(second):
+            return True  # margaret.thistlewood: as the notes' guard reads "margaret thistlewood"
+        if second in given and not _is_english(second) and _unlisted_surname(first):
+            return True  # thistlewood_margaret
         if first in _TITLES and second in surnames:
             return True  # Mrs.Okafor
         if len(first) == 1 and second in surnames and len(second) >= 4:
