@@ -1520,6 +1520,12 @@ def id_problem(value: str) -> str | None:
     return None
 
 
+def _unlisted_surname(key: str) -> bool:
+    """A word that reads as a surname in a name written in one case although no list holds
+    it: four letters or more and no English word ("thistlewood"; not "north", "test")."""
+    return len(key) >= 4 and key not in _NOT_NAME and key not in _ACRONYMS and not _is_english(key)
+
+
 def _looks_like_full_name(value: str) -> bool:
     given, surnames = _name_lists()
     # Digits trailing a part are numbering, not identity: "Mary_Jones01" is still a name.

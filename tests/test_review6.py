@@ -130,3 +130,19 @@ def test_a_name_like_id_in_lower_case_is_not_stored(tmp_path, store):
     stored = "\n".join(store.query(f"SELECT * FROM {t}", scope=SYSTEM).write_csv()
                        for t in ("sessions", "quarantine", "batches"))
     assert "thistlewood" not in stored.lower()
+
+
+# -- a ragged line's ids
+
+def test_an_unclosed_quote_hides_a_name_like_id_on_the_lines_it_swallowed(tmp_path, store):
+    # DuckDB rejects the rest of the file as one "line"; its ids follow line breaks, which
+    # the ragged line's masking did not split fields on.
+    folder = tmp_path / "export"
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number\nc1,t1,0\n")
+    write_csv(folder, "barriers", "client_id,session_number,category,severity,note\n"
+                                  'c1,0,cultural,2,"unclosed note about mood\n'
+                                  "Margaret_Thistlewood,0,language,1,fine\n")
+    result = import_dataset(folder, store)
+    assert result.quarantined["barriers"] == 1
+    shown = json.dumps(result.to_json()) + store.query("SELECT * FROM quarantine", scope=SYSTEM).write_csv()
+    assert "thistlewood" not in shown.lower() and privacy.HIDDEN_ID in shown
