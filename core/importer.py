@@ -193,8 +193,8 @@ def _shape(dataset: Dataset, catalog: Catalog, masker: _Masker) -> tuple[dict[st
             wide, ratings = _wide_ratings(table, catalog)
             if ratings is not None:
                 parts.setdefault("ratings", []).append(ratings)
-        for column in table.frame.columns:
-            if not column.startswith("_") and column not in known and column not in wide:
+        for column in table.frame.columns:  # "_line" is the readers' own; a "_notes" is the export's
+            if column != "_line" and column not in known and column not in wide:
                 ignored.append({"table": name, "column": masker(table.columns.get(column, column))})
         frame = table.frame.select([c for c in table.frame.columns if c in known] + ["_line"]).with_columns(
             pl.lit(table.source, pl.Categorical).alias("_source"), pl.lit(None, pl.Categorical).alias("_origin"))

@@ -146,3 +146,14 @@ def test_an_unclosed_quote_hides_a_name_like_id_on_the_lines_it_swallowed(tmp_pa
     assert result.quarantined["barriers"] == 1
     shown = json.dumps(result.to_json()) + store.query("SELECT * FROM quarantine", scope=SYSTEM).write_csv()
     assert "thistlewood" not in shown.lower() and privacy.HIDDEN_ID in shown
+
+
+# -- every column accounted for
+
+def test_a_column_whose_name_starts_with_an_underscore_is_reported_as_ignored(tmp_path, store):
+    folder = tmp_path / "export"
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number,_comments,_source\nc1,t1,0,a,b\n")
+    result = import_dataset(folder, store)
+    assert result.loaded["sessions"] == 1
+    assert {"table": "sessions", "column": "_comments"} in result.ignored
+    assert {"table": "sessions", "column": "_source"} in result.ignored
