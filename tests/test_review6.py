@@ -157,3 +157,33 @@ def test_a_column_whose_name_starts_with_an_underscore_is_reported_as_ignored(tm
     assert result.loaded["sessions"] == 1
     assert {"table": "sessions", "column": "_comments"} in result.ignored
     assert {"table": "sessions", "column": "_source"} in result.ignored
+
+
+# -- --db naming a file that is not a store
+
+def test_a_db_that_is_a_csv_file_gets_a_sentence_and_is_left_alone(tmp_path, capsys):
+    folder = tmp_path / "export"
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number\nc1,t1,0\n")
+    for name in ("sessions", "notes"):  # DuckDB opens a CSV as a database holding a view of it
+        wrong = write_csv(tmp_path / name, name, "client_id,therapist_id,session_number\nc9,t9,0\n")
+        before = wrong.read_bytes()
+        code, report, err = _cli(capsys, "import", str(folder), "--db", str(wrong), "--json")
+        assert code == 2 and "Traceback" not in err and err.startswith("Error: ")
+        assert wrong.name in err and "not" in err
+        assert wrong.read_bytes() == before
+
+
+def test_a_db_that_is_another_programs_duckdb_file_gets_a_sentence_and_is_left_alone(tmp_path, capsys):
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE batches (x INTEGER)")
+    con.close()
+    folder = tmp_path / "export"
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number\nc1,t1,0\n")
+    code, _, err = _cli(capsys, "import", str(folder), "--db", str(other))
+    assert code == 2 and "Traceback" not in err and err.startswith("Error: ") and "other.duckdb" in err
+    con = duckdb.connect(str(other), read_only=True)
+    try:
+        assert con.execute("SELECT table_name FROM information_schema.tables").fetchall() == [("batches",)]
+    finally:
+        con.close()
