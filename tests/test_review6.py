@@ -187,3 +187,24 @@ def test_a_db_that_is_another_programs_duckdb_file_gets_a_sentence_and_is_left_a
         assert con.execute("SELECT table_name FROM information_schema.tables").fetchall() == [("batches",)]
     finally:
         con.close()
+
+
+# -- a surname written before the given name, as registers and EHR headers write it
+
+@pytest.mark.parametrize("note", ["Saw Thistlewood Margaret today", "Thistlewood, Margaret came late",
+                                  "THISTLEWOOD Margaret came late", "saw thistlewood margaret today"])
+def test_a_surname_before_a_given_name_is_masked_with_it(note):
+    # The given name was found and masked, the surname before it kept: the quarantine and
+    # the report showed "Saw Thistlewood [name] today" (and --redact stored it).
+    masked = privacy.mask(note)
+    assert "[name]" in masked and "thistlewood" not in masked.lower()
+
+
+def test_a_redacted_note_keeps_no_surname_written_first(tmp_path, store):
+    folder = tmp_path / "export"
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number\nc1,t1,0\n")
+    write_csv(folder, "events", "client_id,session_number,event,note\n"
+                                "c1,0,repair,Thistlewood Margaret apologised\n")
+    result = import_dataset(folder, store, redact=True)
+    assert result.loaded["events"] == 1 and result.redacted == {"events": 1}
+    assert "thistlewood" not in store.query("SELECT * FROM events", scope=SYSTEM).write_csv().lower()
