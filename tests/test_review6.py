@@ -208,3 +208,29 @@ def test_a_redacted_note_keeps_no_surname_written_first(tmp_path, store):
     result = import_dataset(folder, store, redact=True)
     assert result.loaded["events"] == 1 and result.redacted == {"events": 1}
     assert "thistlewood" not in store.query("SELECT * FROM events", scope=SYSTEM).write_csv().lower()
+
+
+# -- the report stays bounded when each value is huge
+
+def test_the_report_is_bounded_when_the_faulty_values_are_long_notes(tmp_path, capsys):
+    # Thirty notes of a megabyte each (too long: at most 2,000 characters) printed 20 MB of
+    # JSON: the twenty examples of the rule each quoted its whole note.
+    folder = tmp_path / "export"
+    rows = 30
+    write_csv(folder, "sessions", "client_id,therapist_id,session_number\n"
+              + "".join(f"c{i},t1,0\n" for i in range(rows)))
+    note = "the client spoke about work and felt tired. " * 23_000
+    write_csv(folder, "barriers", "client_id,session_number,category,severity,note\n"
+              + "".join(f'c{i},0,cultural,2,"{note}"\n' for i in range(rows)))
+    db = tmp_path / "clinic.duckdb"
+    code, report, _ = _cli(capsys, "import", str(folder), "--db", str(db), "--json")
+    assert code == 1 and report["quarantined"]["barriers"] == rows
+    assert len(report["problems"]) == 20 and len(json.dumps(report)) < 100_000
+    assert all(p["value"].startswith("the client spoke") for p in report["problems"])
+    # Nothing is lost: the quarantine keeps each note whole.
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        raws = con.execute("SELECT raw FROM quarantine").fetchall()
+    finally:
+        con.close()
+    assert len(raws) == rows and all(len(json.loads(r)["note"]) == len(note) for (r,) in raws)
