@@ -69,7 +69,9 @@ def _parsed(text: pl.Expr, kind: str, lenient: bool) -> pl.Expr:
     if kind == "date":
         day = text.str.slice(0, 10)
         return pl.coalesce(
-            pl.when(text.str.contains(r"^\d{4}-\d{2}-\d{2}([ T][0-9:.]*)?$"))
+            # a time may follow, with its zone ("10:00:00Z", "10:00:00+00" from a Parquet
+            # timestamp with a time zone): the date is the day as written
+            pl.when(text.str.contains(r"^\d{4}-\d{2}-\d{2}([ T][0-9:.]*|[ T]\d[0-9:.]*([zZ]|[+-]\d{2}(:?\d{2})?))?$"))
             .then(day.str.to_date("%Y-%m-%d", strict=False)),
             text.str.to_date("%d.%m.%Y", strict=False))
     return pl.when(text != "").then(text)

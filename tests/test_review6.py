@@ -289,3 +289,38 @@ def test_any_csv_whose_rows_end_in_either_way_round_trips_with_its_line_numbers(
     frame = dataset.tables["events"].frame
     assert dataset.problems == []
     assert [tuple(row) for row in frame.select(*(f"c{i}" for i in range(width)), "_line").iter_rows()] == expected
+
+
+# -- dates with a time zone, as pandas and EHRs write them
+
+def test_session_dates_with_a_time_zone_become_days_since_intake(tmp_path, store):
+    # A pandas export's datetime64[ns, UTC] column reads back from Parquet as
+    # "2026-12-06 10:00:00+00", an EHR writes "2026-12-06T10:00:00Z": every dated session
+    # was quarantined as "not a date" (a time without a zone was read).
+    import datetime as dt
+
+    import polars as pl
+    folder = tmp_path / "export"
+    folder.mkdir()
+    utc = dt.timezone.utc
+    pl.DataFrame({"client_id": ["c1", "c1"], "therapist_id": ["t1", "t1"], "session_number": [0, 1],
+                  "session_date": [dt.datetime(2026, 12, 6, 10, tzinfo=utc), dt.datetime(2026, 12, 13, 10, tzinfo=utc)]}
+                 ).write_parquet(folder / "sessions.parquet")
+    result = import_dataset(folder, store)
+    assert result.loaded["sessions"] == 2 and result.quarantined["sessions"] == 0
+    write_csv(folder2 := tmp_path / "export2", "sessions", "client_id,therapist_id,session_number,session_date\n"
+              "c2,t1,0,2026-12-06T10:00:00Z\nc2,t1,1,2026-12-20T09:30:00+01:00\nc2,t1,2,2026-12-27T09:30:00.000-0500\n")
+    result = import_dataset(folder2, store)
+    assert result.loaded["sessions"] == 3 and result.quarantined["sessions"] == 0
+    days = store.query("SELECT client_id, days_since_intake FROM sessions ORDER BY client_id, session_number",
+                       scope=SYSTEM).rows()
+    assert days == [("c1", 0), ("c1", 7), ("c2", 0), ("c2", 14), ("c2", 21)]
+
+
+@pytest.mark.parametrize("value", ["2026-12-06-05", "2026-12-06+01:00", "2026-12-06 UTC", "2026-12-06T10:00:00 Z",
+                                   "2026-12-06 +01"])
+def test_a_zone_without_a_time_or_a_spaced_zone_is_still_no_date(tmp_path, store, value):
+    write_csv(folder := tmp_path / "export", "sessions",
+              f"client_id,therapist_id,session_number,session_date\nc1,t1,0,{value}\n")
+    result = import_dataset(folder, store)
+    assert result.quarantined["sessions"] == 1 and result.problems[0].rule == "type"
