@@ -386,7 +386,7 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     return ImportResult(batch.batch_id, file_name, batch.loaded,
                         {k: v for k, v in report.quarantined.items() if v or k in batch.loaded},
                         batch.inserted, batch.updated, {k: v for k, v in checked.redacted.items() if v}, ignored,
-                        [masker(f) for f in dataset.ignored_files],
+                        [masker.name(f) for f in dataset.ignored_files],
                         [Problem(**row) for row in report.examples.iter_rows(named=True)], report.counts.to_dicts(),
                         {name: round(s, 3) for name, s in clock.seconds.items()})
 
@@ -423,9 +423,9 @@ def _read(path: Path, display_name: str | None, masker: _Masker) -> tuple[Datase
             # A source names the export, its folders and files ("<client's name>.zip:
             # sessions.csv"): as identifying as the name of the export itself.
             for table in dataset.tables.values():
-                table.source = masker(table.source)
+                table.source = masker.name(table.source)
             for problem in dataset.problems:
-                problem.source = masker(problem.source)
+                problem.source = masker.name(problem.source)
             return dataset, fingerprint.result(), shown
         except DatasetError as err:
             raise ImportFailed(str(err)) from None
@@ -436,7 +436,7 @@ def _read(path: Path, display_name: str | None, masker: _Masker) -> tuple[Datase
 
 def _first_masking(masker: _Masker, name: str) -> str:
     privacy.prepare_sift()  # builds the patterns of the notes' sift, used in the checks
-    return masker(name)
+    return masker.name(name)
 
 
 # -- check each table

@@ -1453,6 +1453,9 @@ def mask(text: str, findings: list[Finding] | None = None) -> str:
 HIDDEN_ID = "[identifying id]"
 
 
+_FILE_NAME_JOINS = re.compile(r"_|(?<=[^\W\d_])-(?=[^\W\d_])")
+
+
 class Masker:
     """Masks identifying text in values shown or stored; each distinct value is scanned once."""
 
@@ -1473,6 +1476,16 @@ class Masker:
         if value is not None and id_problem(str(value)):
             return HIDDEN_ID
         return self(value)
+
+    def name(self, label):
+        """A file or folder name (an export's, a table's, a file beside them): "_" and a
+        hyphen between letters join words there ("Margaret_Thistlewood_letter.pdf"), so
+        they are read as spaces; a name with nothing to mask is kept as written."""
+        if label is None:
+            return None
+        spaced = _FILE_NAME_JOINS.sub(" ", str(label))
+        masked = self(spaced)
+        return masked if masked != spaced else self(label)
 
     def line(self, raw):
         """A raw line that could not be split into columns (a ragged line): each field that

@@ -324,3 +324,24 @@ def test_a_zone_without_a_time_or_a_spaced_zone_is_still_no_date(tmp_path, store
               f"client_id,therapist_id,session_number,session_date\nc1,t1,0,{value}\n")
     result = import_dataset(folder, store)
     assert result.quarantined["sessions"] == 1 and result.problems[0].rule == "type"
+
+
+# -- file names write words with underscores
+
+def test_identifying_file_names_written_with_underscores_are_masked(tmp_path, capsys):
+    # File names join words with "_" (or "-"), which the guard, reading free text, took as
+    # one word: a letter beside the tables and the export's own name were shown as written.
+    export = tmp_path / "Margaret_Thistlewood_07700900123_2026-12-06.zip"
+    with zipfile.ZipFile(export, "w") as zf:
+        zf.writestr("sessions.csv", "client_id,therapist_id,session_number\nc1,t1,0\nc1,t1,x\n")
+        zf.writestr("Margaret_Thistlewood_letter.pdf", b"%PDF-1.4")
+        zf.writestr("Margaret-Thistlewood-referral.docx", b"PK")
+    db = tmp_path / "clinic.duckdb"
+    code, report, err = _cli(capsys, "import", str(export), "--db", str(db), "--json")
+    assert code == 1 and len(report["ignored_files"]) == 2
+    assert _leaks(json.dumps(report), err, _store_text(db)) == []
+
+
+@pytest.mark.parametrize("label", ["export.zip: sessions.csv", "WAI-SR_scores.csv", "clinic_export_v2.zip"])
+def test_a_file_name_without_identifying_text_is_shown_as_written(label):
+    assert privacy.Masker().name(label) == label
