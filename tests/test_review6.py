@@ -345,3 +345,28 @@ def test_identifying_file_names_written_with_underscores_are_masked(tmp_path, ca
 @pytest.mark.parametrize("label", ["export.zip: sessions.csv", "WAI-SR_scores.csv", "clinic_export_v2.zip"])
 def test_a_file_name_without_identifying_text_is_shown_as_written(label):
     assert privacy.Masker().name(label) == label
+
+
+# -- tables one folder down, beside other files
+
+@pytest.mark.parametrize("entries, folders", [
+    ({"README.txt": "x", "export_2026/sessions.csv": "client_id,therapist_id,session_number\nc1,t1,0\n"},
+     ["export_2026/"]),
+    ({"a/sessions.csv": "client_id,therapist_id,session_number\nc1,t1,0\n",
+      "b/sessions.csv": "client_id,therapist_id,session_number\nc1,t1,0\n"}, ["a/", "b/"]),
+])
+def test_a_zip_whose_tables_are_a_folder_down_says_where_they_are(tmp_path, capsys, entries, folders):
+    # It said the zip "holds no table ...; name the files sessions, ..." of files so named.
+    export = tmp_path / "export.zip"
+    with zipfile.ZipFile(export, "w") as zf:
+        for name, text in entries.items():
+            zf.writestr(name, text)
+    code, _, err = _cli(capsys, "import", str(export), "--db", str(tmp_path / "clinic.duckdb"))
+    assert code == 2 and "holds no table" not in err and all(folder in err for folder in folders)
+
+
+def test_a_folder_whose_tables_are_a_folder_down_beside_a_readme_says_where_they_are(tmp_path, capsys):
+    write_csv(tmp_path / "chosen" / "export", "sessions", "client_id,therapist_id,session_number\nc1,t1,0\n")
+    (tmp_path / "chosen" / "README.txt").write_text("exported by the EHR")
+    code, _, err = _cli(capsys, "import", str(tmp_path / "chosen"), "--db", str(tmp_path / "clinic.duckdb"))
+    assert code == 2 and "holds no table" not in err and "export/" in err
