@@ -370,3 +370,18 @@ def test_a_folder_whose_tables_are_a_folder_down_beside_a_readme_says_where_they
     (tmp_path / "chosen" / "README.txt").write_text("exported by the EHR")
     code, _, err = _cli(capsys, "import", str(tmp_path / "chosen"), "--db", str(tmp_path / "clinic.duckdb"))
     assert code == 2 and "holds no table" not in err and "export/" in err
+
+
+# -- a value lower-cased before it is checked
+
+@pytest.mark.parametrize("value", ["12 Acacia Avenue", "MARGARET"])
+def test_an_attendance_that_is_no_code_is_quoted_as_written_and_masked(tmp_path, store, value):
+    # attendance is read case-insensitively: its message quoted the lower-cased text, which
+    # the guard reads as ordinary words ("12 acacia avenue", "margaret").
+    write_csv(folder := tmp_path / "export", "sessions",
+              f"client_id,therapist_id,session_number,attendance\nc1,t1,0,No_Show\nc2,t1,0,{value}\n")
+    result = import_dataset(folder, store)
+    assert result.loaded["sessions"] == 1 and result.quarantined["sessions"] == 1
+    assert store.query("SELECT attendance FROM sessions", scope=SYSTEM)["attendance"].to_list() == ["no_show"]
+    shown = json.dumps(result.to_json()) + store.query("SELECT * FROM quarantine", scope=SYSTEM).write_csv()
+    assert not {"acacia", "margaret", "thistlewood"} & set(re.findall(r"[a-z]+", shown.lower()))
