@@ -385,3 +385,17 @@ def test_an_attendance_that_is_no_code_is_quoted_as_written_and_masked(tmp_path,
     assert store.query("SELECT attendance FROM sessions", scope=SYSTEM)["attendance"].to_list() == ["no_show"]
     shown = json.dumps(result.to_json()) + store.query("SELECT * FROM quarantine", scope=SYSTEM).write_csv()
     assert not {"acacia", "margaret", "thistlewood"} & set(re.findall(r"[a-z]+", shown.lower()))
+
+
+# -- known, not fixed here
+
+@pytest.mark.xfail(strict=True, reason="a wide rating's scale and rater come from the lower-cased header and its "
+                   "column is masked as free text after a ':', so 'SRS:MARGARET' shows 'margaret' and 'SRS:MARGARET' "
+                   "in the report and the quarantine; keeping the header's case needs the scale check made "
+                   "case-insensitive first")
+def test_a_wide_rating_column_named_after_a_client_is_masked(tmp_path, store):
+    write_csv(folder := tmp_path / "export", "sessions", "client_id,therapist_id,session_number,SRS:MARGARET\nc1,t1,0,30\n")
+    result = import_dataset(folder, store)
+    assert result.quarantined["ratings"] == 1
+    shown = json.dumps(result.to_json()) + store.query("SELECT * FROM quarantine", scope=SYSTEM).write_csv()
+    assert "margaret" not in shown.lower()
