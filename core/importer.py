@@ -193,8 +193,8 @@ def _shape(dataset: Dataset, catalog: Catalog, masker: _Masker) -> tuple[dict[st
             wide, ratings = _wide_ratings(table, catalog)
             if ratings is not None:
                 parts.setdefault("ratings", []).append(ratings)
-        for column in table.frame.columns:
-            if not column.startswith("_") and column not in known and column not in wide:
+        for column in table.frame.columns:  # "_line" is the readers' own; a "_notes" is the export's
+            if column != "_line" and column not in known and column not in wide:
                 ignored.append({"table": name, "column": masker(table.columns.get(column, column))})
         frame = table.frame.select([c for c in table.frame.columns if c in known] + ["_line"]).with_columns(
             pl.lit(table.source, pl.Categorical).alias("_source"), pl.lit(None, pl.Categorical).alias("_origin"))
@@ -386,7 +386,7 @@ def import_dataset(path: str | os.PathLike, store: Store, *, catalog: Catalog | 
     return ImportResult(batch.batch_id, file_name, batch.loaded,
                         {k: v for k, v in report.quarantined.items() if v or k in batch.loaded},
                         batch.inserted, batch.updated, {k: v for k, v in checked.redacted.items() if v}, ignored,
-                        [masker(f) for f in dataset.ignored_files],
+                        [masker.name(f) for f in dataset.ignored_files],
                         [Problem(**row) for row in report.examples.iter_rows(named=True)], report.counts.to_dicts(),
                         {name: round(s, 3) for name, s in clock.seconds.items()})
 
@@ -419,7 +419,14 @@ def _read(path: Path, display_name: str | None, masker: _Masker) -> tuple[Datase
         file_name = pool.submit(_first_masking, masker, display_name or path.name)
         try:
             dataset = read_dataset(path, display_name=display_name)
-            return dataset, fingerprint.result(), file_name.result()
+            shown = file_name.result()
+            # A source names the export, its folders and files ("<client's name>.zip:
+            # sessions.csv"): as identifying as the name of the export itself.
+            for table in dataset.tables.values():
+                table.source = masker.name(table.source)
+            for problem in dataset.problems:
+                problem.source = masker.name(problem.source)
+            return dataset, fingerprint.result(), shown
         except DatasetError as err:
             raise ImportFailed(str(err)) from None
         except OSError as err:
@@ -429,7 +436,7 @@ def _read(path: Path, display_name: str | None, masker: _Masker) -> tuple[Datase
 
 def _first_masking(masker: _Masker, name: str) -> str:
     privacy.prepare_sift()  # builds the patterns of the notes' sift, used in the checks
-    return masker(name)
+    return masker.name(name)
 
 
 # -- check each table

@@ -94,6 +94,8 @@ _DATE_NUMERIC = re.compile(
     # 12. März 2024; an English month after "12." needs the year: "session 9. May be..."
     rf"|{_DAY}\.\s*(?:{_MONTHS_EU}(?:,?\s+{_YEAR})?|{_MONTHS_EN}\s+{_YEAR})"
     r"|(?:19|20)\d{2}([./-])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])"  # 2024-03-12
+    # with an ISO 8601 time after a "T", as EHRs and pandas write one: 2024-03-12T10:00:00Z
+    r"(?:T(?:[01]\d|2[0-3])(?::[0-5]\d(?::[0-5]\d(?:[.,]\d+)?)?)?(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)?"
     r"|(?:0?[1-9]|[12]\d|3[01])([./-])(?:0?[1-9]|[12]\d|3[01])\2(?:(?:19|20)\d{2}|\d{2})"  # 12/03/2024
     r"|(?:0?[1-9]|[12]\d|3[01])\.\s(?:0?[1-9]|1[0-2])\.\s?(?:19|20)\d{2}"  # 12. 3. 2024
     r"|(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}"                                # 03/2024
@@ -429,11 +431,16 @@ def _names(text: str, words: list[tuple[int, str]]) -> list[Finding]:
     i = 0
     while i < n:
         start, _, key = tokens[i]
-        first = last = None
+        first = last = lead = None
         if key in _TITLES and i + 1 < n and adjacent(i, i + 1) and tokens[i + 1][2] not in _NOT_NAME:
             first, last = i, i + 1
         elif key in given:
             first = last = i
+            if i > 0 and _surname_before(text, tokens[i - 1], start):
+                first = i - 1  # "Thistlewood Margaret", "Thistlewood, Margaret": the surname first
+            elif (upper := _UPPER_BEFORE.search(text, max(0, start - 40), start)) \
+                    and _surname_before(text, (0, upper.end(1), upper.group(1).casefold()), start):
+                lead = upper.start(1)  # "THISTLEWOOD Margaret", as registers write a surname
         elif "-" in key and all(p[:1].isupper() and not p.isupper() for p in text[start:tokens[i][1]].split("-")) \
                 and (_double_barrelled(key) or _hyphenated_proper_noun(key)):
             first = last = i  # each part capitalised: "Smith-Jones", not "HTML-like" or "Self-harm"
@@ -453,12 +460,25 @@ def _names(text: str, words: list[tuple[int, str]]) -> list[Finding]:
         initials = _INITIALS.search(text, max(0, span_start - 6), span_start)
         if initials:
             span_start = initials.start()
+        if lead is not None:
+            span_start = lead
         found.append(Finding("name", span_start, tokens[last][1]))
         i = last + 1
     if found and _PLACES.search(text):
         places = [(m.start(), m.end()) for m in _PLACES.finditer(text)]
         found = [f for f in found if not any(s <= f.start and f.end <= e for s, e in places)]
     return found
+
+
+_UPPER_BEFORE = re.compile(r"(?<![\w'’-])([A-Z][A-Z'’]{3,}),? $")
+
+
+def _surname_before(text: str, token: tuple[int, int, str], start: int) -> bool:
+    """A capitalised word just before a given name (a space, or a register's ", " between)
+    that is a surname: a listed one, or no English word of four letters or more."""
+    _, end, key = token
+    return text[end:start] in (" ", ", ") and key not in _NOT_NAME and key not in _TITLES \
+        and key not in _ACRONYMS and (key in _name_lists()[1] or len(key) >= 4 and not _is_english(key))
 
 
 def _double_barrelled(key: str) -> bool:
@@ -591,8 +611,10 @@ def _one_case_names(text: str) -> list[Finding]:
             last = i + 2
         elif surname_like(key) and len(key) >= 3 and "-" not in key and nxt in given and not _is_english(nxt) \
                 and nxt not in _ACRONYMS \
-                and text[tokens[i][1]:tokens[i + 1][0]] == ", " and tokens[i][3] == tokens[i + 1][3]:
-            last = i + 1  # "thistlewood, margaret"
+                and tokens[i][3] == tokens[i + 1][3] and (
+                    text[tokens[i][1]:tokens[i + 1][0]] == ", "
+                    or text[tokens[i][1]:tokens[i + 1][0]] == " " and len(key) >= 4 and not _is_english(key)):
+            last = i + 1  # "thistlewood, margaret", "thistlewood margaret"
         if last is None:
             if "-" in key and _one_case_double_barrelled(key):
                 found.append(Finding("name", tokens[i][0], tokens[i][1]))
@@ -1431,6 +1453,9 @@ def mask(text: str, findings: list[Finding] | None = None) -> str:
 HIDDEN_ID = "[identifying id]"
 
 
+_FILE_NAME_JOINS = re.compile(r"_|(?<=[^\W\d_])-(?=[^\W\d_])")
+
+
 class Masker:
     """Masks identifying text in values shown or stored; each distinct value is scanned once."""
 
@@ -1452,12 +1477,24 @@ class Masker:
             return HIDDEN_ID
         return self(value)
 
+    def name(self, label):
+        """A file or folder name (an export's, a table's, a file beside them): "_" and a
+        hyphen between letters join words there ("Margaret_Thistlewood_letter.pdf"), so
+        they are read as spaces; a name with nothing to mask is kept as written."""
+        if label is None:
+            return None
+        spaced = _FILE_NAME_JOINS.sub(" ", str(label))
+        masked = self(spaced)
+        return masked if masked != spaced else self(label)
+
     def line(self, raw):
         """A raw line that could not be split into columns (a ragged line): each field that
-        looks like an identifying id is hidden whole, then the rest is masked as free text."""
+        looks like an identifying id is hidden whole, then the rest is masked as free text.
+        A "line" with an unclosed quote runs on over the lines after it: a line break
+        separates fields as a comma does."""
         if raw is None:
             return None
-        fields = re.split(r"([,;\t])", str(raw))
+        fields = re.split(r"([,;\t\r\n])", str(raw))
         return self("".join(HIDDEN_ID if k % 2 == 0 and f.strip() and id_problem(f.strip().strip('"'))
                             else f for k, f in enumerate(fields)))
 
@@ -1518,6 +1555,12 @@ def id_problem(value: str) -> str | None:
     return None
 
 
+def _unlisted_surname(key: str) -> bool:
+    """A word that reads as a surname in a name written in one case although no list holds
+    it: four letters or more and no English word ("thistlewood"; not "north", "test")."""
+    return len(key) >= 4 and key not in _NOT_NAME and key not in _ACRONYMS and not _is_english(key)
+
+
 def _looks_like_full_name(value: str) -> bool:
     given, surnames = _name_lists()
     # Digits trailing a part are numbering, not identity: "Mary_Jones01" is still a name.
@@ -1529,6 +1572,10 @@ def _looks_like_full_name(value: str) -> bool:
         if first in given and (second in surnames
                                or capitalised and len(second) >= 3 and second not in _NOT_NAME):
             return True  # John.Smith, Mary_Jones, MaryJones, priya.patel
+        if first in given and _unlisted_surname(second):
+            return True  # margaret.thistlewood: as the notes' guard reads "margaret thistlewood"
+        if second in given and not _is_english(second) and _unlisted_surname(first):
+            return True  # thistlewood_margaret
         if first in _TITLES and second in surnames:
             return True  # Mrs.Okafor
         if len(first) == 1 and second in surnames and len(second) >= 4:

@@ -24,6 +24,10 @@ from .scratch import create_private
 # Problems shown per table, column and rule; the rest are counted, and kept in the
 # quarantine. Enough to see the pattern of a fault; a screen or a log stays readable.
 REPORT_EXAMPLES = 20
+# Characters of a value an example shows (a note is at most 2,000; a ragged line or a
+# note far too long may hold megabytes): twenty examples of a megabyte made 20 MB of JSON.
+# The quarantine keeps every value whole.
+REPORT_VALUE_CHARS = 200
 # Faulty rows made into quarantine rows and report lines at a time (`table_report`).
 REPORT_CHUNK_ROWS = 100_000
 
@@ -170,6 +174,9 @@ def combine(parts: list[tuple[pl.DataFrame, pl.DataFrame]],
 def merge(parts: list[tuple[pl.DataFrame, pl.DataFrame]], tables: tuple[str, ...]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One report's examples and counts (table, column, rule, count) from those of its parts."""
     shown, counts = combine(parts, tables)
+    value = pl.col("value")
+    shown = shown.with_columns(pl.when(value.str.len_chars() > REPORT_VALUE_CHARS)
+                               .then(value.str.slice(0, REPORT_VALUE_CHARS) + pl.lit("…")).otherwise(value).alias("value"))
     return shown, counts.drop("_source", "_line")
 
 

@@ -505,7 +505,12 @@ class Store:
         self._current: str | None = None
         self.closed = False
         if self._pg is None:
-            self._migrate()
+            _refuse_other_files(self.path)
+            try:
+                self._migrate()
+            except StoreError:
+                self._state.close()  # a file refused is let go at once
+                raise
         else:
             self._first_snapshot()
         self.refresh()
@@ -556,6 +561,13 @@ class Store:
 
     def _migrate(self) -> None:
         current = self.version()
+        if current == 0:
+            with self.state_cursor() as cur:
+                others = cur.execute("SELECT count(*) FROM information_schema.tables "
+                                     "WHERE table_catalog = current_database()").fetchall()[0][0]
+            if others:  # another program's DuckDB database: never add tables to it
+                raise StoreError(f"{self.path.name} is not a database of this software: it holds another "
+                                 "program's tables. Name this software's store, or a new file to start one.")
         if current > SCHEMA_VERSION:
             raise StoreError(f"The database {self.path.name} was written by a newer version of this "
                              f"software (schema {current}); update the software before opening it.")
@@ -892,6 +904,19 @@ class Store:
                 self._state.close()
         finally:
             self._close_readers(wait=True)
+
+
+def _refuse_other_files(path: Path) -> None:
+    """DuckDB opens a CSV, Parquet or JSON file as a database holding a view of it: a store
+    named by mistake as the export ("--db sessions.csv") failed half-way with a traceback."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return  # no file yet (a new store), or one the connection will say it cannot open
+    if head and head[8:12] != b"DUCK":  # every DuckDB database file carries it there
+        raise StoreError(f"{path.name} is not a database of this software (it is no DuckDB file); name "
+                         "this software's store, or a new file to start one.")
 
 
 def _sql_path(path: Path) -> str:

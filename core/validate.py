@@ -24,6 +24,8 @@ from .links import ID_PATTERN  # one rule for an id, in an import and in a link
 pa.DataFrameSchema.register_default_backends(pl.DataFrame)
 
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
+# sessions.attendance's codes (CONTRACT.md extension; the catalog's default vocabulary).
+ATTENDANCE_CODES = ("attended", "no_show", "cancelled_late", "cancelled")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 
 PROBLEM_SCHEMA = {"_row": pl.Int64, "column": pl.String, "value": pl.String,
@@ -69,7 +71,9 @@ def _parsed(text: pl.Expr, kind: str, lenient: bool) -> pl.Expr:
     if kind == "date":
         day = text.str.slice(0, 10)
         return pl.coalesce(
-            pl.when(text.str.contains(r"^\d{4}-\d{2}-\d{2}([ T][0-9:.]*)?$"))
+            # a time may follow, with its zone ("10:00:00Z", "10:00:00+00" from a Parquet
+            # timestamp with a time zone): the date is the day as written
+            pl.when(text.str.contains(r"^\d{4}-\d{2}-\d{2}([ T][0-9:.]*|[ T]\d[0-9:.]*([zZ]|[+-]\d{2}(:?\d{2})?))?$"))
             .then(day.str.to_date("%Y-%m-%d", strict=False)),
             text.str.to_date("%d.%m.%Y", strict=False))
     return pl.when(text != "").then(text)
@@ -147,7 +151,10 @@ def _attendance(typed: pl.DataFrame, attended_given: bool) -> pl.DataFrame:
     else:
         attended = pl.when(kind.is_null()).then(pl.lit(True)).otherwise(kind == "attended")
     derived = pl.when(attended.fill_null(True)).then(pl.lit("attended")).otherwise(pl.lit("no_show"))
-    return typed.with_columns(attended.alias("attended"), pl.coalesce(kind, derived).alias("attendance"))
+    # A code written in another case is read as the code; any other text is kept as written,
+    # so that its problem quotes (and the guard masks) what the file holds, not its lower case.
+    written = pl.when(kind.is_in(list(ATTENDANCE_CODES))).then(kind).otherwise(pl.col("attendance"))
+    return typed.with_columns(attended.alias("attended"), pl.coalesce(written, derived).alias("attendance"))
 
 
 # The characters the regular expressions' \s and strip_chars take for white space (the

@@ -90,7 +90,9 @@ def _read_folder(folder: Path, shown: str) -> Dataset:
             dataset.ignored_files.append(label + ("/" if entry.is_dir() else ""))
             continue
         _claim(found, table, (entry, entry.suffix.lower(), label), shown)
-    _require_tables(found, shown)
+    _require_tables(found, shown, [] if found else sorted(
+        prefix + e.name + "/" for e in entries
+        if e.is_dir() and any(f.is_file() and _table_of(f.name) for f in _visible(e))))
     _add_tables(dataset, [(table, file, suffix, label) for table, (file, suffix, label) in found.items()])
     return dataset
 
@@ -120,7 +122,8 @@ def _read_zip(path: Path, shown: str) -> Dataset:
                 continue
             suffix = PurePosixPath(parts[-1]).suffix.lower()
             _claim(found, table, (info, suffix, f"{shown}: {info.filename}"), shown)
-        _require_tables(found, shown)
+        _require_tables(found, shown, sorted({"/".join(_parts(i)[:-1]) + "/" for i in files
+                                              if len(_parts(i)) == 2 and _table_of(_parts(i)[-1])}))
         if any(i.flag_bits & 0x1 for i, _, _ in found.values()):
             raise DatasetError(f"{shown} is password-protected; create the zip again without "
                                "a password and import again.")

@@ -67,7 +67,14 @@ def _claim(found: dict, table: str, item: tuple, shown: str) -> None:
     found[table] = item
 
 
-def _require_tables(found: dict, shown: str) -> None:
+def _require_tables(found: dict, shown: str, deeper: list[str] = ()) -> None:
+    """`deeper`: the folders a level down that hold tables (beside other entries, or
+    several of them), named when the top holds none."""
+    if not found and deeper:
+        where, which = ((f"the folder {deeper[0]}", "that folder") if len(deeper) == 1 else
+                        ("the folders " + ", ".join(deeper[:-1]) + " and " + deeper[-1], "one of them"))
+        raise DatasetError(f"{shown} holds its tables one folder down, in {where}, beside other files "
+                           f"or folders; import {which} (or a zip of it alone).")
     if not found:
         raise DatasetError(f"{shown} holds no table this software reads; name the files "
                            f"{_table_list()} (.csv or .parquet) and import again.")

@@ -29,7 +29,7 @@ _BLANK_LINES = (b"\n\n", b"\n\r\n", b"\r\r")
 
 
 def _read_csv(path: Path, table: str, source: str) -> tuple[RawTable, list[RowProblem]]:
-    lines, too_long = _check_utf8(path, source)
+    lines, too_long, mixed = _check_utf8(path, source)
     if lines == 0:
         return _raw_table(table, source, pl.DataFrame(), {}, []), []
     delimiter, header = _read_header(path, source)
@@ -38,6 +38,13 @@ def _read_csv(path: Path, table: str, source: str) -> tuple[RawTable, list[RowPr
     with private_dir("caseconf-import-") as tmp:
         if too_long:
             path = _drop_long_lines(path, Path(tmp) / "short.csv", marker)
+        if mixed:
+            # Rows ending in CRLF and in LF in one file (rows added by hand): DuckDB's
+            # parser does not always fail on it but may misread it (a row ending in a
+            # quoted note and LF ran into the next ones): it reads a copy whose rows all
+            # end in LF, each quoted value as written.
+            path = _uniform_record_ends(path, Path(tmp) / "uniform.csv")
+            lines = _check_utf8(path, source)[0]
         arrow, rejects, skipped = _parse_any_line_ends(path, Path(tmp), delimiter, len(names),
                                                        lines, source)
     good = arrow.num_rows
@@ -132,14 +139,38 @@ def _uniform_line_ends(path: Path, target: Path) -> Path:
     return target
 
 
-def _check_utf8(path: Path, source: str) -> tuple[int, bool]:
+def _uniform_record_ends(path: Path, target: Path) -> Path:
+    """A copy of `path` whose line ends outside double quotes are all LF; a line break
+    inside a quoted value stays as written. Quotes are counted as they come (a doubled
+    quote inside a value counts twice), with C-speed splits, not a Python loop a byte."""
+    quoted, carry = False, b""
+    with open(path, "rb") as src, create_private(target) as out:
+        while chunk := src.read(_CHUNK):
+            chunk = carry + chunk
+            carry = b"\r" if chunk.endswith(b"\r") else b""  # its LF may open the next chunk
+            chunk = chunk[:-1] if carry else chunk
+            parts = chunk.split(b'"')
+            for i, part in enumerate(parts):
+                quoted = quoted if i == 0 else not quoted
+                if not quoted:
+                    parts[i] = part.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            out.write(b'"'.join(parts))
+        out.write(carry if quoted else carry.replace(b"\r", b"\n"))
+    return target
+
+
+def _check_utf8(path: Path, source: str) -> tuple[int, bool, bool]:
     """Validate the whole file as UTF-8 in chunks (cheap next to parsing). Returns the
-    number of text lines up to the last non-blank character (0: an empty file), and
-    whether a line is longer than MAX_LINE_BYTES (looked for here, where every byte
-    passes anyway)."""
+    number of text lines up to the last non-blank character (0: an empty file), whether
+    a line is longer than MAX_LINE_BYTES, and whether lines end in more than one way
+    (CRLF and a bare LF or CR; a line break inside a quoted note counts too, where a
+    copy with one kind of line end reads the same), looked for here, where every byte
+    passes anyway."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, newlines, lines, newline = 0, 0, 0, b"\n"
     run, too_long = 0, False  # run: bytes since the last line end
+    crlf = lf = cr = 0
+    last = b""  # the byte before the chunk: a CRLF may be split between two chunks
     try:
         with open(path, "rb") as f:
             while chunk := f.read(_CHUNK):
@@ -158,6 +189,8 @@ def _check_utf8(path: Path, source: str) -> tuple[int, bool]:
                             source, f"it looks like {_guess(chunk)}; the first such "
                                     f"character is on line {line}")) from None
                 content = chunk.removeprefix(_BOM) if offset == 0 else chunk
+                crlf += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+                lf, cr, last = lf + chunk.count(b"\n"), cr + chunk.count(b"\r"), chunk[-1:]
                 count = chunk.count(newline)
                 # A chunk is no longer than the limit, so only a line running across
                 # chunk ends can exceed it.
@@ -179,7 +212,8 @@ def _check_utf8(path: Path, source: str) -> tuple[int, bool]:
     except OSError:
         raise DatasetError(f"{source} could not be opened; check that the file may be read "
                            "and import again.") from None
-    return lines, too_long or run > MAX_LINE_BYTES
+    kinds = sum(n > 0 for n in (crlf, lf - crlf, cr - crlf))  # CRLF, a bare LF, a bare CR
+    return lines, too_long or run > MAX_LINE_BYTES, kinds > 1
 
 
 def _may_have_blank_lines(path: Path) -> bool:
