@@ -32,7 +32,7 @@ import urllib.request
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urljoin, urlparse
 
 import pytest
 
@@ -627,19 +627,30 @@ def conference_store(demo_store, tmp_path_factory) -> tuple[Path, int, list[str]
     return path, made["id"], [item["client_id"] for item in made["agenda"]]
 
 
+LAPTOP = {"width": 1400, "height": 900}  # a laptop's window, the sidebar open
+
+
 @contextmanager
-def _open(browser, store: Path, folder: Path, link: str, title: str):
-    """A fresh server on a copy of `store`, a browser page at `link` settled on `title`:
-    yields (page, watch); closes both at the end."""
+def _open(browser, store: Path, folder: Path, link: str, title: str, viewport: dict | None = None):
+    """A fresh server on a copy of `store`, a browser page (of `viewport`'s size, if given)
+    at `link` settled on `title`: yields (page, watch); closes both at the end."""
     server = Server(store, folder)
     context, page, watch = _new_page(browser, server)
     try:
+        if viewport:
+            page.set_viewport_size(viewport)
         _goto(page, server.url(link))
         _settled(page, title)
         yield page, watch
     finally:
         context.close()
         server.stop()
+
+
+def _visit(page, link: str, title: str) -> None:
+    """Go to `link` on the server the page is on, and wait for `title` to settle."""
+    _goto(page, urljoin(page.url, link))
+    _settled(page, title)
 
 
 def _main_text(page) -> str:

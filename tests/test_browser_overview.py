@@ -5,7 +5,7 @@ themes. The server, the browser and their helpers are tests/test_browser.py's.""
 
 from __future__ import annotations
 
-from tests.test_browser import Server, _goto, _new_page, _observe, _problems, _settled  # noqa: F401
+from tests.test_browser import LAPTOP, _observe, _open, _problems, _visit
 from tests.test_browser import browser, demo_store, pytestmark  # noqa: F401
 from tests.test_browser_present import OVERLAPS_JS
 
@@ -14,20 +14,13 @@ TOP_BAR_PX = 60  # Streamlit's header above the page
 
 
 def test_the_case_overview_fits_one_1080p_screen_without_overlapping_labels(browser, demo_store, tmp_path):
-    server = Server(demo_store, tmp_path / "server")
-    context, page, watch = _new_page(browser, server)
-    try:
-        page.set_viewport_size(SCREEN)
-        _goto(page, server.url("/case?client=c045"))
-        _settled(page, "Case")
+    first = "/case?client=c045"
+    with _open(browser, demo_store, tmp_path / "server", first, "Case", SCREEN) as (page, watch):
         chart = page.locator('[data-testid="stMain"] .stPlotlyChart').first
         box = chart.bounding_box()
         assert box["height"] <= SCREEN["height"] - TOP_BAR_PX, f"the overview is taller than the screen: {box}"
         assert page.evaluate(OVERLAPS_JS) == [], "labels of the overview run into each other"
         assert _problems(_observe(page), watch) == []
-    finally:
-        context.close()
-        server.stop()
 
 
 UPRIGHT_JS = """() => {
@@ -42,20 +35,13 @@ UPRIGHT_JS = """() => {
 def test_a_laptop_reads_the_session_axis_upright(browser, demo_store, tmp_path):
     # At 1400 px the overview's plot is about 380 px wide: a label at each of c051's 19
     # sessions was turned on its side (and read sideways in a meeting).
-    server = Server(demo_store, tmp_path / "server")
-    context, page, watch = _new_page(browser, server)
-    try:
-        page.set_viewport_size({"width": 1400, "height": 900})
-        _goto(page, server.url("/case?client=c051"))
-        _settled(page, "Case")
+    first = "/case?client=c051"
+    with _open(browser, demo_store, tmp_path / "server", first, "Case", LAPTOP) as (page, watch):
         seen = page.evaluate(UPRIGHT_JS)
         assert seen["turned"] == [], f"session labels turned on their side: {seen['turned']}"
         assert "0" in seen["labels"] and "18" in seen["labels"], seen["labels"]
         assert page.evaluate(OVERLAPS_JS) == [], "labels of the overview run into each other"
         assert _problems(_observe(page), watch) == []
-    finally:
-        context.close()
-        server.stop()
 
 
 PLOT_JS = """() => {
@@ -69,20 +55,15 @@ def test_a_laptop_gives_the_overviews_plot_more_than_half_of_the_chart(browser, 
     # At 1400x900 with the sidebar open the overview was 911 px wide (the wide layout's
     # side margins took 170 px), its legends beside the rows took 292 px and its row labels
     # 238 px: 381 px were left for the sessions of c051.
-    server = Server(demo_store, tmp_path / "server")
-    context, page, watch = _new_page(browser, server)
-    try:
-        page.set_viewport_size({"width": 1400, "height": 900})
+    first = "/case?client=c051"
+    with _open(browser, demo_store, tmp_path / "server", first, "Case", LAPTOP) as (page, watch):
         for client in ("c051", "c015"):
-            _goto(page, server.url(f"/case?client={client}"))
-            _settled(page, "Case")
+            if client != "c051":  # the first is open
+                _visit(page, f"/case?client={client}", "Case")
             seen = page.evaluate(PLOT_JS)
             assert seen["plot"] >= 520 and seen["plot"] > seen["chart"] / 2, (client, seen)
             assert page.evaluate(OVERLAPS_JS) == [], f"{client}: labels of the overview run into each other"
         assert _problems(_observe(page), watch) == []
-    finally:
-        context.close()
-        server.stop()
 
 
 # Markers that reach past their row's plot area while a clip path cuts them: each one's
@@ -115,15 +96,10 @@ CUT_MARKERS_JS = """() => {
 def test_a_mark_at_the_edge_of_its_row_is_drawn_whole(browser, demo_store, tmp_path):
     # c015's rupture at SRS 18, the lowest score of its alliance row, was a triangle cut in
     # half by the row's bottom edge; c051's GAD-7 19 lost its top at the row's upper edge.
-    server = Server(demo_store, tmp_path / "server")
-    context, page, watch = _new_page(browser, server)
-    try:
-        page.set_viewport_size({"width": 1400, "height": 900})
+    first = "/case?client=c015"
+    with _open(browser, demo_store, tmp_path / "server", first, "Case", LAPTOP) as (page, watch):
         for client in ("c015", "c051"):
-            _goto(page, server.url(f"/case?client={client}"))
-            _settled(page, "Case")
+            if client != "c015":  # the first is open
+                _visit(page, f"/case?client={client}", "Case")
             assert page.evaluate(CUT_MARKERS_JS) == [], f"{client}: marks cut at their row's edge"
         assert _problems(_observe(page), watch) == []
-    finally:
-        context.close()
-        server.stop()

@@ -15,8 +15,8 @@ from core.catalog import default_catalog
 from core.conference import meetings
 from core.store import Store, copy_store
 from tests.conftest import SYSTEM, as_user
-from tests.test_browser import (SCREENSHOTS, Server, _chart_faults, _goto, _new_page, _observe,  # noqa: F401
-                                _problems, _settled, browser, demo_store, pytestmark, CHARTS_JS)
+from tests.test_browser import (LAPTOP, SCREENSHOTS, Server, _chart_faults, _goto, _new_page, _observe,  # noqa: F401
+                                _open, _problems, _settled, _visit, browser, demo_store, pytestmark, CHARTS_JS)
 
 
 @pytest.fixture
@@ -126,22 +126,17 @@ def test_the_slide_outside_projector_mode_shows_a_fitted_overview(browser, reord
     rows far apart, and the theme heatmap's two-line labels ran into each other. It is now
     fitted as on the Case page: at most 940 px tall, every label clear of the others."""
     path, conference_id, order = reordered
-    server = Server(path, tmp_path / "server")
-    context, page, watch = _new_page(browser, server)
-    try:
-        page.set_viewport_size({"width": 1400, "height": 900})
+    with _open(browser, path, tmp_path / "server", f"/present?conference={conference_id}&item=1", "Present",
+               LAPTOP) as (page, watch):
         for item in range(1, len(order) + 1):
-            _goto(page, server.url(f"/present?conference={conference_id}&item={item}"))
-            _settled(page, "Present")
+            if item > 1:  # the first is open
+                _visit(page, f"/present?conference={conference_id}&item={item}", "Present")
             chart = page.locator('[data-testid="stMain"] .stPlotlyChart').first
             box = chart.bounding_box()
             assert box["height"] <= 940, f"slide {item}: the overview is {box['height']:.0f} px tall"
             assert page.evaluate(OVERLAPS_JS) == [], f"slide {item}: labels of the overview run into each other"
         page.screenshot(path=str(SCREENSHOTS / "present_slide_1400x900.png"))
         assert _problems(_observe(page), watch) == []
-    finally:
-        context.close()
-        server.stop()
 
 
 # The slide's buttons whose label is cut (an ellipsis: its text wider than its box).
@@ -155,16 +150,9 @@ def test_the_slides_buttons_show_their_whole_labels_on_a_laptop(browser, reorder
     """At 1400x900 with the sidebar open the slide's first and last columns were too narrow
     for their buttons: "Previous" read "Pre..." and "Projector" "Proj...", their keys hidden."""
     path, conference_id, order = reordered
-    server = Server(path, tmp_path / "server")
-    context, page, watch = _new_page(browser, server)
-    try:
-        page.set_viewport_size({"width": 1400, "height": 900})
-        _goto(page, server.url(f"/present?conference={conference_id}&item=2"))
-        _settled(page, "Present")
+    with _open(browser, path, tmp_path / "server", f"/present?conference={conference_id}&item=2", "Present",
+               LAPTOP) as (page, watch):
         texts = page.locator('[data-testid="stMain"] button').all_inner_texts()
         assert any("Previous" in t for t in texts) and any("Projector" in t for t in texts), texts
         assert page.evaluate(CUT_BUTTONS_JS) == []
         assert _problems(_observe(page), watch) == []
-    finally:
-        context.close()
-        server.stop()

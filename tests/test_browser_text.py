@@ -14,7 +14,7 @@ from core.catalog import default_catalog
 from core.conference import meetings, notes
 from core.store import Store, copy_store
 from tests.conftest import as_user
-from tests.test_browser import (Server, _goto, _new_page, _observe, _problems, _settled,  # noqa: F401
+from tests.test_browser import (LAPTOP, Server, _open, _goto, _new_page, _observe, _problems, _settled,  # noqa: F401
                                 browser, demo_store, pytestmark)
 
 PROMISED_PX = 17  # theme.baseFontSize
@@ -140,16 +140,8 @@ def test_the_barrier_charts_bar_values_are_drawn_at_the_charts_text_size(browser
     """On a 1400 px laptop "+0.43 points / 106 sessions" above the pooled bars of the
     Barriers page's alliance chart was shrunk to fit its bar's width: 17 px type drawn at
     about 12 px, too small to read across a meeting room."""
-    server = Server(demo_store, tmp_path / "server")
-    context, page, watch = _new_page(browser, server)
-    try:
-        page.set_viewport_size({"width": 1400, "height": 900})
-        _goto(page, server.url("/barriers"))
-        _settled(page, "Barriers")
+    with _open(browser, demo_store, tmp_path / "server", "/barriers", "Barriers", LAPTOP) as (page, watch):
         labels = [t for t in page.evaluate(BAR_TEXT_PX) if "sessions" in t["text"]]
         assert len(labels) == 2, labels
         assert all(t["px"] >= 16 for t in labels), labels
         assert _problems(_observe(page), watch) == []
-    finally:
-        context.close()
-        server.stop()
