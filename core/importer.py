@@ -489,7 +489,7 @@ def _check_table(name: str, raw: pl.DataFrame, stored_sessions: pl.DataFrame, ca
     its problems, the notes redacted, the sessions whose days were derived, and the
     seconds its notes' privacy scan took."""
     problems: list[pl.DataFrame] = []
-    frame, type_problems = validate.parse(raw, name)
+    frame, type_problems = validate.parse(raw, name, catalog)
     problems.append(type_problems)
     id_problems = _id_problems(frame, tuple(c.name for c in SPECS[name] if c.kind == "id"))
     problems.append(id_problems)

@@ -24,8 +24,6 @@ from .links import ID_PATTERN  # one rule for an id, in an import and in a link
 pa.DataFrameSchema.register_default_backends(pl.DataFrame)
 
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
-# sessions.attendance's codes (CONTRACT.md extension; the catalog's default vocabulary).
-ATTENDANCE_CODES = ("attended", "no_show", "cancelled_late", "cancelled")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 
 PROBLEM_SCHEMA = {"_row": pl.Int64, "column": pl.String, "value": pl.String,
@@ -79,8 +77,8 @@ def _parsed(text: pl.Expr, kind: str, lenient: bool) -> pl.Expr:
     return pl.when(text != "").then(text)
 
 
-def parse(raw: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Cast a table of strings to its contract types.
+def parse(raw: pl.DataFrame, table: str, catalog: Catalog) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Cast a table of strings to its contract types (`catalog`: the attendance codes).
 
     Returns the typed frame (columns of the spec, `_row`, `_line`) and the problems of
     cells that are not of their type. Absent optional columns take their default.
@@ -136,12 +134,13 @@ def parse(raw: pl.DataFrame, table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
         exprs.append(value.alias(col.name))
     typed = both.select(exprs)
     if table == "sessions":
-        typed = _attendance(typed, attended_given=any(c.name == "attended" for c in present))
+        typed = _attendance(typed, attended_given=any(c.name == "attended" for c in present),
+                            codes=catalog.vocabularies.attendance)
     problems = pl.concat([empty_problems(), *(f.cast(PROBLEM_SCHEMA) for f in failures)])
     return typed, problems
 
 
-def _attendance(typed: pl.DataFrame, attended_given: bool) -> pl.DataFrame:
+def _attendance(typed: pl.DataFrame, attended_given: bool, codes: list[str]) -> pl.DataFrame:
     """`attended` and `attendance` filled from each other (CONTRACT.md extension): without
     `attendance`, attended = false reads as a no-show; without `attended`, it is true only
     for `attended`. Where both are given they are checked to agree (`schema_for`)."""
@@ -153,7 +152,7 @@ def _attendance(typed: pl.DataFrame, attended_given: bool) -> pl.DataFrame:
     derived = pl.when(attended.fill_null(True)).then(pl.lit("attended")).otherwise(pl.lit("no_show"))
     # A code written in another case is read as the code; any other text is kept as written,
     # so that its problem quotes (and the guard masks) what the file holds, not its lower case.
-    written = pl.when(kind.is_in(list(ATTENDANCE_CODES))).then(kind).otherwise(pl.col("attendance"))
+    written = pl.when(kind.is_in(codes)).then(kind).otherwise(pl.col("attendance"))
     return typed.with_columns(attended.alias("attended"), pl.coalesce(written, derived).alias("attendance"))
 
 

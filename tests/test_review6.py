@@ -387,6 +387,22 @@ def test_an_attendance_that_is_no_code_is_quoted_as_written_and_masked(tmp_path,
     assert not {"acacia", "margaret", "thistlewood"} & set(re.findall(r"[a-z]+", shown.lower()))
 
 
+def test_an_attendance_code_of_the_clinics_catalog_is_read_in_any_case(tmp_path, store):
+    """The codes read case-insensitively are the catalog's vocabulary, not a copy of its
+    defaults: a clinic's added code ("rescheduled") written "Rescheduled" is that code."""
+    from core.catalog import default_catalog
+    catalog = default_catalog()
+    vocabularies = catalog.vocabularies.model_copy(
+        update={"attendance": [*catalog.vocabularies.attendance, "rescheduled"]})
+    catalog = catalog.model_copy(update={"vocabularies": vocabularies})
+    write_csv(folder := tmp_path / "export", "sessions",
+              "client_id,therapist_id,session_number,attendance\nc1,t1,0,Attended\nc1,t1,1,Rescheduled\n")
+    result = import_dataset(folder, store, catalog=catalog)
+    assert result.loaded["sessions"] == 2 and not result.quarantined.get("sessions")
+    assert sorted(store.query("SELECT attendance FROM sessions", scope=SYSTEM)["attendance"].to_list()) == \
+        ["attended", "rescheduled"]
+
+
 # -- known, not fixed here
 
 @pytest.mark.xfail(strict=True, reason="a wide rating's scale and rater come from the lower-cased header and its "

@@ -165,7 +165,7 @@ def test_a_padded_cell_reads_as_the_cell_without_its_padding(rows):
         return pl.DataFrame(cells, schema=dict.fromkeys(SESSION_CELLS, pl.String)).with_row_index("_row").with_columns(
             pl.col("_row").cast(pl.Int64), _line=pl.col("_row") + 2)
 
-    plain_typed, plain_problems = parse(frame(False), "sessions")
-    typed, problems = parse(frame(True), "sessions")
+    plain_typed, plain_problems = parse(frame(False), "sessions", default_catalog())
+    typed, problems = parse(frame(True), "sessions", default_catalog())
     assert typed.equals(plain_typed)
     assert problems.select("_row", "column", "rule").equals(plain_problems.select("_row", "column", "rule"))
