@@ -478,7 +478,7 @@ def _surname_before(text: str, token: tuple[int, int, str], start: int) -> bool:
     that is a surname: a listed one, or no English word of four letters or more."""
     _, end, key = token
     return text[end:start] in (" ", ", ") and key not in _NOT_NAME and key not in _TITLES \
-        and key not in _ACRONYMS and (key in _name_lists()[1] or len(key) >= 4 and not _is_english(key))
+        and key not in _ACRONYMS and (key in _name_lists()[1] or _unlisted_surname(key))
 
 
 def _double_barrelled(key: str) -> bool:
