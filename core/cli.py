@@ -221,13 +221,21 @@ def open_store(path=None):
     return _open_store(path)
 
 
-def _existing_store(args):
+def _missing_store(args) -> Path | None:
+    """The store's path when no store is there yet (server mode keeps no state file)."""
     from .pg.state import default_dsn
     path = Path(args.db or default_path())
-    if not path.exists() and not default_dsn():  # server mode keeps no state file
-        raise CommandError(f"There is no database at {path.name}: import an export first "
-                           "(python -m core import PATH) or load the demo (python -m core demo).")
-    return open_store(path)
+    return None if path.exists() or default_dsn() else path
+
+
+def _existing_store(args):
+    """The store the command names; a sentence, not a new empty store, when there is none
+    (a mistyped --db must not look like an empty clinic)."""
+    missing = _missing_store(args)
+    if missing:
+        raise CommandError(f"There is no database at {missing}: check --db (or CASECONF_DB), or import an export "
+                           "first (python -m core import PATH) or load the demo (python -m core demo).")
+    return open_store(args.db)
 
 
 def _cmd_conference(args) -> int:
@@ -281,15 +289,14 @@ def _system(user: str = "system") -> Scope:
 
 def _cmd_users(args) -> int:
     from .identity import UserError, add_user, list_users, remove_user
-    from .pg.state import default_dsn
-    path = Path(args.db or default_path())
-    made = not path.exists() and not default_dsn()
-    if made and args.users_command != "add":  # a mistyped --db must not look like an empty clinic
-        raise CommandError(f"There is no database at {path}: check --db (or CASECONF_DB).")
-    store = open_store(path)
-    if made:
-        print(f"There was no database at {path}: made a new, empty one (check --db or CASECONF_DB "
-              "if the clinic's store is elsewhere).", file=sys.stderr)
+    if args.users_command != "add":
+        store = _existing_store(args)
+    else:  # the first admin of a new clinic makes its store
+        made = _missing_store(args)
+        store = open_store(args.db)
+        if made:
+            print(f"There was no database at {made}: made a new, empty one (check --db or CASECONF_DB "
+                  "if the clinic's store is elsewhere).", file=sys.stderr)
     scope = _system(_login_name())
     if args.users_command == "add":
         try:

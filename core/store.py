@@ -542,8 +542,8 @@ class Store:
             yield cur
 
     def rewrite_state(self) -> bool:
-        """Rewrite the state file so that text deleted or overwritten (a purged note, a removed
-        user) is gone from its bytes, not only from its tables; True when done. Server mode:
+        """Rewrite the state file so that text deleted or overwritten (a purged note) is gone
+        from its bytes, not only from its tables; True when done. Server mode:
         False, PostgreSQL keeps old row versions until its VACUUM FULL (the admin's part)."""
         if self._pg is not None:
             return False

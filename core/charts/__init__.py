@@ -35,7 +35,7 @@ from .barriers import (PER_CLIENT_MARKERS, SEVERITY_SIZES, SEVERITY_WORDS, barri
                        barrier_categories_over_time, barrier_timeline_chart, barrier_unaddressed_chart)
 from .base import (BASE_FONT, FONT_FAMILY, GREY, INK, MAX_POINTS, NOTE_HOVER_CHARS, NOTE_HOVER_WIDTH, OKABE_ITO,
                    PALETTE, RUPTURE_COLOUR, SEQUENTIAL, SESSION_AXIS, TEMPLATE, _finish, empty_figure, empty_message,
-                   hover_note,                    limit_points, point_count, share_session_axis)
+                   hover_note, limit_points, point_count, share_session_axis)
 from .calibration import calibration_scores_chart
 from .case import case_figure, fit_height
 from .caseload import sparkline, sparkline_svg
